@@ -1,0 +1,115 @@
+"""Shared fixtures: real PostgreSQL (a fresh database per test run), real Redis (an own queue name), real store.
+
+The servers come from ``WEBLAB_TEST_DATABASE_URL`` (default: the machine's
+PostgreSQL, database ``test``) and ``WEBLAB_TEST_REDIS_URL`` (default: Redis on
+127.0.0.1:6379). Everything is built once per session; tests that change
+shared state use their own users and entities.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import secrets
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from pathlib import Path
+
+import httpx
+import psycopg
+import pytest
+import pytest_asyncio
+
+from resolvers import accounts
+from web.app import create_app
+from web.services import Services, start_services
+from web.settings import Settings
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED_DATA = Path(os.environ.get("WEBLAB_SHARED_DATA", ROOT.parent / "shared" / "data")).resolve()
+ADMIN_URL = os.environ.get("WEBLAB_TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/test")
+REDIS_URL = os.environ.get("WEBLAB_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+BASE = "http://localhost:8000/"
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    if not SHARED_DATA.is_dir():
+        pytest.fail(f"the shared data folder is missing at {SHARED_DATA} (set WEBLAB_SHARED_DATA)")
+    return SHARED_DATA
+
+
+def _with_database(url: str, name: str) -> str:
+    """The same server URL, pointing at another database."""
+    base, _, query = url.partition("?")
+    base = base.rsplit("/", 1)[0] + "/" + name
+    return f"{base}?{query}" if query else base
+
+
+@pytest.fixture(scope="session")
+def database_url() -> Iterator[str]:
+    name = f"weblab_test_{os.getpid()}_{secrets.token_hex(3)}"
+    with psycopg.connect(ADMIN_URL, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield _with_database(ADMIN_URL, name)
+    finally:
+        with psycopg.connect(ADMIN_URL, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(scope="session")
+def settings(tmp_path_factory: pytest.TempPathFactory, database_url: str) -> Settings:
+    return Settings(
+        data_dir=tmp_path_factory.mktemp("weblab-data"),
+        base_uri=BASE,
+        database_url=database_url,
+        redis_url=REDIS_URL,
+        queue_name=f"weblab-test:{os.getpid()}:{secrets.token_hex(3)}",
+        import_demo=False,
+        demo_dir=SHARED_DATA,
+        secret_key="test-secret-key",
+    )
+
+
+@pytest_asyncio.fixture(scope="session")
+async def services(settings: Settings) -> AsyncIterator[Services]:
+    svc = await start_services(settings)
+    try:
+        yield svc
+    finally:
+        await svc.redis.delete(*[k async for k in svc.redis.scan_iter(match=settings.queue_name + "*")] or ["-"])
+        await svc.close()
+
+
+@pytest.fixture(scope="session")
+def app(settings: Settings, services: Services):  # noqa: ANN201 - Starlette
+    return create_app(settings, services, in_process_worker=False)
+
+
+@pytest_asyncio.fixture(scope="session")
+async def client(app) -> AsyncIterator[httpx.AsyncClient]:  # noqa: ANN001
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url=BASE.rstrip("/")) as c:
+        yield c
+
+
+_names = itertools.count(1)
+MakeUser = Callable[..., Awaitable[tuple[accounts.User, str]]]
+
+
+@pytest_asyncio.fixture(scope="session")
+async def make_user(services: Services) -> MakeUser:
+    """Creates a fresh user and an API token for it: ``user, token = await make_user("alice", roles={"admin"})``."""
+
+    async def make(prefix: str = "user", roles: frozenset[str] | set[str] = frozenset()) -> tuple[accounts.User, str]:
+        name = f"{prefix}{next(_names)}{secrets.token_hex(2)}"
+        user = await accounts.create_user(services.db, name, f"{name}@example.org", "correct horse", frozenset(roles))
+        token = await accounts.create_token(services.db, user, "test")
+        assert token.secret is not None
+        return user, token.secret
+
+    return make
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}

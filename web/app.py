@@ -1,0 +1,99 @@
+"""The Starlette application: routes, middleware, error shape, and the services' lifetime.
+
+``create_app(settings)`` starts its services in the lifespan (the ``weblab
+serve`` path); ``create_app(settings, services)`` uses services the caller
+owns (tests). With the embedded default, an arq worker runs in-process.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import BaseRoute
+
+from resolvers.errors import WeblabError
+from web.auth import AuthMiddleware
+from web.health import unavailable_response
+from web.logs import RequestLogMiddleware
+from web.routes import accounts, health
+from web.services import Services, start_services
+from web.settings import Settings
+from worker.queue import make_worker
+
+log = logging.getLogger(__name__)
+
+
+def all_routes() -> list[BaseRoute]:
+    return [*health.routes(), *accounts.routes()]
+
+
+async def weblab_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, WeblabError)
+    return JSONResponse(exc.to_json(), status_code=exc.status)
+
+
+async def service_error(request: Request, exc: Exception) -> Response:
+    response = unavailable_response(exc)
+    if response is None:
+        raise exc
+    return response
+
+
+def _service_exceptions() -> list[type[BaseException]]:
+    import psycopg
+    import redis.exceptions
+    from psycopg_pool import PoolTimeout
+
+    return [psycopg.OperationalError, PoolTimeout, redis.exceptions.ConnectionError, redis.exceptions.TimeoutError]
+
+
+def create_app(settings: Settings, services: Services | None = None, *, in_process_worker: bool | None = None,
+               close_services: bool | None = None) -> Starlette:
+    """``close_services`` (default: when the app started them) closes the services at shutdown.
+
+    ``weblab serve`` starts its services before uvicorn (to fail with one clear line) but
+    must close them in the lifespan: uvicorn re-raises SIGTERM once it has shut down.
+    """
+    run_worker = settings.embedded if in_process_worker is None else in_process_worker
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        owned = app.state.services is None if close_services is None else close_services
+        if app.state.services is None:
+            app.state.services = await start_services(settings)
+        svc: Services = app.state.services
+        worker_task = None
+        if run_worker:
+            worker = make_worker(svc.redis_url, settings.queue_name, handle_signals=False,
+                                 extra_ctx={"services": svc})
+            worker_task = asyncio.create_task(worker.async_run(), name="in-process worker")
+        for hook in app.state.startup_hooks:
+            await hook(svc)
+        try:
+            yield
+        finally:
+            if worker_task is not None:
+                await worker.close()
+                worker_task.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await worker_task
+            if owned:
+                await svc.close()
+
+    app = Starlette(
+        routes=all_routes(),
+        middleware=[Middleware(RequestLogMiddleware), Middleware(AuthMiddleware)],
+        exception_handlers={WeblabError: weblab_error, **{exc: service_error for exc in _service_exceptions()}},
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.services = services
+    app.state.startup_hooks = []
+    return app

@@ -1,0 +1,85 @@
+"""The services one platform process holds: database pool, queue, triple store.
+
+:func:`start_services` starts the embedded ones the settings ask for (no URL
+configured) and connects to the rest; :meth:`Services.close` undoes exactly
+that. Handlers reach them as ``request.app.state.services``; they are passed
+in, never imported as globals, so tests build them against their own
+databases.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass, field
+
+from arq import ArqRedis, create_pool
+from arq.connections import RedisSettings
+from psycopg_pool import AsyncConnectionPool
+
+from resolvers import db
+from sparql.store import TripleStore
+from web.embedded import EmbeddedServices, start_postgres, start_redis
+from web.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+class StartupError(Exception):
+    """A service the platform needs could not be reached or started; the message names it and why."""
+
+
+@dataclass
+class Services:
+    settings: Settings
+    db: AsyncConnectionPool
+    redis: ArqRedis
+    store: TripleStore
+    embedded: EmbeddedServices = field(default_factory=EmbeddedServices)
+    redis_url: str = ""
+
+    async def close(self) -> None:
+        await self.redis.aclose()
+        await self.db.close()
+        self.store.close()
+        await asyncio.to_thread(self.embedded.stop)
+
+
+async def open_redis(url: str) -> ArqRedis:
+    try:
+        redis = await create_pool(RedisSettings.from_dsn(url), retry=0)
+        await redis.ping()
+    except Exception as exc:  # redis-py raises several unrelated types for "not there"
+        raise StartupError(f"cannot connect to Redis at {db.redact(url)}: {exc}") from exc
+    return redis
+
+
+async def start_services(settings: Settings, *, store: TripleStore | None = None) -> Services:
+    """Start or connect to everything; on failure, stop what was started and raise :class:`StartupError`."""
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    embedded = EmbeddedServices()
+    try:
+        database_url = settings.database_url or await asyncio.to_thread(start_postgres, settings.data_dir, embedded)
+        redis_url = settings.redis_url or await asyncio.to_thread(start_redis, settings.data_dir, embedded)
+        try:
+            pool = await db.open_pool(database_url)
+        except db.DatabaseUnavailable as exc:
+            raise StartupError(str(exc)) from exc
+        try:
+            await db.migrate(pool)
+            redis = await open_redis(redis_url)
+        except BaseException:
+            await pool.close()
+            raise
+        store = store or open_store(settings)
+    except BaseException:
+        await asyncio.to_thread(embedded.stop)
+        raise
+    return Services(settings=settings, db=pool, redis=redis, store=store, embedded=embedded, redis_url=redis_url)
+
+
+def open_store(settings: Settings) -> TripleStore:
+    try:
+        return TripleStore(settings.store_dir)
+    except OSError as exc:
+        raise StartupError(f"cannot open the triple store in {settings.store_dir}: {exc}") from exc

@@ -1,0 +1,72 @@
+"""The arq worker: which jobs it runs and how it is configured.
+
+A worker needs only Redis (and, for experiments, the web server's URL and the
+shared secret). It writes arq's health-check key every few seconds, which is
+how ``/healthz`` knows the worker pool is alive.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+from typing import Any
+
+from arq import Worker
+from arq.connections import RedisSettings
+
+log = logging.getLogger(__name__)
+
+HEALTH_CHECK_INTERVAL = 5
+
+
+async def ping(ctx: dict[str, Any]) -> str:
+    """A job that does nothing: lets tests and /healthz prove a worker is taking jobs."""
+    return f"pong from {ctx.get('worker_name', '?')}"
+
+
+def job_functions() -> list[Any]:
+    """Every job a worker can run; experiment jobs join this list as they land."""
+    functions: list[Any] = [ping]
+    try:  # the experiment pipeline registers its task when it is installed
+        from worker.experiment import JOB_FUNCTIONS
+    except ImportError:
+        pass
+    else:
+        functions.extend(JOB_FUNCTIONS)
+    return functions
+
+
+def health_check_key(queue_name: str) -> str:
+    return f"{queue_name}:health-check"
+
+
+def worker_name() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+async def on_startup(ctx: dict[str, Any]) -> None:
+    ctx["worker_name"] = worker_name()
+    log.info("worker %s started", ctx["worker_name"])
+
+
+def make_worker(redis_url: str, queue_name: str, *, extra_ctx: dict[str, Any] | None = None,
+                max_jobs: int | None = None, handle_signals: bool = True) -> Worker:
+    return Worker(
+        functions=job_functions(),
+        redis_settings=RedisSettings.from_dsn(redis_url),
+        queue_name=queue_name,
+        health_check_key=health_check_key(queue_name),
+        health_check_interval=HEALTH_CHECK_INTERVAL,
+        on_startup=on_startup,
+        ctx=dict(extra_ctx or {}),
+        max_jobs=max_jobs or max(1, os.cpu_count() or 1),
+        handle_signals=handle_signals,
+        job_timeout=24 * 3600,
+        keep_result=3600,
+    )
+
+
+def run_worker(redis_url: str, queue_name: str) -> None:
+    """Blocking entry point of ``weblab worker``; stops on SIGINT/SIGTERM."""
+    make_worker(redis_url, queue_name).run()
