@@ -1,0 +1,875 @@
+"""Apply a protocol's ``model interface`` to a myokit model.
+
+``prepare`` loads the model, works on a clone of it and returns a
+``PreparedModel``: the modified myokit model plus, for every ontology term
+the protocol names, a ``Binding`` saying which myokit variables it stands
+for, what kind they are (state, constant, intermediate, time) and how to
+convert between model and protocol units.
+
+The statements, in the order they are applied (the order they appear in the
+protocol does not matter, as in the original engine):
+
+* ``var name units u [= v]`` adds a variable to the model;
+* ``input T [units u] [= v]`` makes T settable: a state keeps its equation
+  (``= v`` sets its initial value), anything else becomes a literal constant
+  that ``Simulation.set_constant`` changes without recompiling; with units
+  and a value, a missing T is created;
+* ``clamp T [to e]`` and ``define T = e`` / ``define diff(T; t) = e``
+  replace T's equation (a clamped state stops being a state);
+* ``optional T [default e]``: T may be missing; with a default it is created;
+* ``output T [units u]`` records T (all the members of a category term, or
+  every state for ``oxmeta:state_variable``), converted to ``u``;
+* ``convert A to B by lambda rhs: ...`` rules convert between units of
+  different dimensions (currents per area ↔ per capacitance ↔ absolute);
+* ``independent var units u`` gives the units of the time axis.
+
+Expressions in ``define`` / ``clamp`` / ``optional ... default`` become myokit
+expressions with units tracked through them: a variable is read in model
+units, a number with units (``0 :: mV``) in its own, and conversion factors
+are inserted wherever units of the same dimension meet, so the result is in
+the units of the variable it defines.
+
+A ``define`` of the form ``if (t >= offset && [t <= end &&]
+(t - offset) - floor((t - offset) / period) * period <= duration) then
+amplitude else 0`` (the standard stimulus) becomes ``amplitude * pace`` with
+a myokit pacing protocol built from the current offset/period/duration/end
+values, so the solver steps exactly to every pulse edge.
+
+Required terms missing from the model raise ``InapplicableError`` listing
+all of them.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+
+import myokit
+import numpy as np
+
+from . import ast
+from .errors import InapplicableError, ProtocolError
+from .model import OXMETA, STATE_VARIABLE, AnnotatedModel, load_model
+from .units import IDENTITY, Conversion, UnitStore, conversion
+
+PROTOCOL_COMPONENT = "fc_protocol"
+PACE_QNAME = f"{PROTOCOL_COMPONENT}.pace"
+LOCAL_NS = "urn:fc:local#"
+MAX_STEP_MS = 0.5
+
+
+@dataclass
+class Binding:
+    """What one protocol name (an ontology term or a local ``var``) means in the model."""
+
+    term: str
+    local_name: str
+    qnames: list[str]
+    kinds: list[str]  # per variable: "state", "constant", "intermediate" or "time"
+    conversions: list[Conversion]  # per variable: model units -> protocol units
+    vector: bool = False
+
+    @property
+    def conversion(self) -> _VectorConversion:
+        return _VectorConversion(self.conversions, self.vector)
+
+
+@dataclass
+class _VectorConversion:
+    parts: list[Conversion]
+    vector: bool
+
+    def forward(self, values):  # type: ignore[no-untyped-def]
+        if all(c.is_identity for c in self.parts):
+            return values
+        values = np.asarray(values, dtype=float)
+        factor = np.array([c.factor for c in self.parts])
+        shift = np.array([c.shift for c in self.parts])
+        if not self.vector:
+            factor, shift = factor[0], shift[0]
+        return values * factor + shift
+
+    def inverse(self, values):  # type: ignore[no-untyped-def]
+        if all(c.is_identity for c in self.parts):
+            return values
+        values = np.asarray(values, dtype=float)
+        factor = np.array([c.factor for c in self.parts])
+        shift = np.array([c.shift for c in self.parts])
+        if not self.vector:
+            factor, shift = factor[0], shift[0]
+        return (values - shift) / factor
+
+
+@dataclass
+class PulseTrain:
+    """A square-wave stimulus driven by myokit pacing; each field is a constant's qname or a number."""
+
+    offset: str | float
+    period: str | float
+    duration: str | float
+    end: str | float | None = None
+
+
+@dataclass
+class PreparedModel:
+    """A model with a protocol's interface applied, ready to compile."""
+
+    model: myokit.Model
+    source: AnnotatedModel
+    namespaces: dict[str, str]
+    bindings: dict[str, Binding]  # by term IRI (LOCAL_NS + name for ``var`` declarations)
+    outputs: list[str]  # terms recorded by simulations, in declaration order
+    time_qname: str
+    time_conversion: Conversion  # model time units -> protocol time units
+    pulse: PulseTrain | None = None
+    max_step: float | None = None  # in model time units
+    missing_optional: list[str] = field(default_factory=list)
+
+    def lookup(self, name: str) -> Binding | None:
+        """A binding by full IRI, ``prefix:local`` or bare local name."""
+        if name in self.bindings:
+            return self.bindings[name]
+        iri = _expand(name, self.namespaces)
+        if iri in self.bindings:
+            return self.bindings[iri]
+        for binding in self.bindings.values():
+            if binding.local_name == name:
+                return binding
+        return None
+
+
+@dataclass
+class InterfacePart:
+    """One protocol's model interface with the namespaces and units it was written against."""
+
+    interface: ast.ModelInterface
+    namespaces: dict[str, str]
+    units: list[ast.UnitsDef]
+
+
+def parts_of(protocols: Iterable[ast.Protocol]) -> list[InterfacePart]:
+    """The interface parts of a protocol and the protocols it nests (give them all)."""
+    parts = []
+    for protocol in protocols:
+        if protocol.model_interface is not None:
+            parts.append(InterfacePart(protocol.model_interface, dict(protocol.namespaces), list(protocol.units)))
+    return parts
+
+
+# --------------------------------------------------------------------------------------------------
+# Required terms (no model needed)
+# --------------------------------------------------------------------------------------------------
+
+
+def interface_terms(parts: Sequence[InterfacePart]) -> tuple[list[str], list[str]]:
+    """(required, optional) ontology term IRIs that the interface parts use."""
+    required: set[str] = set()
+    optional: set[str] = set()
+    creatable: set[str] = set()
+    for part in parts:
+        ns = part.namespaces
+        declared = {s.name for s in part.interface.statements if isinstance(s, ast.DeclareVariable)}
+        for s in part.interface.statements:
+            if isinstance(s, ast.OptionalVariable):
+                optional.add(_expand(s.name, ns))
+            elif isinstance(s, ast.InputVariable) and s.units is not None and s.initial_value is not None:
+                creatable.add(_expand(s.name, ns))
+            elif isinstance(s, ast.DefineEquation) and _is_local(s.name, ns, declared):
+                creatable.add(_expand(s.name, ns))
+        for s in part.interface.statements:
+            for name in _names_in_statement(s):
+                if name in declared or ":" not in name:
+                    continue
+                iri = _expand(name, ns)
+                if iri.startswith(LOCAL_NS):
+                    continue
+                required.add(iri)
+    required -= optional | creatable
+    optional -= creatable
+    return sorted(required), sorted(optional)
+
+
+def _is_local(name: str, ns: dict[str, str], declared: set[str]) -> bool:
+    return name in declared or _expand(name, ns).startswith(LOCAL_NS)
+
+
+def _names_in_statement(s: ast.InterfaceStatement) -> list[str]:
+    if isinstance(s, (ast.InputVariable, ast.OutputVariable)):
+        return [s.name]
+    if isinstance(s, ast.ClampVariable):
+        return [s.name] + (_names_in_expr(s.value) if s.value is not None else [])
+    if isinstance(s, ast.DefineEquation):
+        names = _names_in_expr(s.value)
+        if s.wrt:
+            names.append(s.wrt)
+        return [s.name] + names
+    if isinstance(s, ast.OptionalVariable):
+        return [s.name]
+    return []
+
+
+def _names_in_expr(expr: ast.Expr | None) -> list[str]:
+    found: list[str] = []
+
+    def walk(node: object) -> None:
+        if isinstance(node, ast.Name):
+            found.append(node.name)
+        elif isinstance(node, ast.Number) and node.units and node.units.startswith("units_of("):
+            found.append(node.units[len("units_of("):-1].strip())
+        if isinstance(node, ast.Node):
+            for value in vars(node).values():
+                if isinstance(value, list):
+                    for item in value:
+                        walk(item)
+                elif isinstance(value, ast.Node):
+                    walk(value)
+
+    walk(expr)
+    return found
+
+
+def _expand(name: str, namespaces: dict[str, str]) -> str:
+    if "://" in name or name.startswith("urn:"):
+        return name
+    if ":" in name:
+        prefix, local = name.split(":", 1)
+        if prefix == "local":
+            return LOCAL_NS + local
+        if prefix in namespaces:
+            return namespaces[prefix] + local
+        if prefix == "oxmeta":
+            return OXMETA + local
+        raise ProtocolError(f"unknown namespace prefix {prefix!r} in {name!r}; declare it with 'namespace'")
+    return LOCAL_NS + name
+
+
+def _local_name(iri: str) -> str:
+    for sep in ("#", "/", ":"):
+        if sep in iri:
+            return iri.rsplit(sep, 1)[1]
+    return iri
+
+
+# --------------------------------------------------------------------------------------------------
+# prepare
+# --------------------------------------------------------------------------------------------------
+
+
+def prepare(
+    model_path: str | os.PathLike[str] | AnnotatedModel,
+    parts: Sequence[InterfacePart] | InterfacePart,
+    inputs_env: object | None = None,
+) -> PreparedModel:
+    """Apply the interface parts (main protocol first, then nested ones) to the model."""
+    if isinstance(parts, InterfacePart):
+        parts = [parts]
+    annotated = model_path if isinstance(model_path, AnnotatedModel) else load_model(model_path)
+    return _Preparer(annotated, list(parts)).run()
+
+
+class _Preparer:
+    def __init__(self, annotated: AnnotatedModel, parts: list[InterfacePart]) -> None:
+        self.annotated = annotated
+        self.model = annotated.model.clone()
+        self.parts = parts
+        self.namespaces: dict[str, str] = {}
+        self.units = UnitStore()
+        for part in parts:
+            for prefix, uri in part.namespaces.items():
+                self.namespaces.setdefault(prefix, uri)
+            for definition in part.units:
+                if definition.name not in self.units:
+                    self.units.define(definition)
+        self.declared: dict[str, myokit.Variable] = {}
+        self.created: dict[str, myokit.Variable] = {}
+        self.rules: list[tuple[myokit.Unit, myokit.Unit, ast.Lambda, dict[str, str]]] = []
+        self.pulse: PulseTrain | None = None
+
+    # --- helpers -----------------------------------------------------------------
+
+    def component(self) -> myokit.Component:
+        if self.model.has_component(PROTOCOL_COMPONENT):
+            return self.model.get(PROTOCOL_COMPONENT)
+        return self.model.add_component(PROTOCOL_COMPONENT)
+
+    def qnames(self, iri: str) -> list[str]:
+        if iri in self.created:
+            return [self.created[iri].qname()]
+        if iri.startswith(LOCAL_NS):
+            name = iri[len(LOCAL_NS):]
+            if name in self.declared:
+                return [self.declared[name].qname()]
+            return []
+        return self.annotated.qnames_for(iri, self.model)
+
+    def variable(self, iri: str) -> myokit.Variable | None:
+        qnames = self.qnames(iri)
+        return self.model.get(qnames[0]) if qnames else None
+
+    def new_variable(self, iri: str, unit: myokit.Unit | None, rhs: myokit.Expression) -> myokit.Variable:
+        base = _safe_name(_local_name(iri))
+        comp = self.component()
+        name = base
+        i = 1
+        while comp.has_variable(name):
+            i += 1
+            name = f"{base}_{i}"
+        var = comp.add_variable(name)
+        var.set_unit(unit)
+        var.set_rhs(rhs)
+        self.created[iri] = var
+        return var
+
+    def unit(self, name: str | None, pos: ast.Pos | None = None) -> myokit.Unit | None:
+        if name is None:
+            return None
+        return self.units.get(name, pos)
+
+    # --- main ----------------------------------------------------------------------
+
+    def run(self) -> PreparedModel:
+        statements: list[tuple[ast.InterfaceStatement, dict[str, str]]] = []
+        independent_units: str | None = None
+        for part in self.parts:
+            ns = part.namespaces
+            if part.interface.independent_var_units and independent_units is None:
+                independent_units = part.interface.independent_var_units
+            for s in part.interface.statements:
+                if isinstance(s, ast.SetIndependentVarUnits):
+                    independent_units = independent_units or s.units
+                statements.append((s, ns))
+
+        self._check_required(statements)
+
+        time_var = self.model.time()
+        if time_var is None:
+            raise ProtocolError("the model has no free variable (time)")
+        time_unit = self.unit(independent_units) if independent_units else None
+        time_conv = conversion(time_var.unit(), time_unit) or IDENTITY
+        if time_unit is not None and conversion(time_var.unit(), time_unit) is None:
+            raise ProtocolError(
+                f"the model's time units ({time_var.unit()}) cannot be converted to {independent_units}"
+            )
+
+        of = lambda kind: [(s, ns) for s, ns in statements if isinstance(s, kind)]  # noqa: E731
+
+        for s, _ns in of(ast.DeclareVariable):
+            self._declare(s)
+        for s, ns in of(ast.UnitsConversion):
+            self.rules.append((self.unit(s.actual, s.pos), self.unit(s.desired, s.pos), s.rule, ns))
+        input_units: dict[str, str | None] = {}
+        for s, ns in of(ast.InputVariable):
+            iri = _expand(s.name, ns)
+            input_units[iri] = s.units or input_units.get(iri)
+            self._input(s, iri)
+        optional: dict[str, ast.OptionalVariable] = {}
+        for s, ns in of(ast.OptionalVariable):
+            optional[_expand(s.name, ns)] = s
+        defined: set[str] = set()
+        for s, ns in of(ast.DefineEquation):
+            iri = _expand(s.name, ns)
+            defined.add(iri)
+            self._define(s, iri, ns)
+        for s, ns in of(ast.ClampVariable):
+            self._clamp(s, _expand(s.name, ns), ns)
+        missing_optional: list[str] = []
+        for iri, s in optional.items():
+            if self.qnames(iri):
+                continue
+            if s.default is not None:
+                expr, unit = self._translate(s.default, self._ns_of(s, statements))
+                self.new_variable(iri, unit, expr)
+            else:
+                missing_optional.append(iri)
+
+        # Bindings: every term used, plus outputs in order.
+        bindings: dict[str, Binding] = {}
+        outputs: list[str] = []
+        output_units: dict[str, str | None] = {}
+        for s, ns in of(ast.OutputVariable):
+            iri = _expand(s.name, ns)
+            if iri not in output_units or s.units:
+                output_units[iri] = s.units
+            if iri not in outputs:
+                outputs.append(iri)
+        terms: list[str] = list(outputs)
+        for s, ns in statements:
+            for name in _names_in_statement(s):
+                if ":" in name or name in self.declared:
+                    iri = _expand(name, ns)
+                    if iri not in terms:
+                        terms.append(iri)
+        recorded: list[str] = []
+        for iri in terms:
+            units_name = output_units.get(iri) or input_units.get(iri)
+            binding = self._binding(iri, units_name, time_var, time_conv)
+            if binding is None:
+                continue
+            bindings[iri] = binding
+            if iri in outputs:
+                recorded.append(iri)
+        if self.pulse is None:
+            max_step = MAX_STEP_MS / time_conv.factor if time_conv.factor else MAX_STEP_MS
+        else:
+            max_step = None
+        try:
+            self.model.validate()
+        except myokit.IntegrityError as e:
+            raise ProtocolError(f"the model interface leaves an invalid model: {e}") from e
+        return PreparedModel(
+            model=self.model,
+            source=self.annotated,
+            namespaces=self.namespaces,
+            bindings=bindings,
+            outputs=recorded,
+            time_qname=time_var.qname(),
+            time_conversion=time_conv,
+            pulse=self.pulse,
+            max_step=max_step,
+            missing_optional=missing_optional,
+        )
+
+    def _ns_of(self, stmt: ast.InterfaceStatement,
+               statements: list[tuple[ast.InterfaceStatement, dict[str, str]]]) -> dict[str, str]:
+        for s, ns in statements:
+            if s is stmt:
+                return ns
+        return self.namespaces
+
+    def _check_required(self, statements: list[tuple[ast.InterfaceStatement, dict[str, str]]]) -> None:
+        required, _optional = interface_terms(self.parts)
+        missing = [iri for iri in required if iri != STATE_VARIABLE and not self.annotated.has_term(iri)]
+        if missing:
+            raise InapplicableError(missing)
+
+    # --- statements ----------------------------------------------------------------
+
+    def _declare(self, s: ast.DeclareVariable) -> None:
+        unit = self.unit(s.units, s.pos)
+        comp = self.component()
+        name = _safe_name(s.name)
+        if comp.has_variable(name):
+            raise _err(f"variable {s.name!r} is declared twice", s.pos)
+        var = comp.add_variable(name)
+        var.set_unit(unit)
+        var.set_rhs(myokit.Number(s.initial_value if s.initial_value is not None else 0.0, unit))
+        self.declared[s.name] = var
+
+    def _input(self, s: ast.InputVariable, iri: str) -> None:
+        unit = self.unit(s.units, s.pos)
+        qnames = self.qnames(iri)
+        if not qnames:
+            if unit is not None and s.initial_value is not None:
+                self.new_variable(iri, unit, myokit.Number(s.initial_value, unit))
+            return
+        for qname in qnames:
+            var = self.model.get(qname)
+            if var.binding() == "time":
+                continue
+            value = None
+            if s.initial_value is not None:
+                conv = conversion(unit, var.unit()) if unit is not None else IDENTITY
+                if conv is None:
+                    raise _err(f"cannot convert {s.units} to the units of {s.name} ({var.unit()})", s.pos)
+                value = float(conv.forward(s.initial_value))
+            if var.is_state():
+                if value is not None:
+                    var.set_initial_value(value)
+                continue
+            if value is None:
+                try:
+                    value = float(var.eval())
+                except Exception:
+                    raise _err(f"input {s.name} is not a constant in this model and has no value", s.pos) from None
+            _make_literal(var, value)
+
+    def _define(self, s: ast.DefineEquation, iri: str, ns: dict[str, str]) -> None:
+        var = self.variable(iri)
+        if var is None:
+            if s.wrt:
+                raise _err(f"cannot define the derivative of {s.name}: no such variable", s.pos)
+            expr, unit = self._translate(s.value, ns)
+            self.new_variable(iri, unit, expr)
+            return
+        if s.wrt:
+            expr, unit = self._translate(s.value, ns)
+            target = var.unit() / self.model.time().unit() if var.unit() and self.model.time().unit() else None
+            expr = self._convert_expr(expr, unit, target, s.pos)
+            if not var.is_state():
+                initial = float(var.eval()) if var.rhs() is not None else 0.0
+                var.set_rhs(expr)
+                var.promote(initial)
+            else:
+                var.set_rhs(expr)
+            return
+        pulse = self._match_pulse(s.value, ns)
+        if pulse is not None:
+            pulse_train, amplitude = pulse
+            expr, unit = self._translate(amplitude, ns)
+            expr = self._convert_expr(expr, unit, var.unit(), s.pos)
+            pace = self._pace_variable()
+            _replace_equation(var, myokit.Multiply(expr, myokit.Name(pace)))
+            self.pulse = pulse_train
+            return
+        expr, unit = self._translate(s.value, ns)
+        expr = self._convert_expr(expr, unit, var.unit(), s.pos)
+        _replace_equation(var, expr)
+
+    def _clamp(self, s: ast.ClampVariable, iri: str, ns: dict[str, str]) -> None:
+        qnames = self.qnames(iri)
+        if not qnames:
+            raise _err(f"cannot clamp {s.name}: the model has no such variable", s.pos)
+        for qname in qnames:
+            var = self.model.get(qname)
+            if s.value is None:
+                value = var.initial_value(as_float=True) if var.is_state() else float(var.eval())
+                _replace_equation(var, myokit.Number(value, var.unit()))
+            else:
+                expr, unit = self._translate(s.value, ns)
+                _replace_equation(var, self._convert_expr(expr, unit, var.unit(), s.pos))
+
+    def _pace_variable(self) -> myokit.Variable:
+        if self.model.has_variable(PACE_QNAME):
+            return self.model.get(PACE_QNAME)
+        for var in self.model.variables(deep=True):
+            if var.binding() == "pace":
+                var.set_binding(None)
+        var = self.component().add_variable("pace")
+        var.set_rhs(myokit.Number(0))
+        var.set_binding("pace")
+        return var
+
+    # --- bindings --------------------------------------------------------------------
+
+    def _binding(self, iri: str, units_name: str | None, time_var: myokit.Variable,
+                 time_conv: Conversion) -> Binding | None:
+        qnames = self.qnames(iri)
+        if not qnames:
+            return None
+        vector = iri == STATE_VARIABLE or len(qnames) > 1 or (
+            not iri.startswith(LOCAL_NS) and iri not in self.created and not self.annotated.annotations.get(iri)
+        )
+        target = self.unit(units_name) if units_name else None
+        kinds: list[str] = []
+        conversions: list[Conversion] = []
+        final_qnames: list[str] = []
+        for qname in qnames:
+            var = self.model.get(qname)
+            kind = _kind(var)
+            conv: Conversion | None = IDENTITY
+            if var is time_var:
+                conv = time_conv if target is None else (conversion(var.unit(), target) or time_conv)
+            elif target is not None:
+                conv = conversion(var.unit(), target)
+                if conv is None:
+                    converted = self._apply_rule(var, target)
+                    if converted is None:
+                        raise ProtocolError(
+                            f"cannot convert {_local_name(iri)} from {var.unit()} to {units_name}: "
+                            "the dimensions differ and no 'convert' rule applies"
+                        )
+                    var, conv = converted, IDENTITY
+                    qname, kind = var.qname(), "intermediate"
+            kinds.append(kind)
+            conversions.append(conv)
+            final_qnames.append(qname)
+        return Binding(iri, _local_name(iri), final_qnames, kinds, conversions, vector)
+
+    def _apply_rule(self, var: myokit.Variable, target: myokit.Unit) -> myokit.Variable | None:
+        """Add a variable holding ``var`` converted to ``target`` by a ``convert`` rule."""
+        for actual, desired, rule, ns in self.rules:
+            if conversion(var.unit(), actual) is None or conversion(desired, target) is None:
+                continue
+            if len(rule.params) != 1 or len(rule.body) != 1 or not isinstance(rule.body[0], ast.Return):
+                continue
+            pre = conversion(var.unit(), actual)
+            arg = myokit.Name(var)
+            if pre is not None and not pre.is_identity:
+                arg = myokit.Multiply(myokit.Number(pre.factor), arg)
+            expr, unit = self._translate(rule.body[0].values[0], ns, {rule.params[0].name: (arg, actual)})
+            expr = self._convert_expr(expr, unit, target, rule.pos)
+            comp = self.component()
+            name = _safe_name(f"{var.name()}_converted")
+            i = 1
+            while comp.has_variable(name):
+                i += 1
+                name = _safe_name(f"{var.name()}_converted_{i}")
+            new = comp.add_variable(name)
+            new.set_unit(target)
+            new.set_rhs(expr)
+            return new
+        return None
+
+    # --- expressions ---------------------------------------------------------------
+
+    def _convert_expr(self, expr: myokit.Expression, unit: myokit.Unit | None, target: myokit.Unit | None,
+                      pos: ast.Pos | None) -> myokit.Expression:
+        if unit is None or target is None:
+            return expr
+        conv = conversion(unit, target)
+        if conv is None:
+            for actual, desired, rule, ns in self.rules:
+                if conversion(unit, actual) is not None and conversion(desired, target) is not None:
+                    body = rule.body[0]
+                    if isinstance(body, ast.Return):
+                        pre = conversion(unit, actual)
+                        arg = expr if pre is None or pre.is_identity else myokit.Multiply(
+                            myokit.Number(pre.factor), expr)
+                        out, out_unit = self._translate(body.values[0], ns, {rule.params[0].name: (arg, actual)})
+                        return self._convert_expr(out, out_unit, target, pos)
+            raise _err(f"cannot convert {unit} to {target}", pos)
+        if conv.is_identity:
+            return expr
+        return myokit.Multiply(myokit.Number(conv.factor), expr)
+
+    def _translate(
+        self,
+        expr: ast.Expr,
+        ns: dict[str, str],
+        locals_: dict[str, tuple[myokit.Expression, myokit.Unit | None]] | None = None,
+    ) -> tuple[myokit.Expression, myokit.Unit | None]:
+        """An FC expression as (myokit expression, its units or None for 'any')."""
+        return _Translator(self, ns, locals_ or {}).translate(expr)
+
+    # --- the standard stimulus -----------------------------------------------------
+
+    def _match_pulse(self, expr: ast.Expr, ns: dict[str, str]) -> tuple[PulseTrain, ast.Expr] | None:
+        if not isinstance(expr, ast.If) or not isinstance(expr.orelse, ast.Number) or expr.orelse.value != 0:
+            return None
+        conditions = _conjuncts(expr.test)
+        time_var = self.model.time()
+        found: dict[str, str | float] = {}
+
+        def is_time(node: ast.Expr) -> bool:
+            return isinstance(node, ast.Name) and self.variable(_expand(node.name, ns)) is time_var
+
+        def operand(node: ast.Expr) -> str | float | None:
+            if isinstance(node, ast.Number) and node.units is None:
+                return float(node.value)
+            if isinstance(node, ast.Name):
+                try:
+                    var = self.variable(_expand(node.name, ns))
+                except ProtocolError:
+                    return None
+                if var is None or _kind(var) != "constant" or var.unit() != time_var.unit():
+                    return None
+                return var.qname()
+            return None
+
+        for cond in conditions:
+            if not isinstance(cond, ast.BinaryOp):
+                return None
+            if cond.op == ">=" and is_time(cond.left):
+                value = operand(cond.right)
+                if value is None:
+                    return None
+                found["offset"] = value
+            elif cond.op == "<=" and is_time(cond.left):
+                value = operand(cond.right)
+                if value is None:
+                    return None
+                found["end"] = value
+            elif cond.op == "<=":
+                period = _floor_period(cond.left, is_time)
+                duration = operand(cond.right)
+                if period is None or duration is None:
+                    return None
+                period_value = operand(period)
+                if period_value is None:
+                    return None
+                found["period"] = period_value
+                found["duration"] = duration
+            else:
+                return None
+        if not {"offset", "period", "duration"} <= set(found):
+            return None
+        train = PulseTrain(found["offset"], found["period"], found["duration"], found.get("end"))
+        return train, expr.then
+
+
+class _Translator:
+    def __init__(self, prep: _Preparer, ns: dict[str, str],
+                 locals_: dict[str, tuple[myokit.Expression, myokit.Unit | None]]) -> None:
+        self.prep = prep
+        self.ns = ns
+        self.locals = locals_
+
+    def translate(self, e: ast.Expr) -> tuple[myokit.Expression, myokit.Unit | None]:
+        if isinstance(e, ast.Number):
+            unit = None
+            if e.units:
+                if e.units.startswith("units_of("):
+                    name = e.units[len("units_of("):-1].strip()
+                    var = self.prep.variable(_expand(name, self.ns))
+                    unit = var.unit() if var is not None else None
+                else:
+                    unit = self.prep.unit(e.units, e.pos)
+            return myokit.Number(float(e.value), unit), unit
+        if isinstance(e, ast.Name):
+            if e.name in self.locals:
+                return self.locals[e.name]
+            if ":" not in e.name and e.name in self.prep.declared:
+                var = self.prep.declared[e.name]
+                return myokit.Name(var), var.unit()
+            iri = _expand(e.name, self.ns)
+            var = self.prep.variable(iri)
+            if var is None:
+                raise _err(f"{e.name} is not a variable of the model", e.pos)
+            return myokit.Name(var), var.unit()
+        if isinstance(e, ast.MathML):
+            constants = {"pi": np.pi, "exponentiale": np.e, "infinity": np.inf, "notanumber": np.nan,
+                         "true": 1.0, "false": 0.0}
+            if e.name in constants:
+                return myokit.Number(constants[e.name]), None
+            raise _err(f"MathML:{e.name} is not a value", e.pos)
+        if isinstance(e, ast.UnaryOp):
+            operand, unit = self.translate(e.operand)
+            if e.op == "-":
+                return myokit.PrefixMinus(operand), unit
+            return myokit.Not(_as_condition(operand)), None
+        if isinstance(e, ast.BinaryOp):
+            return self.binary(e)
+        if isinstance(e, ast.If):
+            test, _ = self.translate(e.test)
+            then, then_unit = self.translate(e.then)
+            orelse, else_unit = self.translate(e.orelse)
+            unit = then_unit or else_unit
+            if then_unit is not None and else_unit is not None:
+                orelse = self.prep._convert_expr(orelse, else_unit, then_unit, e.pos)
+            return myokit.If(_as_condition(test), then, orelse), unit
+        if isinstance(e, ast.Call) and isinstance(e.function, ast.MathML):
+            return self.call(e.function.name, e.args, e.pos)
+        raise _err(f"this kind of expression ({type(e).__name__}) cannot be used in the model interface", e.pos)
+
+    def binary(self, e: ast.BinaryOp) -> tuple[myokit.Expression, myokit.Unit | None]:
+        left, lu = self.translate(e.left)
+        right, ru = self.translate(e.right)
+        op = e.op
+        if op in ("+", "-", "==", "!=", "<", ">", "<=", ">="):
+            if lu is not None and ru is not None:
+                right = self.prep._convert_expr(right, ru, lu, e.pos)
+            unit = lu or ru
+            cls = {"+": myokit.Plus, "-": myokit.Minus, "==": myokit.Equal, "!=": myokit.NotEqual,
+                   "<": myokit.Less, ">": myokit.More, "<=": myokit.LessEqual, ">=": myokit.MoreEqual}[op]
+            return cls(left, right), (unit if op in ("+", "-") else None)
+        if op == "*":
+            return myokit.Multiply(left, right), _mul(lu, ru)
+        if op == "/":
+            return myokit.Divide(left, right), _mul(lu, None if ru is None else ru ** -1)
+        if op == "^":
+            unit = None
+            if lu is not None and isinstance(right, myokit.Number):
+                unit = lu ** right.eval()
+            return myokit.Power(left, right), unit
+        if op == "&&":
+            return myokit.And(_as_condition(left), _as_condition(right)), None
+        if op == "||":
+            return myokit.Or(_as_condition(left), _as_condition(right)), None
+        raise _err(f"unknown operator {op!r}", e.pos)
+
+    def call(self, name: str, args: list[ast.Expr], pos: ast.Pos) -> tuple[myokit.Expression, myokit.Unit | None]:
+        translated = [self.translate(a) for a in args]
+        exprs = [t[0] for t in translated]
+        first_unit = translated[0][1] if translated else None
+        unary = {"floor": myokit.Floor, "ceiling": myokit.Ceil, "abs": myokit.Abs, "exp": myokit.Exp,
+                 "ln": myokit.Log, "log": myokit.Log10, "sqrt": myokit.Sqrt, "sin": myokit.Sin,
+                 "cos": myokit.Cos, "tan": myokit.Tan, "arcsin": myokit.ASin, "arccos": myokit.ACos,
+                 "arctan": myokit.ATan}
+        if name in unary and len(exprs) == 1:
+            keeps = name in ("floor", "ceiling", "abs")
+            unit = first_unit if keeps else (first_unit ** 0.5 if name == "sqrt" and first_unit else None)
+            return unary[name](exprs[0]), unit
+        if name == "power" and len(exprs) == 2:
+            return myokit.Power(exprs[0], exprs[1]), None
+        if name == "root" and len(exprs) == 1:
+            return myokit.Sqrt(exprs[0]), None
+        if name in ("max", "min") and exprs:
+            result = exprs[0]
+            for other in exprs[1:]:
+                cond = myokit.More(result, other) if name == "max" else myokit.Less(result, other)
+                result = myokit.If(cond, result, other)
+            return result, first_unit
+        if name in ("plus", "minus", "times", "divide") and len(exprs) == 2:
+            op = {"plus": "+", "minus": "-", "times": "*", "divide": "/"}[name]
+            return self.binary(ast.BinaryOp(op, args[0], args[1], pos=pos))
+        raise _err(f"MathML:{name} cannot be used in the model interface", pos)
+
+
+# --------------------------------------------------------------------------------------------------
+# small helpers
+# --------------------------------------------------------------------------------------------------
+
+
+def _mul(a: myokit.Unit | None, b: myokit.Unit | None) -> myokit.Unit | None:
+    if a is None:
+        return b
+    if b is None:
+        return a
+    return a * b
+
+
+def _as_condition(expr: myokit.Expression) -> myokit.Expression:
+    if expr.is_conditional():
+        return expr
+    return myokit.NotEqual(expr, myokit.Number(0))
+
+
+def _conjuncts(expr: ast.Expr) -> list[ast.Expr]:
+    if isinstance(expr, ast.BinaryOp) and expr.op == "&&":
+        return _conjuncts(expr.left) + _conjuncts(expr.right)
+    return [expr]
+
+
+def _floor_period(expr: ast.Expr, is_time) -> ast.Expr | None:  # type: ignore[no-untyped-def]
+    """From ``(t - off) - floor((t - off) / period) * period`` return ``period``."""
+    if not (isinstance(expr, ast.BinaryOp) and expr.op == "-"):
+        return None
+    right = expr.right
+    if not (isinstance(right, ast.BinaryOp) and right.op == "*"):
+        return None
+    call = right.left
+    if not (isinstance(call, ast.Call) and isinstance(call.function, ast.MathML) and call.function.name == "floor"):
+        return None
+    inner = call.args[0] if call.args else None
+    if not (isinstance(inner, ast.BinaryOp) and inner.op == "/"):
+        return None
+    diff = inner.left
+    if not (isinstance(diff, ast.BinaryOp) and diff.op == "-" and is_time(diff.left)):
+        return None
+    return inner.right
+
+
+def _kind(var: myokit.Variable) -> str:
+    if var.binding() == "time":
+        return "time"
+    if var.is_state():
+        return "state"
+    if var.is_literal() or (var.is_constant() and not var.rhs().references()):
+        return "constant"
+    return "intermediate"
+
+
+def _make_literal(var: myokit.Variable, value: float) -> None:
+    var.set_rhs(myokit.Number(value, var.unit()))
+
+
+def _replace_equation(var: myokit.Variable, expr: myokit.Expression) -> None:
+    if var.is_state():
+        var.demote()
+    if var.binding() is not None:
+        var.set_binding(None)
+    var.set_rhs(expr)
+
+
+def _safe_name(name: str) -> str:
+    cleaned = "".join(c if (c.isalnum() or c == "_") else "_" for c in name)
+    if not cleaned or not (cleaned[0].isalpha()):
+        cleaned = "v_" + cleaned
+    return cleaned
+
+
+def _err(message: str, pos: ast.Pos | None) -> ProtocolError:
+    if pos is None or pos.line == 0:
+        return ProtocolError(message)
+    return ProtocolError(message, pos.file, pos.line, pos.column)
