@@ -1,0 +1,206 @@
+"""Bulk import: folders of CellML models or protocols become entities, one version per changed file.
+
+``weblab import PATH... --owner NAME [--kind K] [--visibility V]``. Each file is
+one entity, named after the file's stem, owned by ``--owner``; the files it
+imports (CellML ``<import xlink:href>``, protocol ``import "X.txt"``) that sit
+beside it are added to the same version. Importing a file whose content has
+not changed adds no version ("unchanged"), so the command can be re-run.
+A folder contributes its own files, not its subfolders'.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import posixpath
+import secrets
+import sys
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from tqdm import tqdm
+
+from resolvers import accounts
+from resolvers.content import cellml_imports, cellml_root, protocol_imports
+from resolvers.entities import Entities
+from resolvers.errors import NotFound, NothingChanged, ValidationError, WeblabError
+from resolvers.metadata import Kind, Visibility
+from resolvers.uploads import Upload, clean_path
+
+log = logging.getLogger(__name__)
+
+KIND_BY_SUFFIX = {".cellml": Kind.MODEL, ".txt": Kind.PROTOCOL, ".csv": Kind.DATASET}
+DEMO_OWNER = "weblab"
+DEMO_FOLDERS = (Path("cellml"), Path("fc") / "protocols" / "real")
+
+
+@dataclass
+class ImportSummary:
+    imported: int = 0
+    unchanged: int = 0
+    failed: list[tuple[str, str]] = field(default_factory=list)
+
+    def __str__(self) -> str:
+        return f"{self.imported} imported, {self.unchanged} unchanged, {len(self.failed)} failed"
+
+
+def kind_of(path: Path, kind: Kind | None) -> Kind:
+    if kind is not None:
+        return kind
+    try:
+        return KIND_BY_SUFFIX[path.suffix.lower()]
+    except KeyError:
+        raise ValidationError(str(path), "cannot tell the kind from the extension; pass --kind") from None
+
+
+def collect(paths: Iterable[Path], kind: Kind | None) -> list[Path]:
+    """The files to import: files named directly, and the importable files directly inside named folders."""
+    found: list[Path] = []
+    for path in paths:
+        if path.is_dir():
+            wanted = {s for s, k in KIND_BY_SUFFIX.items() if kind is None or k is kind}
+            found.extend(sorted(p for p in path.iterdir() if p.is_file() and p.suffix.lower() in wanted
+                                and not p.name.startswith(".")))
+        else:
+            found.append(path)
+    return found
+
+
+def _imports(kind: Kind, path: str, data: bytes) -> list[str]:
+    try:
+        if kind is Kind.MODEL:
+            root, _ = cellml_root(data, path)
+            return cellml_imports(root)
+        if kind is Kind.PROTOCOL:
+            return protocol_imports(data.decode("utf-8", "replace"))
+    except ValidationError:
+        return []  # the version check reports it with the file name
+    return []
+
+
+def gather(kind: Kind, path: Path) -> list[Upload]:
+    """The file and, transitively, the files it imports that exist in its folder (standard libraries stay out)."""
+    folder = path.parent
+    uploads: dict[str, bytes] = {}
+    pending = [path.name]
+    while pending:
+        rel = pending.pop()
+        if rel in uploads:
+            continue
+        data = (folder / rel).read_bytes()
+        uploads[rel] = data
+        for href in _imports(kind, rel, data):
+            target = posixpath.normpath(posixpath.join(posixpath.dirname(rel), href))
+            try:
+                target = clean_path(target, str(path))
+            except ValidationError:
+                continue  # outside the folder: not ours to bundle
+            if (folder / target).is_file():
+                pending.append(target)
+    return [Upload(name, data) for name, data in uploads.items()]
+
+
+async def import_paths(
+    entities: Entities,
+    owner: Any,
+    paths: Sequence[Path],
+    *,
+    kind: Kind | None = None,
+    visibility: Visibility = Visibility.PUBLIC,
+    progress: bool = True,
+) -> ImportSummary:
+    """Import every file under ``paths`` as ``owner``'s; failures are collected with their reason, not raised."""
+    summary = ImportSummary()
+    files = collect(paths, kind)
+    for path in tqdm(files, desc="importing", unit="file", disable=not progress, file=sys.stderr):
+        try:
+            k = kind_of(path, kind)
+            uploads = gather(k, path)
+            name = path.stem
+            message = f"Imported from {path.name}"
+            existing = entities.find_entity(k, owner.name, name)
+            if existing is None:
+                await entities.publish(owner, k, name, uploads, message=message, main=path.name, visibility=visibility)
+            else:
+                await entities.add_version(owner, existing.uri, uploads, message=message, main=path.name,
+                                           visibility=visibility)
+            summary.imported += 1
+        except NothingChanged:
+            summary.unchanged += 1
+        except WeblabError as e:
+            summary.failed.append((str(path), e.message))
+        except OSError as e:
+            summary.failed.append((str(path), f"cannot be read ({e.strerror or e})"))
+    return summary
+
+
+async def demo_owner(db: Any) -> accounts.User:
+    """The user that owns the demo corpus, created (with an unusable random password) on first use."""
+    try:
+        return await accounts.get_user(db, DEMO_OWNER)
+    except NotFound:
+        return await accounts.create_user(db, DEMO_OWNER, "weblab@localhost.localdomain", secrets.token_urlsafe(32))
+
+
+async def import_demo(services: Any, data_dir: Path) -> ImportSummary:
+    """Import the demo corpus (``cellml/`` and ``fc/protocols/real/`` under ``data_dir``, when present), public."""
+    folders = [data_dir / f for f in DEMO_FOLDERS if (data_dir / f).is_dir()]
+    if not folders:
+        log.warning("no demo corpus under %s", data_dir)
+        return ImportSummary()
+    owner = await demo_owner(services.db)
+    return await import_paths(Entities.from_services(services), owner, folders, progress=False)
+
+
+# --- the command ------------------------------------------------------------------------------
+
+def add_commands(subparsers: Any) -> None:
+    """Adds ``weblab import`` to the ``weblab`` command."""
+    parser = subparsers.add_parser(
+        "import", help="bulk-import CellML models or protocols (one entity per file; unchanged files add nothing)"
+    )
+    parser.add_argument("paths", nargs="+", type=Path, metavar="PATH", help="files or folders to import")
+    parser.add_argument("--kind", choices=[k.value for k in Kind],
+                        help="kind of every file (default: from the extension: .cellml model, .txt protocol)")
+    parser.add_argument("--owner", required=True, help="name of the user who will own the entities")
+    parser.add_argument("--visibility", choices=[v.value for v in Visibility], default="public",
+                        help="visibility of the new versions (default public)")
+    parser.set_defaults(func=cmd_import)
+
+
+async def _run_import(args: argparse.Namespace) -> int:
+    from web.services import StartupError, start_services  # the command runs the platform's services
+    from web.settings import Settings
+
+    for path in args.paths:
+        if not path.exists():
+            print(f"weblab: error: {path} does not exist", file=sys.stderr)
+            return 2
+    try:
+        services = await start_services(Settings())
+    except StartupError as e:
+        print(f"weblab: error: {e}", file=sys.stderr)
+        return 1
+    try:
+        try:
+            owner = await accounts.get_user(services.db, args.owner)
+        except NotFound:
+            print(f"weblab: error: no user named {args.owner!r}; create one with `weblab user add`", file=sys.stderr)
+            return 1
+        summary = await import_paths(
+            Entities.from_services(services), owner, args.paths,
+            kind=Kind(args.kind) if args.kind else None, visibility=Visibility(args.visibility),
+        )
+    finally:
+        await services.close()
+    print(summary)
+    for path, reason in summary.failed:
+        print(f"  failed: {path}: {reason}", file=sys.stderr)
+    return 1 if summary.failed else 0
+
+
+def cmd_import(args: argparse.Namespace) -> int:
+    return asyncio.run(_run_import(args))
