@@ -2,14 +2,32 @@
 
 Called by resolvers/entities.py when a version is added, before anything is
 committed, so that a version whose metadata breaks a SHACL shape is refused
-whole. (Placeholder until the annotations work lands: describes nothing.)
+whole. This is where the functional-curation engine (for protocol interfaces)
+and the ontology code meet; ``ontology/`` itself imports neither.
+
+A problem with the content (malformed RDF in a CellML file, a protocol the
+engine cannot read) never refuses the version: it is stored with what could be
+read, and the problem becomes a ``weblab:warning`` on the version (in the
+triples) and an entry in ``Description.warnings``.
 """
 
 from __future__ import annotations
 
+import logging
+import tempfile
 from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+from typing import Any
 
 import pyoxigraph as ox
+
+from ontology import vocab
+from ontology.cellml import annotation_triples, read_annotations
+from ontology.graphs import known_terms
+from ontology.protocols import InterfaceError, interface_triples, normalise_interface, unknown_terms
+from ontology.shacl import violations
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -19,10 +37,77 @@ class Description:
 
 
 def describe_version(kind: str, files: dict[str, bytes], main: str, version_uri: str) -> Description:
-    """Triples to add to the version's graph for its content (annotations or interface)."""
+    """Triples to add to the version's graph for its content (annotations or interface).
+
+    ``kind`` is ``"model"``, ``"protocol"`` or ``"dataset"``; ``files`` maps paths (as in
+    the version's repository) to content; ``main`` is the main file's path.
+    """
+    kind = str(kind)
+    if kind == "model":
+        return describe_model(files, main, version_uri)
+    if kind == "protocol":
+        return describe_protocol(files, main, version_uri)
     return Description()
+
+
+def describe_model(files: dict[str, bytes], main: str, version_uri: str) -> Description:
+    if main not in files:
+        return _warned(version_uri, f"the main file {main!r} is not among the version's files; no annotations read")
+    ann = read_annotations(files[main], source=main)
+    return Description(annotation_triples(ann, version_uri), list(ann.warnings))
+
+
+def describe_protocol(files: dict[str, bytes], main: str, version_uri: str,
+                      interface: Any | None = None) -> Description:
+    """The interface's RDF; ``interface`` (engine object or dict) skips the engine, for callers that have it."""
+    if interface is None:
+        if main not in files:
+            return _warned(version_uri, f"the main file {main!r} is not among the version's files; no interface read")
+        try:
+            interface = _engine_interface(files, main)
+        except _EngineUnavailable as exc:
+            log.warning("protocol interface of %s not recorded: %s", version_uri, exc)
+            return _warned(version_uri, f"the protocol interface was not recorded: {exc}")
+        except Exception as exc:  # noqa: BLE001 - any engine failure is the protocol's problem, not a crash
+            return _warned(version_uri, f"{main}: the protocol could not be read ({type(exc).__name__}: {exc}); no interface recorded")
+    try:
+        iface = normalise_interface(interface)
+    except InterfaceError as exc:
+        return _warned(version_uri, f"{main}: {exc}")
+    known = set(known_terms())
+    warnings = [f"{main}: term <{t}> is not defined by any loaded ontology (kept)" for t in unknown_terms(iface, known)]
+    triples = interface_triples(iface, version_uri, known)
+    triples += [ox.Triple(ox.NamedNode(version_uri), vocab.WARNING, ox.Literal(w)) for w in warnings]
+    return Description(triples, warnings)
+
+
+class _EngineUnavailable(RuntimeError):
+    pass
+
+
+def _engine_interface(files: dict[str, bytes], main: str) -> Any:
+    """Parse the protocol with the engine, from a private copy of the version's files (imports are relative)."""
+    try:
+        from worker import fc
+        load_protocol = fc.load_protocol
+    except (ImportError, AttributeError) as exc:
+        raise _EngineUnavailable(f"the functional-curation engine cannot load protocols yet ({exc})") from None
+    with tempfile.TemporaryDirectory(prefix="weblab-describe-") as tmp:
+        root = Path(tmp)
+        for name, data in files.items():
+            path = PurePosixPath(name)
+            if path.is_absolute() or ".." in path.parts:
+                raise ValueError(f"file path {name!r} leaves the version's folder")
+            target = root.joinpath(*path.parts)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(data)
+        return load_protocol(root.joinpath(*PurePosixPath(main).parts)).interface()
+
+
+def _warned(version_uri: str, message: str) -> Description:
+    return Description([ox.Triple(ox.NamedNode(version_uri), vocab.WARNING, ox.Literal(message))], [message])
 
 
 def validate_version_graph(triples: list[ox.Triple]) -> list[str]:
     """SHACL violations of a version graph, as messages; empty when it conforms."""
-    return []
+    return violations(triples)
