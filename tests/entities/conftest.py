@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from pathlib import Path
 
+import httpx
 import pytest
+import pytest_asyncio
 
 from resolvers.entities import Entities
 from resolvers.uploads import Upload
@@ -31,3 +34,16 @@ def beeler_reuter(cellml_dir: Path) -> Upload:
 def noble(cellml_dir: Path) -> Upload:
     path = cellml_dir / "noble_model_1962.cellml"
     return Upload(path.name, path.read_bytes())
+
+
+@pytest_asyncio.fixture(scope="session")
+async def http(settings, services: Services) -> AsyncIterator[httpx.AsyncClient]:
+    """A client over the platform app, with the entity routes mounted if the app does not mount them yet."""
+    from web.app import create_app
+    from web.routes import entities as entity_routes
+
+    app = create_app(settings, services, in_process_worker=False)
+    mounted = {getattr(r, "path", None) for r in app.router.routes}
+    app.router.routes.extend(r for r in entity_routes.routes() if getattr(r, "path", None) not in mounted)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=settings.base_uri.rstrip("/")) as client:
+        yield client
