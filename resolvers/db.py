@@ -66,8 +66,11 @@ async def check_connection(url: str, timeout: float = 5.0) -> None:
 
 async def open_pool(url: str, *, min_size: int = 1, max_size: int = 10) -> AsyncConnectionPool:
     await check_connection(url)
-    pool = AsyncConnectionPool(url, min_size=min_size, max_size=max_size, open=False, timeout=10.0,
-                               kwargs={"autocommit": True})
+    # check= validates a connection when it is handed out, so that after PostgreSQL restarts
+    # requests get fresh connections instead of the dead ones left in the pool.
+    pool = AsyncConnectionPool(url, min_size=min_size, max_size=max_size, open=False, timeout=5.0,
+                               kwargs={"autocommit": True}, check=AsyncConnectionPool.check_connection,
+                               reconnect_timeout=24 * 3600)
     await pool.open(wait=True, timeout=10.0)
     return pool
 

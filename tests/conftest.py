@@ -93,6 +93,13 @@ async def client(app) -> AsyncIterator[httpx.AsyncClient]:  # noqa: ANN001
         yield c
 
 
+@pytest_asyncio.fixture
+async def browser(app) -> AsyncIterator[httpx.AsyncClient]:  # noqa: ANN001
+    """A client of its own that keeps cookies, like a browser (the shared ``client`` must stay anonymous)."""
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=BASE.rstrip("/")) as c:
+        yield c
+
+
 _names = itertools.count(1)
 MakeUser = Callable[..., Awaitable[tuple[accounts.User, str]]]
 
