@@ -24,6 +24,12 @@ class TripleStore:
             self._store = ox.Store(str(path))
         else:
             self._store = ox.Store()
+        # Bumped by every write made through this class, so that readers holding the store open
+        # read-only elsewhere (the SPARQL query workers) know to reopen it.
+        self.generation = 0
+
+    def _changed(self) -> None:
+        self.generation += 1
 
     @property
     def oxigraph(self) -> ox.Store:
@@ -41,8 +47,11 @@ class TripleStore:
             use_default_graph_as_union=use_default_graph_as_union,
         )
 
-    def update(self, update: str) -> None:
-        self._store.update(update)
+    def update(self, update: str, *, base_iri: str | None = None) -> None:
+        try:
+            self._store.update(update, base_iri=base_iri)
+        finally:
+            self._changed()
 
     def replace_graph(self, graph: ox.NamedNode, triples: Iterable[ox.Triple]) -> None:
         """Write a named graph whole, in one transaction: readers see the old graph or the new one."""
@@ -50,13 +59,36 @@ class TripleStore:
         self.drop_graph(graph)
         self._store.add_graph(graph)
         self._store.extend(quads)
+        self._changed()
 
     def add(self, graph: ox.NamedNode, triples: Iterable[ox.Triple]) -> None:
         self._store.extend(ox.Quad(t.subject, t.predicate, t.object, graph) for t in triples)
+        self._changed()
+
+    def add_to_default(self, triples: Iterable[ox.Triple]) -> None:
+        """Add triples to the store's default graph (the one unmanaged writes without a graph name go to)."""
+        self._store.extend(ox.Quad(t.subject, t.predicate, t.object, ox.DefaultGraph()) for t in triples)
+        self._changed()
+
+    def clear_default(self) -> None:
+        self._store.clear_graph(ox.DefaultGraph())
+        self._changed()
+
+    def default_triples(self) -> Iterator[ox.Triple]:
+        for q in self._store.quads_for_pattern(None, None, None, ox.DefaultGraph()):
+            yield ox.Triple(q.subject, q.predicate, q.object)
+
+    def quads(self) -> Iterator[ox.Quad]:
+        """Every quad in the store (for dumps)."""
+        return iter(self._store)
+
+    def __len__(self) -> int:
+        return len(self._store)
 
     def drop_graph(self, graph: ox.NamedNode) -> None:
         if self._store.contains_named_graph(graph):
             self._store.remove_graph(graph)
+            self._changed()
 
     def has_graph(self, graph: ox.NamedNode) -> bool:
         return self._store.contains_named_graph(graph)

@@ -1,0 +1,144 @@
+"""A pool of killable query workers, so that a query's deadline really stops its work.
+
+Each worker is a child process (:mod:`sparql.query_worker`) holding the store
+open read-only. A query goes to an idle worker; if the answer has not come by
+the deadline, the worker is killed (the query stops consuming CPU at once), a
+fresh one is started in its place, and the caller gets :class:`QueryTimeout`.
+Waiting for an idle worker counts against the same deadline, so a flood of
+slow queries is answered with timeouts, not an ever-growing queue.
+
+Children are started with ``asyncio.create_subprocess_exec`` and belong to
+the event loop that started the pool.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import struct
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+_LENGTH = struct.Struct(">Q")
+
+
+class QueryTimeout(Exception):
+    """The query ran past its deadline and was stopped."""
+
+    def __init__(self, seconds: float) -> None:
+        super().__init__(
+            f"the query did not finish within the {seconds:g} s limit and was stopped; "
+            "make it more selective (LIMIT, more specific patterns) or ask an administrator for a longer limit"
+        )
+        self.seconds = seconds
+
+
+@dataclass
+class WorkerAnswer:
+    header: dict
+    body: bytes
+
+
+class _Worker:
+    def __init__(self, process: asyncio.subprocess.Process) -> None:
+        self.process = process
+
+    async def ask(self, job: dict) -> WorkerAnswer:
+        assert self.process.stdin is not None and self.process.stdout is not None
+        payload = json.dumps(job).encode()
+        self.process.stdin.write(_LENGTH.pack(len(payload)) + payload)
+        await self.process.stdin.drain()
+        header = json.loads(await self._frame())
+        body = await self._frame()
+        return WorkerAnswer(header, body)
+
+    async def _frame(self) -> bytes:
+        assert self.process.stdout is not None
+        head = await self.process.stdout.readexactly(_LENGTH.size)
+        (size,) = _LENGTH.unpack(head)
+        return await self.process.stdout.readexactly(size)
+
+    def kill(self) -> None:
+        if self.process.returncode is None:
+            self.process.kill()
+
+
+class QueryPool:
+    """``size`` workers over the store at ``path``; :meth:`run` sends one job with a deadline."""
+
+    def __init__(self, path: Path, size: int = 2) -> None:
+        self.path = path
+        self.size = size
+        self._idle: asyncio.Queue[_Worker] | None = None
+        self._all: set[_Worker] = set()
+        self._closed = False
+
+    async def _spawn(self) -> _Worker:
+        env = dict(os.environ)
+        env["PYTHONPATH"] = os.pathsep.join([str(Path(__file__).resolve().parents[1]), env.get("PYTHONPATH", "")])
+        process = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "sparql.query_worker", str(self.path),
+            stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, env=env,
+            limit=1 << 20,
+        )
+        worker = _Worker(process)
+        self._all.add(worker)
+        return worker
+
+    async def start(self) -> None:
+        if self._idle is not None:
+            return
+        self._idle = asyncio.Queue()
+        for _ in range(self.size):
+            self._idle.put_nowait(await self._spawn())
+
+    async def _replace(self, worker: _Worker) -> None:
+        worker.kill()
+        self._all.discard(worker)
+        try:
+            await worker.process.wait()
+        except Exception:  # pragma: no cover - already reaped
+            pass
+        if not self._closed and self._idle is not None:
+            self._idle.put_nowait(await self._spawn())
+
+    async def run(self, job: dict, timeout: float) -> WorkerAnswer:
+        """Run ``job`` on a worker; raise :class:`QueryTimeout` when it is not answered within ``timeout`` s."""
+        await self.start()
+        assert self._idle is not None
+        started = time.monotonic()
+        try:
+            worker = await asyncio.wait_for(self._idle.get(), timeout)
+        except TimeoutError:
+            raise QueryTimeout(timeout) from None
+        remaining = max(0.001, timeout - (time.monotonic() - started))
+        try:
+            answer = await asyncio.wait_for(worker.ask(job), remaining)
+        except (TimeoutError, asyncio.CancelledError) as exc:
+            # Killing is the only way to stop an Oxigraph query; a new worker takes its place.
+            asyncio.get_running_loop().create_task(self._replace(worker))
+            if isinstance(exc, asyncio.CancelledError):
+                raise
+            raise QueryTimeout(timeout) from None
+        except (asyncio.IncompleteReadError, ConnectionError, BrokenPipeError) as exc:
+            log.warning("query worker died: %s", exc)
+            asyncio.get_running_loop().create_task(self._replace(worker))
+            raise RuntimeError("the query worker stopped unexpectedly") from exc
+        self._idle.put_nowait(worker)
+        return answer
+
+    async def close(self) -> None:
+        self._closed = True
+        for worker in list(self._all):
+            worker.kill()
+            try:
+                await worker.process.wait()
+            except Exception:  # pragma: no cover
+                pass
+        self._all.clear()
+        self._idle = None

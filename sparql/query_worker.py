@@ -1,0 +1,116 @@
+"""A query worker: a child process that runs SPARQL queries on the store opened read-only.
+
+pyoxigraph cannot cancel a running query, so queries run here, where the
+parent can kill them at the deadline without harming anything: the process
+only reads. It reopens the store when the parent says the store has changed
+(the ``generation`` of a job differs from the one it opened), since a
+read-only open sees the store as it was at that moment.
+
+Protocol on stdin/stdout, one job at a time: the parent writes a frame
+holding a JSON job; the worker answers with a frame holding a JSON header and
+one holding the body bytes. A frame is an 8-byte big-endian length and the
+payload. Run as ``python -m sparql.query_worker STORE_DIR``.
+"""
+
+from __future__ import annotations
+
+import json
+import struct
+import sys
+from typing import BinaryIO
+
+import pyoxigraph as ox
+
+from sparql import formats
+
+_LENGTH = struct.Struct(">Q")
+
+
+def write_frame(stream: BinaryIO, payload: bytes) -> None:
+    stream.write(_LENGTH.pack(len(payload)))
+    stream.write(payload)
+
+
+def read_frame(stream: BinaryIO) -> bytes | None:
+    head = stream.read(_LENGTH.size)
+    if len(head) < _LENGTH.size:
+        return None
+    (size,) = _LENGTH.unpack(head)
+    return stream.read(size)
+
+
+def _graphs(names: list[str] | None) -> list | None:
+    if names is None:
+        return None
+    return [ox.DefaultGraph() if n == "" else ox.NamedNode(n) for n in names]
+
+
+def run_job(store: ox.Store, job: dict) -> tuple[dict, bytes]:
+    """Evaluate one query job; returns a header (status, content type, truncated) and the body."""
+    kwargs: dict = {"base_iri": job.get("base_iri")}
+    if job.get("union"):
+        kwargs["use_default_graph_as_union"] = True
+    else:
+        kwargs["default_graph"] = _graphs(job["default_graph"])
+        kwargs["named_graphs"] = [g for g in _graphs(job["named_graphs"]) or [] if isinstance(g, ox.NamedNode)]
+    if job.get("union") and job.get("named_graphs") is not None:
+        kwargs["named_graphs"] = _graphs(job["named_graphs"])
+    fmt = formats.BY_NAME[job["format"]]
+    max_rows = int(job["max_rows"])
+    try:
+        result = store.query(job["query"], **kwargs)
+    except SyntaxError as exc:
+        return {"status": 400, "error": "syntax", "message": str(exc)}, b""
+    truncated = False
+    if isinstance(result, ox.QueryBoolean):
+        if fmt not in formats.BOOLEAN_FORMATS:
+            return {"status": 406, "message": str(formats.NotAcceptable(formats.BOOLEAN_FORMATS))}, b""
+        body = formats.serialize_boolean(bool(result), fmt)
+    elif isinstance(result, ox.QuerySolutions):
+        if fmt not in formats.SOLUTION_FORMATS:
+            return {"status": 406, "message": str(formats.NotAcceptable(formats.SOLUTION_FORMATS))}, b""
+        variables = [v.value for v in result.variables]
+        rows = []
+        for solution in result:
+            if len(rows) == max_rows:
+                truncated = True
+                break
+            rows.append([solution[i] for i in range(len(variables))])
+        body = formats.serialize_solutions(variables, rows, fmt)
+    else:
+        if fmt not in formats.GRAPH_FORMATS:
+            return {"status": 406, "message": str(formats.NotAcceptable(formats.GRAPH_FORMATS))}, b""
+        triples = []
+        for triple in result:
+            if len(triples) == max_rows:
+                truncated = True
+                break
+            triples.append(triple)
+        body = formats.serialize_triples(triples, fmt, job.get("prefixes"))
+    return {"status": 200, "content_type": formats.content_type(fmt), "truncated": truncated}, body
+
+
+def main(path: str) -> None:
+    stdin, stdout = sys.stdin.buffer, sys.stdout.buffer
+    store: ox.Store | None = None
+    generation = None
+    while True:
+        frame = read_frame(stdin)
+        if frame is None:
+            return
+        job = json.loads(frame)
+        try:
+            if store is None or job["generation"] != generation:
+                store = None
+                store = ox.Store.read_only(path)
+                generation = job["generation"]
+            header, body = run_job(store, job)
+        except Exception as exc:  # a failure here must reach the caller as an answer, not kill the worker
+            header, body = {"status": 500, "error": type(exc).__name__, "message": str(exc)}, b""
+        write_frame(stdout, json.dumps(header).encode())
+        write_frame(stdout, body)
+        stdout.flush()
+
+
+if __name__ == "__main__":
+    main(sys.argv[1])

@@ -1,0 +1,349 @@
+"""The SPARQL service: queries, updates and Graph Store operations, scoped to what the caller may see.
+
+HTTP lives in ``web/routes/sparql.py``; everything that decides lives here, so
+the rules are the same whatever route reaches them:
+
+- a query runs over the caller's visible graphs (:mod:`sparql.scope`), as the
+  default graph and as the named graphs; ``FROM``/``FROM NAMED`` and the
+  protocol's ``default-graph-uri``/``named-graph-uri`` only narrow that;
+- a query runs in a killable worker process (:mod:`sparql.pool`) with the
+  deadline; its result stops at ``max_rows``;
+- ``SERVICE`` (and ``LOAD``) are refused unless their endpoint is allowed;
+- writes need an admin, and never touch a platform-managed graph; an update's
+  ``WHERE`` parts are first evaluated in a worker under the deadline, so an
+  update too slow to finish is refused before it starts writing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+import pyoxigraph as ox
+
+from sparql import errors, formats
+from sparql.lexer import query_shape
+from sparql.pool import QueryPool, QueryTimeout, WorkerAnswer
+from sparql.query_worker import run_job
+from sparql.scope import GraphScope, Visible, is_managed, managed_prefixes, visible
+from sparql.update_analysis import ALL_NAMED, ANY_GRAPH, DEFAULT, analyse_update, with_protocol_dataset
+
+log = logging.getLogger(__name__)
+
+# How long a cached list of graphs (or the anonymous scope) may be reused when nothing was
+# written through TripleStore: bounds staleness when someone writes through the raw store.
+_CACHE_SECONDS = 1.0
+_DISABLED = ("SERVICE (federated query) is disabled on this endpoint: it would let any caller make the "
+             "server send requests. An administrator can allow specific endpoints (WEBLAB_SPARQL_SERVICE_ALLOW).")
+
+
+@dataclass
+class Answer:
+    status: int
+    content_type: str
+    body: bytes
+    truncated: bool = False
+
+
+def _iri(value: str, what: str) -> str:
+    try:
+        return ox.NamedNode(value).value
+    except ValueError as exc:
+        raise errors.BadRequest(f"{what} is not a valid absolute IRI: {value!r} ({exc})") from None
+
+
+class SparqlService:
+    def __init__(
+        self,
+        store: Any,
+        *,
+        base_uri: str,
+        graph_scope: GraphScope,
+        timeout: float = 30.0,
+        max_rows: int = 100_000,
+        service_allow: Iterable[str] = (),
+        pool_size: int = 2,
+        endpoint: str | None = None,
+        max_body_bytes: int = 50 * 1024 * 1024,
+    ) -> None:
+        self.store = store
+        self.base_uri = base_uri.rstrip("/") + "/"
+        self.endpoint = endpoint or self.base_uri + "sparql"
+        self.graph_store = self.endpoint + "/graphs"
+        self.graph_scope = graph_scope
+        self.timeout = timeout
+        self.max_rows = max_rows
+        self.service_allow = frozenset(service_allow)
+        self.max_body_bytes = max_body_bytes
+        self.prefixes = managed_prefixes(self.base_uri)
+        self.remote = hasattr(store, "query_http")
+        path = getattr(store, "path", None)
+        self._pool = QueryPool(path, pool_size) if path is not None and not self.remote else None
+        self._write_lock = asyncio.Lock()
+        self._graphs: tuple[int, float, list[str]] | None = None
+        self._anonymous: tuple[int, float, Visible] | None = None
+
+    async def close(self) -> None:
+        if self._pool is not None:
+            await self._pool.close()
+
+    # --- scope ---------------------------------------------------------------------------------
+
+    def _generation(self) -> int:
+        return getattr(self.store, "generation", 0)
+
+    async def all_named(self) -> list[str]:
+        now = time.monotonic()
+        if self._graphs and self._graphs[0] == self._generation() and now - self._graphs[1] < _CACHE_SECONDS:
+            return self._graphs[2]
+        names = await asyncio.to_thread(lambda: [g.value for g in self.store.named_graphs()])
+        self._graphs = (self._generation(), now, names)
+        return names
+
+    async def visible_to(self, caller: Any) -> Visible:
+        now = time.monotonic()
+        if caller is None and self._anonymous and self._anonymous[0] == self._generation() \
+                and now - self._anonymous[1] < _CACHE_SECONDS:
+            return self._anonymous[2]
+        generation = self._generation()
+        managed = [g.value for g in await self.graph_scope(caller)]
+        result = visible(await self.all_named(), managed, self.prefixes)
+        if caller is None:
+            self._anonymous = (generation, now, result)
+        return result
+
+    # --- queries -------------------------------------------------------------------------------
+
+    def _check_services(self, targets: list[str | None]) -> None:
+        for target in targets:
+            if not self.service_allow:
+                raise errors.BadRequest(_DISABLED)
+            if target is None or target not in self.service_allow:
+                shown = "a variable endpoint" if target is None else f"<{target}>"
+                raise errors.BadRequest(f"SERVICE {shown} is not on this endpoint's allow-list of federated endpoints")
+
+    def _format(self, form: str | None, accept: str | None, fmt: str | None) -> formats.Format:
+        offered = {"SELECT": formats.SOLUTION_FORMATS, "ASK": formats.BOOLEAN_FORMATS}.get(
+            form or "SELECT", formats.GRAPH_FORMATS)
+        try:
+            if fmt:
+                return formats.by_parameter(fmt, offered)
+            return formats.negotiate(accept, offered)
+        except formats.NotAcceptable as exc:
+            raise errors.NotAcceptable(str(exc)) from None
+
+    async def query(
+        self,
+        text: str,
+        caller: Any,
+        *,
+        default_graph_uris: list[str] | None = None,
+        named_graph_uris: list[str] | None = None,
+        accept: str | None = None,
+        format: str | None = None,
+    ) -> Answer:
+        shape = query_shape(text, self.endpoint)
+        self._check_services(shape.service_targets)
+        fmt = self._format(shape.form, accept, format)
+        default_graph_uris = [_iri(g, "default-graph-uri") for g in default_graph_uris or []]
+        named_graph_uris = [_iri(g, "named-graph-uri") for g in named_graph_uris or []]
+        scope = await self.visible_to(caller)
+        if default_graph_uris or named_graph_uris:
+            dataset = scope.restrict(default_graph_uris, named_graph_uris)
+        elif shape.has_dataset_clause:
+            dataset = scope.restrict(shape.from_graphs, shape.from_named_graphs)
+        else:
+            dataset = scope.whole()
+        job = {"query": text, "base_iri": self.endpoint, "format": fmt.name, "max_rows": self.max_rows,
+               **dataset.job()}
+        answer = await self._run(job)
+        header = answer.header
+        if header["status"] == 400:
+            raise errors.BadRequest(f"SPARQL syntax error: {header['message']}")
+        if header["status"] == 406:
+            raise errors.NotAcceptable(header["message"])
+        if header["status"] != 200:
+            log.error("query failed: %s: %s", header.get("error"), header.get("message"))
+            raise errors.SparqlError("the query could not be evaluated (internal error; it has been logged)")
+        return Answer(200, header["content_type"], answer.body, header.get("truncated", False))
+
+    async def _run(self, job: dict) -> WorkerAnswer:
+        job["generation"] = self._generation()
+        if self.remote:
+            return await self.store.query_http(job, self.timeout)
+        if self._pool is None:  # an in-memory store cannot be shared with workers: no hard deadline
+            header, body = await asyncio.to_thread(run_job, self.store.oxigraph, job)
+            return WorkerAnswer(header, body)
+        if getattr(self.store, "path", None) is not None:
+            await asyncio.to_thread(self.store.flush)
+        try:
+            return await self._pool.run(job, self.timeout)
+        except QueryTimeout as exc:
+            raise errors.Unavailable(str(exc)) from None
+
+    # --- updates -------------------------------------------------------------------------------
+
+    def require_admin(self, caller: Any) -> None:
+        if caller is None:
+            raise errors.Unauthorized("writing needs an admin's API token (Authorization: Bearer …)")
+        if not getattr(caller, "is_admin", False):
+            raise errors.Forbidden("only admins may write through SPARQL Update and the Graph Store protocol")
+
+    async def _check_writes(self, writes: set[str]) -> None:
+        for graph in sorted(writes):
+            if graph == DEFAULT:
+                continue
+            if graph in (ALL_NAMED, ANY_GRAPH):
+                if any(is_managed(g, self.prefixes) for g in await self.all_named()):
+                    what = "every named graph" if graph == ALL_NAMED else "a graph chosen at run time (GRAPH ?var)"
+                    raise errors.Forbidden(
+                        f"this update would write to {what}, which includes graphs the platform manages "
+                        "(models, protocols, datasets, experiments, runs, ontologies, users); "
+                        "name the unmanaged graphs you mean instead")
+                continue
+            if is_managed(graph, self.prefixes):
+                raise errors.Forbidden(
+                    f"<{graph}> is managed by the platform and read-only through SPARQL; "
+                    "change it through the platform (GraphQL or the web pages)")
+
+    async def update(self, text: str, caller: Any, *, using: list[str] | None = None,
+                     using_named: list[str] | None = None) -> None:
+        self.require_admin(caller)
+        shape = analyse_update(text, self.endpoint)
+        using = [_iri(g, "using-graph-uri") for g in using or []]
+        using_named = [_iri(g, "using-named-graph-uri") for g in using_named or []]
+        if (using or using_named) and shape.has_dataset_clause:
+            raise errors.BadRequest("using-graph-uri/using-named-graph-uri cannot be combined with USING, "
+                                    "USING NAMED or WITH in the update")
+        self._check_services(shape.services)
+        for url in shape.loads:
+            if url not in self.service_allow:
+                raise errors.BadRequest(
+                    f"LOAD <{url}> is refused: the server does not fetch URLs unless an administrator allows "
+                    "them (WEBLAB_SPARQL_SERVICE_ALLOW); send the data with the Graph Store protocol instead")
+        await self._check_writes(shape.writes)
+        text = with_protocol_dataset(text, shape, using, using_named)
+        async with self._write_lock:
+            await self._rehearse(text, shape)
+            try:
+                await asyncio.to_thread(self.store.update, text, base_iri=self.endpoint)
+            except SyntaxError as exc:
+                raise errors.BadRequest(f"SPARQL syntax error: {exc}") from None
+            except (RuntimeError, OSError, ValueError) as exc:
+                raise errors.BadRequest(f"the update failed: {exc}") from None
+
+    async def _rehearse(self, text: str, shape: Any) -> None:
+        """Evaluate the update's WHERE parts in a killable worker first, under the deadline.
+
+        Oxigraph applies an update in one uninterruptible call; its costly part is the
+        WHERE evaluation. Running it as a query first means an update that would overrun
+        is stopped (503) before it has written anything.
+        """
+        if not shape.where_blocks or self._pool is None:
+            return
+        prologue = shape.prologue_text(text)
+        for start, end in shape.where_blocks:
+            query = f"{prologue}\nSELECT (COUNT(*) AS ?n) WHERE {text[start:end]}"
+            job = {"query": query, "base_iri": self.endpoint, "format": "json", "max_rows": 1,
+                   "union": False, "default_graph": None, "named_graphs": None}
+            await self._run(job)
+
+    # --- graph store ---------------------------------------------------------------------------
+
+    def _graph(self, graph: str | None) -> ox.NamedNode | ox.DefaultGraph:
+        return ox.DefaultGraph() if graph is None else ox.NamedNode(graph)
+
+    async def graph_exists(self, caller: Any, graph: str | None) -> bool:
+        if graph is None:
+            return True
+        if not (await self.visible_to(caller)).allows(graph):
+            return False
+        return await asyncio.to_thread(self.store.has_graph, ox.NamedNode(graph))
+
+    async def graph_read(self, caller: Any, graph: str | None, *, accept: str | None,
+                         format: str | None = None) -> Answer:
+        fmt = self._format("CONSTRUCT", accept, format)
+        if not await self.graph_exists(caller, graph):
+            raise errors.NotFound("no such graph")
+        if graph is None:
+            triples = await asyncio.to_thread(lambda: list(self.store.default_triples()))
+        else:
+            triples = await asyncio.to_thread(lambda: list(self.store.triples(ox.NamedNode(graph))))
+        body = await asyncio.to_thread(formats.serialize_triples, triples, fmt)
+        return Answer(200, formats.content_type(fmt), body)
+
+    def parse_body(self, body: bytes, content_type: str | None, graph: str | None) -> list[ox.Triple]:
+        if len(body) > self.max_body_bytes:
+            raise errors.PayloadTooLarge(f"the body is larger than the {self.max_body_bytes} bytes allowed")
+        media = (content_type or "").split(";")[0].strip().lower()
+        rdf_format = ox.RdfFormat.from_media_type(media) if media else None
+        if rdf_format is None or media == "text/plain":
+            raise errors.UnsupportedMediaType(
+                f"cannot read a body of type {media or '(none)'!r}; send text/turtle, application/n-triples, "
+                "application/rdf+xml, application/ld+json, application/trig or application/n-quads")
+        try:
+            quads = ox.parse(body, format=rdf_format, base_iri=graph or self.graph_store + "/",
+                             without_named_graphs=True)
+            return [ox.Triple(q.subject, q.predicate, q.object) for q in quads]
+        except SyntaxError as exc:
+            raise errors.BadRequest(f"the body is not valid {rdf_format.name}: {exc}") from None
+
+    async def _writable(self, caller: Any, graph: str | None) -> None:
+        self.require_admin(caller)
+        if graph is not None and is_managed(graph, self.prefixes):
+            raise errors.Forbidden(f"<{graph}> is managed by the platform and read-only through the Graph Store "
+                                   "protocol")
+
+    async def graph_put(self, caller: Any, graph: str | None, triples: list[ox.Triple]) -> bool:
+        """Replace a graph; True when it did not exist before."""
+        await self._writable(caller, graph)
+        async with self._write_lock:
+            if graph is None:
+                def replace_default() -> None:
+                    self.store.clear_default()
+                    self.store.add_to_default(triples)
+                await asyncio.to_thread(replace_default)
+                return False
+            node = ox.NamedNode(graph)
+            existed = await asyncio.to_thread(self.store.has_graph, node)
+            await asyncio.to_thread(self.store.replace_graph, node, triples)
+            return not existed
+
+    async def graph_post(self, caller: Any, graph: str | None, triples: list[ox.Triple]) -> bool:
+        """Merge into a graph; True when it did not exist before."""
+        await self._writable(caller, graph)
+        async with self._write_lock:
+            if graph is None:
+                await asyncio.to_thread(self.store.add_to_default, triples)
+                return False
+            node = ox.NamedNode(graph)
+            existed = await asyncio.to_thread(self.store.has_graph, node)
+            if existed:
+                await asyncio.to_thread(self.store.add, node, triples)
+            else:
+                await asyncio.to_thread(self.store.replace_graph, node, triples)
+            return not existed
+
+    async def graph_create(self, caller: Any, triples: list[ox.Triple]) -> str:
+        """POST to the graph store itself: a new graph with a fresh IRI, which is returned."""
+        await self._writable(caller, None)
+        graph = f"{self.graph_store}/{uuid.uuid4()}"
+        async with self._write_lock:
+            await asyncio.to_thread(self.store.replace_graph, ox.NamedNode(graph), triples)
+        return graph
+
+    async def graph_delete(self, caller: Any, graph: str | None) -> None:
+        await self._writable(caller, graph)
+        async with self._write_lock:
+            if graph is None:
+                await asyncio.to_thread(self.store.clear_default)
+                return
+            node = ox.NamedNode(graph)
+            if not await asyncio.to_thread(self.store.has_graph, node):
+                raise errors.NotFound("no such graph")
+            await asyncio.to_thread(self.store.drop_graph, node)
