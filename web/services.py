@@ -58,21 +58,20 @@ async def start_services(settings: Settings, *, store: TripleStore | None = None
     """Start or connect to everything; on failure, stop what was started and raise :class:`StartupError`."""
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     embedded = EmbeddedServices()
+    pool: AsyncConnectionPool | None = None
     try:
         database_url = settings.database_url or await asyncio.to_thread(start_postgres, settings.data_dir, embedded)
-        redis_url = settings.redis_url or await asyncio.to_thread(start_redis, settings.data_dir, embedded)
         try:
             pool = await db.open_pool(database_url)
         except db.DatabaseUnavailable as exc:
             raise StartupError(str(exc)) from exc
-        try:
-            await db.migrate(pool)
-            redis = await open_redis(redis_url)
-        except BaseException:
-            await pool.close()
-            raise
+        await db.migrate(pool)
+        redis_url = settings.redis_url or await asyncio.to_thread(start_redis, settings.data_dir, embedded)
+        redis = await open_redis(redis_url)
         store = store or open_store(settings)
     except BaseException:
+        if pool is not None:
+            await pool.close()
         await asyncio.to_thread(embedded.stop)
         raise
     return Services(settings=settings, db=pool, redis=redis, store=store, embedded=embedded, redis_url=redis_url)
