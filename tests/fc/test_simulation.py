@@ -1,0 +1,164 @@
+"""Applying a model interface and simulating with myokit (worker/fc/interface.py, simulation.py)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from worker.fc import simulation as simulation_module
+from worker.fc.errors import InapplicableError, ProtocolError
+from worker.fc.interface import parts_of, prepare
+from worker.fc.parser import parse_text
+from worker.fc.simulation import ModelSimulation
+
+ROOT = Path(__file__).resolve().parents[2]
+DATA = Path(os.environ.get("WEBLAB_SHARED_DATA", ROOT.parent / "shared" / "data")).resolve()
+MODELS = DATA / "fc" / "models" / "real"
+REFERENCE = DATA / "fc" / "reference"
+
+HEADER = """
+namespace oxmeta = "https://chaste.comlab.ox.ac.uk/cellml/ns/oxford-metadata#"
+units {
+    mV = milli volt
+    ms = milli second
+}
+"""
+
+GRAPH_STATE = HEADER + """
+model interface {
+    independent var units ms
+    output oxmeta:time
+    output oxmeta:membrane_voltage units mV
+    output oxmeta:state_variable
+}
+"""
+
+PACING = HEADER + """
+model interface {
+    independent var units ms
+    input oxmeta:membrane_stimulus_current_offset units ms = 0
+    input oxmeta:membrane_stimulus_current_period units ms = 1000
+    output oxmeta:membrane_voltage units mV
+    output oxmeta:time units ms
+    output oxmeta:state_variable
+    define oxmeta:membrane_stimulus_current = \\
+        if (oxmeta:time >= oxmeta:membrane_stimulus_current_offset &&
+            ((oxmeta:time - oxmeta:membrane_stimulus_current_offset)
+             - (MathML:floor((oxmeta:time - oxmeta:membrane_stimulus_current_offset) /
+                             oxmeta:membrane_stimulus_current_period) * oxmeta:membrane_stimulus_current_period)
+             <= oxmeta:membrane_stimulus_current_duration))
+        then oxmeta:membrane_stimulus_current_amplitude else 0 :: units_of(oxmeta:membrane_stimulus_current_amplitude)
+}
+"""
+
+
+def prepared(text: str, model: str):  # type: ignore[no-untyped-def]
+    return prepare(MODELS / f"{model}.cellml", parts_of([parse_text(text)]))
+
+
+def reference(model: str, protocol: str, output: str) -> np.ndarray:
+    return np.loadtxt(REFERENCE / model / protocol / f"outputs_{output}.csv", delimiter=",", comments="#")
+
+
+@pytest.mark.parametrize("model", ["beeler_reuter_model_1977", "luo_rudy_1991", "ten_tusscher_model_2006_epi"])
+def test_a_timecourse_reproduces_the_graph_state_reference(model: str, tmp_path: Path) -> None:
+    sim = ModelSimulation(prepared(GRAPH_STATE, model), tmp_path)
+    results = sim.timecourse(np.arange(0.0, 1001.0))
+    np.testing.assert_allclose(results["state_variable"], reference(model, "GraphState", "state"),
+                               rtol=0.005, atol=2.5e-4)
+    np.testing.assert_array_equal(results["time"], np.arange(0.0, 1001.0))
+    np.testing.assert_array_equal(results["membrane_voltage"], results["state_variable"][:, 0])
+
+
+def test_a_second_run_compiles_nothing(tmp_path: Path) -> None:
+    before = simulation_module.stats.compiled
+    ModelSimulation(prepared(GRAPH_STATE, "beeler_reuter_model_1977"), tmp_path)
+    assert simulation_module.stats.compiled == before + 1
+    assert len(list(tmp_path.glob("*.zip"))) == 1
+    # Another process with the same model and interface loads the stored build.
+    script = (
+        "import sys, numpy as np\n"
+        "from worker.fc.interface import parts_of, prepare\n"
+        "from worker.fc.parser import parse_text\n"
+        "from worker.fc import simulation\n"
+        f"p = prepare({str(MODELS / 'beeler_reuter_model_1977.cellml')!r}, parts_of([parse_text({GRAPH_STATE!r})]))\n"
+        f"s = simulation.ModelSimulation(p, {str(tmp_path)!r})\n"
+        "s.timecourse(np.arange(0.0, 10.0))\n"
+        "print(simulation.stats.compiled, simulation.stats.loaded)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["0", "1"]
+    # A different interface on the same model is a different build.
+    ModelSimulation(prepared(PACING, "beeler_reuter_model_1977"), tmp_path)
+    assert len(list(tmp_path.glob("*.zip"))) == 2
+
+
+def test_the_standard_stimulus_paces_the_cell_and_inputs_change_without_recompiling(tmp_path: Path) -> None:
+    prep = prepared(PACING, "luo_rudy_1991")
+    assert prep.pulse is not None
+    sim = ModelSimulation(prep, tmp_path)
+    compiled = simulation_module.stats.compiled
+    trace = sim.timecourse(np.arange(-10.0, 990.0))["membrane_voltage"]
+    assert trace[:10].max() < -80  # at rest before the stimulus at 0 ms
+    assert trace.max() > 20  # an action potential follows it
+    # With the stimulus moved beyond the window there is no action potential.
+    sim.reset_state()
+    sim.set("oxmeta:membrane_stimulus_current_offset", 5000.0)
+    assert sim.get("oxmeta:membrane_stimulus_current_offset") == 5000.0
+    quiet = sim.timecourse(np.arange(-10.0, 990.0))["membrane_voltage"]
+    assert quiet.max() < -80
+    assert simulation_module.stats.compiled == compiled
+
+
+def test_save_and_reset_state(tmp_path: Path) -> None:
+    sim = ModelSimulation(prepared(PACING, "beeler_reuter_model_1977"), tmp_path)
+    initial = sim.state()
+    sim.timecourse(np.array([0.0, 200.0]))
+    sim.save_state("after_200")
+    saved = sim.state()
+    assert saved != initial
+    sim.timecourse(np.array([200.0, 500.0]))
+    sim.reset_state("after_200")
+    assert sim.state() == saved
+    sim.reset_state()
+    assert sim.state() == initial
+    with pytest.raises(ProtocolError, match="no state was saved as 'nope'"):
+        sim.reset_state("nope")
+
+
+def test_setting_a_state_and_stepping(tmp_path: Path) -> None:
+    sim = ModelSimulation(prepared(PACING, "beeler_reuter_model_1977"), tmp_path)
+    sim.set("oxmeta:membrane_voltage", -50.0)
+    assert sim.get("oxmeta:membrane_voltage") == -50.0
+    sim.set_time(3.0)
+    step = sim.one_step(2.0)
+    assert float(step["time"]) == pytest.approx(5.0)
+    assert sim.time == pytest.approx(5.0)
+
+
+def test_outputs_are_converted_to_the_protocol_units(tmp_path: Path) -> None:
+    volts = HEADER.replace("mV = milli volt", "mV = milli volt\n    uV = micro volt") + """
+model interface {
+    independent var units ms
+    output oxmeta:membrane_voltage units uV
+    output oxmeta:time units ms
+}
+"""
+    in_mv = ModelSimulation(prepared(GRAPH_STATE, "beeler_reuter_model_1977"), tmp_path).timecourse(
+        np.arange(0.0, 50.0))
+    in_uv = ModelSimulation(prepared(volts, "beeler_reuter_model_1977"), tmp_path).timecourse(np.arange(0.0, 50.0))
+    np.testing.assert_allclose(in_uv["membrane_voltage"], in_mv["membrane_voltage"] * 1000)
+
+
+def test_a_model_without_a_required_term_is_inapplicable() -> None:
+    # demir_model_1994 has no stimulus annotations at all.
+    with pytest.raises(InapplicableError) as caught:
+        prepared(PACING, "demir_model_1994")
+    missing = caught.value.missing_terms
+    assert "https://chaste.comlab.ox.ac.uk/cellml/ns/oxford-metadata#membrane_stimulus_current_amplitude" in missing
+    assert "https://chaste.comlab.ox.ac.uk/cellml/ns/oxford-metadata#membrane_voltage" not in missing
