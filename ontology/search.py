@@ -80,14 +80,16 @@ SELECT ?m ?e ?title ?why ?term ?q WHERE {{
   OPTIONAL {{ GRAPH ?e {{ ?e dcterms:title ?title }} }}
   {{
     GRAPH ?e {{ ?e dcterms:title ?text }} BIND("name" AS ?why)
+    FILTER(CONTAINS(LCASE(STR(?text)), LCASE(?q)))
   }} UNION {{
     GRAPH ?m {{ ?m dcterms:description|dcterms:title ?text }} BIND("description" AS ?why)
+    FILTER(CONTAINS(LCASE(STR(?text)), LCASE(?q)))
   }} UNION {{
     GRAPH ?m {{ ?m weblab:annotatedWith ?term }}
-    {{ ?term rdfs:label ?text }} UNION {{ BIND(STR(?term) AS ?text) }}
+    OPTIONAL {{ ?term rdfs:label ?label }}
     BIND("term" AS ?why)
+    FILTER(CONTAINS(LCASE(STR(?term)), LCASE(?q)) || CONTAINS(LCASE(COALESCE(?label, "")), LCASE(?q)))
   }}
-  FILTER(CONTAINS(LCASE(STR(?text)), LCASE(?q)))
 }}"""
 
 
