@@ -1,0 +1,143 @@
+"""Browser tests: Debian's Chromium, driven by Playwright, against a real ``weblab serve``.
+
+The server runs as its own process (uvicorn, as in production) on a free port,
+on the session's fresh PostgreSQL database and the test Redis, with its own
+data directory (so its triple store is not shared with the test process). When
+the experiment worker exists, a ``weblab worker`` process runs beside it so
+runs started in the browser really finish.
+
+Screenshots go to ``test-artifacts/screenshots``; time-to-usable figures (from
+the navigation start to the page's ``usable`` performance mark, which a page
+sets once its data is on screen) go to ``test-artifacts/time-to-usable.json``.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import secrets
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+import pytest_asyncio
+
+from tests.conftest import REDIS_URL, ROOT, SHARED_DATA
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run"]
+ARTIFACTS = ROOT / "test-artifacts"
+SCREENSHOTS = ARTIFACTS / "screenshots"
+START_TIMEOUT = 60.0
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _wait_until_up(url: str, process: subprocess.Popen[bytes], log: Path) -> None:
+    deadline = time.monotonic() + START_TIMEOUT
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"weblab serve exited with {process.returncode}:\n{log.read_text()[-3000:]}")
+        try:
+            if httpx.get(url + "login", timeout=2).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    raise RuntimeError(f"weblab serve did not answer within {START_TIMEOUT} s:\n{log.read_text()[-3000:]}")
+
+
+def _stop(process: subprocess.Popen[bytes]) -> None:
+    process.terminate()
+    try:
+        process.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
+@pytest.fixture(scope="session")
+def server(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The base URL of a running ``weblab serve`` (and worker, when the experiment job exists)."""
+    data_dir = tmp_path_factory.mktemp("browser-server")
+    port = _free_port()
+    base = f"http://127.0.0.1:{port}/"
+    env = {
+        **os.environ,
+        "WEBLAB_DATA_DIR": str(data_dir),
+        "WEBLAB_BASE_URI": base,
+        "WEBLAB_DATABASE_URL": database_url,
+        "WEBLAB_REDIS_URL": REDIS_URL,
+        "WEBLAB_QUEUE_NAME": f"weblab-browser:{os.getpid()}:{secrets.token_hex(3)}",
+        "WEBLAB_SECRET_KEY": "browser-test-secret",
+        "WEBLAB_IMPORT_DEMO": "false",
+        "WEBLAB_DEMO_DIR": str(SHARED_DATA),
+        "WEBLAB_HOST": "127.0.0.1",
+        "WEBLAB_PORT": str(port),
+        "WEBLAB_LOG_LEVEL": "WARNING",
+    }
+    weblab = str(Path(sys.executable).with_name("weblab"))
+    log = data_dir / "server.log"
+    with log.open("wb") as out:
+        serve = subprocess.Popen([weblab, "serve", "--no-demo"], cwd=ROOT, env=env, stdout=out,
+                                 stderr=subprocess.STDOUT)
+    processes = [serve]
+    try:
+        _wait_until_up(base, serve, log)
+        if importlib.util.find_spec("worker.experiment") is not None:
+            with (data_dir / "worker.log").open("wb") as out:
+                processes.append(subprocess.Popen([weblab, "worker"], cwd=ROOT, env=env, stdout=out,
+                                                  stderr=subprocess.STDOUT))
+        yield base
+    finally:
+        for process in reversed(processes):
+            _stop(process)
+
+
+@pytest_asyncio.fixture(scope="session")
+async def browser() -> AsyncIterator[object]:
+    if not CHROMIUM.exists():
+        pytest.fail("Chromium is missing at /usr/bin/chromium: apt-get install -y chromium (make test does)")
+    from playwright.async_api import async_playwright
+
+    async with async_playwright() as p:
+        b = await p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            yield b
+        finally:
+            await b.close()
+
+
+class Timings:
+    """Time-to-usable per page, collected over the session and written once at the end."""
+
+    def __init__(self) -> None:
+        self.pages: dict[str, list[float]] = {}
+
+    def add(self, page: str, ms: float) -> None:
+        self.pages.setdefault(page, []).append(round(ms, 1))
+
+    def write(self) -> None:
+        if not self.pages:
+            return
+        ARTIFACTS.mkdir(exist_ok=True)
+        summary = {name: {"max_ms": max(v), "runs": v} for name, v in sorted(self.pages.items())}
+        (ARTIFACTS / "time-to-usable.json").write_text(json.dumps(summary, indent=2) + "\n")
+
+
+@pytest.fixture(scope="session")
+def timings() -> Iterator[Timings]:
+    t = Timings()
+    yield t
+    t.write()
