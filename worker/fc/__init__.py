@@ -1,0 +1,39 @@
+"""The functional-curation (FC) engine: run Web Lab protocols on CellML models with myokit.
+
+Public API (used by the worker and the ontology code)::
+
+    from worker.fc import load_protocol
+    protocol = load_protocol("SteadyPacing.txt", inputs={"max_paces": 1000})
+    protocol.interface()            # ProtocolInterface: required/optional terms, inputs, outputs
+    protocol.missing_terms(model)   # [] when the protocol applies to the model
+    result = protocol.run(model, "out/", progress=callback, cancel=threading.Event())
+    result.status                   # "success" | "partial" | "failed" | "inapplicable"
+
+Modules: ``ast`` (syntax tree), ``parser`` + ``grammar.lark`` (compact syntax),
+``values`` / ``environment`` / ``evaluate`` (the post-processing language),
+``protocol`` (loading and running), ``outputs`` (CSV files), ``cli``;
+``model`` / ``units`` / ``interface`` / ``simulation`` / ``tasks`` (the model
+and simulation side).  This package imports nothing else from the project.
+"""
+
+from .errors import FcError, InapplicableError, ProtocolError
+from .protocol import (
+    InputSpec,
+    OutputSpec,
+    Protocol,
+    ProtocolInterface,
+    RunResult,
+    load_protocol,
+)
+
+__all__ = [
+    "FcError",
+    "InapplicableError",
+    "InputSpec",
+    "OutputSpec",
+    "Protocol",
+    "ProtocolError",
+    "ProtocolInterface",
+    "RunResult",
+    "load_protocol",
+]

@@ -49,7 +49,8 @@ _TERMINAL_NAMES = {
 @cache
 def _lark() -> Lark:
     grammar = files(__package__).joinpath("grammar.lark").read_text()
-    return Lark(grammar, parser="lalr", lexer="basic", propagate_positions=True, maybe_placeholders=True)
+    return Lark(grammar, parser="lalr", lexer="basic", propagate_positions=True, maybe_placeholders=True,
+                cache=True)
 
 
 def parse_file(path: str | Path) -> ast.Protocol:
@@ -330,7 +331,7 @@ class _ToAst(Transformer):
         return ast.OneStep(c[0], c[1] or [], pos=self._pos(meta))
 
     def nested_protocol(self, meta: Any, c: list[Any]) -> ast.NestedProtocol:
-        path = _unquote(c[0])
+        path = str(Path(self.file).parent / _unquote(c[0]))
         inputs = [x for x in c[1:] if isinstance(x, ast.Assign)]
         selects = [x for x in c[1:] if isinstance(x, ast.SelectOutput)]
         trace = isinstance(c[-1], Token) and c[-1].type == "QMARK"
