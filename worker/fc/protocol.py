@@ -254,15 +254,19 @@ class Protocol:
         from .interface import interface_terms
 
         required, optional = interface_terms(self.interface_parts())
-        output_units = self._model_output_units()
         inputs = [InputSpec(name, _plain(self.input_values[name])) for name in self.input_names]
+        return ProtocolInterface(sorted(required), sorted(optional), inputs, self.interface_outputs())
+
+    def interface_outputs(self) -> list[OutputSpec]:
+        """The declared outputs; a reference to a simulation result takes the model output's units."""
+        output_units = self._model_output_units()
         outputs = []
         for spec in self.outputs:
             units = spec.units
             if units is None and spec.ref is not None:
                 units = output_units.get(spec.ref.rsplit(":", 1)[-1])
             outputs.append(OutputSpec(spec.name, units, spec.description, spec.optional))
-        return ProtocolInterface(sorted(required), sorted(optional), inputs, outputs)
+        return outputs
 
     def _model_output_units(self) -> dict[str, str]:
         units: dict[str, str] = {}
