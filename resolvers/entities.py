@@ -116,10 +116,11 @@ class Entities:
         self.repos = repos
         self.base_uri = base_uri
         self.limits = limits or Limits()
+        self.autoflush = True
 
-    def _flush(self) -> None:
-        """Make writes durable: the store wrapper knows whether it is on disk."""
-        if hasattr(self.store, "flush"):
+    def flush(self) -> None:
+        """Make writes visible to read-only openers of the store (other processes); bulk writers turn it off."""
+        if self.autoflush and hasattr(self.store, "flush"):
             self.store.flush()
 
     @classmethod
@@ -279,7 +280,6 @@ class Entities:
                 files = {**kept, **files}
                 previous_main = next((v.main for v in all_versions if v.sha == head), None)
             main = choose_main(entity.kind, files, main or unpacked.main or previous_main)
-            check_files(entity.kind, files, main)
             files[MANIFEST] = write_manifest([p for p in files if p != MANIFEST], main)
 
             created = metadata.now()
@@ -291,13 +291,14 @@ class Entities:
             )
             if head is not None and repo.tree_id(head) == tree:
                 raise NothingChanged(f"the files are identical to the latest version of {entity.name!r}; no version added")
+            content = {p: d for p, d in files.items() if p != MANIFEST}
+            check_files(entity.kind, content, main)
             parent = next((v.uri for v in all_versions if v.sha == head), None)
             record = VersionRecord(
                 uri=metadata.version_uri(entity.uri, sha), entity_uri=entity.uri, sha=sha, kind=entity.kind,
                 message=message, author=user.name, created=created, visibility=visibility, main=main, parent=parent,
                 tags=(tag,) if tag else (),
             )
-            content = {p: d for p, d in files.items() if p != MANIFEST}
             description = describe.describe_version(entity.kind.value, content, main, record.uri)
             triples = metadata.version_triples(record, self.base_uri) + list(description.triples)
             problems = describe.validate_version_graph(triples)
@@ -313,7 +314,7 @@ class Entities:
                 metadata.drop_graph(self.ox, graph)
                 repo.rewind(head)
                 raise
-            self._flush()
+            self.flush()
         return record
 
     async def publish(
@@ -411,7 +412,7 @@ class Entities:
             except BaseException:
                 metadata.write_graph(self.ox, graph, saved)
                 raise
-            self._flush()
+            self.flush()
 
     async def delete_entity(self, caller: Caller | None, entity_uri: str) -> None:
         """Remove an entity whole: every version graph, the entity graph, the repository and its grants."""
@@ -434,7 +435,7 @@ class Entities:
                 for g, triples in saved.items():
                     metadata.write_graph(self.ox, g, triples)
                 raise
-            self._flush()
+            self.flush()
             async with self.db.connection() as conn:
                 await conn.execute("DELETE FROM collaborators WHERE entity_uri = %s", (entity.uri,))
 

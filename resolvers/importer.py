@@ -115,6 +115,17 @@ async def import_paths(
     """Import every file under ``paths`` as ``owner``'s; failures are collected with their reason, not raised."""
     summary = ImportSummary()
     files = collect(paths, kind)
+    autoflush, entities.autoflush = entities.autoflush, False  # one flush at the end, not one per version
+    try:
+        await _import_files(entities, owner, files, kind, visibility, progress, summary)
+    finally:
+        entities.autoflush = autoflush
+        entities.flush()
+    return summary
+
+
+async def _import_files(entities: Entities, owner: Any, files: list[Path], kind: Kind | None,
+                        visibility: Visibility, progress: bool, summary: ImportSummary) -> None:
     for path in tqdm(files, desc="importing", unit="file", disable=not progress, file=sys.stderr):
         try:
             k = kind_of(path, kind)
@@ -134,7 +145,6 @@ async def import_paths(
             summary.failed.append((str(path), e.message))
         except OSError as e:
             summary.failed.append((str(path), f"cannot be read ({e.strerror or e})"))
-    return summary
 
 
 async def demo_owner(db: Any) -> accounts.User:

@@ -1,0 +1,86 @@
+"""Bulk import: folders become entities, re-importing unchanged files adds nothing, failures say why."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from resolvers.entities import Entities
+from resolvers.errors import NotFound
+from resolvers.importer import import_paths
+from resolvers.metadata import Kind, Visibility
+
+
+def copy_models(source: Path, target: Path, names: list[str]) -> list[str]:
+    target.mkdir(parents=True, exist_ok=True)
+    for name in names:
+        shutil.copy(source / name, target / name)
+    return names
+
+
+async def test_import_then_reimport_is_unchanged(entities: Entities, make_user, cellml_dir: Path, tmp_path: Path):
+    owner, _ = await make_user("importer")
+    names = sorted(p.name for p in cellml_dir.glob("*.cellml"))[:4]
+    folder = tmp_path / "models"
+    copy_models(cellml_dir, folder, names)
+    first = await import_paths(entities, owner, [folder], progress=False)
+    assert (first.imported, first.unchanged, first.failed) == (len(names), 0, [])
+    for name in names:
+        entity = entities.find_entity(Kind.MODEL, owner.name, Path(name).stem)
+        assert entity is not None
+        _, data = await entities.read_file(owner, entity.uri, "latest", name)
+        assert data == (cellml_dir / name).read_bytes()
+
+    second = await import_paths(entities, owner, [folder], progress=False)
+    assert (second.imported, second.unchanged, second.failed) == (0, len(names), [])
+
+    # A changed file becomes a new version of the same entity.
+    changed = folder / names[0]
+    changed.write_bytes(changed.read_bytes().replace(b"</model>", b"<!-- edited --></model>"))
+    third = await import_paths(entities, owner, [folder], progress=False)
+    assert (third.imported, third.unchanged) == (1, len(names) - 1)
+    entity = entities.find_entity(Kind.MODEL, owner.name, Path(names[0]).stem)
+    _, _, versions = await entities.get_entity(owner, entity.uri)
+    assert len(versions) == 2 and versions[1].parent == versions[0].uri
+
+
+async def test_bad_files_are_reported_with_their_reason(entities: Entities, make_user, tmp_path: Path):
+    owner, _ = await make_user("importer")
+    (tmp_path / "notxml.cellml").write_text("hello")
+    (tmp_path / "sbml.cellml").write_text("<sbml/>")
+    (tmp_path / "empty.txt").write_text("")
+    summary = await import_paths(entities, owner, [tmp_path], progress=False)
+    reasons = dict(summary.failed)
+    assert summary.imported == 0 and len(reasons) == 3
+    assert "not XML" in reasons[str(tmp_path / "notxml.cellml")]
+    assert "not CellML" in reasons[str(tmp_path / "sbml.cellml")]
+    assert "empty" in reasons[str(tmp_path / "empty.txt")]
+
+
+async def test_protocols_bring_the_protocols_they_import(entities: Entities, make_user, shared_data: Path):
+    owner, _ = await make_user("importer")
+    real = shared_data / "fc" / "protocols" / "real"
+    summary = await import_paths(entities, owner, [real / "Alternans.txt"], progress=False,
+                                 visibility=Visibility.PRIVATE)
+    assert summary.imported == 1, summary.failed
+    entity = entities.find_entity(Kind.PROTOCOL, owner.name, "Alternans")
+    files = {f.path for f in await entities.list_files(owner, entity.uri, "latest")}
+    # Alternans imports SteadyStateRunner.txt (beside it), which imports the standard libraries (not beside it).
+    assert {"Alternans.txt", "SteadyStateRunner.txt"} <= files
+    assert "BasicLibrary.txt" not in files
+    _, _, versions = await entities.get_entity(owner, entity.uri)
+    assert versions[0].visibility is Visibility.PRIVATE
+    with pytest.raises(NotFound):
+        await entities.get_entity(None, entity.uri)
+
+
+def test_the_import_command_is_part_of_weblab():
+    result = subprocess.run([sys.executable, "-m", "web.cli", "import", "--help"], capture_output=True, text=True,
+                            cwd=Path(__file__).resolve().parents[2])
+    assert result.returncode == 0, result.stderr
+    for option in ("--owner", "--kind", "--visibility"):
+        assert option in result.stdout
