@@ -44,6 +44,8 @@ class ProtocolError(FcError):
     def __str__(self) -> str:
         if self.file is None:
             return self.message
+        if not self.line:
+            return f"{self.file}: {self.message}"
         return f"{self.file}:{self.line}:{self.column}: {self.message}"
 
 
