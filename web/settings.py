@@ -33,6 +33,8 @@ class Settings(BaseSettings):
     sparql_max_rows: int = Field(100_000, description="Most result rows one SPARQL query returns.")
     sparql_service_allow: list[str] = Field(default_factory=list, description="SERVICE endpoints allowed (federation is off when empty).")
     run_time_limit: float = Field(3600.0, description="Hard wall-clock limit of one experiment, in seconds.")
+    server_url: str | None = Field(None, description="URL at which workers reach the web server (archive downloads, runner callback); defaults to BASE_URI.")
+    graphql_limits: dict[str, int] = Field(default_factory=dict, description="GraphQL limits overriding the defaults, as JSON: depth (10), aliases (15), tokens (2000), cost (5000), page_size (100).")
     debug: bool = Field(False, description="Adds diagnostics (e.g. round-trip counts) to responses.")
     log_level: str = Field("INFO", description="Logging level.")
 

@@ -1,0 +1,214 @@
+"""Experiment runs over HTTP: the runner contract for workers, and runs for users.
+
+For workers (signed with the shared secret, see ``resolvers/signing.py`` and
+``worker/callback.py``)::
+
+    POST /runner/runs/{id}/claim       QUEUED → RUNNING; answers the archive URLs, time limit, cancel key
+    POST /runner/runs/{id}/progress    progress and heartbeat; answers whether to stop
+    POST /runner/runs/{id}/result      the result archive and final status (idempotent, forward-only)
+    GET  /runner/archives/{token}      a model or protocol version's COMBINE archive (token from the claim)
+
+For users (visibility: a run is visible when both of its versions are)::
+
+    POST /runs                         {"model": <version URI>, "protocol": <version URI>} → 201, the run (interactive)
+    GET  /runs/{id}/status             the run's state, progress and error as JSON
+    POST /runs/{id}/cancel             cancel it (its starter, editors of its model or protocol, admins)
+    GET  /runs/{id}/archive            the result archive (COMBINE/OMEX)
+
+Which engine module workers load is ``app.state.run_engine`` when set (tests run
+a stand-in engine); otherwise the worker's default, ``worker.fc``.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import FileResponse, JSONResponse, Response
+from starlette.routing import BaseRoute, Route
+
+from resolvers import runs
+from resolvers.errors import NotFound, Unauthenticated, UploadTooLarge, ValidationError
+from resolvers.signing import SIGNATURE_HEADER, BadSignature, make_token, read_token, verify_request
+
+ARCHIVE_TOKEN_TTL = 600.0
+ARCHIVE_PURPOSE = "run-archive"
+
+
+@dataclass(frozen=True)
+class _Runner:
+    """The server acting for a worker: may read any version it hands out (like an admin, nothing more)."""
+
+    id: int = 0
+    name: str = "weblab-runner"
+    is_admin: bool = True
+    is_moderator: bool = False
+
+
+RUNNER = _Runner()
+
+
+def _services(request: Request) -> Any:
+    return request.app.state.services
+
+
+async def _signed_body(request: Request) -> bytes:
+    """The request body, once its signature is checked; 401 when it is not signed by the shared secret."""
+    body = await request.body()
+    path = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+    try:
+        verify_request(_services(request).settings.signing_key, request.headers.get(SIGNATURE_HEADER),
+                       request.method, path, body)
+    except BadSignature as exc:
+        raise Unauthenticated(f"runner callbacks must be signed with the shared secret: {exc}") from exc
+    return body
+
+
+def _json_fields(body: bytes) -> dict[str, Any]:
+    try:
+        data = json.loads(body or b"{}")
+    except ValueError as exc:
+        raise ValidationError("body", f"not valid JSON: {exc}") from exc
+    if not isinstance(data, dict):
+        raise ValidationError("body", "expected a JSON object")
+    return data
+
+
+def _str(data: dict[str, Any], name: str) -> str:
+    value = data.get(name)
+    if not isinstance(value, str) or not value:
+        raise ValidationError(name, "is required (a string)")
+    return value
+
+
+def _int(data: dict[str, Any], name: str) -> int:
+    value = data.get(name)
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise ValidationError(name, "is required (an integer)")
+    return value
+
+
+# --- workers -----------------------------------------------------------------------------------
+
+async def claim(request: Request) -> JSONResponse:
+    data = _json_fields(await _signed_body(request))
+    services = _services(request)
+    settings = services.settings
+    granted = await runs.claim_run(services, request.path_params["run_id"], _str(data, "claim"),
+                                   _str(data, "worker"))
+    run = granted.run
+    answer: dict[str, Any] = {"proceed": granted.proceed, "status": run.status, "attempt": run.attempts}
+    if granted.proceed:
+        key = settings.signing_key
+
+        def url(version: str) -> str:
+            token = make_token(key, ARCHIVE_PURPOSE, {"v": version, "r": run.id}, ARCHIVE_TOKEN_TTL)
+            return f"/runner/archives/{token}"
+
+        answer.update(
+            model_url=url(run.model_version_uri), protocol_url=url(run.protocol_version_uri),
+            time_limit=settings.run_time_limit, cancel_key=runs.cancel_key(settings.queue_name, run.id),
+            engine=getattr(request.app.state, "run_engine", None), inputs={},
+        )
+    return JSONResponse(answer)
+
+
+async def progress(request: Request) -> JSONResponse:
+    data = _json_fields(await _signed_body(request))
+    claim_token = _str(data, "claim")
+    run = await runs.report_progress(_services(request), request.path_params["run_id"], claim_token,
+                                     _int(data, "done"), _int(data, "total"))
+    return JSONResponse({"stop": runs.should_stop(run, claim_token), "status": run.status})
+
+
+async def result(request: Request) -> JSONResponse:
+    services = _services(request)
+    limit = services.settings.max_unpacked_bytes
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > limit:
+        raise UploadTooLarge("archive", f"a result archive may hold at most {limit} bytes")
+    archive = await _signed_body(request)
+    if len(archive) > limit:
+        raise UploadTooLarge("archive", f"a result archive may hold at most {limit} bytes")
+    q = request.query_params
+    claim_token, status = q.get("claim", ""), q.get("status", "")
+    if not claim_token:
+        raise ValidationError("claim", "is required")
+    finished = await runs.finish_run(services, request.path_params["run_id"], claim_token, status, archive,
+                                     engine_version=q.get("engine", ""), missing=q.get("missing", "").split())
+    return JSONResponse({"status": finished.run.status, "changed": finished.changed})
+
+
+async def version_archive(request: Request) -> Response:
+    from resolvers.entities import Entities
+
+    services = _services(request)
+    try:
+        payload = read_token(services.settings.signing_key, ARCHIVE_PURPOSE, request.path_params["token"])
+    except BadSignature as exc:
+        raise Unauthenticated(f"this archive link is not valid: {exc}") from exc
+    entity, sha = runs.split_version_uri(payload["v"])
+    _, version, data = await Entities.from_services(services).archive(RUNNER, entity, sha)
+    return Response(data, media_type="application/zip",
+                    headers={"Content-Disposition": f'attachment; filename="{version.sha}.omex"'})
+
+
+# --- users -------------------------------------------------------------------------------------
+
+def _user(request: Request) -> Any:
+    user = request.state.user
+    if user is None:
+        raise Unauthenticated()
+    return user
+
+
+async def create(request: Request) -> JSONResponse:
+    user = _user(request)
+    try:
+        data = await request.json()
+    except ValueError as exc:
+        raise ValidationError("body", f"not valid JSON: {exc}") from exc
+    if not isinstance(data, dict):
+        raise ValidationError("body", "expected a JSON object with 'model' and 'protocol' version URIs")
+    services = _services(request)
+    run = await runs.create_run(services, _str(data, "model"), _str(data, "protocol"), queue="interactive",
+                                caller=user)
+    return JSONResponse(run.to_json(services.settings.base_uri), status_code=201)
+
+
+async def status(request: Request) -> JSONResponse:
+    services = _services(request)
+    run = await runs.visible_run(services, request.state.user, request.path_params["run_id"])
+    return JSONResponse(run.to_json(services.settings.base_uri))
+
+
+async def cancel(request: Request) -> JSONResponse:
+    services = _services(request)
+    run = await runs.cancel_run(services, request.path_params["run_id"], _user(request))
+    return JSONResponse(run.to_json(services.settings.base_uri))
+
+
+async def run_archive(request: Request) -> Response:
+    services = _services(request)
+    run = await runs.visible_run(services, request.state.user, request.path_params["run_id"])
+    if run.archive_path is None:
+        raise NotFound(f"run {run.id} has no result archive ({run.status})")
+    path = services.settings.data_dir / run.archive_path
+    if not path.is_file():
+        raise NotFound(f"the result archive of run {run.id} is missing from the data directory")
+    return FileResponse(path, media_type="application/zip", filename=f"run-{run.id}.omex")
+
+
+def routes() -> list[BaseRoute]:
+    return [
+        Route("/runner/runs/{run_id}/claim", claim, methods=["POST"]),
+        Route("/runner/runs/{run_id}/progress", progress, methods=["POST"]),
+        Route("/runner/runs/{run_id}/result", result, methods=["POST"]),
+        Route("/runner/archives/{token}", version_archive, methods=["GET"]),
+        Route("/runs", create, methods=["POST"]),
+        Route("/runs/{run_id}/status", status, methods=["GET"]),
+        Route("/runs/{run_id}/cancel", cancel, methods=["POST"]),
+        Route("/runs/{run_id}/archive", run_archive, methods=["GET"]),
+    ]

@@ -1,0 +1,196 @@
+"""The experiment job: claim a run, fetch its model and protocol, run the engine, report the result.
+
+A worker needs only Redis, the web server's URL (``WEBLAB_SERVER_URL``, else
+``WEBLAB_BASE_URI``) and the shared secret (``WEBLAB_SECRET_KEY``): everything
+else comes over the runner contract (``worker/callback.py``). The job:
+
+1. claims the run (QUEUED → RUNNING); a refused claim (cancelled, finished,
+   held by another attempt, unknown) ends the job without running anything;
+2. downloads the two COMBINE archives by the signed URLs the claim returned;
+3. runs the engine in a child process (``worker/runner.py``) under the time
+   limit the server gave, sending progress and a heartbeat every
+   :data:`HEARTBEAT_INTERVAL` seconds, and polling the run's cancel key in
+   Redis so that a cancelled run's child is killed within a second;
+4. posts the result archive (COMBINE/OMEX: ``manifest.xml``, the outputs,
+   ``outputs-contents.csv``, ``outputs-default-plots.csv``, ``stdout.txt``,
+   ``errors.txt`` unless SUCCESS) to the callback, retried until the server
+   takes it.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import tempfile
+import time
+import uuid
+import zipfile
+from datetime import UTC, datetime
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+from defusedxml.ElementTree import fromstring
+
+from resolvers.combine import MANIFEST, OMEX_NS, write_manifest
+from worker.callback import CallbackRejected, RunnerClient
+from worker.runner import DEFAULT_ENGINE, Outcome, run_engine
+
+log = logging.getLogger(__name__)
+
+HEARTBEAT_INTERVAL = 5.0
+CANCEL_POLL = 0.5
+
+
+def _settings(ctx: dict[str, Any]) -> Any:
+    services = ctx.get("services")
+    if services is not None:
+        return services.settings
+    if "settings" not in ctx:
+        from web.settings import Settings
+
+        ctx["settings"] = Settings()
+    return ctx["settings"]
+
+
+def unpack_archive(data: bytes, into: Path) -> Path:
+    """Unpack a COMBINE archive safely into ``into``; return the path of its master file."""
+    into.mkdir(parents=True, exist_ok=True)
+    root = into.resolve()
+    with zipfile.ZipFile(io.BytesIO(data)) as zf:
+        for info in zf.infolist():
+            target = (into / PurePosixPath(info.filename)).resolve()
+            if not target.is_relative_to(root):
+                raise ValueError(f"the archive holds a path outside itself: {info.filename!r}")
+            if info.is_dir():
+                target.mkdir(parents=True, exist_ok=True)
+                continue
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(zf.read(info))
+    manifest = into / MANIFEST
+    if manifest.exists():
+        for content in fromstring(manifest.read_bytes(), forbid_dtd=True).iter(f"{{{OMEX_NS}}}content"):
+            if content.get("master", "").lower() == "true":
+                location = content.get("location", "").removeprefix("./").lstrip("/")
+                return into / location
+    files = [p for p in into.rglob("*") if p.is_file() and p.name != MANIFEST]
+    if len(files) == 1:
+        return files[0]
+    raise ValueError("the archive's manifest marks no master file")
+
+
+def build_result_archive(output_dir: Path, work_dir: Path, outcome: Outcome) -> bytes:
+    """The run's COMBINE archive: the engine's files, its printed output and, unless SUCCESS, its errors."""
+    files: dict[str, bytes] = {}
+    for path in sorted(output_dir.rglob("*")):
+        if path.is_file():
+            files[path.relative_to(output_dir).as_posix()] = path.read_bytes()
+    files.setdefault("outputs-contents.csv", b"Variable id,Variable name,Units,Number of dimensions,File name,Type,"
+                                             b"Dimensions\n")
+    files.setdefault("outputs-default-plots.csv", b"Plot title,File name,Data file name,Line style,First variable id,"
+                                                  b"Optional second variable id,Optional key variable id\n")
+    stdout = work_dir / "stdout.txt"
+    files["stdout.txt"] = stdout.read_bytes() if stdout.exists() else b""
+    if outcome.status != "SUCCESS":
+        lines = [m for m in outcome.messages if m]
+        if outcome.missing_terms:
+            lines.append("missing terms: " + ", ".join(outcome.missing_terms))
+        files["errors.txt"] = ("\n".join(lines or [f"the run ended {outcome.status}"]) + "\n").encode()
+    files.pop(MANIFEST, None)
+    files[MANIFEST] = write_manifest(list(files), "outputs-contents.csv")
+    buffer = io.BytesIO()
+    stamp = datetime.now(UTC).timetuple()[:6]
+    with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+        for name in sorted(files, key=lambda p: (p != MANIFEST, p)):
+            info = zipfile.ZipInfo(name, date_time=stamp)
+            info.compress_type = zipfile.ZIP_DEFLATED
+            zf.writestr(info, files[name])
+    return buffer.getvalue()
+
+
+class _Monitor:
+    """Progress, heartbeat and cancellation for one running run."""
+
+    def __init__(self, client: RunnerClient, redis: Any, run_id: str, claim: str, cancel_key: str) -> None:
+        self.client, self.redis, self.run_id, self.claim, self.cancel_key = client, redis, run_id, claim, cancel_key
+        self.progress = (0, 0)
+        self.sent_at = 0.0
+        self.checked_at = 0.0
+        self.stop = False
+
+    async def on_progress(self, done: int, total: int) -> None:
+        self.progress = (done, total)
+        if time.monotonic() - self.sent_at >= 1.0:
+            await self._send()
+
+    async def _send(self) -> None:
+        self.sent_at = time.monotonic()
+        try:
+            answer = await self.client.progress(self.run_id, self.claim, *self.progress)
+        except CallbackRejected as exc:
+            log.warning("run %s: progress refused: %s", self.run_id, exc)
+            self.stop = True
+        except Exception as exc:  # the server is away: keep running, the result is retried later
+            log.warning("run %s: progress not delivered: %s", self.run_id, exc)
+        else:
+            self.stop = self.stop or bool(answer.get("stop"))
+
+    async def should_stop(self) -> bool:
+        now = time.monotonic()
+        if now - self.checked_at >= CANCEL_POLL:
+            self.checked_at = now
+            if await self.redis.exists(self.cancel_key):
+                self.stop = True
+        if not self.stop and now - self.sent_at >= HEARTBEAT_INTERVAL:
+            await self._send()
+        return self.stop
+
+
+async def run_experiment(ctx: dict[str, Any], run_id: str, engine: str = DEFAULT_ENGINE) -> str:
+    """The arq job for one run (job id = run id). Returns a one-line summary for arq's result."""
+    settings = _settings(ctx)
+    worker = ctx.get("worker_name") or "worker"
+    claim = uuid.uuid4().hex
+    async with RunnerClient(settings.server_url or settings.base_uri, settings.signing_key) as client:
+        try:
+            granted = await client.claim(run_id, claim, worker)
+        except CallbackRejected as exc:
+            return f"not run: {exc}"
+        if not granted.get("proceed"):
+            return f"not run: the run is {granted.get('status')}"
+        monitor = _Monitor(client, ctx["redis"], run_id, claim, granted["cancel_key"])
+        with tempfile.TemporaryDirectory(prefix="weblab-run-") as tmp:
+            work = Path(tmp)
+            output_dir = work / "outputs"
+            output_dir.mkdir()
+            try:
+                model = unpack_archive(await client.download(granted["model_url"]), work / "model")
+                protocol = unpack_archive(await client.download(granted["protocol_url"]), work / "protocol")
+            except Exception as exc:
+                outcome = Outcome("FAILED", [f"could not fetch the model or protocol: {exc}"])
+            else:
+                outcome = await run_engine(
+                    model, protocol, output_dir, work, time_limit=float(granted["time_limit"]),
+                    on_progress=monitor.on_progress, should_stop=monitor.should_stop,
+                    engine=granted.get("engine") or engine, inputs=granted.get("inputs") or None,
+                )
+            if outcome.status == "CANCELLED":
+                return "cancelled"  # the server already holds the final status
+            archive = build_result_archive(output_dir, work, outcome)
+        try:
+            answer = await client.result(run_id, claim, outcome.status, archive,
+                                         engine_version=outcome.engine_version, missing=outcome.missing_terms)
+        except CallbackRejected as exc:
+            return f"result refused: {exc}"
+    return f"{answer.get('status')} (reported {outcome.status})"
+
+
+def _job() -> Any:
+    from arq.worker import func
+
+    # max_tries=1: a lost run is requeued by the server (resolvers.runs.recover), never by arq blindly.
+    return func(run_experiment, name="run_experiment", max_tries=1)
+
+
+JOB_FUNCTIONS = [_job()]
+
+__all__ = ["JOB_FUNCTIONS", "run_experiment", "build_result_archive", "unpack_archive"]
