@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import pickle
 import tempfile
 import threading
 from dataclasses import dataclass
@@ -90,6 +91,10 @@ def compile_simulation(model: myokit.Model, cache_dir: Path | None = None) -> my
     a temporary name and renamed, so that concurrent processes never read a
     half-written file); a corrupt entry is rebuilt.
     """
+    # Compile the model exactly as a stored build will unpickle it: myokit's
+    # pickling reorders the constants, and the compiled module takes them in
+    # the order it was generated with.
+    model = pickle.loads(pickle.dumps(model))
     key = cache_key(model)
     cache_dir = Path(cache_dir) if cache_dir is not None else default_cache_dir()
     path = cache_dir / f"{key}.zip"
