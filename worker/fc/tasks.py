@@ -37,7 +37,9 @@ from typing import Any
 import numpy as np
 
 from . import ast
+from .environment import Environment, model_environments
 from .errors import ProtocolError
+from .evaluate import evaluate
 from .simulation import ModelSimulation
 
 Results = dict[str, np.ndarray]
@@ -48,30 +50,47 @@ class Cancelled(Exception):
     """The run was cancelled through the context's cancel flag."""
 
 
+def _child(env: Environment | None) -> Environment:
+    return Environment(env, allow_overwrite=True)
+
+
+def _define(env: Environment, name: str, value: Any) -> None:
+    # Task environments are the runner's own: loop variables and partial
+    # results are re-bound at every iteration.
+    env.bindings[name] = value
+
+
+def _add_prefix(env: Environment, prefix: str, sub: Environment) -> None:
+    env.prefixes[prefix] = sub
+
+
 @dataclass
 class TaskContext:
     """Everything the task runner needs from the protocol that owns the tasks.
 
     ``env`` is the environment the tasks evaluate in (protocol inputs and
-    library); ``bind_model(env, simulation)`` makes the model's variables
-    visible in an environment under their namespace prefixes (e.g.
-    ``oxmeta:membrane_voltage``); ``run_nested(nested, inputs)`` runs a
-    nested protocol on the same simulation with the given input values and
-    returns its selected outputs; ``evaluate(expr, env)`` and
-    ``child(env)``/``define(env, name, value)``/``add_prefix(env, prefix,
-    sub)`` are the interpreter's operations.
+    library); each simulation's results are registered on it under the
+    simulation's prefix (``add_prefix``), so that later simulations and the
+    post-processing see them. The model's variables are made visible to
+    modifiers either by ``bind_model(env, simulation)`` or, when that is not
+    given, under each prefix of ``namespaces``. ``run_nested(nested,
+    inputs)`` runs a nested protocol on the same simulation with the given
+    input values and returns its selected outputs. ``evaluate``, ``child``,
+    ``define`` and ``add_prefix`` are the interpreter operations the runner
+    uses; the defaults are those of ``evaluate.py`` / ``environment.py``.
     """
 
     simulation: ModelSimulation
-    env: Any
-    evaluate: Callable[[ast.Expr, Any], Any]
-    child: Callable[[Any], Any]
-    define: Callable[[Any, str, Any], None]
-    add_prefix: Callable[[Any, str, Any], None]
-    bind_model: Callable[[Any, ModelSimulation], None] | None = None
+    env: Environment
+    evaluate: Callable[[ast.Expr, Environment], Any] = field(default_factory=lambda: evaluate)
+    child: Callable[[Environment | None], Environment] = field(default_factory=lambda: _child)
+    define: Callable[[Environment, str, Any], None] = field(default_factory=lambda: _define)
+    add_prefix: Callable[[Environment, str, Environment], None] = field(default_factory=lambda: _add_prefix)
+    bind_model: Callable[[Environment, ModelSimulation], None] | None = None
     run_nested: Callable[[ast.NestedProtocol, dict[str, Any]], Results] | None = None
     progress: Progress | None = None
     cancel: threading.Event | None = None
+    namespaces: dict[str, str] = field(default_factory=dict)
     named: dict[str, ast.Simulation] = field(default_factory=dict)
 
     def check_cancel(self) -> None:
@@ -94,6 +113,9 @@ def run_tasks(protocol_tasks: list[ast.Simulation], context: TaskContext) -> dic
         env = context.child(context.env)
         if context.bind_model is not None:
             context.bind_model(env, context.simulation)
+        else:
+            for prefix, model_env in model_environments(context.simulation, context.namespaces).items():
+                env.prefixes[prefix] = model_env
         results = _run(task, env, context, task.prefix)
         if task.prefix:
             all_results[task.prefix] = results
@@ -105,11 +127,26 @@ def run_tasks(protocol_tasks: list[ast.Simulation], context: TaskContext) -> dic
     return all_results
 
 
-def _publish(context: TaskContext, env: Any, prefix: str, results: Results) -> None:
-    sub = context.child(None)
+def _publish(context: TaskContext, env: Environment, prefix: str, results: Results) -> None:
+    sub = results_environment(context.simulation, context.namespaces)
     for name, value in results.items():
         context.define(sub, name, value)
     context.add_prefix(env, prefix, sub)
+
+
+def results_environment(simulation: ModelSimulation, namespaces: dict[str, str]) -> Environment:
+    """An environment for one simulation's results that also reaches the model.
+
+    As in the original engine, ``sim:oxmeta:x`` reads the model variable
+    through the simulation's prefix; protocol.py registers one of these per
+    simulation prefix before running the library (``default_Cao =
+    sim:oxmeta:extracellular_calcium_concentration`` in ICaL.txt) and fills
+    it with the results afterwards.
+    """
+    env = Environment(allow_overwrite=True)
+    for prefix, model_env in model_environments(simulation, namespaces).items():
+        env.prefixes[prefix] = model_env
+    return env
 
 
 # --------------------------------------------------------------------------------------------------
