@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -43,7 +44,10 @@ async def http(settings, services: Services) -> AsyncIterator[httpx.AsyncClient]
     from web.routes import entities as entity_routes
 
     app = create_app(settings, services, in_process_worker=False)
-    mounted = {getattr(r, "path", None) for r in app.router.routes}
-    app.router.routes.extend(r for r in entity_routes.routes() if getattr(r, "path", None) not in mounted)
+    def key(route: Any) -> tuple[Any, Any]:
+        return getattr(route, "path", None), getattr(route, "endpoint", None)
+
+    mounted = {key(r) for r in app.router.routes}
+    app.router.routes.extend(r for r in entity_routes.routes() if key(r) not in mounted)
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=settings.base_uri.rstrip("/")) as client:
         yield client
