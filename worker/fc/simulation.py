@@ -39,6 +39,9 @@ from .errors import ProtocolError
 if TYPE_CHECKING:
     from .interface import Binding, PreparedModel
 
+# Part of every cache key: bump it when the way builds are made changes.
+_CACHE_FORMAT = b"weblab-fc-2\0"
+
 RTOL = 1e-6
 ATOL = 1e-8
 PACE_LABEL = "pace"
@@ -78,6 +81,7 @@ def default_cache_dir() -> Path:
 def cache_key(model: myokit.Model) -> str:
     """SHA-256 of the model's full myokit code and the myokit version."""
     digest = hashlib.sha256()
+    digest.update(_CACHE_FORMAT)
     digest.update(myokit.__version__.encode())
     digest.update(b"\0")
     digest.update(model.code().encode())
