@@ -80,6 +80,20 @@ def _engine_version(module: Any) -> str:
         return module.__name__
 
 
+def _die_with_parent() -> None:
+    """On Linux, have the kernel SIGKILL this child when its worker dies (the child runs in its own session,
+    so a worker killed with SIGKILL would otherwise leave it running, unobserved)."""
+    if not sys.platform.startswith("linux"):
+        return
+    import ctypes
+
+    with contextlib.suppress(OSError, AttributeError):
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+        if os.getppid() == 1:  # the parent died before prctl took effect
+            os._exit(1)
+
+
 def child_main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m worker.runner")
     parser.add_argument("--engine", default=DEFAULT_ENGINE)
@@ -91,6 +105,7 @@ def child_main(argv: list[str] | None = None) -> int:
     parser.add_argument("--inputs", default="{}", help="protocol inputs as a JSON object")
     args = parser.parse_args(argv)
 
+    _die_with_parent()
     cancel = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: cancel.set())
     result: dict[str, Any] = {"status": "FAILED", "messages": [], "missing_terms": [], "engine_version": args.engine}

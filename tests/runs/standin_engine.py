@@ -1,0 +1,73 @@
+"""A stand-in engine for the pipeline tests, loaded by the worker's child process (``app.state.run_engine``).
+
+A protocol file that starts with :data:`MARKER` is a JSON instruction for this
+engine: how long to run (in steps, reporting progress), whether to ignore the
+cancel event (so that only a kill stops it), what to print, which status to
+end with, and which outputs to write. The one number it computes from the
+model is the count of CellML ``<variable>`` elements, written as the output
+``n_variables`` (units ``dimensionless``), so that tests can check values per
+model against a count they make themselves. Any other protocol is handed to the
+real engine, ``worker.fc``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import time
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+MARKER = "# weblab pipeline test protocol\n"
+
+
+def protocol_text(**spec: Any) -> str:
+    return MARKER + json.dumps(spec)
+
+
+def load_protocol(path: Path, inputs: dict[str, Any] | None = None) -> Any:
+    text = Path(path).read_text()
+    if not text.startswith(MARKER):
+        from worker import fc
+
+        return fc.load_protocol(path, inputs)
+    return StandIn(json.loads(text[len(MARKER):]))
+
+
+class StandIn:
+    def __init__(self, spec: dict[str, Any]) -> None:
+        self.spec = spec
+
+    def run(self, model_path: Path, output_dir: Path, progress: Any = None, cancel: Any = None) -> Any:
+        spec = self.spec
+        if spec.get("pid_dir"):
+            Path(spec["pid_dir"], str(os.getpid())).write_text("running")
+        seconds = float(spec.get("seconds", 0))
+        once = spec.get("once_marker")
+        if once and Path(once).exists():
+            seconds = 0.0  # a retried attempt finishes at once
+        elif once:
+            Path(once).write_text("first attempt")
+        steps = int(spec.get("steps", 3))
+        for k in range(steps):
+            end = time.monotonic() + seconds / steps
+            while time.monotonic() < end:
+                if cancel is not None and cancel.is_set() and not spec.get("ignore_cancel"):
+                    return SimpleNamespace(status="FAILED", messages=["cancelled"], missing_terms=[])
+                time.sleep(0.05)
+            if progress is not None:
+                progress(k + 1, steps)
+        print(spec.get("print", "stand-in engine ran"))
+        n = len(re.findall(r"<variable\b", Path(model_path).read_text()))
+        (output_dir / "outputs_n_variables.csv").write_text(f"# Number of variables\n{n}\n")
+        (output_dir / "outputs_series.csv").write_text("# A short series\n" + "\n".join(str(i * 0.5) for i in range(4)) + "\n")
+        (output_dir / "outputs-contents.csv").write_text(
+            "Variable id,Variable name,Units,Number of dimensions,File name,Type,Dimensions\n"
+            "n_variables,Number of variables,dimensionless,1,outputs_n_variables.csv,Vector,1\n"
+            "series,A short series,ms,1,outputs_series.csv,Vector,4\n")
+        (output_dir / "outputs-default-plots.csv").write_text(
+            "Plot title,File name,Data file name,Line style,First variable id,Optional second variable id\n")
+        status = spec.get("status", "SUCCESS")
+        return SimpleNamespace(status=status, messages=spec.get("messages", []), missing_terms=spec.get("missing", []))
