@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from lark import Lark, Token, Transformer, Tree, v_args
-from lark.exceptions import UnexpectedCharacters, UnexpectedInput, UnexpectedToken
+from lark.exceptions import UnexpectedCharacters, UnexpectedInput, UnexpectedToken, VisitError
 
 from . import ast
 from .errors import ProtocolError
@@ -66,7 +66,12 @@ def parse_file(path: str | Path) -> ast.Protocol:
 def parse_text(text: str, file: str = "<string>") -> ast.Protocol:
     """Parse protocol text; ``file`` is used in positions and error messages."""
     tree = _parse_tree(text, file)
-    return _ToAst(file, text).transform(tree)
+    try:
+        return _ToAst(file, text).transform(tree)
+    except VisitError as exc:
+        if isinstance(exc.orig_exc, ProtocolError):
+            raise exc.orig_exc from None
+        raise
 
 
 def parse_expression(text: str, file: str = "<expression>") -> ast.Expr:
@@ -100,8 +105,11 @@ def _parse_tree(text: str, file: str) -> Tree:
                             exc.column) from None
     except UnexpectedToken as exc:
         token = exc.token
-        line = token.line if token.line is not None else (last.end_line if last else 1)
-        column = token.column if token.column is not None else (last.end_column if last else 1)
+        if token.type == "$END":
+            line = text.count("\n") + 1
+            column = len(text) - (text.rfind("\n") + 1) + 1
+        else:
+            line, column = token.line or 1, token.column or 1
         raise ProtocolError(f"unexpected {_describe(token)}; expected {_expected(exc.expected)}",
                             file, line, column) from None
     except UnexpectedInput as exc:  # pragma: no cover - other lark errors
