@@ -72,6 +72,8 @@ def collect(paths: Iterable[Path], kind: Kind | None) -> list[Path]:
 def _imports(kind: Kind, path: str, data: bytes) -> list[str]:
     try:
         if kind is Kind.MODEL:
+            if b"import" not in data:
+                return []  # most models import nothing: skip parsing them twice
             root, _ = cellml_root(data, path)
             return cellml_imports(root)
         if kind is Kind.PROTOCOL:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import sys
@@ -76,6 +77,42 @@ async def test_protocols_bring_the_protocols_they_import(entities: Entities, mak
     assert versions[0].visibility is Visibility.PRIVATE
     with pytest.raises(NotFound):
         await entities.get_entity(None, entity.uri)
+
+
+def run_weblab(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "web.cli", *args], capture_output=True, text=True, timeout=240,
+                          cwd=Path(__file__).resolve().parents[2], env={**os.environ, **env})
+
+
+def cli_env(settings, data_dir: Path) -> dict[str, str]:
+    """The command runs against the session's database, with its own data directory (its own store)."""
+    return {"WEBLAB_DATA_DIR": str(data_dir), "WEBLAB_DATABASE_URL": settings.database_url,
+            "WEBLAB_REDIS_URL": settings.redis_url, "WEBLAB_BASE_URI": settings.base_uri}
+
+
+async def test_weblab_import_reports_imported_then_unchanged(settings, make_user, cellml_dir: Path, tmp_path: Path):
+    owner, _ = await make_user("cli")
+    folder = tmp_path / "models"
+    names = copy_models(cellml_dir, folder, sorted(p.name for p in cellml_dir.glob("*.cellml"))[-3:])
+    env = cli_env(settings, tmp_path / "data")
+    first = run_weblab(["import", str(folder), "--owner", owner.name], env)
+    assert first.returncode == 0, first.stderr
+    assert first.stdout.strip().splitlines()[-1] == f"{len(names)} imported, 0 unchanged, 0 failed"
+    second = run_weblab(["import", str(folder), "--owner", owner.name], env)
+    assert second.stdout.strip().splitlines()[-1] == f"0 imported, {len(names)} unchanged, 0 failed"
+    unknown = run_weblab(["import", str(folder), "--owner", "nobody-at-all"], env)
+    assert unknown.returncode != 0 and "nobody-at-all" in unknown.stderr
+
+
+@pytest.mark.slow
+async def test_weblab_import_of_the_whole_corpus(settings, make_user, cellml_dir: Path, tmp_path: Path):
+    owner, _ = await make_user("cli")
+    count = len(list(cellml_dir.glob("*.cellml")))
+    env = cli_env(settings, tmp_path / "data")
+    first = run_weblab(["import", str(cellml_dir), "--owner", owner.name], env)
+    assert first.stdout.strip().splitlines()[-1] == f"{count} imported, 0 unchanged, 0 failed", first.stderr
+    second = run_weblab(["import", str(cellml_dir), "--owner", owner.name], env)
+    assert second.stdout.strip().splitlines()[-1] == f"0 imported, {count} unchanged, 0 failed", second.stderr
 
 
 def test_the_import_command_is_part_of_weblab():
