@@ -1,10 +1,10 @@
 """Browser tests: Debian's Chromium, driven by Playwright, against a real ``weblab serve``.
 
-The server runs as its own process (uvicorn, as in production) on a free port,
-on the session's fresh PostgreSQL database and the test Redis, with its own
-data directory (so its triple store is not shared with the test process). When
-the experiment worker exists, a ``weblab worker`` process runs beside it so
-runs started in the browser really finish.
+The server runs as its own process (uvicorn, as in production; the app from
+``tests/browser/server_app.py``) on a free port, on the session's fresh
+PostgreSQL database and the test Redis, with its own data directory (so its
+triple store is not shared with the test process) and an in-process experiment
+worker, so runs started in the browser really finish.
 
 Screenshots go to ``test-artifacts/screenshots``; time-to-usable figures (from
 the navigation start to the page's ``usable`` performance mark, which a page
@@ -13,7 +13,6 @@ sets once its data is on screen) go to ``test-artifacts/time-to-usable.json``.
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import secrets
@@ -48,14 +47,14 @@ def _wait_until_up(url: str, process: subprocess.Popen[bytes], log: Path) -> Non
     deadline = time.monotonic() + START_TIMEOUT
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise RuntimeError(f"weblab serve exited with {process.returncode}:\n{log.read_text()[-3000:]}")
+            raise RuntimeError(f"the server exited with {process.returncode}:\n{log.read_text()[-3000:]}")
         try:
             if httpx.get(url + "login", timeout=2).status_code == 200:
                 return
         except httpx.HTTPError:
             pass
         time.sleep(0.2)
-    raise RuntimeError(f"weblab serve did not answer within {START_TIMEOUT} s:\n{log.read_text()[-3000:]}")
+    raise RuntimeError(f"the server did not answer within {START_TIMEOUT} s:\n{log.read_text()[-3000:]}")
 
 
 def _stop(process: subprocess.Popen[bytes]) -> None:
@@ -69,7 +68,7 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
 
 @pytest.fixture(scope="session")
 def server(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """The base URL of a running ``weblab serve`` (and worker, when the experiment job exists)."""
+    """The base URL of a running server."""
     data_dir = tmp_path_factory.mktemp("browser-server")
     port = _free_port()
     base = f"http://127.0.0.1:{port}/"
@@ -87,22 +86,16 @@ def server(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Itera
         "WEBLAB_PORT": str(port),
         "WEBLAB_LOG_LEVEL": "WARNING",
     }
-    weblab = str(Path(sys.executable).with_name("weblab"))
     log = data_dir / "server.log"
+    command = [sys.executable, "-m", "uvicorn", "--factory", "tests.browser.server_app:app",
+               "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"]
     with log.open("wb") as out:
-        serve = subprocess.Popen([weblab, "serve", "--no-demo"], cwd=ROOT, env=env, stdout=out,
-                                 stderr=subprocess.STDOUT)
-    processes = [serve]
+        serve = subprocess.Popen(command, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
     try:
         _wait_until_up(base, serve, log)
-        if importlib.util.find_spec("worker.experiment") is not None:
-            with (data_dir / "worker.log").open("wb") as out:
-                processes.append(subprocess.Popen([weblab, "worker"], cwd=ROOT, env=env, stdout=out,
-                                                  stderr=subprocess.STDOUT))
         yield base
     finally:
-        for process in reversed(processes):
-            _stop(process)
+        _stop(serve)
 
 
 @pytest_asyncio.fixture(scope="session")

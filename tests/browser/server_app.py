@@ -1,0 +1,42 @@
+"""The ASGI app the browser tests serve with uvicorn: ``web.app.create_app`` with every route module.
+
+``create_app`` mounts the route modules listed in ``web.app.all_routes``; route
+modules that exist but are not listed there yet (while the platform is being
+assembled) are mounted here too, after the listed ones, so that the browser
+sees the whole platform. An experiment worker runs in the server process (as
+with the embedded default), so runs started in the browser finish.
+
+Run as ``uvicorn --factory tests.browser.server_app:app``; settings come from
+``WEBLAB_*`` environment variables.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+from starlette.applications import Starlette
+from starlette.routing import BaseRoute
+
+from web.app import all_routes, create_app
+from web.settings import Settings
+
+ROUTE_MODULES = ("entities", "graphql", "runner", "linked_data", "sparql")
+
+
+def _key(route: BaseRoute) -> tuple[str, tuple[str, ...]]:
+    return getattr(route, "path", ""), tuple(sorted(getattr(route, "methods", None) or ()))
+
+
+def app() -> Starlette:
+    application = create_app(Settings(), in_process_worker=True)
+    mounted = {_key(r) for r in all_routes()}
+    for name in ROUTE_MODULES:
+        try:
+            module = importlib.import_module(f"web.routes.{name}")
+        except ImportError:
+            continue
+        for route in module.routes():
+            if _key(route) not in mounted:
+                application.router.routes.append(route)
+                mounted.add(_key(route))
+    return application

@@ -1,0 +1,236 @@
+// The experiment matrix: models × protocols, each cell's status by colour AND symbol.
+// Built as one table in a single pass (about 60 × 30 cells for the demo corpus); only one cell is
+// in the tab order (roving tabindex) and the arrow keys move between cells. Cells that are queued
+// or running are polled until they finish.
+import { gql } from "../api.js";
+import { $, fill, h, markReady, showError, viewUrl } from "../dom.js";
+
+const main = document.getElementById("main");
+const subset = main.dataset.subset || "public";
+const signedIn = Boolean(main.dataset.signedIn);
+const userName = main.dataset.user;
+const nameFilter = (new URLSearchParams(location.search).get("q") || "").toLowerCase();
+$("#subset-filter").value = nameFilter;
+
+const SYMBOL = { SUCCESS: "✓", PARTIAL: "◐", FAILED: "✕", INAPPLICABLE: "–", QUEUED: "…", RUNNING: "▶", CANCELLED: "⊘", NOTRUN: "○" };
+const PAGE = 100;
+const TERM = "iri shortName label";
+
+function listQuery(kind, extra) {
+  return `query($owner: String, $visibility: Visibility, $after: String) {
+    list: ${kind}(owner: $owner, visibility: $visibility, first: ${PAGE}, after: $after) {
+      edges { node { id uri name owner { name } latestVersion { id uri ${extra} } } }
+      pageInfo { hasNextPage endCursor } } }`;
+}
+
+async function all(kind, extra) {
+  const variables = { owner: subset === "mine" ? userName : null,
+    visibility: subset === "public" ? "PUBLIC" : subset === "moderated" ? "MODERATED" : null };
+  const out = [];
+  let after = null;
+  do {
+    const data = await gql(listQuery(kind, extra), { ...variables, after });
+    out.push(...data.list.edges.map((e) => e.node).filter((n) => n.latestVersion));
+    after = data.list.pageInfo.hasNextPage ? data.list.pageInfo.endCursor : null;
+  } while (after);
+  return out.filter((n) => !nameFilter || n.name.toLowerCase().includes(nameFilter))
+    .sort((a, b) => a.name.localeCompare(b.name));
+}
+
+async function sha256hex(text) {
+  const digest = await crypto.subtle.digest("SHA-256", new TextEncoder().encode(text));
+  return Array.from(new Uint8Array(digest), (b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+/** The global id of the experiment of a model version and a protocol version (see resolvers/runs.py). */
+async function experimentId(modelVersionUri, protocolVersionUri) {
+  return `experiments/${(await sha256hex(`${modelVersionUri}\n${protocolVersionUri}`)).slice(0, 24)}`;
+}
+
+const RUN_FIELDS = "id uri status progressDone progressTotal error";
+
+async function latestRuns(ids) {
+  const found = new Map();
+  const chunks = [];
+  for (let i = 0; i < ids.length; i += 300) chunks.push(ids.slice(i, i + 300));
+  await Promise.all(chunks.map(async (chunk) => {
+    const data = await gql(`query($ids: [ID!]!) { nodes(ids: $ids) { ... on Experiment { id latestRun { ${RUN_FIELDS} } } } }`, { ids: chunk });
+    for (const node of data.nodes) if (node && node.latestRun) found.set(node.id, node.latestRun);
+  }));
+  return found;
+}
+
+const cells = new Map(); // experiment id → {button, model, protocol, fits, missing, run}
+const selected = new Set();
+const tooltip = $("#tooltip");
+
+function describe(cell) {
+  const where = `${cell.model.name} × ${cell.protocol.name}`;
+  if (!cell.fits && (!cell.run || cell.run.status === "INAPPLICABLE")) {
+    return `${where}: inapplicable, the model lacks ${cell.missing.map((t) => t.label || t.shortName).join(", ") || "required terms"}`;
+  }
+  if (!cell.run) return `${where}: not run${signedIn ? "; select to run it" : ""}`;
+  const { status } = cell.run;
+  const progress = status === "RUNNING" && cell.run.progressTotal ? ` (${cell.run.progressDone} of ${cell.run.progressTotal})` : "";
+  return `${where}: ${status.toLowerCase()}${progress}${cell.run.error ? `: ${cell.run.error.split("\n")[0]}` : ""}`;
+}
+
+function paint(cell) {
+  const status = !cell.fits && (!cell.run || cell.run.status === "INAPPLICABLE") ? "INAPPLICABLE" : cell.run ? cell.run.status : "NOTRUN";
+  const b = cell.button;
+  b.className = status === "NOTRUN" ? "" : `cell-${status}`;
+  b.textContent = SYMBOL[status] || "?";
+  if (status === "RUNNING") {
+    const pct = cell.run.progressTotal ? Math.round((100 * cell.run.progressDone) / cell.run.progressTotal) : 50;
+    b.style.background = `linear-gradient(to top, var(--running) ${pct}%, #c8b6f0 ${pct}%)`;
+  } else {
+    b.style.background = "";
+  }
+  b.setAttribute("aria-label", describe(cell));
+  b.setAttribute("aria-pressed", String(selected.has(cell.id)));
+  b.dataset.status = status;
+}
+
+async function activate(cell, event) {
+  if (event.shiftKey || event.ctrlKey || event.metaKey) {
+    if (!cell.run || !["SUCCESS", "PARTIAL"].includes(cell.run.status)) return;
+    if (selected.has(cell.id)) selected.delete(cell.id); else selected.add(cell.id);
+    cell.button.style.outline = selected.has(cell.id) ? "3px solid #fb8c00" : "";
+    paint(cell);
+    $("#compare-selected").disabled = selected.size < 2;
+    return;
+  }
+  if (cell.run && cell.run.status !== "INAPPLICABLE") { location.assign(viewUrl(cell.run.uri)); return; }
+  if (!cell.fits || !signedIn) return;
+  const data = await gql(`mutation($m: ID!, $p: ID!) { runExperiment(model: $m, protocol: $p) {
+      __typename ... on Run { ${RUN_FIELDS} } ... on Error { message } } }`, { m: cell.model.versionId, p: cell.protocol.versionId });
+  const result = data.runExperiment;
+  if (result.message) { showError($("#matrix-error"), new Error(result.message)); return; }
+  cell.run = result;
+  paint(cell);
+  poll();
+}
+
+let polling = null;
+function poll() {
+  if (polling) return;
+  polling = setInterval(async () => {
+    const active = [...cells.values()].filter((c) => c.run && ["QUEUED", "RUNNING"].includes(c.run.status));
+    if (!active.length) { clearInterval(polling); polling = null; return; }
+    try {
+      const runs = await latestRuns(active.map((c) => c.id));
+      for (const c of active) { if (runs.has(c.id)) { c.run = runs.get(c.id); paint(c); } }
+    } catch { /* try again at the next tick */ }
+  }, 2000);
+}
+
+function showTip(cell, target) {
+  tooltip.textContent = describe(cell);
+  tooltip.classList.remove("hidden");
+  const r = target.getBoundingClientRect();
+  tooltip.style.left = `${Math.min(r.right + 6, innerWidth - 280)}px`;
+  tooltip.style.top = `${r.bottom + 6}px`;
+}
+
+function render(models, protocols) {
+  const grid = [];
+  const table = h("table", { class: "matrix" },
+    h("caption", { class: "sr-only" }, "Experiment status: models in rows, protocols in columns"),
+    h("thead", {}, h("tr", {}, h("th", { class: "corner", scope: "col" }, h("span", { class: "sr-only" }, "Model")),
+      protocols.map((p) => h("th", { scope: "col" }, h("a", { href: viewUrl(p.uri), title: p.name }, p.name))))));
+  const tbody = h("tbody");
+  for (const [r, m] of models.entries()) {
+    const row = h("tr", {}, h("th", { scope: "row" }, h("a", { href: viewUrl(m.uri), title: m.name }, m.name)));
+    grid.push([]);
+    for (const [c, p] of protocols.entries()) {
+      const cell = m.cells.get(p.versionUri);
+      const button = h("button", { type: "button", tabindex: r === 0 && c === 0 ? "0" : "-1", dataset: { r, c } });
+      cell.button = button;
+      grid[r].push(button);
+      paint(cell);
+      row.append(h("td", {}, button));
+    }
+    tbody.append(row);
+  }
+  table.append(tbody);
+  table.addEventListener("click", (e) => {
+    const b = e.target.closest("button[data-r]");
+    if (b) activate(cellAt(b), e).catch((err) => showError($("#matrix-error"), err));
+  });
+  table.addEventListener("keydown", (e) => {
+    const b = e.target.closest("button[data-r]");
+    if (!b) return;
+    let r = Number(b.dataset.r);
+    let c = Number(b.dataset.c);
+    const moves = { ArrowUp: [-1, 0], ArrowDown: [1, 0], ArrowLeft: [0, -1], ArrowRight: [0, 1] };
+    if (!(e.key in moves)) return;
+    e.preventDefault();
+    r = Math.max(0, Math.min(grid.length - 1, r + moves[e.key][0]));
+    c = Math.max(0, Math.min(grid[0].length - 1, c + moves[e.key][1]));
+    b.tabIndex = -1;
+    grid[r][c].tabIndex = 0;
+    grid[r][c].focus();
+  });
+  for (const type of ["mouseover", "focusin"]) {
+    table.addEventListener(type, (e) => {
+      const b = e.target.closest("button[data-r]");
+      if (b) showTip(cellAt(b), b); else tooltip.classList.add("hidden");
+    });
+  }
+  table.addEventListener("mouseleave", () => tooltip.classList.add("hidden"));
+  table.addEventListener("focusout", () => tooltip.classList.add("hidden"));
+  fill($("#matrix"), table);
+
+  function cellAt(b) {
+    return models[Number(b.dataset.r)].cells.get(protocols[Number(b.dataset.c)].versionUri);
+  }
+}
+
+async function load() {
+  if (subset === "mine" && !signedIn) {
+    fill($("#matrix"), h("p", {}, h("a", { href: "/login?next=/experiments?subset=mine" }, "Sign in"), " to see your experiments."));
+    return;
+  }
+  const [modelNodes, protocolNodes] = await Promise.all([
+    all("models", `compatibility { fits missingTerms { ${TERM} } protocol { uri } }`),
+    all("protocols", ""),
+  ]);
+  const protocols = protocolNodes.map((p) => ({ name: p.name, uri: p.uri, versionUri: p.latestVersion.uri, versionId: p.latestVersion.id }));
+  const models = [];
+  for (const m of modelNodes) {
+    const model = { name: m.name, uri: m.uri, versionUri: m.latestVersion.uri, versionId: m.latestVersion.id, cells: new Map() };
+    const compat = new Map((m.latestVersion.compatibility || []).filter((x) => x.protocol).map((x) => [x.protocol.uri, x]));
+    for (const p of protocols) {
+      const found = compat.get(p.versionUri);
+      model.cells.set(p.versionUri, { model, protocol: p, fits: found ? found.fits : true, missing: found ? found.missingTerms : [], run: null, id: null });
+    }
+    models.push(model);
+  }
+  const all_cells = models.flatMap((m) => [...m.cells.values()]);
+  if (window.crypto?.subtle) {
+    await Promise.all(all_cells.map(async (cell) => { cell.id = await experimentId(cell.model.versionUri, cell.protocol.versionUri); }));
+    for (const cell of all_cells) cells.set(cell.id, cell);
+    const runs = await latestRuns(all_cells.map((c) => c.id));
+    for (const cell of all_cells) cell.run = runs.get(cell.id) || null;
+  }
+  if (!models.length || !protocols.length) {
+    fill($("#matrix"), h("p", {}, `No ${models.length ? "protocols" : "models"} in this selection.`));
+  } else {
+    render(models, protocols);
+  }
+  const counts = {};
+  for (const cell of all_cells) {
+    const s = cell.button?.dataset.status;
+    if (s) counts[s] = (counts[s] || 0) + 1;
+  }
+  fill($("#matrix-summary"), `${models.length} models × ${protocols.length} protocols: `
+    + Object.entries(counts).map(([k, v]) => `${v} ${k === "NOTRUN" ? "not run" : k.toLowerCase()}`).join(", "));
+  poll();
+}
+
+$("#compare-selected").addEventListener("click", () => {
+  const runs = [...selected].map((id) => cells.get(id).run.uri.split("/").pop());
+  location.assign(`/compare?runs=${runs.join(",")}`);
+});
+
+load().catch((error) => showError($("#matrix-error"), error)).finally(markReady);
