@@ -96,6 +96,21 @@ def _check_name(name: str) -> str:
     return cleaned
 
 
+def parse_visibility(value: Visibility | str) -> Visibility:
+    try:
+        return Visibility(value)
+    except ValueError:
+        choices = ", ".join(v.value for v in Visibility)
+        raise ValidationError("visibility", f"{value!r} is not a visibility; use one of {choices}") from None
+
+
+def parse_kind(value: Kind | str) -> Kind:
+    try:
+        return Kind(value)
+    except ValueError:
+        raise ValidationError("kind", f"{value!r} is not a kind; use one of {', '.join(k.value for k in Kind)}") from None
+
+
 def _check_tag(tag: str) -> str:
     if not tag or tag == "latest" or _SHA_PREFIX.match(tag) or not pygit2.reference_is_valid_name(f"refs/tags/{tag}"):
         raise ValidationError(
@@ -219,7 +234,7 @@ class Entities:
     ) -> EntityRecord:
         """A new entity without versions; its name must be new among the caller's entities of that kind."""
         user = _require_user(caller)
-        kind = Kind(kind)
+        kind = parse_kind(kind)
         name = _check_name(name)
         if protocol is not None:
             if kind is not Kind.DATASET:
@@ -258,7 +273,7 @@ class Entities:
         """A new version from uploaded files (or archives); with ``inherit``, files of the latest version not
         uploaded again are kept. Refused whole, with nothing written, if any check fails."""
         user = _require_user(caller)
-        visibility = Visibility(visibility)
+        visibility = parse_visibility(visibility)
         entity, access, _ = await self.get_entity(caller, entity_uri)
         if not can_edit(user, access):
             raise Forbidden(f"only the owner and collaborators of {entity.name!r} may add versions")
@@ -371,7 +386,7 @@ class Entities:
         self, caller: Caller | None, entity_uri: str, ref: str, visibility: Visibility | str
     ) -> VersionRecord:
         user = _require_user(caller)
-        new = Visibility(visibility)
+        new = parse_visibility(visibility)
         entity, access, version, _ = await self._version_for_write(user, entity_uri, ref)
         if not can_set_visibility(user, access, version.visibility, new):
             who = "moderators and admins" if Visibility.MODERATED in (new, version.visibility) else "the owner and admins"

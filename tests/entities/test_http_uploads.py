@@ -87,3 +87,11 @@ async def test_name_clash_is_409(http: httpx.AsyncClient, make_user):
 async def test_anonymous_upload_is_401(http: httpx.AsyncClient):
     response = await http.post("/models", data={"name": "anon"}, files=[("files", ("m.cellml", CELLML))])
     assert response.status_code == 401
+
+
+async def test_an_unknown_visibility_is_400(http: httpx.AsyncClient, make_user):
+    _, token = await make_user("owner")
+    response = await http.post("/protocols", headers=bearer(token), data={"name": "v", "visibility": "secret"},
+                               files=[("files", ("p.txt", b"x\n"))])
+    assert response.status_code == 400
+    assert response.json()["error"]["field"] == "visibility"
