@@ -1,0 +1,408 @@
+"""Per-request batched reads: every list of N things costs a constant number of store and database trips.
+
+Resolvers ask the :class:`Loaders` of their context; loads made in the same
+event-loop tick are merged into one SPARQL query with a ``VALUES`` block (or one
+SQL query). Results are cached for the request, and a list query primes the
+caches of what it has already read (a page of entities primes their versions).
+
+Authorization is decided here, for every read, by ``resolvers.permissions``:
+the caller's collaborator grants are read once per request (one SQL query),
+and the ``Access`` built from them answers the same as the full collaborator
+list would for this caller.
+
+The batched SPARQL lives here because ``resolvers.metadata`` reads one entity
+at a time; the queries only read the graphs ``resolvers.metadata`` writes, with
+its vocabulary.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import uuid
+
+import pyoxigraph as ox
+from strawberry.dataloader import DataLoader
+
+from ontology import compatibility as compat
+from ontology import vocab
+from ontology.graphs import ontology_graphs
+from resolvers import metadata, runs
+from resolvers.accounts import User
+from resolvers.entities import Entities
+from resolvers.metadata import EntityRecord, Kind, VersionRecord, Visibility
+from resolvers.permissions import Access, can_edit, can_view, can_view_entity, granted_entities
+from resolvers.repositories import Repositories
+from resolvers.runs import Run
+
+_VERSION_CLASSES = {k: k.version_class for k in Kind}
+
+
+def values(var: str, uris: Iterable[str]) -> str:
+    """A SPARQL ``VALUES`` block; each URI goes through ``ox.NamedNode`` (validated, serialised safely)."""
+    return f"VALUES ?{var} {{ {' '.join(str(ox.NamedNode(u)) for u in uris)} }}"
+
+
+def _versions_query(entities: Sequence[str] | None, kind: Kind | None) -> str:
+    restrict = values("e", entities) if entities is not None else ""
+    classes = ", ".join(str(_VERSION_CLASSES[k]) for k in ([kind] if kind else list(Kind)))
+    return metadata.PREFIXES + f"""
+SELECT ?e ?v ?class ?message ?creator ?created ?visibility ?sha ?main ?parent ?tag WHERE {{
+  {restrict}
+  GRAPH ?v {{ ?v dcterms:isVersionOf ?e ; a ?class ; dcterms:description ?message ; dcterms:creator ?creator ;
+               dcterms:created ?created ; weblab:visibility ?visibility ; weblab:commit ?sha ;
+               weblab:mainFile ?main .
+             FILTER(?class IN ({classes}))
+             OPTIONAL {{ ?v prov:wasRevisionOf ?parent }}
+             OPTIONAL {{ ?v weblab:tag ?tag }} }}
+}}"""
+
+
+def _entities_query(uris: Sequence[str]) -> str:
+    return metadata.PREFIXES + f"""
+SELECT ?e ?class ?name ?owner ?created ?protocol WHERE {{
+  {values("e", uris)}
+  GRAPH ?e {{ ?e a ?class ; dcterms:title ?name ; weblab:owner ?owner ; dcterms:created ?created .
+             OPTIONAL {{ ?e weblab:protocol ?protocol }} }}
+  FILTER(?class IN (weblab:Model, weblab:Protocol, weblab:Dataset))
+}}"""
+
+
+@dataclass(frozen=True)
+class VariableRow:
+    uri: str
+    component: str
+    name: str
+    units: str | None
+    initial_value: str | None
+    is_state: bool
+    terms: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class InterfacePart:
+    name: str
+    units: str | None
+    description: str | None
+    default: str | None
+    optional: bool
+
+
+@dataclass
+class InterfaceRow:
+    required_terms: list[str]
+    optional_terms: list[str]
+    inputs: list[InterfacePart]
+    outputs: list[InterfacePart]
+
+
+class Loaders:
+    """Batched, cached, permission-checked reads for one request."""
+
+    def __init__(self, services: Any, user: User | None) -> None:
+        self.services = services
+        self.user = user
+        self.base = services.settings.base_uri
+        self.store = services.store
+        self.ox = services.store.oxigraph
+        self.entities = Entities.from_services(services)
+        self.repos = Repositories(services.settings.repos_dir)
+        self._granted: set[str] | None = None
+        self._by_kind: dict[Kind, list[EntityRecord]] = {}
+        self.entity = DataLoader(self._load_entities)
+        self.versions = DataLoader(self._load_versions)
+        self.terms = DataLoader(self._load_terms)
+        self.variables = DataLoader(self._load_variables)
+        self.interface = DataLoader(self._load_interface)
+        self.compatible = DataLoader(self._load_compatibility)
+        self.collaborators = DataLoader(self._load_collaborators)
+        self.run = DataLoader(self._load_runs)
+        self.history = DataLoader(self._load_history)
+        self.outputs = DataLoader(self._load_outputs)
+
+    # --- authorization -----------------------------------------------------------------------
+
+    async def granted(self) -> set[str]:
+        """Entity URIs the caller collaborates on: one SQL query per request (none when anonymous)."""
+        if self._granted is None:
+            self._granted = set() if self.user is None or self.user.is_admin else \
+                await granted_entities(self.services.db, self.user)
+        return self._granted
+
+    async def access(self, entity: EntityRecord) -> Access:
+        """The entity's access as far as this caller is concerned (its own grant, if any)."""
+        granted = await self.granted()
+        mine = frozenset({self.user.id}) if self.user is not None and entity.uri in granted else frozenset()
+        return Access(owner=entity.owner, collaborators=mine)
+
+    async def visible_versions(self, entity: EntityRecord) -> list[VersionRecord]:
+        """The entity's versions the caller may see, oldest first."""
+        access = await self.access(entity)
+        return [v for v in await self.versions.load(entity.uri) if can_view(self.user, access, v.visibility)]
+
+    async def can_see(self, entity: EntityRecord) -> bool:
+        access = await self.access(entity)
+        everything = await self.versions.load(entity.uri)
+        return can_view_entity(self.user, access, (v.visibility for v in everything))
+
+    async def can_edit(self, entity: EntityRecord) -> bool:
+        return can_edit(self.user, await self.access(entity))
+
+    async def visible_entity(self, uri: str) -> EntityRecord | None:
+        """The entity at ``uri`` if it exists and the caller may see it (else None: no existence leak)."""
+        record = await self.entity.load(uri)
+        if record is None or not await self.can_see(record):
+            return None
+        return record
+
+    async def visible_version(self, uri: str) -> tuple[EntityRecord, VersionRecord] | None:
+        entity_uri, sep, _ = uri.rpartition("/versions/")
+        if not sep:
+            return None
+        entity = await self.visible_entity(entity_uri)
+        if entity is None:
+            return None
+        for v in await self.visible_versions(entity):
+            if v.uri == uri:
+                return entity, v
+        return None
+
+    async def visible_entities(self, kind: Kind) -> list[EntityRecord]:
+        """Every entity of a kind the caller may see: two SPARQL queries whatever their number."""
+        if kind not in self._by_kind:
+            records = metadata.list_entities(self.ox, self.base, kind)
+            versions = self._read_versions(None, kind)
+            for r in records:
+                self.entity.prime(r.uri, r)
+                self.versions.prime(r.uri, versions.get(r.uri, []))
+            self._by_kind[kind] = [r for r in records if await self.can_see(r)]
+        return self._by_kind[kind]
+
+    async def latest_visible(self, entity: EntityRecord) -> VersionRecord | None:
+        versions = await self.visible_versions(entity)
+        return versions[-1] if versions else None
+
+    # --- batched store reads -----------------------------------------------------------------
+
+    async def _load_entities(self, uris: list[str]) -> list[EntityRecord | None]:
+        found: dict[str, EntityRecord] = {}
+        valid = [u for u in uris if _is_iri(u)]
+        if valid:
+            for s in self.ox.query(_entities_query(valid)):
+                uri = s["e"].value
+                kind = Kind(s["class"].value.removeprefix(metadata.WEBLAB).lower())
+                found[uri] = EntityRecord(
+                    uri=uri, id=uri.rsplit("/", 1)[1], kind=kind, name=s["name"].value,
+                    owner=metadata.user_name(self.base, s["owner"].value),
+                    created=metadata.parse_datetime(s["created"]),
+                    protocol=s["protocol"].value if s["protocol"] is not None else None)
+        return [found.get(u) for u in uris]
+
+    def _read_versions(self, entities: Sequence[str] | None, kind: Kind | None) -> dict[str, list[VersionRecord]]:
+        records: dict[str, VersionRecord] = {}
+        tags: dict[str, set[str]] = {}
+        for s in self.ox.query(_versions_query(entities, kind)):
+            uri = s["v"].value
+            if s["tag"] is not None:
+                tags.setdefault(uri, set()).add(s["tag"].value)
+            if uri in records:
+                continue
+            records[uri] = VersionRecord(
+                uri=uri, entity_uri=s["e"].value, sha=s["sha"].value,
+                kind=Kind(s["class"].value.removeprefix(metadata.WEBLAB).removesuffix("Version").lower()),
+                message=s["message"].value, author=metadata.user_name(self.base, s["creator"].value),
+                created=metadata.parse_datetime(s["created"]), visibility=Visibility.from_term(s["visibility"]),
+                main=s["main"].value, parent=s["parent"].value if s["parent"] is not None else None)
+        out: dict[str, list[VersionRecord]] = {}
+        for r in sorted(records.values(), key=lambda r: r.created):
+            tagged = VersionRecord(**{**r.__dict__, "tags": tuple(sorted(tags.get(r.uri, ())))})
+            out.setdefault(r.entity_uri, []).append(tagged)
+        return out
+
+    async def _load_versions(self, entity_uris: list[str]) -> list[list[VersionRecord]]:
+        valid = [u for u in entity_uris if _is_iri(u)]
+        found = self._read_versions(valid, None) if valid else {}
+        return [found.get(u, []) for u in entity_uris]
+
+    async def _load_terms(self, version_uris: list[str]) -> list[list[str]]:
+        query = vocab.PREFIXES + f"""
+SELECT ?v ?t WHERE {{ {values("v", version_uris)} GRAPH ?v {{ ?v weblab:annotatedWith ?t }} }}"""
+        found: dict[str, set[str]] = {}
+        for s in self.ox.query(query):
+            found.setdefault(s["v"].value, set()).add(s["t"].value)
+        return [sorted(found.get(u, ())) for u in version_uris]
+
+    async def _load_variables(self, version_uris: list[str]) -> list[list[VariableRow]]:
+        query = vocab.PREFIXES + f"""
+SELECT ?v ?x ?component ?name ?units ?initial ?state ?term WHERE {{
+  {values("v", version_uris)}
+  GRAPH ?v {{ ?v weblab:hasVariable ?x . ?x weblab:component ?component ; weblab:variableName ?name .
+             OPTIONAL {{ ?x weblab:units ?units }} OPTIONAL {{ ?x weblab:initialValue ?initial }}
+             OPTIONAL {{ ?x weblab:isStateVariable ?state }}
+             OPTIONAL {{ ?x bqbiol:is|bqbiol:isVersionOf|rdf:type ?term FILTER(?term != weblab:ModelVariable) }} }}
+}}"""
+        rows: dict[str, dict[str, dict[str, Any]]] = {}
+        for s in self.ox.query(query):
+            var = rows.setdefault(s["v"].value, {}).setdefault(s["x"].value, {
+                "component": s["component"].value, "name": s["name"].value,
+                "units": s["units"].value if s["units"] is not None else None,
+                "initial": s["initial"].value if s["initial"] is not None else None,
+                "state": s["state"] is not None and s["state"].value == "true", "terms": set()})
+            if s["term"] is not None:
+                var["terms"].add(s["term"].value)
+        return [
+            sorted((VariableRow(x, d["component"], d["name"], d["units"], d["initial"], d["state"],
+                                tuple(sorted(d["terms"]))) for x, d in rows.get(u, {}).items()),
+                   key=lambda r: (r.component, r.name))
+            for u in version_uris
+        ]
+
+    async def _load_interface(self, version_uris: list[str]) -> list[InterfaceRow]:
+        query = vocab.PREFIXES + f"""
+SELECT ?v ?how ?t ?part ?name ?units ?description ?default ?optional WHERE {{
+  {values("v", version_uris)}
+  GRAPH ?v {{
+    {{ ?v ?how ?t FILTER(?how IN (weblab:requiresTerm, weblab:optionalTerm)) }}
+    UNION
+    {{ ?v ?how ?part FILTER(?how IN (weblab:hasInput, weblab:hasOutput)) ?part weblab:name ?name .
+       OPTIONAL {{ ?part weblab:units ?units }} OPTIONAL {{ ?part dcterms:description ?description }}
+       OPTIONAL {{ ?part weblab:defaultValue ?default }} OPTIONAL {{ ?part weblab:isOptional ?optional }} }}
+  }}
+}}"""
+        out = {u: InterfaceRow([], [], [], []) for u in version_uris}
+        for s in self.ox.query(query):
+            row = out[s["v"].value]
+            how = s["how"].value
+            if how == vocab.REQUIRES_TERM.value:
+                row.required_terms.append(s["t"].value)
+            elif how == vocab.OPTIONAL_TERM.value:
+                row.optional_terms.append(s["t"].value)
+            else:
+                part = InterfacePart(
+                    s["name"].value, _value(s["units"]), _value(s["description"]), _value(s["default"]),
+                    s["optional"] is not None and s["optional"].value == "true")
+                (row.inputs if how == vocab.HAS_INPUT.value else row.outputs).append(part)
+        for row in out.values():
+            row.required_terms.sort()
+            row.optional_terms.sort()
+            row.inputs.sort(key=lambda p: p.name)
+            row.outputs.sort(key=lambda p: p.name)
+        return [out[u] for u in version_uris]
+
+    async def latest_protocol_versions(self) -> list[VersionRecord]:
+        """The newest visible version of every visible protocol."""
+        latest = [await self.latest_visible(p) for p in await self.visible_entities(Kind.PROTOCOL)]
+        return [v for v in latest if v is not None]
+
+    async def _load_compatibility(self, model_versions: list[str]) -> list[list[compat.Compatibility]]:
+        """Each model version against the latest visible version of every visible protocol: one query."""
+        protocols = [v.uri for v in await self.latest_protocol_versions()]
+        if not protocols:
+            return [[] for _ in model_versions]
+        query = vocab.PREFIXES + f"""
+SELECT ?m ?p ?t WHERE {{
+  {values("m", model_versions)} {values("p", protocols)}
+  GRAPH ?p {{ ?p weblab:requiresTerm ?t }}
+  {compat._SATISFIED}
+}}"""
+        missing: dict[tuple[str, str], set[str]] = {}
+        for s in self.store.query(query, default_graph=ontology_graphs(self.base)):
+            missing.setdefault((s["m"].value, s["p"].value), set()).add(s["t"].value)
+        return [[compat.Compatibility(m, p, tuple(sorted(missing.get((m, p), ())))) for p in protocols]
+                for m in model_versions]
+
+    # --- batched database reads --------------------------------------------------------------
+
+    async def _load_collaborators(self, entity_uris: list[str]) -> list[list[str]]:
+        async with self.services.db.connection() as conn:
+            cur = await conn.execute(
+                "SELECT c.entity_uri, u.name FROM collaborators c JOIN users u ON u.id = c.user_id"
+                " WHERE c.entity_uri = ANY(%s) ORDER BY u.name", (entity_uris,))
+            rows = await cur.fetchall()
+        found: dict[str, list[str]] = {}
+        for uri, name in rows:
+            found.setdefault(uri, []).append(name)
+        return [found.get(u, []) for u in entity_uris]
+
+
+    async def _load_runs(self, ids: list[str]) -> list[Run | None]:
+        valid = [i for i in ids if _is_uuid(i)]
+        found: dict[str, Run] = {}
+        if valid:
+            for run in await runs._fetch(self.services.db, f"SELECT {runs._COLUMNS} FROM runs WHERE id = ANY(%s::uuid[])",
+                                         (valid,)):
+                found[run.id] = run
+        return [found.get(i) for i in ids]
+
+    async def _load_history(self, experiments: list[str]) -> list[list[Run]]:
+        """Every run of each experiment, newest first (the first is the experiment's current run)."""
+        found: dict[str, list[Run]] = {}
+        for run in await runs._fetch(self.services.db, f"SELECT {runs._COLUMNS} FROM runs WHERE experiment_uri = ANY(%s)"
+                                     " ORDER BY queued_at DESC, id", (experiments,)):
+            self.run.prime(run.id, run)
+            found.setdefault(run.experiment_uri, []).append(run)
+        return [found.get(e, []) for e in experiments]
+
+    async def _load_outputs(self, run_uris: list[str]) -> list[list[OutputRow]]:
+        query = vocab.PREFIXES + f"""
+SELECT ?r ?o ?name ?file ?description ?units ?shape ?value ?values WHERE {{
+  {values("r", run_uris)}
+  GRAPH ?r {{ ?r prov:generated ?o . ?o a weblab:Output ; weblab:name ?name .
+             OPTIONAL {{ ?o weblab:file ?file }} OPTIONAL {{ ?o dcterms:description ?description }}
+             OPTIONAL {{ ?o weblab:units ?units }} OPTIONAL {{ ?o weblab:shape ?shape }}
+             OPTIONAL {{ ?o rdf:value ?value }} OPTIONAL {{ ?o weblab:values ?values }} }}
+}}"""
+        found: dict[str, dict[str, OutputRow]] = {}
+        for s in self.ox.query(query):
+            shape = tuple(int(n) for n in s["shape"].value.split(",")) if s["shape"] is not None else ()
+            if s["value"] is not None:
+                numbers: tuple[float, ...] | None = (float(s["value"].value),)
+            elif s["values"] is not None:
+                numbers = tuple(float(x) for x in s["values"].value.split())
+            else:
+                numbers = None
+            found.setdefault(s["r"].value, {})[s["name"].value] = OutputRow(
+                s["name"].value, _value(s["file"]) or "", _value(s["description"]) or "", _value(s["units"]) or "",
+                shape, numbers)
+        return [sorted(found.get(u, {}).values(), key=lambda o: o.name) for u in run_uris]
+
+    async def visible_run(self, run_id: str) -> Run | None:
+        """The run if the caller may see both of its versions."""
+        run = await self.run.load(run_id)
+        if run is None:
+            return None
+        model = await self.visible_version(run.model_version_uri)
+        protocol = await self.visible_version(run.protocol_version_uri)
+        return run if model is not None and protocol is not None else None
+
+
+@dataclass(frozen=True)
+class OutputRow:
+    name: str
+    file: str
+    description: str
+    units: str
+    shape: tuple[int, ...]
+    values: tuple[float, ...] | None
+
+
+def _is_uuid(text: str) -> bool:
+    try:
+        uuid.UUID(text)
+    except (ValueError, TypeError, AttributeError):
+        return False
+    return True
+
+
+def _value(term: Any) -> str | None:
+    return term.value if term is not None else None
+
+
+def _is_iri(uri: str) -> bool:
+    try:
+        ox.NamedNode(uri)
+    except ValueError:
+        return False
+    return True

@@ -1,0 +1,61 @@
+"""The GraphQL schema: types, root operations, and the limits and caches every request goes through.
+
+``build_schema(limits)`` is what the route serves (limits from settings);
+``schema`` (default limits) is what ``schema/schema.graphql`` is exported from:
+``python -m schema.schema > schema/schema.graphql`` (a test fails when it is stale).
+"""
+
+from __future__ import annotations
+
+import strawberry
+from strawberry.extensions import (
+    AddValidationRules,
+    MaxAliasesLimiter,
+    MaxTokensLimiter,
+    ParserCache,
+    QueryDepthLimiter,
+    ValidationCache,
+)
+
+from schema.extensions import RoundTrips
+from schema.limits import Limits, cost_rule
+from schema.mutations import Mutation
+from schema.queries import Query
+from schema.subscriptions import Subscription
+from schema.types.entities import Dataset, Model, Protocol, Version
+from schema.types.errors import ERROR_TYPES
+from schema.types.runs import Experiment, Run
+from schema.types.users import User
+
+
+def build_schema(limits: Limits | None = None) -> strawberry.Schema:
+    limits = limits or Limits()
+    cost = cost_rule(limits)
+    return strawberry.Schema(
+        query=Query,
+        mutation=Mutation,
+        subscription=Subscription,
+        types=[Model, Protocol, Dataset, Version, User, Run, Experiment, *ERROR_TYPES],
+        # factories: a fresh extension per request; the parse and validation caches are shared by maxsize
+        extensions=[
+            lambda: ParserCache(maxsize=256),
+            lambda: ValidationCache(maxsize=256),
+            lambda: QueryDepthLimiter(max_depth=limits.depth),
+            lambda: MaxAliasesLimiter(max_alias_count=limits.aliases),
+            lambda: MaxTokensLimiter(max_token_count=limits.tokens),
+            lambda: AddValidationRules([cost]),
+            RoundTrips,
+        ],
+    )
+
+
+schema = build_schema()
+
+
+def sdl() -> str:
+    """The schema as SDL, as committed in ``schema/schema.graphql``."""
+    return schema.as_str() + "\n"
+
+
+if __name__ == "__main__":
+    print(sdl(), end="")

@@ -1,0 +1,1 @@
+"""GraphQL object types, one module per domain; they hold resolver records and read through the loaders."""

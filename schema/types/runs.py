@@ -1,0 +1,196 @@
+"""Experiments (a model version × a protocol version), their runs and the runs' outputs.
+
+An experiment or run is visible when both its versions are (ARCHITECTURE.md,
+"Visibility"); every path here checks that through the loaders.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import datetime
+from enum import Enum
+from typing import TYPE_CHECKING, Annotated
+
+import strawberry
+
+from resolvers import runs
+from resolvers.runs import Run as RunRecord
+from schema.context import Info
+from schema.dataloaders import OutputRow
+from schema.types.node import Node, node_id
+from schema.types.ontology import Compatibility, OntologyTerm, terms
+
+if TYPE_CHECKING:
+    from schema.types.entities import Version
+
+
+@strawberry.enum(description="Where a run is in its life: QUEUED → RUNNING → a final status.")
+class RunStatus(Enum):
+    QUEUED = "QUEUED"
+    RUNNING = "RUNNING"
+    SUCCESS = "SUCCESS"
+    PARTIAL = "PARTIAL"
+    FAILED = "FAILED"
+    INAPPLICABLE = "INAPPLICABLE"
+    CANCELLED = "CANCELLED"
+
+
+@strawberry.type(description="One output of a run.")
+class Output:
+    row: strawberry.Private[OutputRow]
+    run_record: strawberry.Private[RunRecord]
+
+    @strawberry.field(description="The output's name in the protocol.")
+    def name(self) -> str:
+        return self.row.name
+
+    @strawberry.field(description="Its units.")
+    def units(self) -> str:
+        return self.row.units
+
+    @strawberry.field(description="What it is (the protocol's description).")
+    def description(self) -> str:
+        return self.row.description
+
+    @strawberry.field(description="Its array shape (empty for a scalar).")
+    def shape(self) -> list[int]:
+        return list(self.row.shape)
+
+    @strawberry.field(description="Its value when it is one number (a scalar or one-element array).")
+    def scalar(self) -> float | None:
+        return self.row.values[0] if self.row.values is not None and len(self.row.values) == 1 else None
+
+    @strawberry.field(description="Its numbers in order, when it is small enough to be kept as data (else null: "
+                                  "download the file).")
+    def values(self) -> list[float] | None:
+        return list(self.row.values) if self.row.values is not None else None
+
+    @strawberry.field(description="Where to download the whole output (inside the run's archive).")
+    def file_url(self) -> str | None:
+        if not self.row.file:
+            return None
+        return f"/runs/{self.run_record.id}/archive#{self.row.file}"
+
+
+@strawberry.type(description="One execution of an experiment.")
+class Run(Node):
+    record: strawberry.Private[RunRecord]
+
+    @classmethod
+    def of(cls, info: Info, record: RunRecord) -> Run:
+        uri = runs.run_uri(info.context.settings.base_uri, record.id)
+        return cls(id=strawberry.ID(node_id(info.context.settings.base_uri, uri)), uri=uri, record=record)
+
+    @strawberry.field(description="The run's status.")
+    def status(self) -> RunStatus:
+        return RunStatus(self.record.status)
+
+    @strawberry.field(description="interactive (started by a user) or bulk (automatic).")
+    def queue(self) -> str:
+        return self.record.queue
+
+    @strawberry.field(description="How many times a worker has started it.")
+    def attempts(self) -> int:
+        return self.record.attempts
+
+    @strawberry.field(description="Steps done so far (of progressTotal).")
+    def progress_done(self) -> int:
+        return self.record.progress_done
+
+    @strawberry.field(description="Steps in all (0 until the worker knows).")
+    def progress_total(self) -> int:
+        return self.record.progress_total
+
+    @strawberry.field(description="When it was queued.")
+    def queued_at(self) -> datetime:
+        return self.record.queued_at
+
+    @strawberry.field(description="When a worker started it.")
+    def started_at(self) -> datetime | None:
+        return self.record.started_at
+
+    @strawberry.field(description="When it reached a final status.")
+    def finished_at(self) -> datetime | None:
+        return self.record.finished_at
+
+    @strawberry.field(description="What went wrong (FAILED, PARTIAL, INAPPLICABLE, CANCELLED).")
+    def error(self) -> str | None:
+        return self.record.error
+
+    @strawberry.field(description="INAPPLICABLE runs: the required terms the model lacks.")
+    def missing_terms(self) -> list[OntologyTerm]:
+        return terms(self.record.missing_terms)
+
+    @strawberry.field(description="Where to download the result archive (COMBINE/OMEX), once there is one.")
+    def archive_url(self) -> str | None:
+        return f"/runs/{self.record.id}/archive" if self.record.archive_path else None
+
+    @strawberry.field(description="The experiment this is a run of.")
+    def experiment(self, info: Info) -> Experiment:
+        return Experiment.of(info, self.record.model_version_uri, self.record.protocol_version_uri)
+
+    @strawberry.field(description="The outputs the run produced (empty until it finishes).")
+    async def outputs(self, info: Info) -> list[Output]:
+        rows = await info.context.loaders.outputs.load(self.uri)
+        return [Output(row=r, run_record=self.record) for r in rows]
+
+
+@strawberry.type(description="A model version run under a protocol version; its runs, newest first.")
+class Experiment(Node):
+    model_uri: strawberry.Private[str]
+    protocol_uri: strawberry.Private[str]
+
+    @classmethod
+    def of(cls, info: Info, model: str, protocol: str) -> Experiment:
+        uri = runs.experiment_uri(info.context.settings.base_uri, model, protocol)
+        return cls(id=strawberry.ID(node_id(info.context.settings.base_uri, uri)), uri=uri, model_uri=model,
+                   protocol_uri=protocol)
+
+    @strawberry.field(description="The model version.")
+    async def model(self, info: Info) -> Annotated[Version, strawberry.lazy("schema.types.entities")] | None:
+        from schema.types.entities import version_at
+
+        return await version_at(info, self.model_uri)
+
+    @strawberry.field(description="The protocol version.")
+    async def protocol(self, info: Info) -> Annotated[Version, strawberry.lazy("schema.types.entities")] | None:
+        from schema.types.entities import version_at
+
+        return await version_at(info, self.protocol_uri)
+
+    @strawberry.field(description="Whether the model fits the protocol.")
+    async def compatibility(self, info: Info) -> Compatibility | None:
+        found = await info.context.loaders.compatible.load(self.model_uri)
+        for c in found:
+            if c.protocol == self.protocol_uri:
+                return Compatibility(model_uri=c.model, protocol_uri=c.protocol, missing=c.missing)
+        return None
+
+    @strawberry.field(description="The newest run (null before the first).")
+    async def latest_run(self, info: Info) -> Run | None:
+        history = await info.context.loaders.history.load(self.uri)
+        return Run.of(info, history[0]) if history else None
+
+    @strawberry.field(description="Every run, newest first.")
+    async def runs(self, info: Info) -> list[Run]:
+        return [Run.of(info, r) for r in await info.context.loaders.history.load(self.uri)]
+
+
+async def visible_experiment(info: Info, model: str, protocol: str) -> Experiment | None:
+    from schema.types.entities import version_at
+
+    found = await asyncio.gather(version_at(info, model), version_at(info, protocol))
+    return Experiment.of(info, model, protocol) if all(found) else None
+
+
+async def resolve_uri(info: Info, path: list[str], uri: str) -> Node | None:
+    """Runs and experiments by URI (``runs/{id}``, ``experiments/{id}``), when visible."""
+    if len(path) == 2 and path[0] == "runs":
+        run = await info.context.loaders.visible_run(path[1])
+        return Run.of(info, run) if run is not None else None
+    if len(path) == 2 and path[0] == "experiments":
+        history = await info.context.loaders.history.load(uri)
+        if not history:
+            return None  # an experiment is known here once it has a run
+        return await visible_experiment(info, history[0].model_version_uri, history[0].protocol_version_uri)
+    return None

@@ -1,0 +1,81 @@
+"""GraphQL tests: an app over the session's real services with diagnostics on, and a helper to query it.
+
+``gql(query, variables, token=...)`` posts to ``/graphql`` and returns the JSON
+body; ``data(...)`` also fails the test on any top-level error.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import pytest_asyncio
+
+from resolvers.entities import Entities
+from resolvers.uploads import Upload
+from tests.conftest import BASE, bearer
+from web.app import create_app
+from web.services import Services
+from web.settings import Settings
+
+Gql = Callable[..., Awaitable[dict[str, Any]]]
+
+
+@pytest.fixture(scope="session")
+def debug_settings(settings: Settings) -> Settings:
+    return settings.model_copy(update={"debug": True})
+
+
+@pytest_asyncio.fixture(scope="session")
+async def gclient(debug_settings: Settings, services: Services) -> AsyncIterator[httpx.AsyncClient]:
+    app = create_app(debug_settings, services, in_process_worker=False)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=BASE.rstrip("/")) as c:
+        yield c
+
+
+@pytest.fixture(scope="session")
+def gql(gclient: httpx.AsyncClient) -> Gql:
+    async def run(query: str, variables: dict[str, Any] | None = None, *, token: str | None = None,
+                  headers: dict[str, str] | None = None) -> dict[str, Any]:
+        h = {**(bearer(token) if token else {}), **(headers or {})}
+        response = await gclient.post("/graphql", json={"query": query, "variables": variables or {}}, headers=h)
+        assert response.status_code == 200, response.text
+        return response.json()
+
+    return run
+
+
+@pytest.fixture(scope="session")
+def data(gql: Gql) -> Gql:
+    async def run(query: str, variables: dict[str, Any] | None = None, **kw: Any) -> dict[str, Any]:
+        body = await gql(query, variables, **kw)
+        assert "errors" not in body, body["errors"]
+        return body["data"]
+
+    return run
+
+
+@pytest.fixture(scope="session")
+def entities(services: Services) -> Entities:
+    return Entities.from_services(services)
+
+
+@pytest.fixture(scope="session")
+def cellml(shared_data: Path) -> Callable[[str], Upload]:
+    def read(name: str) -> Upload:
+        path = shared_data / "cellml" / name
+        return Upload(path.name, path.read_bytes())
+
+    return read
+
+
+@pytest.fixture(scope="session")
+def protocol_file(shared_data: Path) -> Callable[[str], Upload]:
+    def read(name: str) -> Upload:
+        path = shared_data / "fc" / "protocols" / "real" / name
+        return Upload(path.name, path.read_bytes())
+
+    return read
