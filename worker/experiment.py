@@ -113,6 +113,7 @@ class _Monitor:
     def __init__(self, client: RunnerClient, redis: Any, run_id: str, claim: str, cancel_key: str) -> None:
         self.client, self.redis, self.run_id, self.claim, self.cancel_key = client, redis, run_id, claim, cancel_key
         self.progress = (0, 0)
+        self.sent: tuple[int, int] | None = None
         self.sent_at = 0.0
         self.checked_at = 0.0
         self.stop = False
@@ -122,8 +123,14 @@ class _Monitor:
         if time.monotonic() - self.sent_at >= 1.0:
             await self._send()
 
+    async def flush(self) -> None:
+        """Deliver the last progress if it was held back by the rate limit."""
+        if self.progress != self.sent and not self.stop:
+            await self._send()
+
     async def _send(self) -> None:
         self.sent_at = time.monotonic()
+        self.sent = self.progress
         try:
             answer = await self.client.progress(self.run_id, self.claim, *self.progress)
         except CallbackRejected as exc:
@@ -173,6 +180,7 @@ async def run_experiment(ctx: dict[str, Any], run_id: str, engine: str = DEFAULT
                     on_progress=monitor.on_progress, should_stop=monitor.should_stop,
                     engine=granted.get("engine") or engine, inputs=granted.get("inputs") or None,
                 )
+            await monitor.flush()
             if outcome.status == "CANCELLED":
                 return "cancelled"  # the server already holds the final status
             archive = build_result_archive(output_dir, work, outcome)
