@@ -72,6 +72,12 @@ def _decode(data: bytes, source: str) -> str:
         raise ValidationError(source, f"not UTF-8 text (byte {e.start})") from e
 
 
+def csv_header(data: bytes, source: str) -> list[str]:
+    """The column names of a CSV file (its first row)."""
+    rows = csv.reader(io.StringIO(_decode(data, source)))
+    return [cell.strip() for cell in next(rows, [])]
+
+
 def choose_main(kind: Kind, files: dict[str, bytes], main: str | None) -> str:
     """The main file: as given, else the one file of the kind's type (for models, the one no other imports)."""
     if main is not None:

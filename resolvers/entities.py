@@ -27,7 +27,7 @@ import pyoxigraph as ox
 
 from resolvers import describe, metadata
 from resolvers.combine import MANIFEST, build_omex, format_of, write_manifest
-from resolvers.content import check_files, choose_main
+from resolvers.content import check_files, choose_main, csv_header
 from resolvers.errors import Conflict, Forbidden, NotFound, NothingChanged, Unauthenticated, ValidationError
 from resolvers.metadata import EntityRecord, Kind, VersionRecord, Visibility
 from resolvers.permissions import (
@@ -316,6 +316,8 @@ class Entities:
             )
             description = describe.describe_version(entity.kind.value, content, main, record.uri)
             triples = metadata.version_triples(record, self.base_uri) + list(description.triples)
+            if entity.kind is Kind.DATASET:
+                triples += metadata.column_triples(record.uri, csv_header(files[main], main))
             problems = describe.validate_version_graph(triples)
             if problems:
                 raise ValidationError(main, "the version's metadata is invalid: " + "; ".join(problems))

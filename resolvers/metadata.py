@@ -41,6 +41,10 @@ MAIN_FILE = ox.NamedNode(WEBLAB + "mainFile")
 TAG = ox.NamedNode(WEBLAB + "tag")
 PROTOCOL = ox.NamedNode(WEBLAB + "protocol")
 DATETIME = ox.NamedNode(XSD + "dateTime")
+RDFS_LABEL = ox.NamedNode("http://www.w3.org/2000/01/rdf-schema#label")
+COLUMN = ox.NamedNode(WEBLAB + "column")
+COLUMN_CLASS = ox.NamedNode(WEBLAB + "Column")
+COLUMN_INDEX = ox.NamedNode(WEBLAB + "columnIndex")
 
 PREFIXES = f"PREFIX weblab: <{WEBLAB}>\nPREFIX dcterms: <{DCTERMS}>\nPREFIX prov: <{PROV}>\n"
 
@@ -197,6 +201,21 @@ def drop_graph(store: ox.Store, graph: ox.NamedNode) -> None:
 
 def graph_triples(store: ox.Store, graph: ox.NamedNode) -> list[ox.Triple]:
     return [ox.Triple(q.subject, q.predicate, q.object) for q in store.quads_for_pattern(None, None, None, graph)]
+
+
+def column_triples(version: str, header: list[str]) -> list[ox.Triple]:
+    """A dataset version's columns: ``<v> weblab:column <v#column-N>``, each with its name and 1-based index."""
+    v = ox.NamedNode(version)
+    triples = []
+    for index, name in enumerate(header, start=1):
+        column = ox.NamedNode(f"{version}#column-{index}")
+        triples += [
+            ox.Triple(v, COLUMN, column),
+            ox.Triple(column, RDF_TYPE, COLUMN_CLASS),
+            ox.Triple(column, RDFS_LABEL, ox.Literal(name)),
+            ox.Triple(column, COLUMN_INDEX, ox.Literal(str(index), datatype=ox.NamedNode(XSD + "integer"))),
+        ]
+    return triples
 
 
 _ENTITY_QUERY = PREFIXES + """

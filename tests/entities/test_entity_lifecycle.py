@@ -267,3 +267,19 @@ async def test_entity_page_opens_one_repository(entities: Entities, make_user, b
     assert len(page.versions) == 2 and page.latest is not None
     assert {f.path for f in page.files} == {noble.name, MANIFEST}
     assert page.entity.name == "page" and page.can_edit and page.can_delete
+
+
+async def test_a_dataset_links_its_protocol_and_describes_its_columns(entities: Entities, make_user):
+    owner, _ = await make_user("owner")
+    protocol, _ = await entities.publish(owner, Kind.PROTOCOL, "for data", [Upload("p.txt", b"protocol\n")])
+    dataset, version = await entities.publish(
+        owner, Kind.DATASET, "measured", [Upload("data.csv", b"time, V \n0,1\n1,2\n")], protocol=protocol.uri)
+    assert dataset.protocol == protocol.uri
+    assert metadata.read_entity(entities.ox, entities.base_uri, dataset.uri).protocol == protocol.uri
+    query = metadata.PREFIXES + """PREFIX rdfs: <http://www.w3.org/2000/01/rdf-schema#>
+        SELECT ?v ?name ?index WHERE { GRAPH ?v { ?v weblab:column ?c . ?c rdfs:label ?name ; weblab:columnIndex ?index } }
+        ORDER BY ?index"""
+    columns = entities.ox.query(query, substitutions={ox.Variable("v"): ox.NamedNode(version.uri)})
+    assert [(s["name"].value, int(s["index"].value)) for s in columns] == [("time", 1), ("V", 2)]
+    with pytest.raises(ValidationError):
+        await entities.create_entity(owner, Kind.DATASET, "wrong link", protocol=dataset.uri)
