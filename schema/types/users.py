@@ -29,13 +29,13 @@ class User(Node):
 
     @strawberry.field(description="Entities this user owns that you may see, newest first.")
     async def entities(
-        self, info: Info, kind: KindEnum | None = None, first: int | None = None, after: str | None = None,
-        last: int | None = None, before: str | None = None,
+        self, info: Info, kind: KindEnum | None = None, text: str | None = None, term: str | None = None,
+        first: int | None = None, after: str | None = None, last: int | None = None, before: str | None = None,
     ) -> Connection[Annotated[Entity, strawberry.lazy("schema.types.entities")]]:
         from schema.types.entities import entity_connection
 
         return await entity_connection(info, kinds=[kind] if kind else list(Kind), owner=self.name,
-                                       first=first, after=after, last=last, before=before)
+                                       text=text, term=term, first=first, after=after, last=last, before=before)
 
 
 @strawberry.type(description="An API token; its secret is shown once, when it is created.")
