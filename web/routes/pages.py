@@ -86,7 +86,8 @@ async def entity_page(request: Request) -> Response:
         return _not_found(request, f"there is no kind of entity called {segment!r}")
     entity_id = request.path_params["entity_id"]
     uri = request.app.state.settings.uri(f"{segment}/{entity_id}")
-    return _render(request, "entity.html", entity_id, kind=KINDS[segment], segment=segment, entity_uri=uri,
+    return _render(request, "entity.html", entity_id, kind=KINDS[segment], segment=segment, entity_id=entity_id,
+                   entity_uri=uri,
                    version=request.query_params.get("version", "latest"))
 
 
