@@ -45,12 +45,14 @@ from resolvers.uploads import Limits, Upload, unpack
 
 MAX_NAME_LENGTH = 200
 _SHA_PREFIX = re.compile(r"^[0-9a-f]{4,40}$")
-_locks: dict[str, asyncio.Lock] = {}
+_locks: dict[tuple[int, str], asyncio.Lock] = {}
 
 
 def _lock(key: str) -> asyncio.Lock:
-    """One in-process lock per entity (or per owner+kind for names): writes to one entity are serialised."""
-    return _locks.setdefault(key, asyncio.Lock())
+    """One in-process lock per entity (or per owner+kind for names): writes to one entity are serialised.
+
+    Keyed by event loop too, since an asyncio lock belongs to the loop it was first used in."""
+    return _locks.setdefault((id(asyncio.get_running_loop()), key), asyncio.Lock())
 
 
 @dataclass(frozen=True)
@@ -300,14 +302,15 @@ class Entities:
             created = metadata.now()
             if all_versions and created <= all_versions[-1].created:
                 created = all_versions[-1].created + timedelta(microseconds=1)
-            sha, tree = repo.write_commit(
-                files, message or f"{entity.name}: new version", user.name,
-                getattr(user, "email", "") or f"{user.name}@weblab", created, head,
-            )
+            tree = repo.write_tree(files)
             if head is not None and repo.tree_id(head) == tree:
                 raise NothingChanged(f"the files are identical to the latest version of {entity.name!r}; no version added")
             content = {p: d for p, d in files.items() if p != MANIFEST}
             check_files(entity.kind, content, main)
+            sha = repo.write_commit(
+                tree, message or f"{entity.name}: new version", user.name,
+                getattr(user, "email", "") or f"{user.name}@weblab", created, head,
+            )
             parent = next((v.uri for v in all_versions if v.sha == head), None)
             record = VersionRecord(
                 uri=metadata.version_uri(entity.uri, sha), entity_uri=entity.uri, sha=sha, kind=entity.kind,

@@ -165,14 +165,17 @@ async def granted_entities(db: Any, user: Caller | None) -> set[str]:
         return {row[0] for row in await cur.fetchall()}
 
 
-async def visible_graphs(services: Any, user: Caller | None) -> list[ox.NamedNode]:
+async def visible_graphs(services: Any, user: Caller | None, *, base_uri: str | None = None) -> list[ox.NamedNode]:
     """The named graphs ``user`` (None: anonymous) may read: the dataset every reader must query over.
 
     ``services`` is ``web.services.Services`` (anything with ``.store``, ``.db`` and
-    ``.settings.base_uri``). One SQL query for the caller's collaborator grants,
-    one SPARQL query for the visibility of every graph.
+    ``.settings.base_uri``): one SQL query for the caller's collaborator grants, one
+    SPARQL query for the visibility of every graph. A bare store (``TripleStore`` or
+    ``pyoxigraph.Store``) works too, with ``base_uri``, but then knows no grants.
     """
-    store = services.store
+    store = getattr(services, "store", services)
     oxigraph = store.oxigraph if hasattr(store, "oxigraph") else store
-    granted = set() if user is None or user.is_admin else await granted_entities(services.db, user)
-    return visible_graphs_for(oxigraph, user, granted, services.settings.base_uri)
+    db = getattr(services, "db", None)
+    base = base_uri or services.settings.base_uri
+    granted = set() if user is None or user.is_admin or db is None else await granted_entities(db, user)
+    return visible_graphs_for(oxigraph, user, granted, base)

@@ -76,19 +76,20 @@ class EntityRepository:
         except KeyError:
             return None
 
-    def write_commit(
-        self, files: dict[str, bytes], message: str, author: str, email: str, when: datetime, parent: str | None
-    ) -> tuple[str, str]:
-        """A commit holding exactly ``files`` (path → content), not yet on any ref: (commit sha, tree id)."""
+    def write_tree(self, files: dict[str, bytes]) -> str:
+        """The tree holding exactly ``files`` (path → content); objects already stored are shared, not duplicated."""
         index = pygit2.Index()
         for path, data in sorted(files.items()):
             index.add(pygit2.IndexEntry(path, self.repo.create_blob(data), FileMode.BLOB))
-        tree = index.write_tree(self.repo)
+        return str(index.write_tree(self.repo))
+
+    def write_commit(self, tree: str, message: str, author: str, email: str, when: datetime, parent: str | None) -> str:
+        """A commit of ``tree``, not yet on any ref (so invisible until :meth:`advance`)."""
         offset = int(when.utcoffset().total_seconds() // 60) if when.utcoffset() else 0
         signature = pygit2.Signature(author, email, int(when.timestamp()), offset)
         parents = [pygit2.Oid(hex=parent)] if parent else []
-        oid = self.repo.create_commit(None, signature, signature, message, tree, parents)
-        return str(oid), str(tree)
+        oid = self.repo.create_commit(None, signature, signature, message, pygit2.Oid(hex=tree), parents)
+        return str(oid)
 
     def tree_id(self, sha: str) -> str:
         return str(self._commit(sha).tree_id)
