@@ -123,16 +123,23 @@ def _numbers(text: str) -> tuple[tuple[int, ...], tuple[float, ...]] | None:
     return (len(values),), values
 
 
-def _contents(zf: zipfile.ZipFile) -> dict[str, dict[str, str]]:
-    """``outputs-contents.csv`` by output name: lower-cased column → value."""
+def _contents(zf: zipfile.ZipFile) -> dict[str, dict[str, Any]]:
+    """``outputs-contents.csv`` by output name: lower-cased column → value, and ``shape`` from the
+    trailing ``Dimensions`` columns (one column per dimension)."""
     if "outputs-contents.csv" not in zf.namelist():
         return {}
-    text = zf.read("outputs-contents.csv").decode("utf-8", "replace")
-    rows = csv.DictReader(io.StringIO(text))
-    found: dict[str, dict[str, str]] = {}
-    for row in rows:
-        entry = {(k or "").strip().lower(): (v or "").strip() for k, v in row.items()}
-        name = entry.get("variable id") or entry.get("name") or entry.get("id")
+    rows = list(csv.reader(io.StringIO(zf.read("outputs-contents.csv").decode("utf-8", "replace"))))
+    if not rows:
+        return {}
+    header = [h.strip().lower() for h in rows[0]]
+    found: dict[str, dict[str, Any]] = {}
+    for row in rows[1:]:
+        entry: dict[str, Any] = {h: v.strip() for h, v in zip(header, row, strict=False)}
+        if "dimensions" in header:
+            dims = row[header.index("dimensions"):]
+            if dims and all(d.strip().isdigit() for d in dims):
+                entry["shape"] = tuple(int(d) for d in dims)
+        name = entry.get("variable id") or entry.get("name")
         if name:
             found[name] = entry
     return found
@@ -155,7 +162,12 @@ def read_outputs(archive: bytes) -> list[Output]:
                 parsed = _numbers(zf.read(info).decode("utf-8", "replace"))
                 if parsed is not None:
                     shape, numbers = parsed
+                    declared = meta.get("shape")
+                    if declared and math.prod(declared) == len(numbers):
+                        shape = declared
                     values = numbers if len(numbers) <= MAX_VALUES else None
+            if not shape and meta.get("shape"):
+                shape = meta["shape"]
             outputs.append(Output(
                 name=output_name, file=name, description=meta.get("variable name", ""),
                 units=meta.get("units", ""), shape=shape, values=values,

@@ -94,6 +94,18 @@ def _die_with_parent() -> None:
             os._exit(1)
 
 
+def _engine_of(protocol: Any, default: Any) -> Any:
+    """The package that really loaded ``protocol`` (an engine may hand protocols on to another one):
+    the shortest prefix of its class's module that offers ``load_protocol``."""
+    parts = type(protocol).__module__.split(".")
+    for n in range(1, len(parts) + 1):
+        with contextlib.suppress(ImportError):
+            module = importlib.import_module(".".join(parts[:n]))
+            if hasattr(module, "load_protocol"):
+                return module
+    return default
+
+
 def child_main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m worker.runner")
     parser.add_argument("--engine", default=DEFAULT_ENGINE)
@@ -113,6 +125,7 @@ def child_main(argv: list[str] | None = None) -> int:
         engine = importlib.import_module(args.engine)
         result["engine_version"] = _engine_version(engine)
         protocol = engine.load_protocol(args.protocol, json.loads(args.inputs) or None)
+        result["engine_version"] = _engine_version(_engine_of(protocol, engine))
         ran = protocol.run(args.model, args.output, progress=_progress_writer(args.progress), cancel=cancel)
         result.update(status=_status_name(ran.status), messages=[str(m) for m in getattr(ran, "messages", [])],
                       missing_terms=[str(t) for t in getattr(ran, "missing_terms", [])])

@@ -190,3 +190,30 @@ async def test_the_callback_is_retried_until_the_server_answers(
     assert granted["proceed"]
     assert (await runs.get_run(services.db, run.id)).status == "RUNNING"
     await runs.mark_cancelled(services, run.id, "test over")
+
+
+async def test_a_real_protocol_runs_through_the_pipeline_with_the_real_engine(
+        workers: Workers, services: Services, server_url: str, entities: Any, owner: Any, shared_data: Path) -> None:
+    """A post-processing-only protocol from the engine's own tests: real engine, real worker, real archive."""
+    from resolvers.metadata import Kind
+    from resolvers.uploads import Upload
+
+    user, token = owner
+    source = shared_data / "fc" / "protocols" / "test_core_postproc.txt"
+    _, protocol = await entities.publish(user, Kind.PROTOCOL, "core post-processing",
+                                         [Upload(source.name, source.read_bytes())], main=source.name)
+    model_file = shared_data / "cellml" / "beeler_reuter_model_1977.cellml"
+    _, model = await entities.publish(user, Kind.MODEL, "BR for the real engine",
+                                      [Upload(model_file.name, model_file.read_bytes())])
+    workers.start()
+    run = await runs.create_run(services, model.uri, protocol.uri, caller=user)
+    done = await wait_for(services, run.id, lambda r: r.finished, timeout=180)
+    assert done.status == "SUCCESS", done.error
+    async with http(server_url) as client:
+        r = await client.get(f"/runs/{run.id}/archive", headers=bearer(token))
+    names = set(zipfile.ZipFile(io.BytesIO(r.content)).namelist())
+    assert {"manifest.xml", "outputs-contents.csv", "outputs-default-plots.csv", "stdout.txt"} <= names
+    engine = services.store.query(
+        PREFIXES + "SELECT ?v ?run WHERE { GRAPH ?run { ?run prov:wasAssociatedWith ?a . ?a weblab:engineVersion ?v } }",
+        substitutions={ox.Variable("run"): ox.NamedNode(runs.run_uri(services.settings.base_uri, run.id))})
+    assert [s["v"].value for s in engine][0].startswith("worker.fc")
