@@ -82,7 +82,7 @@ def metadata(kind: str, entity: str, version: str, sha: str) -> list[ox.Triple]:
 
 
 def fill(store: TripleStore, data: Path) -> tuple[list[str], list[str], str]:
-    models, protocols, source = [], [], "engine"
+    models, protocols, rough = [], [], []
     for i, path in enumerate(sorted((data / "cellml").glob("*.cellml"))):
         entity, sha = f"{BASE}models/{path.stem}", f"{i:040x}"
         version = f"{entity}/versions/{sha}"
@@ -95,10 +95,12 @@ def fill(store: TripleStore, data: Path) -> tuple[list[str], list[str], str]:
         version = f"{entity}/versions/{sha}"
         iface = engine_interface(path)
         if iface is None:
-            iface, source = rough_interface(path), "rough text reading (engine not available)"
+            iface = rough_interface(path)
+            rough.append(path.stem)
         triples = interface_triples(normalise_interface(iface), version)
         store.replace_graph(ox.NamedNode(version), metadata("protocol", entity, version, sha) + triples)
         protocols.append(version)
+    source = f"engine for {len(protocols) - len(rough)}, rough text reading for {len(rough)} {rough}"
     return models, protocols, source
 
 

@@ -42,10 +42,16 @@ class UnknownVersion(LookupError):
     """A version URI that names no model (or protocol) version in view."""
 
 
-# Rows (?m, ?t) where model ?m satisfies term ?t: it annotates ?x, and ?x is ?t, or of type ?t, or a subclass
-# of it, through the ontology graphs (the default graph). MINUS (a hash anti-join over every satisfied pair)
-# measured 3x faster than a per-row FILTER NOT EXISTS on the full matrix.
-_SATISFIED = "MINUS { GRAPH ?m { ?m weblab:annotatedWith ?x } ?x (rdf:type|rdfs:subClassOf)* ?t }"
+# Rows (?m, ?t) where model ?m satisfies a required term ?t: it annotates ?x, and ?x is ?t, or of type ?t,
+# or a subclass of it, through the ontology graphs (the default graph). Measured on 62 models x 30
+# protocols: MINUS (a hash anti-join) is 3x faster than a per-row FILTER NOT EXISTS, and walking the
+# ontology backwards from the few distinct required terms is 3x faster again than forwards from every
+# annotated term.
+_SATISFIED = """MINUS {
+    { SELECT DISTINCT ?t WHERE { GRAPH ?required_by { ?required_by weblab:requiresTerm ?t } } }
+    ?x (rdf:type|rdfs:subClassOf)* ?t .
+    GRAPH ?m { ?m weblab:annotatedWith ?x }
+  }"""
 
 
 def _latest(var: str) -> str:
