@@ -44,30 +44,27 @@ async def test_publish_then_add_a_version_over_http(http: httpx.AsyncClient, mak
     assert again.status_code == 409 and again.json()["error"]["code"] == "unchanged"
 
 
-async def test_bad_uploads_get_4xx_and_write_nothing(http: httpx.AsyncClient, entities: Entities, make_user,
-                                                     services):
+async def test_bad_uploads_get_4xx_and_write_nothing(small_http: httpx.AsyncClient, entities: Entities, make_user):
     owner, token = await make_user("owner")
     traversal = io.BytesIO()
     with zipfile.ZipFile(traversal, "w") as zf:
         zf.writestr("../../escape.cellml", CELLML)
     bomb = io.BytesIO()
     with zipfile.ZipFile(bomb, "w", compression=zipfile.ZIP_DEFLATED) as zf:
-        zf.writestr("zeros.cellml", b"\0" * 4321)
-    # Declare an uncompressed size over the limit (as a real bomb would have) without building one.
-    declared = (services.settings.max_unpacked_bytes + 1).to_bytes(4, "little")
-    bomb = io.BytesIO(bomb.getvalue().replace((4321).to_bytes(4, "little"), declared))
+        zf.writestr("zeros.cellml", b"\0" * 60_000)  # a few hundred bytes packed, over 50 kB unpacked
     cases = [
         ([("files", ("model.cellml", b"not xml at all"))], 400, "model.cellml"),
         ([("files", ("model.cellml", b"<sbml/>"))], 400, "model.cellml"),
         ([("files", ("evil.zip", traversal.getvalue()))], 400, "evil.zip"),
         ([("files", ("bomb.zip", bomb.getvalue()))], 413, "bomb.zip"),
         ([("files", ("empty.cellml", b""))], 400, "empty.cellml"),
+        ([("files", ("huge.cellml", b"<a/>" * 3000))], 413, "huge.cellml"),
         ([("files", ("a.cellml", CELLML)), ("files", ("a.cellml", CELLML))], 400, "a.cellml"),
         ([], 400, "files"),
     ]
     graphs_before = set(entities.ox.named_graphs())
     for files, status, named in cases:
-        response = await http.post("/models", headers=bearer(token), data={"name": "bad"}, files=files or None)
+        response = await small_http.post("/models", headers=bearer(token), data={"name": "bad"}, files=files or None)
         assert response.status_code == status, (named, response.text)
         error = response.json()["error"]
         assert named in error["message"], error
@@ -95,3 +92,26 @@ async def test_an_unknown_visibility_is_400(http: httpx.AsyncClient, make_user):
                                files=[("files", ("p.txt", b"x\n"))])
     assert response.status_code == 400
     assert response.json()["error"]["field"] == "visibility"
+
+
+async def test_an_oversized_chunked_upload_is_413(small_http: httpx.AsyncClient, make_user):
+    """No Content-Length to check up front: the body is cut off as it streams in."""
+    _, token = await make_user("owner")
+    boundary = "weblabboundary"
+    head = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"name\"\r\n\r\nbig\r\n"
+            f"--{boundary}\r\nContent-Disposition: form-data; name=\"files\"; filename=\"big.txt\"\r\n"
+            f"Content-Type: text/plain\r\n\r\n").encode()
+    total = 10_000 + 50_000 + 1
+    chunk = b"x" * 4096
+
+    async def body():  # noqa: ANN202 - an async generator makes httpx send it chunked
+        yield head
+        sent = 0
+        while sent < total:
+            yield chunk
+            sent += len(chunk)
+        yield f"\r\n--{boundary}--\r\n".encode()
+
+    response = await small_http.post("/protocols", content=body(), headers={
+        **bearer(token), "Content-Type": f"multipart/form-data; boundary={boundary}"})
+    assert response.status_code == 413

@@ -23,6 +23,7 @@ from starlette.datastructures import UploadFile
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import BaseRoute, Route
+from starlette.types import Message
 
 from resolvers.entities import Entities
 from resolvers.errors import UploadTooLarge, ValidationError
@@ -97,15 +98,32 @@ async def diff(request: Request) -> Response:
     return PlainTextResponse(text, media_type="text/x-diff")
 
 
+def _limited(request: Request, limit: int) -> Request:
+    """The same request, whose body stops with UploadTooLarge past ``limit`` bytes (chunked uploads too)."""
+    received = 0
+
+    async def receive() -> Message:
+        nonlocal received
+        message = await request.receive()
+        if message["type"] == "http.request":
+            received += len(message.get("body", b""))
+            if received > limit:
+                raise UploadTooLarge("files", f"the request body is over the upload limit of {limit} bytes")
+        return message
+
+    return Request(request.scope, receive)
+
+
 async def _read_form(request: Request, entities: Entities) -> tuple[dict[str, str], list[Upload]]:
     """The text fields and uploaded files of a multipart form, each file read up to the upload limit."""
     limit = entities.limits.max_upload_bytes
+    body_limit = entities.limits.max_unpacked_bytes + limit
     declared = request.headers.get("content-length")
-    if declared and declared.isdigit() and int(declared) > entities.limits.max_unpacked_bytes + limit:
-        raise UploadTooLarge("files", f"request of {declared} bytes is over the upload limits")
+    if declared and declared.isdigit() and int(declared) > body_limit:
+        raise UploadTooLarge("files", f"request of {declared} bytes is over the upload limit of {body_limit} bytes")
     fields: dict[str, str] = {}
     uploads: list[Upload] = []
-    async with request.form(max_files=MAX_FILES, max_fields=100) as form:
+    async with _limited(request, body_limit).form(max_files=MAX_FILES, max_fields=100) as form:
         for key, value in form.multi_items():
             if isinstance(value, UploadFile):
                 name = value.filename or key
