@@ -1,0 +1,186 @@
+"""Reproduce the functional-curation reference results: the standard 14-protocol matrix.
+
+For every model in ``fc/models/real`` that has a reference folder for one of
+the 14 standard protocols (see ``../shared/data/README.md``), run the
+protocol through the engine (``max_paces`` / ``max_steady_state_beats`` set
+to 1000 where the protocol has them) and compare each checked output with
+``numpy.allclose(actual, expected, rtol=0.005, atol=2.5e-4)`` and the same
+shape. Prints one row per model × protocol × output (match, mismatch with
+the largest error, or failed with the reason), then the totals and the wall
+time. Each experiment runs in its own process, ``--jobs`` at a time (default
+2: both cores).
+
+    .venv/bin/python bench/repro.py [--jobs 2] [--models a,b] [--protocols P,Q] [--timeout 1800]
+"""
+
+from __future__ import annotations
+
+import argparse
+import multiprocessing
+import os
+import sys
+import time
+import traceback
+from concurrent.futures import ProcessPoolExecutor, TimeoutError, as_completed
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+DATA = Path(os.environ.get("WEBLAB_SHARED_DATA", ROOT.parent / "shared" / "data")).resolve()
+MODELS = DATA / "fc" / "models" / "real"
+PROTOCOLS = DATA / "fc" / "protocols" / "real"
+REFERENCE = DATA / "fc" / "reference"
+RTOL, ATOL = 0.005, 2.5e-4
+LONG_INPUTS = {"max_paces": 1000, "max_steady_state_beats": 1000}
+
+# The outputs checked for each standard protocol (../shared/data/README.md).
+CHECKED: dict[str, list[str]] = {
+    "ExtracellularPotassiumVariation": ["scaled_APD90", "scaled_resting_potential", "detailed_voltage"],
+    "GraphState": ["state"],
+    "ICaL": ["min_LCC", "final_membrane_voltage"],
+    "IK1_IV_curve": ["normalised_low_K1", "normalised_high_K1"],
+    "IKr_block": ["scaled_APD90", "detailed_voltage"],
+    "IKr_IV_curve": ["normalised_peak_Kr_tail"],
+    "INa_block": ["scaled_APD90", "detailed_voltage"],
+    "INa_IV_curves": ["normalised_peak_currents", "current_activation"],
+    "NCX_block": ["scaled_resting_potential", "scaled_APD90", "detailed_voltage"],
+    "RyR_block": ["scaled_APD90", "detailed_voltage"],
+    "S1S2": ["S1S2_slope"],
+    "SteadyStateRestitution": ["APD", "restitution_slope"],
+    "SteadyStateRunner": ["detailed_voltage"],
+    "SteadyStateRunner4Hz": ["detailed_voltage"],
+}
+
+
+@dataclass
+class Row:
+    model: str
+    protocol: str
+    output: str
+    status: str  # "match", "mismatch" or "failed"
+    detail: str = ""
+
+
+def experiments(models: set[str] | None, protocols: set[str] | None) -> list[tuple[str, str]]:
+    """(model, protocol) pairs with a model file and a reference folder, slowest protocols first."""
+    pairs = []
+    for folder in sorted(REFERENCE.iterdir()):
+        if not folder.is_dir() or not (MODELS / f"{folder.name}.cellml").exists():
+            continue
+        if models and folder.name not in models:
+            continue
+        for protocol in CHECKED:
+            if protocols and protocol not in protocols:
+                continue
+            if (folder / protocol).is_dir():
+                pairs.append((folder.name, protocol))
+    return pairs
+
+
+def compare(actual: np.ndarray | None, expected: np.ndarray) -> tuple[str, str]:
+    if actual is None:
+        return "failed", "output not produced"
+    actual = np.asarray(actual, dtype=float)
+    if actual.shape != expected.shape:
+        return "mismatch", f"shape {actual.shape} != reference {expected.shape}"
+    if np.allclose(actual, expected, rtol=RTOL, atol=ATOL, equal_nan=True):
+        return "match", ""
+    with np.errstate(invalid="ignore"):
+        error = np.nanmax(np.abs(actual - expected))
+    detail = f"max |error| {error:.4g}"
+    if actual.ndim == 2 and _same_columns_permuted(actual, expected):
+        detail += " (the same columns in another order: the reference's state-variable order)"
+    return "mismatch", detail
+
+
+def _same_columns_permuted(actual: np.ndarray, expected: np.ndarray) -> bool:
+    """Whether each reference row (a state variable) matches some row of ours."""
+    used: set[int] = set()
+    for row in expected:
+        for i, candidate in enumerate(actual):
+            if i not in used and np.allclose(candidate, row, rtol=RTOL, atol=ATOL):
+                used.add(i)
+                break
+        else:
+            return False
+    return True
+
+
+def run_one(model: str, protocol: str) -> tuple[list[Row], float]:
+    """Run one experiment (in a worker process) and compare its checked outputs."""
+    from worker.fc import load_protocol
+    from worker.fc.outputs import read_output
+
+    start = time.perf_counter()
+    try:
+        proto = load_protocol(PROTOCOLS / f"{protocol}.txt")
+        names = {spec.name for spec in proto.interface().inputs}
+        inputs = {k: v for k, v in LONG_INPUTS.items() if k in names}
+        if inputs:
+            proto = load_protocol(PROTOCOLS / f"{protocol}.txt", inputs)
+        result = proto.run(MODELS / f"{model}.cellml")
+    except Exception as exc:  # noqa: BLE001 - a crash is a result here
+        reason = f"{type(exc).__name__}: {exc}".splitlines()[0]
+        tb = traceback.format_exc(limit=-1).strip().splitlines()[-2:]
+        rows = [Row(model, protocol, o, "failed", f"{reason} [{' '.join(tb)[:160]}]") for o in CHECKED[protocol]]
+        return rows, time.perf_counter() - start
+    rows = []
+    reason = "; ".join(result.messages)[:300] if result.messages else result.status
+    for output in CHECKED[protocol]:
+        path = REFERENCE / model / protocol / f"outputs_{output}.csv"
+        if not path.exists():
+            continue
+        expected = read_output(path)
+        actual = result.outputs.get(output)
+        if actual is None:
+            rows.append(Row(model, protocol, output, "failed", f"{result.status}: {reason}"))
+            continue
+        status, detail = compare(actual, expected)
+        rows.append(Row(model, protocol, output, status, detail))
+    return rows, time.perf_counter() - start
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--jobs", type=int, default=2)
+    parser.add_argument("--models", help="comma-separated model names (default: all with references)")
+    parser.add_argument("--protocols", help="comma-separated protocol names (default: the 14 standard ones)")
+    parser.add_argument("--timeout", type=float, default=3600.0, help="seconds per experiment")
+    args = parser.parse_args()
+    models = set(args.models.split(",")) if args.models else None
+    protocols = set(args.protocols.split(",")) if args.protocols else None
+    pairs = experiments(models, protocols)
+    print(f"{len(pairs)} experiments, {args.jobs} at a time", flush=True)
+
+    started = time.perf_counter()
+    rows: list[Row] = []
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=args.jobs, mp_context=context, max_tasks_per_child=1) as pool:
+        futures = {pool.submit(run_one, m, p): (m, p) for m, p in pairs}
+        for future in as_completed(futures):
+            model, protocol = futures[future]
+            try:
+                result_rows, seconds = future.result(timeout=args.timeout)
+            except TimeoutError:
+                result_rows, seconds = [Row(model, protocol, o, "failed", "timed out") for o in CHECKED[protocol]], 0
+            except Exception as exc:  # noqa: BLE001 - the worker process died
+                result_rows = [Row(model, protocol, o, "failed", f"worker died: {exc}") for o in CHECKED[protocol]]
+                seconds = 0.0
+            for row in result_rows:
+                print(f"{row.model:48s} {row.protocol:32s} {row.output:28s} {row.status:8s} {row.detail}"
+                      f"  [{seconds:.0f} s]", flush=True)
+            rows.extend(result_rows)
+
+    wall = time.perf_counter() - started
+    totals = {status: sum(1 for r in rows if r.status == status) for status in ("match", "mismatch", "failed")}
+    print()
+    print(f"outputs: {len(rows)}  match {totals['match']}  mismatch {totals['mismatch']}  failed {totals['failed']}")
+    print(f"wall time: {wall:.0f} s on {args.jobs} processes")
+
+
+if __name__ == "__main__":
+    main()
