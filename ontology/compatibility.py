@@ -13,6 +13,17 @@ model's own triples can never widen what a term means. ``graphs`` restricts
 which version graphs are seen (the caller's visible graphs); by default every
 graph in the store is. "Latest" means: no version in view revises it
 (``prov:wasRevisionOf``).
+
+>>> from ontology.graphs import load_ontologies
+>>> store = TripleStore(None); base = "http://localhost:8000/"; _ = load_ontologies(store, base)
+>>> m, p = ox.NamedNode(base + "models/m/versions/1"), ox.NamedNode(base + "protocols/p/versions/1")
+>>> store.replace_graph(m, [ox.Triple(m, v.RDF_TYPE, v.weblab("ModelVersion")),
+...                         ox.Triple(m, v.ANNOTATED_WITH, v.oxmeta("extracellular_calcium_concentration"))])
+>>> store.replace_graph(p, [ox.Triple(p, v.RDF_TYPE, v.weblab("ProtocolVersion")),
+...                         ox.Triple(p, v.REQUIRES_TERM, v.oxmeta("ExtracellularConcentration")),
+...                         ox.Triple(p, v.REQUIRES_TERM, v.oxmeta("time"))])
+>>> [t.rsplit("#", 1)[1] for t in check_pair(store, base, m.value, p.value).missing]
+['time']
 """
 
 from __future__ import annotations
