@@ -49,14 +49,36 @@ async function experimentId(modelVersionUri, protocolVersionUri) {
 
 const RUN_FIELDS = "id uri status progressDone progressTotal error";
 
+/**
+ * The latest run of each experiment id (absent: never run). Uses `nodes(ids:)` in chunks; if the
+ * server refuses that, falls back to aliased `node(id:)` lookups (within the alias limit).
+ */
 async function latestRuns(ids) {
   const found = new Map();
-  const chunks = [];
-  for (let i = 0; i < ids.length; i += 300) chunks.push(ids.slice(i, i + 300));
-  await Promise.all(chunks.map(async (chunk) => {
-    const data = await gql(`query($ids: [ID!]!) { nodes(ids: $ids) { ... on Experiment { id latestRun { ${RUN_FIELDS} } } } }`, { ids: chunk });
-    for (const node of data.nodes) if (node && node.latestRun) found.set(node.id, node.latestRun);
-  }));
+  const chunks = (size) => {
+    const out = [];
+    for (let i = 0; i < ids.length; i += size) out.push(ids.slice(i, i + size));
+    return out;
+  };
+  try {
+    await Promise.all(chunks(100).map(async (chunk) => {
+      const data = await gql(`query($ids: [ID!]!) { nodes(ids: $ids) { ... on Experiment { id latestRun { ${RUN_FIELDS} } } } }`, { ids: chunk });
+      for (const node of data.nodes) if (node && node.latestRun) found.set(node.id, node.latestRun);
+    }));
+    return found;
+  } catch {
+    // fall back below
+  }
+  const work = chunks(14);
+  async function worker() {
+    while (work.length) {
+      const chunk = work.shift();
+      const fields = chunk.map((id, i) => `e${i}: node(id: ${JSON.stringify(id)}) { ... on Experiment { id latestRun { ${RUN_FIELDS} } } }`);
+      const data = await gql(`query { ${fields.join("\n")} }`);
+      for (const node of Object.values(data)) if (node && node.latestRun) found.set(node.id, node.latestRun);
+    }
+  }
+  await Promise.all(Array.from({ length: 6 }, worker));
   return found;
 }
 
@@ -210,7 +232,7 @@ async function load() {
   if (window.crypto?.subtle) {
     await Promise.all(all_cells.map(async (cell) => { cell.id = await experimentId(cell.model.versionUri, cell.protocol.versionUri); }));
     for (const cell of all_cells) cells.set(cell.id, cell);
-    const runs = await latestRuns(all_cells.map((c) => c.id));
+    const runs = await latestRuns(all_cells.filter((c) => c.fits).map((c) => c.id));
     for (const cell of all_cells) cell.run = runs.get(cell.id) || null;
   }
   if (!models.length || !protocols.length) {
