@@ -9,3 +9,5 @@ from schema.mutations.entities import EntityMutations
 from schema.mutations.runs import RunMutations
 
 Mutation = merge_types("Mutation", (AccountMutations, EntityMutations, RunMutations))
+Mutation.__strawberry_definition__.description = (
+    "Everything that changes state; each answers a union of the result and the typed errors (`... on Error`).")

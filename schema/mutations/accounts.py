@@ -32,10 +32,10 @@ class TokenRevoked:
     id: int = strawberry.field(description="The revoked token's number.")
 
 
-RegisterResult = Annotated[Me | ValidationError | Conflict, strawberry.union("RegisterResult")]
-LoginResult = Annotated[Session | ValidationError | Unauthenticated, strawberry.union("LoginResult")]
-TokenResult = Annotated[ApiToken | ValidationError | Unauthenticated, strawberry.union("TokenResult")]
-RevokeTokenResult = Annotated[TokenRevoked | NotFound | Unauthenticated, strawberry.union("RevokeTokenResult")]
+RegisterResult = Annotated[Me | ValidationError | Conflict, strawberry.union("RegisterResult", description="The new account, or why it could not be made.")]
+LoginResult = Annotated[Session | ValidationError | Unauthenticated, strawberry.union("LoginResult", description="A session, or why signing in failed.")]
+TokenResult = Annotated[ApiToken | ValidationError | Unauthenticated, strawberry.union("TokenResult", description="The new API token (with its secret), or why it could not be made.")]
+RevokeTokenResult = Annotated[TokenRevoked | NotFound | Unauthenticated, strawberry.union("RevokeTokenResult", description="The revoked token, or why it could not be revoked.")]
 
 
 @strawberry.type

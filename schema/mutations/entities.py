@@ -20,8 +20,8 @@ from schema.types.errors import ValidationError as ValidationErrorType
 from schema.types.node import node_uri
 
 _ERRORS = ValidationErrorType | Unauthenticated | Forbidden | NotFoundType | Conflict
-EntityResult = Annotated[Model | Protocol | Dataset | _ERRORS, strawberry.union("EntityResult")]
-VersionResult = Annotated[Version | _ERRORS, strawberry.union("VersionResult")]
+EntityResult = Annotated[Model | Protocol | Dataset | _ERRORS, strawberry.union("EntityResult", description="The entity as it now is, or a typed error.")]
+VersionResult = Annotated[Version | _ERRORS, strawberry.union("VersionResult", description="The version as it now is, or a typed error.")]
 
 
 @strawberry.type(description="The thing was deleted.")
@@ -29,7 +29,7 @@ class Deleted:
     id: strawberry.ID = strawberry.field(description="Global id of what was deleted.")
 
 
-DeleteResult = Annotated[Deleted | _ERRORS, strawberry.union("DeleteResult")]
+DeleteResult = Annotated[Deleted | _ERRORS, strawberry.union("DeleteResult", description="What was deleted, or a typed error.")]
 
 
 async def read_uploads(info: Info, files: list[Any] | None) -> list[Upload]:

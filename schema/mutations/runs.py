@@ -19,7 +19,7 @@ from schema.types.node import node_uri
 from schema.types.runs import Run
 
 _ERRORS = ValidationErrorType | Unauthenticated | ForbiddenType | NotFoundType | Conflict
-RunResult = Annotated[Run | _ERRORS, strawberry.union("RunResult")]
+RunResult = Annotated[Run | _ERRORS, strawberry.union("RunResult", description="The run, or a typed error.")]
 
 
 @strawberry.type(description="What running every compatible experiment of a version did.")
@@ -29,7 +29,7 @@ class RunsQueued:
     skipped: int = strawberry.field(description="Experiments that had a run already.")
 
 
-RunAllResult = Annotated[RunsQueued | _ERRORS, strawberry.union("RunAllResult")]
+RunAllResult = Annotated[RunsQueued | _ERRORS, strawberry.union("RunAllResult", description="What was queued, or a typed error.")]
 
 
 def _run_id(info: Info, id: str) -> str:

@@ -31,6 +31,9 @@ def debug_settings(settings: Settings) -> Settings:
 
 @pytest_asyncio.fixture(scope="session")
 async def gclient(debug_settings: Settings, services: Services) -> AsyncIterator[httpx.AsyncClient]:
+    from ontology.graphs import load_ontologies
+
+    load_ontologies(services.store, debug_settings.base_uri)  # idempotent; what `weblab serve` loads at start
     app = create_app(debug_settings, services, in_process_worker=False)
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=BASE.rstrip("/")) as c:
         yield c

@@ -19,6 +19,7 @@ from starlette.staticfiles import StaticFiles
 from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
+from cross_web import HTTPException
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 
 from schema.context import Context, build_context
@@ -70,6 +71,15 @@ class WeblabGraphQL(GraphQL[Context, None]):
         services = request.app.state.services
         user = getattr(request.state, "user", None)
         return build_context(services, user, request, response, request.app.state.settings)
+
+    async def execute_single(self, request: Any, request_adapter: Any, *args: Any, **kwargs: Any) -> Any:
+        """As strawberry's, but a mutation over GET is 405 Method Not Allowed (GraphQL over HTTP), not 400."""
+        try:
+            return await super().execute_single(request, request_adapter, *args, **kwargs)
+        except HTTPException as exc:
+            if request_adapter.method == "GET" and exc.status_code == 400 and "GET" in exc.reason:
+                raise HTTPException(405, exc.reason + "; send it with POST") from exc
+            raise
 
     async def render_graphql_ide(self, request: Request) -> Response:
         return HTMLResponse(GRAPHIQL_PAGE.format(assets=ASSETS))
