@@ -2,7 +2,8 @@
 
     .venv/bin/python bench/compatibility.py [--repeat N] [--data ../shared/data]
 
-Prints the time of one pair, one model against all protocols, and the whole
+Prints the time of one pair, one model against all protocols (and one protocol
+against all models), and the whole
 latest-version matrix (target: under 200 ms), and the ratio of the matrix query
 to a naive baseline measured in the same run: one pair query per cell.
 
@@ -127,12 +128,14 @@ def main() -> None:
 
     pair_t, _ = timed(lambda: compat.check_pair(store, BASE, models[0], protocols[0]), args.repeat * 10)
     model_t, _ = timed(lambda: compat.check_model(store, BASE, models[len(models) // 2]), args.repeat * 3)
+    protocol_t, _ = timed(lambda: compat.check_protocol(store, BASE, protocols[len(protocols) // 2]), args.repeat * 3)
     matrix_t, cells = timed(lambda: compat.matrix(store, BASE), args.repeat)
     naive_t, naive = timed(lambda: [compat.check_pair(store, BASE, m, p) for m in models for p in protocols], 1)
     assert {(c.model, c.protocol, c.missing) for c in cells} == {(c.model, c.protocol, c.missing) for c in naive}
     fits = sum(c.fits for c in cells)
     print(f"one pair:                      {pair_t * 1000:8.2f} ms")
     print(f"one model vs all protocols:    {model_t * 1000:8.2f} ms")
+    print(f"one protocol vs all models:    {protocol_t * 1000:8.2f} ms")
     print(f"whole matrix ({len(cells)} cells, {fits} fit): {matrix_t * 1000:8.2f} ms  (target < 200 ms)")
     print(f"naive baseline (a pair query per cell): {naive_t * 1000:8.2f} ms  → matrix is {naive_t / matrix_t:.1f}× faster")
 

@@ -58,7 +58,7 @@ class UnknownVersion(LookupError):
 # protocols: MINUS (a hash anti-join) is 3x faster than a per-row FILTER NOT EXISTS, and walking the
 # ontology backwards from the few distinct required terms is 3x faster again than forwards from every
 # annotated term.
-_SATISFIED = """MINUS {
+SATISFIED_PATTERN = _SATISFIED = """MINUS {
     { SELECT DISTINCT ?t WHERE { GRAPH ?required_by { ?required_by weblab:requiresTerm ?t } } }
     ?x (rdf:type|rdfs:subClassOf)* ?t .
     GRAPH ?m { ?m weblab:annotatedWith ?x }
@@ -88,13 +88,14 @@ SELECT ?s ?class WHERE {{
 }}"""
 
 
-def _missing_query(latest: bool, one_model: bool) -> str:
-    model = "" if one_model else f"GRAPH ?m {{ ?m a weblab:ModelVersion }}\n  {_latest('m') if latest else ''}"
+def _missing_query(latest_models: bool, latest_protocols: bool) -> str:
+    """Rows (?m, ?p, ?t): model ?m lacks term ?t that protocol ?p requires (either may be substituted)."""
     return v.PREFIXES + f"""
 SELECT ?m ?p ?t WHERE {{
   GRAPH ?p {{ ?p a weblab:ProtocolVersion ; weblab:requiresTerm ?t }}
-  {_latest("p") if latest else ""}
-  {model}
+  {_latest("p") if latest_protocols else ""}
+  GRAPH ?m {{ ?m a weblab:ModelVersion }}
+  {_latest("m") if latest_models else ""}
   {_SATISFIED}
 }}"""
 
@@ -136,11 +137,23 @@ def check_model(store: TripleStore, base_uri: str, model: str, *, latest_only: b
     """One model version against every (latest) protocol version in view."""
     _require(store, base_uri, model, v.weblab("ModelVersion"), graphs)
     protocols = versions(store, base_uri, "protocol", latest_only=latest_only, graphs=graphs)
-    query = _missing_query(latest_only, one_model=True)
+    query = _missing_query(False, latest_only)
     missing: dict[str, set[str]] = {}
     for r in _query(store, base_uri, query, graphs, {ox.Variable("m"): ox.NamedNode(model)}):
         missing.setdefault(r["p"].value, set()).add(r["t"].value)
     return [Compatibility(model, p, tuple(sorted(missing.get(p, ())))) for p in protocols]
+
+
+def check_protocol(store: TripleStore, base_uri: str, protocol: str, *, latest_only: bool = True,
+                   graphs: Sequence[ox.NamedNode] | None = None) -> list[Compatibility]:
+    """Every (latest) model version in view against one protocol version: which models it can run on."""
+    _require(store, base_uri, protocol, v.weblab("ProtocolVersion"), graphs)
+    models = versions(store, base_uri, "model", latest_only=latest_only, graphs=graphs)
+    missing: dict[str, set[str]] = {}
+    for r in _query(store, base_uri, _missing_query(latest_only, False), graphs,
+                    {ox.Variable("p"): ox.NamedNode(protocol)}):
+        missing.setdefault(r["m"].value, set()).add(r["t"].value)
+    return [Compatibility(m, protocol, tuple(sorted(missing.get(m, ())))) for m in models]
 
 
 def matrix(store: TripleStore, base_uri: str, *, latest_only: bool = True,
@@ -148,7 +161,7 @@ def matrix(store: TripleStore, base_uri: str, *, latest_only: bool = True,
     """Every (latest) model version against every (latest) protocol version in view."""
     models = versions(store, base_uri, "model", latest_only=latest_only, graphs=graphs)
     protocols = versions(store, base_uri, "protocol", latest_only=latest_only, graphs=graphs)
-    query = _missing_query(latest_only, one_model=False)
+    query = _missing_query(latest_only, latest_only)
     missing: dict[tuple[str, str], set[str]] = {}
     for r in _query(store, base_uri, query, graphs):
         missing.setdefault((r["m"].value, r["p"].value), set()).add(r["t"].value)

@@ -99,13 +99,19 @@ def test_matrix_agrees_with_the_rule_computed_outside_sparql(corpus) -> None:
         assert {expected[(m, protocol_uri(name))] == () for m in terms} == {True, False}, name
 
 
-def test_pair_and_model_queries_agree_with_the_matrix(corpus) -> None:
+def test_pair_model_and_protocol_queries_agree_with_the_matrix(corpus) -> None:
     store, terms = corpus
     matrix = {(c.model, c.protocol): c for c in compat.matrix(store, BASE)}
     for model in list(terms)[:5]:
-        for c in compat.check_model(store, BASE, model):
+        by_model = compat.check_model(store, BASE, model)
+        assert len(by_model) == len(INTERFACES)
+        for c in by_model:
             assert matrix[(model, c.protocol)] == c
             assert compat.check_pair(store, BASE, model, c.protocol) == c
+    for name in INTERFACES:
+        by_protocol = compat.check_protocol(store, BASE, protocol_uri(name))
+        assert {(c.model, c.protocol): c for c in by_protocol} == {
+            k: c for k, c in matrix.items() if k[1] == protocol_uri(name)}
 
 
 def test_hand_checked_pairs(corpus) -> None:
@@ -156,6 +162,7 @@ def test_only_latest_versions_by_default_and_scoped_by_visible_graphs(store: Tri
     p = protocol_uri("p")
     add_protocol(store, p, [OX + "time"])
     assert [(c.model, c.fits) for c in compat.matrix(store, BASE)] == [(m2, True)]
+    assert [(c.model, c.fits) for c in compat.check_protocol(store, BASE, p)] == [(m2, True)]
     every = {(c.model, c.fits) for c in compat.matrix(store, BASE, latest_only=False)}
     assert every == {(m1, False), (m2, True)}
     # a caller who sees only the first version gets it as the latest it can see
