@@ -28,7 +28,14 @@ class ProtocolError(FcError):
         self.file = file
         self.line = line
         self.column = column
+        self.trace: list[str] = []  # "called from file:line:col", innermost first
         super().__init__(str(self))
+
+    def add_trace(self, where: str) -> None:
+        """Record a function call the error passed through (for a protocol-level traceback)."""
+        if where not in self.trace:
+            self.trace.append(where)
+            self.args = (str(self),)
 
     @property
     def located(self) -> bool:
@@ -43,10 +50,12 @@ class ProtocolError(FcError):
 
     def __str__(self) -> str:
         if self.file is None:
-            return self.message
-        if not self.line:
-            return f"{self.file}: {self.message}"
-        return f"{self.file}:{self.line}:{self.column}: {self.message}"
+            text = self.message
+        elif not self.line:
+            text = f"{self.file}: {self.message}"
+        else:
+            text = f"{self.file}:{self.line}:{self.column}: {self.message}"
+        return text + "".join(f"\n  called from {where}" for where in self.trace)
 
 
 class InapplicableError(FcError):

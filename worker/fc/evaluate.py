@@ -30,6 +30,7 @@ from typing import Any
 import numpy as np
 
 from . import ast
+from .batch import NotBatchable, batched_comprehension
 from .environment import Environment
 from .errors import ProtocolError
 from .values import (
@@ -312,7 +313,12 @@ def _call(expr: ast.Call, env: Environment) -> Any:
     args = [evaluate(a, env) for a in expr.args]
     if not isinstance(function, Closure):
         raise ProtocolError(f"{getattr(expr.function, 'name', 'this')} is not a function but {describe(function)}")
-    return call(function, args)
+    try:
+        return call(function, args)
+    except ProtocolError as exc:
+        if exc.file is not None and expr.pos.line:
+            exc.add_trace(f"{expr.pos} ({function.name})")
+        raise
 
 
 def _mathml_reduce(fn: Callable[[Any, Any], Any]) -> Callable[[list[np.ndarray]], np.ndarray]:
@@ -741,6 +747,10 @@ def _comprehension(expr: ast.ArrayComprehension, env: Environment) -> np.ndarray
         if slot is None and implicit:
             slots[i] = implicit.pop(0)
     slots.extend(implicit)
+    try:
+        return batched_comprehension(expr, env, slots)
+    except (NotBatchable, ProtocolError, IndexError, ValueError):
+        pass  # the element-by-element loop below gives the exact result or error
     num_gaps = sum(1 for s in slots if s is None)
     axes = [range(len(s[1])) if s is not None else [slice(None)] for s in slots]
     result: np.ndarray | None = None
@@ -773,50 +783,73 @@ def _view(expr: ast.View, env: Environment) -> np.ndarray:
         raise ProtocolError(f"only arrays can be viewed, not {describe(array)}")
     if len(expr.specs) > array.ndim:
         raise ProtocolError(f"{len(expr.specs)} indices given, but the array has {array.ndim} dimensions")
-    slices: list[Any] = [None] * array.ndim
-    implicit: list[Any] = []
-    rest: Any = None
+    slices = view_slices(array.shape, view_items(expr, env, evaluate))
+    return apply_view(array, slices)
+
+
+def apply_view(array: np.ndarray, slices: list[Any]) -> np.ndarray:
+    try:
+        result = array[tuple(slices)]
+    except IndexError:
+        raise ProtocolError(f"view indices {_show_slices(slices)} out of range for an array of shape "
+                            f"{array.shape}") from None
+    return result if isinstance(result, np.ndarray) else number(result)
+
+
+def view_items(expr: ast.View, env: Environment,
+               ev: Callable[[ast.Expr, Environment], Any]) -> list[tuple[int | None, bool, Any]]:
+    """Each view spec evaluated: (dimension or None, applies to all other dims, int index or slice).
+
+    A value that is not a plain number (the batch evaluator's per-element values) is passed through.
+    """
+    items: list[tuple[int | None, bool, Any]] = []
     for spec in expr.specs:
-        def val(e: ast.Expr | None) -> int | None:
+        def val(e: ast.Expr | None) -> Any:
             if e is None:
                 return None
-            v = evaluate(e, env)
+            v = ev(e, env)
             if isinstance(v, NullValue | DefaultValue):
                 return None
+            if not isinstance(v, np.ndarray) and hasattr(v, "data"):
+                return v
             return as_int(v, "a view index")
         start = val(spec.start)
         if spec.is_range:
-            end = val(spec.end)
-            step = val(spec.step)
-            item: Any = slice(start, end, step)
+            item: Any = slice(start, val(spec.end), val(spec.step))
         else:
             if start is None:
                 raise ProtocolError("a view index is missing")
             item = start
-        if spec.all_dims:
+        dim = as_int(ev(spec.dim, env), "a view dimension") if spec.dim is not None and not spec.all_dims else None
+        items.append((dim, spec.all_dims, item))
+    return items
+
+
+def view_slices(shape: tuple[int, ...], items: list[tuple[int | None, bool, Any]]) -> list[Any]:
+    """Where each view item applies, as the original engine places them; unspecified dimensions are whole."""
+    ndim = len(shape)
+    slices: list[Any] = [None] * ndim
+    implicit: list[Any] = []
+    rest: Any = None
+    for dim, all_dims, item in items:
+        if all_dims:
             rest = item
-        elif spec.dim is not None:
-            dim = as_int(evaluate(spec.dim, env), "a view dimension")
-            if not -array.ndim <= dim < array.ndim:
-                raise ProtocolError(f"the array has {array.ndim} dimensions, so has no dimension {dim}")
+        elif dim is not None:
+            if not -ndim <= dim < ndim:
+                raise ProtocolError(f"the array has {ndim} dimensions, so has no dimension {dim}")
             slices[dim] = item
         else:
             implicit.append(item)
-    for i in range(array.ndim):
+    for i in range(ndim):
         if slices[i] is None:
             if implicit:
                 item = implicit.pop(0)
                 if isinstance(item, slice):
-                    _check_slice(item, array.shape[i])
+                    _check_slice(item, shape[i])
                 slices[i] = item
             else:
                 slices[i] = rest if rest is not None else slice(None)
-    try:
-        result = array[tuple(slices)]
-        return result if isinstance(result, np.ndarray) else number(result)
-    except IndexError:
-        raise ProtocolError(f"view indices {_show_slices(slices)} out of range for an array of shape "
-                            f"{array.shape}") from None
+    return slices
 
 
 def _check_slice(s: slice, length: int) -> None:
