@@ -121,3 +121,22 @@ def test_the_import_command_is_part_of_weblab():
     assert result.returncode == 0, result.stderr
     for option in ("--owner", "--kind", "--visibility"):
         assert option in result.stdout
+
+
+async def test_import_demo_reads_the_corpus_layout_as_the_weblab_user(services, entities: Entities, cellml_dir: Path,
+                                                                     shared_data: Path, tmp_path: Path):
+    from resolvers.importer import DEMO_OWNER, import_demo
+
+    corpus = tmp_path / "corpus"
+    copy_models(cellml_dir, corpus / "cellml", ["noble_model_1962.cellml"])
+    copy_models(shared_data / "fc" / "protocols" / "real", corpus / "fc" / "protocols" / "real", ["GraphState.txt"])
+    first = await import_demo(services, corpus)
+    assert (first.imported, first.failed) == (2, [])
+    again = await import_demo(services, corpus)
+    assert (again.imported, again.unchanged) == (0, 2)
+    model = entities.find_entity(Kind.MODEL, DEMO_OWNER, "noble_model_1962")
+    protocol = entities.find_entity(Kind.PROTOCOL, DEMO_OWNER, "GraphState")
+    assert model is not None and protocol is not None
+    _, _, versions = await entities.get_entity(None, protocol.uri)
+    assert [v.visibility for v in versions] == [Visibility.PUBLIC]
+    assert (await import_demo(services, tmp_path / "nothing-here")).imported == 0
