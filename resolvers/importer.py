@@ -147,6 +147,9 @@ async def _import_files(entities: Entities, owner: Any, files: list[Path], kind:
             summary.failed.append((str(path), e.message))
         except OSError as e:
             summary.failed.append((str(path), f"cannot be read ({e.strerror or e})"))
+        except Exception as e:  # noqa: BLE001 - one file's unexpected failure must not stop a bulk import
+            log.exception("importing %s failed", path)
+            summary.failed.append((str(path), f"unexpected error ({type(e).__name__}: {e}); see the log"))
 
 
 async def demo_owner(db: Any) -> accounts.User:
