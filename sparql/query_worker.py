@@ -50,11 +50,10 @@ def run_job(store: ox.Store, job: dict) -> tuple[dict, bytes]:
     kwargs: dict = {"base_iri": job.get("base_iri")}
     if job.get("union"):
         kwargs["use_default_graph_as_union"] = True
-    else:
+    elif job.get("default_graph") is not None:
         kwargs["default_graph"] = _graphs(job["default_graph"])
+    if job.get("named_graphs") is not None:  # None: every named graph (the caller sees them all)
         kwargs["named_graphs"] = [g for g in _graphs(job["named_graphs"]) or [] if isinstance(g, ox.NamedNode)]
-    if job.get("union") and job.get("named_graphs") is not None:
-        kwargs["named_graphs"] = _graphs(job["named_graphs"])
     fmt = formats.BY_NAME[job["format"]]
     max_rows = int(job["max_rows"])
     try:

@@ -227,17 +227,18 @@ class SparqlService:
                     f"LOAD <{url}> is refused: the server does not fetch URLs unless an administrator allows "
                     "them (WEBLAB_SPARQL_SERVICE_ALLOW); send the data with the Graph Store protocol instead")
         await self._check_writes(shape.writes)
-        text = with_protocol_dataset(text, shape, using, using_named)
+        protocol_dataset = " ".join([f"FROM <{g}>" for g in using] + [f"FROM NAMED <{g}>" for g in using_named])
         async with self._write_lock:
-            await self._rehearse(text, shape)
+            await self._rehearse(text, shape, protocol_dataset)
+            final = with_protocol_dataset(text, shape, using, using_named)
             try:
-                await asyncio.to_thread(self.store.update, text, base_iri=self.endpoint)
+                await asyncio.to_thread(self.store.update, final, base_iri=self.endpoint)
             except SyntaxError as exc:
                 raise errors.BadRequest(f"SPARQL syntax error: {exc}") from None
             except (RuntimeError, OSError, ValueError) as exc:
                 raise errors.BadRequest(f"the update failed: {exc}") from None
 
-    async def _rehearse(self, text: str, shape: Any) -> None:
+    async def _rehearse(self, text: str, shape: Any, protocol_dataset: str) -> None:
         """Evaluate the update's WHERE parts in a killable worker first, under the deadline.
 
         Oxigraph applies an update in one uninterruptible call; its costly part is the
@@ -247,10 +248,13 @@ class SparqlService:
         if not shape.where_blocks or self._pool is None:
             return
         prologue = shape.prologue_text(text)
-        for start, end in shape.where_blocks:
-            query = f"{prologue}\nSELECT (COUNT(*) AS ?n) WHERE {text[start:end]}"
+        for start, end, dataset in shape.where_blocks:
+            dataset = protocol_dataset or dataset
+            query = f"{prologue}\nSELECT (COUNT(*) AS ?n) {dataset} WHERE {text[start:end]}"
             job = {"query": query, "base_iri": self.endpoint, "format": "json", "max_rows": 1,
                    "union": False, "default_graph": None, "named_graphs": None}
+            if not dataset:
+                job["default_graph"] = [""]
             await self._run(job)
 
     # --- graph store ---------------------------------------------------------------------------

@@ -34,7 +34,8 @@ class UpdateShape:
     services: list[str | None] = field(default_factory=list)
     has_dataset_clause: bool = False  # USING, USING NAMED or WITH
     modify_where_offsets: list[int] = field(default_factory=list)  # where protocol USING clauses go
-    where_blocks: list[tuple[int, int]] = field(default_factory=list)  # text spans of WHERE groups (reads)
+    # text spans of WHERE groups (reads), with the FROM clauses equivalent to their USING/WITH
+    where_blocks: list[tuple[int, int, str]] = field(default_factory=list)
     prologue: list[tuple[int, int]] = field(default_factory=list)  # text spans of PREFIX/BASE declarations
 
     def prologue_text(self, text: str) -> str:
@@ -115,6 +116,7 @@ def analyse_update(text: str, base: str | None = None) -> UpdateShape:
     resolver = Resolver(base)
     shape = UpdateShape()
     with_graph: str | None = None
+    using: list[str] = []
     i = 0
     while i < len(tokens):
         j = resolver.declare(tokens, i)
@@ -125,6 +127,7 @@ def analyse_update(text: str, base: str | None = None) -> UpdateShape:
         t = tokens[i]
         if t.kind == PUNCT and t.value == ";":
             with_graph = None
+            using = []
             i += 1
             continue
         if t.kind != KEYWORD:
@@ -172,7 +175,13 @@ def analyse_update(text: str, base: str | None = None) -> UpdateShape:
             i += 2
         elif word == "USING":
             shape.has_dataset_clause = True
-            i += 1
+            k = i + 1
+            named = k < len(tokens) and tokens[k].kind == KEYWORD and tokens[k].value == "NAMED"
+            k += 1 if named else 0
+            iri = resolver.iri(tokens[k]) if k < len(tokens) else None
+            if iri:
+                using.append(f"FROM {'NAMED ' if named else ''}<{iri}>")
+            i = k + 1
         elif word in ("INSERT", "DELETE"):
             k = i + 1
             data_or_where = k < len(tokens) and tokens[k].kind == KEYWORD and tokens[k].value in ("DATA", "WHERE")
@@ -186,7 +195,7 @@ def analyse_update(text: str, base: str | None = None) -> UpdateShape:
                 shape.writes |= _block_writes(tokens, k, end, resolver, outer)
                 if data_or_where and tokens[i + 1].value == "WHERE":
                     _collect_services(tokens, k, end, resolver, shape)
-                    shape.where_blocks.append((tokens[k].start, tokens[end - 1].end))
+                    shape.where_blocks.append((tokens[k].start, tokens[end - 1].end, ""))
                 i = end
             else:
                 i = k
@@ -197,7 +206,9 @@ def analyse_update(text: str, base: str | None = None) -> UpdateShape:
             if k < len(tokens) and tokens[k].kind == PUNCT and tokens[k].value == "{":
                 end = _skip_block(tokens, k)
                 _collect_services(tokens, k, end, resolver, shape)
-                shape.where_blocks.append((tokens[k].start, tokens[end - 1].end))
+                dataset = " ".join(using) or (f"FROM <{with_graph}>" if with_graph and with_graph != ANY_GRAPH else "")
+                shape.where_blocks.append((tokens[k].start, tokens[end - 1].end, dataset))
+                using = []
                 i = end
             else:
                 i = k
