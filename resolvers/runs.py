@@ -378,6 +378,24 @@ async def report_progress(services: Any, run_id: str, claim: str, done: int, tot
     return await get_run(services.db, run_id)
 
 
+async def release_run(services: Any, run_id: str, claim: str, reason: str, *,
+                      max_attempts: int = MAX_ATTEMPTS) -> Run:
+    """A worker gives a run back unfinished (it is shutting down): RUNNING → QUEUED while attempts remain,
+    else FAILED with the reason. Only the claim holding the run may release it; otherwise nothing changes."""
+    run_id = _check_run_id(run_id)
+    async with services.db.connection() as conn:
+        await conn.execute(
+            "UPDATE runs SET"
+            " status = CASE WHEN attempts >= %(max)s THEN 'FAILED' ELSE 'QUEUED' END,"
+            " finished_at = CASE WHEN attempts >= %(max)s THEN now() ELSE NULL END,"
+            " error = %(reason)s || CASE WHEN attempts >= %(max)s THEN '; giving up' ELSE '; queued again' END,"
+            " claim = NULL"
+            " WHERE id = %(id)s AND status = 'RUNNING' AND claim = %(claim)s",
+            {"max": max_attempts, "reason": reason[:1000], "id": run_id, "claim": claim},
+        )
+    return await get_run(services.db, run_id)
+
+
 def should_stop(run: Run, claim: str) -> bool:
     """What a worker is told: stop unless the run is still running under its claim."""
     return not (run.status == "RUNNING" and run.claim == claim)
@@ -639,5 +657,5 @@ def add_commands(subparsers: Any) -> None:
     parser.set_defaults(func=_cmd_run_all)
 
 
-__all__ = ["Run", "create_run", "cancel_run", "claim_run", "report_progress", "finish_run", "recover",
+__all__ = ["Run", "create_run", "cancel_run", "claim_run", "report_progress", "release_run", "finish_run", "recover",
            "run_all", "queue_for_version", "get_run", "history", "current_run"]

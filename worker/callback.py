@@ -4,6 +4,7 @@ Endpoints (``web/routes/runner.py``), all signed with the shared secret::
 
     POST /runner/runs/{id}/claim     {"claim", "worker"}        → {"proceed", "status", "model_url", ...}
     POST /runner/runs/{id}/progress  {"claim", "done", "total"} → {"stop", "status"}
+    POST /runner/runs/{id}/release   {"claim", "reason"}         → {"status"}   (worker shutting down)
     POST /runner/runs/{id}/result?claim=…&status=…&engine=…&missing=…   body: the result archive
                                                                  → {"status", "changed"}
     GET  <model_url> / <protocol_url>  (short-lived signed token in the URL) → a COMBINE archive
@@ -106,6 +107,9 @@ class RunnerClient:
     async def progress(self, run_id: str, claim: str, done: int, total: int, *, retries: int = 2) -> dict[str, Any]:
         return await self._json(f"/runner/runs/{run_id}/progress", {"claim": claim, "done": done, "total": total},
                                 retries=retries)
+
+    async def release(self, run_id: str, claim: str, reason: str, *, retries: int = 1) -> dict[str, Any]:
+        return await self._json(f"/runner/runs/{run_id}/release", {"claim": claim, "reason": reason}, retries=retries)
 
     async def result(self, run_id: str, claim: str, status: str, archive: bytes, *, engine_version: str = "",
                      missing: list[str] | None = None) -> dict[str, Any]:

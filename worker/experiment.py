@@ -19,6 +19,8 @@ else comes over the runner contract (``worker/callback.py``). The job:
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import io
 import logging
 import tempfile
@@ -152,6 +154,31 @@ class _Monitor:
         return self.stop
 
 
+async def _execute(client: RunnerClient, ctx: dict[str, Any], run_id: str, claim: str, granted: dict[str, Any],
+                   engine: str) -> tuple[Outcome, bytes | None]:
+    """Fetch, run and pack one claimed run; the archive is None when the run was cancelled."""
+    monitor = _Monitor(client, ctx["redis"], run_id, claim, granted["cancel_key"])
+    with tempfile.TemporaryDirectory(prefix="weblab-run-") as tmp:
+        work = Path(tmp)
+        output_dir = work / "outputs"
+        output_dir.mkdir()
+        try:
+            model = unpack_archive(await client.download(granted["model_url"]), work / "model")
+            protocol = unpack_archive(await client.download(granted["protocol_url"]), work / "protocol")
+        except Exception as exc:
+            outcome = Outcome("FAILED", [f"could not fetch the model or protocol: {exc}"])
+        else:
+            outcome = await run_engine(
+                model, protocol, output_dir, work, time_limit=float(granted["time_limit"]),
+                on_progress=monitor.on_progress, should_stop=monitor.should_stop,
+                engine=granted.get("engine") or engine, inputs=granted.get("inputs") or None,
+            )
+        await monitor.flush()
+        if outcome.status == "CANCELLED":
+            return outcome, None
+        return outcome, build_result_archive(output_dir, work, outcome)
+
+
 async def run_experiment(ctx: dict[str, Any], run_id: str, engine: str = DEFAULT_ENGINE) -> str:
     """The arq job for one run (job id = run id). Returns a one-line summary for arq's result."""
     settings = _settings(ctx)
@@ -164,26 +191,14 @@ async def run_experiment(ctx: dict[str, Any], run_id: str, engine: str = DEFAULT
             return f"not run: {exc}"
         if not granted.get("proceed"):
             return f"not run: the run is {granted.get('status')}"
-        monitor = _Monitor(client, ctx["redis"], run_id, claim, granted["cancel_key"])
-        with tempfile.TemporaryDirectory(prefix="weblab-run-") as tmp:
-            work = Path(tmp)
-            output_dir = work / "outputs"
-            output_dir.mkdir()
-            try:
-                model = unpack_archive(await client.download(granted["model_url"]), work / "model")
-                protocol = unpack_archive(await client.download(granted["protocol_url"]), work / "protocol")
-            except Exception as exc:
-                outcome = Outcome("FAILED", [f"could not fetch the model or protocol: {exc}"])
-            else:
-                outcome = await run_engine(
-                    model, protocol, output_dir, work, time_limit=float(granted["time_limit"]),
-                    on_progress=monitor.on_progress, should_stop=monitor.should_stop,
-                    engine=granted.get("engine") or engine, inputs=granted.get("inputs") or None,
-                )
-            await monitor.flush()
-            if outcome.status == "CANCELLED":
-                return "cancelled"  # the server already holds the final status
-            archive = build_result_archive(output_dir, work, outcome)
+        try:
+            outcome, archive = await _execute(client, ctx, run_id, claim, granted, engine)
+        except asyncio.CancelledError:  # the worker is shutting down: hand the run back at once
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(client.release(run_id, claim, f"worker {worker} stopped mid-run"), 10)
+            raise
+        if archive is None:
+            return "cancelled"  # the server already holds the final status
         try:
             answer = await client.result(run_id, claim, outcome.status, archive,
                                          engine_version=outcome.engine_version, missing=outcome.missing_terms)
@@ -195,8 +210,9 @@ async def run_experiment(ctx: dict[str, Any], run_id: str, engine: str = DEFAULT
 def _job() -> Any:
     from arq.worker import func
 
-    # max_tries=1: a lost run is requeued by the server (resolvers.runs.recover), never by arq blindly.
-    return func(run_experiment, name="run_experiment", max_tries=1)
+    # arq may run a job again after a worker shutdown (the run was released to QUEUED first); whether a
+    # run may start again is the server's decision (attempts, status), so arq's own limit is only a backstop.
+    return func(run_experiment, name="run_experiment", max_tries=5)
 
 
 JOB_FUNCTIONS = [_job()]

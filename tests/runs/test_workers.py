@@ -217,3 +217,25 @@ async def test_a_real_protocol_runs_through_the_pipeline_with_the_real_engine(
         PREFIXES + "SELECT ?v ?run WHERE { GRAPH ?run { ?run prov:wasAssociatedWith ?a . ?a weblab:engineVersion ?v } }",
         substitutions={ox.Variable("run"): ox.NamedNode(runs.run_uri(services.settings.base_uri, run.id))})
     assert [s["v"].value for s in engine][0].startswith("worker.fc")
+
+
+async def test_a_worker_shutting_down_hands_its_run_back_to_the_queue(
+        workers: Workers, services: Services, publish: Publish, owner: Any, model_files: list, tmp_path: Path) -> None:
+    user, _ = owner
+    pids = tmp_path / "pids"
+    pids.mkdir()
+    protocol = await publish(user, seconds=600, pid_dir=str(pids), once_marker=str(tmp_path / "once"))
+    model = await publish(user, model=model_files[0])
+    first = workers.start()
+    run = await runs.create_run(services, model, protocol)
+    pid = await wait_pid(pids)
+    await wait_for(services, run.id, lambda r: r.status == "RUNNING")
+    first.send_signal(signal.SIGTERM)
+    released = await wait_for(services, run.id, lambda r: r.status != "RUNNING")
+    assert released.status == "QUEUED" and "stopped mid-run" in (released.error or "")
+    await wait_gone(pid)
+    first.wait()
+    await runs.recover(services)  # re-enqueues only if the stopped worker's own retry did not survive
+    workers.start()
+    done = await wait_for(services, run.id, lambda r: r.finished)
+    assert done.status == "SUCCESS" and done.attempts == 2

@@ -5,6 +5,7 @@ For workers (signed with the shared secret, see ``resolvers/signing.py`` and
 
     POST /runner/runs/{id}/claim       QUEUED → RUNNING; answers the archive URLs, time limit, cancel key
     POST /runner/runs/{id}/progress    progress and heartbeat; answers whether to stop
+    POST /runner/runs/{id}/release     the worker is shutting down: back to the queue (or FAILED, out of attempts)
     POST /runner/runs/{id}/result      the result archive and final status (idempotent, forward-only)
     GET  /runner/archives/{token}      a model or protocol version's COMBINE archive (token from the claim)
 
@@ -123,6 +124,13 @@ async def progress(request: Request) -> JSONResponse:
     return JSONResponse({"stop": runs.should_stop(run, claim_token), "status": run.status})
 
 
+async def release(request: Request) -> JSONResponse:
+    data = _json_fields(await _signed_body(request))
+    run = await runs.release_run(_services(request), request.path_params["run_id"], _str(data, "claim"),
+                                 _str(data, "reason"))
+    return JSONResponse({"status": run.status})
+
+
 async def result(request: Request) -> JSONResponse:
     services = _services(request)
     limit = services.settings.max_unpacked_bytes
@@ -205,6 +213,7 @@ def routes() -> list[BaseRoute]:
     return [
         Route("/runner/runs/{run_id}/claim", claim, methods=["POST"]),
         Route("/runner/runs/{run_id}/progress", progress, methods=["POST"]),
+        Route("/runner/runs/{run_id}/release", release, methods=["POST"]),
         Route("/runner/runs/{run_id}/result", result, methods=["POST"]),
         Route("/runner/archives/{token}", version_archive, methods=["GET"]),
         Route("/runs", create, methods=["POST"]),
