@@ -37,7 +37,7 @@ from .environment import Environment, ModelEnvironment
 from .errors import FcError, InapplicableError, ProtocolError
 from .evaluate import evaluate, execute
 from .parser import parse_expression, parse_file
-from .values import describe, number
+from .values import Closure, StringValue, describe, number
 
 Progress = Callable[[int, int, str], None]
 LIBRARY_DIR = Path(str(files(__package__).joinpath("library")))
@@ -136,6 +136,7 @@ class Protocol:
         self.input_env = Environment(allow_overwrite=True, label=f"inputs of {self.name}")
         self.input_names: list[str] = []
         self.input_values: dict[str, Any] = {}
+        self.input_env.bindings["load"] = load_function(self.path.parent)
         overrides = {k: to_value(v) for k, v in (inputs or {}).items()}
         self._load(_loading + (key,), overrides)
         unknown = set(overrides) - set(self.input_names)
@@ -455,6 +456,24 @@ def _plain(value: Any) -> Any:
     if isinstance(value, np.ndarray):
         return value.tolist()
     return str(value)
+
+
+def load_function(base: Path) -> Closure:
+    """The ``load("file.csv")`` built-in: a data file (legacy 2-d CSV layout) relative to the protocol."""
+
+    def load(args: list[Any]) -> np.ndarray:
+        if len(args) != 1 or not isinstance(args[0], StringValue):
+            raise ProtocolError("load() takes one argument: the path of a data file, as a string")
+        path = base / args[0].value
+        try:
+            data = np.loadtxt(path, dtype=float, delimiter=",", ndmin=2, unpack=True, comments="#")
+        except OSError as exc:
+            raise ProtocolError(f"load(): cannot read {path}: {exc.strerror or exc}") from None
+        except ValueError as exc:
+            raise ProtocolError(f"load(): {path} is not a CSV of numbers: {exc}") from None
+        return number(data)
+
+    return Closure(["path"], [None], builtin=load, name="load")
 
 
 def load_protocol(path: str | Path, inputs: dict[str, Any] | None = None) -> Protocol:
