@@ -90,7 +90,9 @@ export function makePlot(container, { title, xLabel = "", yLabel = "", series, s
     legend: { live: true },
   };
   const u = new uPlot(opts, data, canvasBox);
-  const xRange = [u.scales.x.min, u.scales.x.max];
+  // The full x range, from the (sorted) data: what reset returns to.
+  const xs = data[0];
+  const xRange = [xs[0], xs[xs.length - 1]];
 
   function reset() {
     u.batch(() => {

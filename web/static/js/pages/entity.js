@@ -2,6 +2,7 @@
 // compatible counterparts, experiments, collaborators. One GraphQL query fills the page;
 // the experiments and compatibility tabs load when first opened.
 import { gql } from "../api.js";
+import { experimentId, latestRuns } from "../experiments.js";
 import { $, fill, formatDate, h, markReady, showError, statusLabel, viewUrl, visibilityBadge } from "../dom.js";
 import { onSubmit } from "../forms.js";
 import { setupTabs } from "../tabs.js";
@@ -178,25 +179,51 @@ async function loadCompatibility() {
 }
 
 let experimentsLoaded = false;
+/** Counterpart versions: for a model, the protocols it was checked against; for a protocol, every model. */
+async function counterparts() {
+  if (kind === "model") {
+    const data = await gql(`query($id: ID!, $ref: String!) { node(id: $id) { ... on Entity { version(ref: $ref) {
+      compatibility { fits protocol { uri entity { name uri } } } } } } }`, { id: entityId, ref });
+    return (data.node.version.compatibility || []).filter((c) => c.protocol)
+      .map((c) => ({ versionUri: c.protocol.uri, name: c.protocol.entity.name, uri: c.protocol.entity.uri, fits: c.fits }));
+  }
+  const out = [];
+  let after = null;
+  do {
+    const data = await gql(`query($after: String) { models(first: 100, after: $after) {
+      edges { node { name uri latestVersion { uri } } } pageInfo { hasNextPage endCursor } } }`, { after });
+    for (const { node } of data.models.edges) {
+      if (node.latestVersion) out.push({ versionUri: node.latestVersion.uri, name: node.name, uri: node.uri, fits: true });
+    }
+    after = data.models.pageInfo.hasNextPage ? data.models.pageInfo.endCursor : null;
+  } while (after);
+  return out;
+}
+
 async function loadExperiments() {
   if (experimentsLoaded || !entity?.version) return;
   experimentsLoaded = true;
   const box = $("#experiments");
   try {
-    const data = await gql(`query($id: ID!, $ref: String!) { node(id: $id) { ... on Entity { version(ref: $ref) {
-      experiments { id uri model { sha entity { name uri } } protocol { sha entity { name uri } }
-        latestRun { id uri status finishedAt } } } } } }`, { id: entityId, ref });
-    const experiments = data.node.version.experiments || [];
-    if (!experiments.length) { fill(box, h("p", {}, "No experiments with this version yet.")); return; }
+    const others = await counterparts();
+    for (const o of others) {
+      o.id = kind === "model" ? await experimentId(entity.version.uri, o.versionUri) : await experimentId(o.versionUri, entity.version.uri);
+    }
+    const runs = await latestRuns(others.map((o) => o.id));
+    const rows = others.filter((o) => runs.has(o.id)).sort((a, b) => a.name.localeCompare(b.name));
+    const other = kind === "model" ? "Protocol" : "Model";
+    if (!rows.length) {
+      fill(box, h("p", {}, "No experiments with this version yet. Start them from the ", h("a", { href: "/experiments" }, "experiment matrix"), "."));
+      return;
+    }
     fill(box, h("div", { class: "table-wrap" }, h("table", {},
-      h("thead", {}, h("tr", {}, ["Model", "Protocol", "Latest run", "Finished"].map((c) => h("th", { scope: "col" }, c)))),
-      h("tbody", {}, experiments.map((e) => h("tr", {},
-        h("td", {}, h("a", { href: viewUrl(e.model.entity.uri) }, e.model.entity.name)),
-        h("td", {}, h("a", { href: viewUrl(e.protocol.entity.uri) }, e.protocol.entity.name)),
-        h("td", {}, e.latestRun ? h("a", { href: viewUrl(e.latestRun.uri) }, statusLabel(e.latestRun.status)) : "not run"),
-        h("td", {}, formatDate(e.latestRun?.finishedAt))))))));
+      h("caption", { class: "sr-only" }, "Experiments with this version"),
+      h("thead", {}, h("tr", {}, [other, "Latest run"].map((c) => h("th", { scope: "col" }, c)))),
+      h("tbody", {}, rows.map((o) => h("tr", {},
+        h("td", {}, h("a", { href: viewUrl(o.uri) }, o.name)),
+        h("td", {}, h("a", { href: viewUrl(runs.get(o.id).uri) }, statusLabel(runs.get(o.id).status)))))))));
   } catch (error) {
-    fill(box, h("p", { class: "notice" }, "Experiments are not available yet: ", error.message));
+    showError(box, error);
   }
 }
 

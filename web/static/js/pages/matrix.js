@@ -3,6 +3,7 @@
 // in the tab order (roving tabindex) and the arrow keys move between cells. Cells that are queued
 // or running are polled until they finish.
 import { gql } from "../api.js";
+import { RUN_FIELDS, experimentId, latestRuns } from "../experiments.js";
 import { $, fill, h, markReady, showError, viewUrl } from "../dom.js";
 
 const main = document.getElementById("main");
@@ -35,51 +36,6 @@ async function all(kind, extra) {
   } while (after);
   return out.filter((n) => !nameFilter || n.name.toLowerCase().includes(nameFilter))
     .sort((a, b) => a.name.localeCompare(b.name));
-}
-
-async function sha256hex(text) {
-  const digest = await crypto.subtle.digest("SHA-256", new TextEncoder().encode(text));
-  return Array.from(new Uint8Array(digest), (b) => b.toString(16).padStart(2, "0")).join("");
-}
-
-/** The global id of the experiment of a model version and a protocol version (see resolvers/runs.py). */
-async function experimentId(modelVersionUri, protocolVersionUri) {
-  return `experiments/${(await sha256hex(`${modelVersionUri}\n${protocolVersionUri}`)).slice(0, 24)}`;
-}
-
-const RUN_FIELDS = "id uri status progressDone progressTotal error";
-
-/**
- * The latest run of each experiment id (absent: never run). Uses `nodes(ids:)` in chunks; if the
- * server refuses that, falls back to aliased `node(id:)` lookups (within the alias limit).
- */
-async function latestRuns(ids) {
-  const found = new Map();
-  const chunks = (size) => {
-    const out = [];
-    for (let i = 0; i < ids.length; i += size) out.push(ids.slice(i, i + size));
-    return out;
-  };
-  try {
-    await Promise.all(chunks(100).map(async (chunk) => {
-      const data = await gql(`query($ids: [ID!]!) { nodes(ids: $ids) { ... on Experiment { id latestRun { ${RUN_FIELDS} } } } }`, { ids: chunk });
-      for (const node of data.nodes) if (node && node.latestRun) found.set(node.id, node.latestRun);
-    }));
-    return found;
-  } catch {
-    // fall back below
-  }
-  const work = chunks(14);
-  async function worker() {
-    while (work.length) {
-      const chunk = work.shift();
-      const fields = chunk.map((id, i) => `e${i}: node(id: ${JSON.stringify(id)}) { ... on Experiment { id latestRun { ${RUN_FIELDS} } } }`);
-      const data = await gql(`query { ${fields.join("\n")} }`);
-      for (const node of Object.values(data)) if (node && node.latestRun) found.set(node.id, node.latestRun);
-    }
-  }
-  await Promise.all(Array.from({ length: 6 }, worker));
-  return found;
 }
 
 const cells = new Map(); // experiment id → {button, model, protocol, fits, missing, run}
