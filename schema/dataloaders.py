@@ -17,11 +17,10 @@ its vocabulary.
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
-
-import uuid
 
 import pyoxigraph as ox
 from strawberry.dataloader import DataLoader
@@ -118,6 +117,7 @@ class Loaders:
         self.interface = DataLoader(self._load_interface)
         self.compatible = DataLoader(self._load_compatibility)
         self.collaborators = DataLoader(self._load_collaborators)
+        self.pair = DataLoader(self._load_pairs)
         self.run = DataLoader(self._load_runs)
         self.history = DataLoader(self._load_history)
         self.outputs = DataLoader(self._load_outputs)
@@ -312,6 +312,20 @@ SELECT ?m ?p ?t WHERE {{
             missing.setdefault((s["m"].value, s["p"].value), set()).add(s["t"].value)
         return [[compat.Compatibility(m, p, tuple(sorted(missing.get((m, p), ())))) for p in protocols]
                 for m in model_versions]
+
+    async def _load_pairs(self, pairs: list[tuple[str, str]]) -> list[compat.Compatibility]:
+        """Compatibility of (model version, protocol version) pairs: one query for all of them."""
+        rows = " ".join(f"({ox.NamedNode(m)} {ox.NamedNode(p)})" for m, p in pairs)
+        query = vocab.PREFIXES + f"""
+SELECT ?m ?p ?t WHERE {{
+  VALUES (?m ?p) {{ {rows} }}
+  GRAPH ?p {{ ?p weblab:requiresTerm ?t }}
+  {compat._SATISFIED}
+}}"""
+        missing: dict[tuple[str, str], set[str]] = {}
+        for s in self.store.query(query, default_graph=ontology_graphs(self.base)):
+            missing.setdefault((s["m"].value, s["p"].value), set()).add(s["t"].value)
+        return [compat.Compatibility(m, p, tuple(sorted(missing.get((m, p), ())))) for m, p in pairs]
 
     # --- batched database reads --------------------------------------------------------------
 

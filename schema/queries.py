@@ -11,13 +11,13 @@ from resolvers import accounts
 from resolvers.errors import NotFound, ValidationError
 from resolvers.metadata import Kind, Visibility
 from schema.context import Info
+from schema.types import runs as run_types
 from schema.types.entities import Dataset, Entity, Model, Protocol, entity_at, entity_connection, version_at
 from schema.types.enums import KindEnum, VisibilityEnum
 from schema.types.node import Node, node_uri
 from schema.types.ontology import OntologyTerm
 from schema.types.pagination import Connection
 from schema.types.users import Me, User
-from schema.types import runs as run_types
 
 
 async def resolve_uri(info: Info, uri: str) -> Node | None:
@@ -37,6 +37,37 @@ async def resolve_uri(info: Info, uri: str) -> Node | None:
             return None
         return User.named(info, user.name)
     return await run_types.resolve_uri(info, path, uri)
+
+
+async def _version_pairs(info: Info, ids: list[strawberry.ID] | None, kind: Kind, argument: str) -> list[tuple]:
+    """(entity, version) for each id you may see: a version id, or an entity id meaning its newest version;
+    all visible entities' newest versions when ``ids`` is None (at most a page)."""
+    import asyncio
+
+    loaders = info.context.loaders
+    cap = info.context.limits.page_size
+    if ids is None:
+        entities = (await loaders.visible_entities(kind))[:cap]
+        latest = await asyncio.gather(*(loaders.latest_visible(e) for e in entities))
+        return [(e, v) for e, v in zip(entities, latest, strict=True) if v is not None]
+    if len(ids) > cap:
+        raise ValidationError(argument, f"asks for {len(ids)} {kind.value}s; at most {cap}")
+
+    async def one(id: str) -> tuple | None:
+        try:
+            uri = node_uri(info.context.settings.base_uri, id)
+        except ValidationError:
+            return None
+        if f"/{kind.segment}/" not in uri:
+            raise ValidationError(argument, f"{id!r} is not a {kind.value}")
+        if "/versions/" in uri:
+            return await loaders.visible_version(uri)
+        entity = await loaders.visible_entity(uri)
+        latest = await loaders.latest_visible(entity) if entity is not None else None
+        return (entity, latest) if latest is not None else None
+
+    found = await asyncio.gather(*(one(i) for i in ids))
+    return [f for f in found if f is not None]
 
 
 _LIST_ARGS = "Newest first; filters combine (AND)."
@@ -111,6 +142,40 @@ class Query:
         first: int | None = None, after: str | None = None, last: int | None = None, before: str | None = None,
     ) -> Connection[Dataset]:
         return await _list(info, [Kind.DATASET], owner, visibility, None, text, first, after, last, before)
+
+    @strawberry.field(description="The experiment matrix: model versions × protocol versions with compatibility and "
+                                  "the newest run per cell. Ids may name versions or entities (their newest version "
+                                  "you may see); omitted: every model (protocol) you may see, up to a page.")
+    async def experiment_matrix(self, info: Info, models: list[strawberry.ID] | None = None,
+                                protocols: list[strawberry.ID] | None = None) -> run_types.ExperimentMatrix:
+        rows = await _version_pairs(info, models, Kind.MODEL, "models")
+        columns = await _version_pairs(info, protocols, Kind.PROTOCOL, "protocols")
+        return await run_types.matrix(info, rows, columns)
+
+    @strawberry.field(description="The experiment of a model version and a protocol version (null unless you may "
+                                  "see both).")
+    async def experiment(self, info: Info, model: strawberry.ID, protocol: strawberry.ID) -> run_types.Experiment | None:
+        rows = await _version_pairs(info, [model], Kind.MODEL, "model")
+        columns = await _version_pairs(info, [protocol], Kind.PROTOCOL, "protocol")
+        if not rows or not columns:
+            return None
+        return run_types.Experiment.of(info, rows[0][1].uri, columns[0][1].uri)
+
+    @strawberry.field(description="Runs side by side with their outputs aligned by name (runs you may not see are "
+                                  "left out).")
+    async def compare_runs(self, info: Info, runs: list[strawberry.ID]) -> run_types.Comparison:
+        if len(runs) > info.context.limits.page_size:
+            raise ValidationError("runs", f"asks for {len(runs)} runs; at most {info.context.limits.page_size}")
+        base = info.context.settings.base_uri.rstrip("/") + "/runs/"
+        ids = []
+        for r in runs:
+            try:
+                uri = node_uri(info.context.settings.base_uri, r)
+            except ValidationError:
+                continue
+            if uri.startswith(base):
+                ids.append(uri.removeprefix(base))
+        return await run_types.compare(info, ids)
 
     @strawberry.field(description="A user by name (null if there is none).")
     async def user(self, info: Info, name: str) -> User | None:

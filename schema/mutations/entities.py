@@ -15,7 +15,8 @@ from schema.context import Info
 from schema.mutations.results import attempt
 from schema.types.entities import Dataset, Model, Protocol, Version, entity_object
 from schema.types.enums import KindEnum, VisibilityEnum
-from schema.types.errors import Conflict, Forbidden, NotFound as NotFoundType, Unauthenticated
+from schema.types.errors import Conflict, Forbidden, Unauthenticated
+from schema.types.errors import NotFound as NotFoundType
 from schema.types.errors import ValidationError as ValidationErrorType
 from schema.types.node import node_uri
 

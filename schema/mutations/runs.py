@@ -7,13 +7,14 @@ from typing import Annotated
 import strawberry
 
 from resolvers import runs
-from resolvers.errors import Forbidden, NotFound, ValidationError
+from resolvers.errors import Forbidden, ValidationError
 from resolvers.permissions import can_edit
 from schema.context import Info
 from schema.mutations.entities import version_of
 from schema.mutations.results import attempt
-from schema.types.errors import Conflict, NotFound as NotFoundType, Unauthenticated
+from schema.types.errors import Conflict, Unauthenticated
 from schema.types.errors import Forbidden as ForbiddenType
+from schema.types.errors import NotFound as NotFoundType
 from schema.types.errors import ValidationError as ValidationErrorType
 from schema.types.node import node_uri
 from schema.types.runs import Run
@@ -108,5 +109,3 @@ class RunMutations:
 
         return await attempt(go())
 
-
-__all__ = ["NotFound", "RunMutations"]

@@ -17,14 +17,21 @@ import strawberry
 from ontology import search
 from resolvers.combine import format_of
 from resolvers.entities import Entities
-from resolvers.errors import NotFound, ValidationError, WeblabError
+from resolvers.errors import NotFound
 from resolvers.metadata import EntityRecord, Kind, VersionRecord, Visibility
 from resolvers.permissions import can_delete, can_manage_collaborators
 from schema.context import Info
 from schema.types.enums import KindEnum, VisibilityEnum
 from schema.types.node import Node, node_id
-from schema.types.ontology import Compatibility, InterfaceItem, OntologyTerm, ProtocolInterface, Variable, terms
-from schema.types.pagination import Connection, paginate
+from schema.types.ontology import (
+    Compatibility,
+    InterfaceItem,
+    OntologyTerm,
+    ProtocolInterface,
+    Variable,
+    terms,
+)
+from schema.types.pagination import Connection, check_page_size, paginate
 from schema.types.users import User
 
 
@@ -276,8 +283,6 @@ async def entity_connection(
 ) -> Connection:
     """A page of the entities you may see, newest first, filtered."""
     limits = info.context.limits
-    from schema.types.pagination import check_page_size
-
     check_page_size(first, last, limits.page_size)
     records: list[EntityRecord] = []
     for kind in kinds:
@@ -289,11 +294,3 @@ async def entity_connection(
     return paginate(records, lambda r: _newest_first(r.created, r.uri), lambda r: entity_object(info, r),
                     first=first, after=after, last=last, before=before, maximum=limits.page_size)
 
-
-def check_kind_of(record: EntityRecord, kind: Kind, argument: str) -> None:
-    if record.kind is not kind:
-        raise ValidationError(argument, f"{record.uri} is a {record.kind.value}, not a {kind.value}")
-
-
-__all__ = ["Dataset", "Entity", "File", "Model", "Protocol", "Version", "WeblabError", "entity_at", "entity_connection",
-           "entity_object", "version_at"]

@@ -176,6 +176,99 @@ class Experiment(Node):
         return [Run.of(info, r) for r in await info.context.loaders.history.load(self.uri)]
 
 
+@strawberry.type(description="One cell of the experiment matrix: a model version × a protocol version.")
+class MatrixCell:
+    model_uri: strawberry.Private[str]
+    protocol_uri: strawberry.Private[str]
+    missing: strawberry.Private[tuple[str, ...]]
+    history: strawberry.Private[list[RunRecord]]
+
+    @strawberry.field(description="True when the model annotates every term the protocol requires.")
+    def fits(self) -> bool:
+        return not self.missing
+
+    @strawberry.field(description="The required terms the model lacks.")
+    def missing_terms(self) -> list[OntologyTerm]:
+        return terms(self.missing)
+
+    @strawberry.field(description="Status of the newest run (null: never run).")
+    def status(self) -> RunStatus | None:
+        return RunStatus(self.history[0].status) if self.history else None
+
+    @strawberry.field(description="The newest run (null: never run).")
+    def latest_run(self, info: Info) -> Run | None:
+        return Run.of(info, self.history[0]) if self.history else None
+
+    @strawberry.field(description="The experiment of this cell.")
+    def experiment(self, info: Info) -> Experiment:
+        return Experiment.of(info, self.model_uri, self.protocol_uri)
+
+    @strawberry.field(description="The model version (a row of the matrix).")
+    def model_id(self, info: Info) -> strawberry.ID:
+        return strawberry.ID(node_id(info.context.settings.base_uri, self.model_uri))
+
+    @strawberry.field(description="The protocol version (a column of the matrix).")
+    def protocol_id(self, info: Info) -> strawberry.ID:
+        return strawberry.ID(node_id(info.context.settings.base_uri, self.protocol_uri))
+
+
+@strawberry.type(description="Model versions × protocol versions, with compatibility and the newest run per cell.")
+class ExperimentMatrix:
+    models: list[Annotated[Version, strawberry.lazy("schema.types.entities")]] = strawberry.field(
+        description="The rows: model versions.")
+    protocols: list[Annotated[Version, strawberry.lazy("schema.types.entities")]] = strawberry.field(
+        description="The columns: protocol versions.")
+    cells: list[MatrixCell] = strawberry.field(description="Every cell, row by row.")
+
+
+@strawberry.type(description="One output across the compared runs.")
+class AlignedOutput:
+    name: str = strawberry.field(description="The output's name.")
+    units: str = strawberry.field(description="Its units (from the first run that has it).")
+    description: str = strawberry.field(description="What it is.")
+    values: list[Output | None] = strawberry.field(
+        description="The output of each run, in the order of `runs` (null where a run lacks it).")
+
+
+@strawberry.type(description="Runs side by side, their outputs aligned by name.")
+class Comparison:
+    runs: list[Run] = strawberry.field(description="The runs you may see, in the order asked.")
+    outputs: list[AlignedOutput] = strawberry.field(description="Every output name any run has, sorted by name.")
+
+
+async def compare(info: Info, run_ids: list[str]) -> Comparison:
+    found = await asyncio.gather(*(info.context.loaders.visible_run(i) for i in run_ids))
+    visible = [Run.of(info, r) for r in found if r is not None]
+    outputs = await info.context.loaders.outputs.load_many([r.uri for r in visible])
+    names = sorted({o.name for rows in outputs for o in rows})
+    aligned = []
+    for name in names:
+        per_run = [next((o for o in rows if o.name == name), None) for rows in outputs]
+        first = next(o for o in per_run if o is not None)
+        aligned.append(AlignedOutput(
+            name=name, units=first.units, description=first.description,
+            values=[Output(row=o, run_record=r.record) if o is not None else None
+                    for o, r in zip(per_run, visible, strict=True)]))
+    return Comparison(runs=visible, outputs=aligned)
+
+
+async def matrix(info: Info, models: list[tuple[object, object]], protocols: list[tuple[object, object]]) -> ExperimentMatrix:
+    """``models``/``protocols``: (entity record, version record) pairs the caller may see."""
+    from schema.types.entities import Version
+
+    loaders = info.context.loaders
+    pairs = [(m[1].uri, p[1].uri) for m in models for p in protocols]  # type: ignore[attr-defined]
+    found = await loaders.pair.load_many(pairs) if pairs else []
+    base = info.context.settings.base_uri
+    histories = await loaders.history.load_many([runs.experiment_uri(base, m, p) for m, p in pairs]) if pairs else []
+    return ExperimentMatrix(
+        models=[Version.of(info, e, v) for e, v in models],  # type: ignore[arg-type]
+        protocols=[Version.of(info, e, v) for e, v in protocols],  # type: ignore[arg-type]
+        cells=[MatrixCell(model_uri=c.model, protocol_uri=c.protocol, missing=c.missing, history=h)
+               for c, h in zip(found, histories, strict=True)],
+    )
+
+
 async def visible_experiment(info: Info, model: str, protocol: str) -> Experiment | None:
     from schema.types.entities import version_at
 

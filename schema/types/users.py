@@ -9,8 +9,8 @@ import strawberry
 
 from resolvers import accounts
 from resolvers.metadata import Kind, user_uri
-from schema.types.enums import KindEnum
 from schema.context import Info
+from schema.types.enums import KindEnum
 from schema.types.node import Node, node_id
 from schema.types.pagination import Connection
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import secrets
 
-import pytest
 import pytest_asyncio
 
 from resolvers.entities import Entities
