@@ -147,13 +147,7 @@ def read_annotations(data: bytes, *, source: str = "model.cellml") -> ModelAnnot
 
     annotations: dict[tuple[str, str], list[Annotation]] = {}
     unresolved: set[str] = set()
-    for index, block in enumerate(root.iter(_RDF_BLOCK), start=1):
-        try:
-            graph = rdflib.Graph()
-            graph.parse(data=ET.tostring(block), format="xml", publicID=_DOC_BASE)
-        except Exception as exc:  # noqa: BLE001 - any failure of one block must not lose the others
-            result.warnings.append(f"{source}: RDF block {index}{_where(block, root, ns)} could not be read ({type(exc).__name__}: {exc}); it was skipped")
-            continue
+    for graph in _rdf_graphs(root, ns, source, result.warnings):
         for s, p, o in graph:
             if str(p) not in ANNOTATION_PREDICATES or not isinstance(o, rdflib.URIRef):
                 continue
@@ -181,6 +175,36 @@ def read_annotations(data: bytes, *, source: str = "model.cellml") -> ModelAnnot
             result.variables.append(Variable(info.component, info.name, info.units, info.initial_value,
                                              info.cmeta_id, is_state, anns))
     return result
+
+
+def _rdf_graphs(root: ET.Element, ns: str, source: str, warnings: list[str]) -> list[rdflib.Graph]:
+    """The RDF of every rdf:RDF block: all blocks parsed as one document (fast), or, when that fails,
+    each block on its own so that only the broken ones are lost (each becomes a warning)."""
+    blocks = list(root.iter(_RDF_BLOCK))
+    if not blocks:
+        return []
+    merged = ET.Element(_RDF_BLOCK)
+    for block in blocks:
+        merged.extend(list(block))
+    try:
+        return [_parse_rdf(merged)]
+    except Exception:  # noqa: BLE001 - find out which block is broken, below
+        pass
+    graphs = []
+    for index, block in enumerate(blocks, start=1):
+        try:
+            graphs.append(_parse_rdf(block))
+        except Exception as exc:  # noqa: BLE001 - any failure of one block must not lose the others
+            warnings.append(f"{source}: RDF block {index}{_where(block, root, ns)} could not be read "
+                            f"({type(exc).__name__}: {exc}); it was skipped")
+    return graphs
+
+
+def _parse_rdf(block: ET.Element) -> rdflib.Graph:
+    # No default prefix bindings: building them costs more than parsing a small block.
+    graph = rdflib.Graph(bind_namespaces="none")
+    graph.parse(data=ET.tostring(block), format="xml", publicID=_DOC_BASE)
+    return graph
 
 
 def _ode_variables(math: ET.Element) -> list[str]:

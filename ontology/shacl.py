@@ -33,9 +33,16 @@ def shapes_graph() -> rdflib.Graph:
 
 def to_rdflib(triples: Iterable[ox.Triple]) -> rdflib.Graph:
     """An rdflib graph holding the same triples (pyshacl works on rdflib graphs)."""
-    g = rdflib.Graph()
-    for t in triples:
-        g.add((_term(t.subject), _term(t.predicate), _term(t.object)))
+    g = rdflib.Graph(bind_namespaces="none")
+    seen: dict[object, rdflib.term.Node] = {}  # predicates and terms repeat: convert each once
+
+    def term(x: ox.NamedNode | ox.BlankNode | ox.Literal | ox.Triple) -> rdflib.term.Node:
+        node = seen.get(x)
+        if node is None:
+            node = seen[x] = _term(x)
+        return node
+
+    g.addN((term(t.subject), term(t.predicate), term(t.object), g) for t in triples)
     return g
 
 
