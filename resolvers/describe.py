@@ -68,7 +68,9 @@ def describe_protocol(files: dict[str, bytes], main: str, version_uri: str,
         except _EngineUnavailable as exc:
             log.warning("protocol interface of %s not recorded: %s", version_uri, exc)
             return _warned(version_uri, f"the protocol interface was not recorded: {exc}")
-        except Exception as exc:  # noqa: BLE001 - any engine failure is the protocol's problem, not a crash
+        except _ProtocolUnreadable as exc:
+            return _warned(version_uri, f"{main}: the protocol could not be read ({exc}); no interface recorded")
+        except Exception as exc:  # noqa: BLE001 - any other failure is the protocol's problem, not a crash
             return _warned(version_uri, f"{main}: the protocol could not be read ({type(exc).__name__}: {exc}); no interface recorded")
     try:
         iface = normalise_interface(interface)
@@ -83,6 +85,10 @@ def describe_protocol(files: dict[str, bytes], main: str, version_uri: str,
 
 class _EngineUnavailable(RuntimeError):
     pass
+
+
+class _ProtocolUnreadable(RuntimeError):
+    """The engine could not load the protocol; the message names files relative to the version."""
 
 
 def _engine_interface(files: dict[str, bytes], main: str) -> Any:
@@ -101,7 +107,11 @@ def _engine_interface(files: dict[str, bytes], main: str) -> Any:
             target = root.joinpath(*path.parts)
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_bytes(data)
-        return load_protocol(root.joinpath(*PurePosixPath(main).parts)).interface()
+        try:
+            return load_protocol(root.joinpath(*PurePosixPath(main).parts)).interface()
+        except Exception as exc:  # noqa: BLE001 - reported below without the private temporary path
+            message = str(exc).replace(str(root) + "/", "")
+            raise _ProtocolUnreadable(f"{type(exc).__name__}: {message}") from None
 
 
 def _warned(version_uri: str, message: str) -> Description:

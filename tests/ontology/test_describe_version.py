@@ -65,3 +65,12 @@ def test_real_protocol_interface_comes_from_the_engine() -> None:
     # ICaL.txt's model interface: outputs membrane_L_type_calcium_current and time, clamps extracellular Ca
     assert {v.OXMETA + "membrane_L_type_calcium_current", v.OXMETA + "time",
             v.OXMETA + "extracellular_calcium_concentration"} <= required
+
+
+@pytest.mark.skipif(not _engine_ready(), reason="worker.fc.load_protocol is not available yet")
+def test_unreadable_protocol_is_stored_with_a_warning_naming_its_own_file() -> None:
+    uri = f"{BASE}protocols/bad/versions/{sha(4)}"
+    desc = describe_version("protocol", {"bad.txt": b"tasks { this is not a protocol"}, "bad.txt", uri)
+    assert len(desc.warnings) == 1
+    assert "bad.txt" in desc.warnings[0] and "weblab-describe" not in desc.warnings[0]
+    assert not [t for t in desc.triples if t.predicate == v.REQUIRES_TERM]
