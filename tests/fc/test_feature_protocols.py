@@ -1,0 +1,196 @@
+"""Whole protocols: the feature test protocols, post-processing against the reference results, outputs, CLI.
+
+* The ``test_*.txt`` protocols that need no simulation run and pass their
+  own asserts, or fail with the error they exist to provoke.
+* The post-processing of the real protocols, fed with the original engine's
+  own simulation outputs (the reference ``detailed_voltage`` traces),
+  reproduces the original engine's derived outputs
+  (scaled APD90 of every block protocol) within the reproducibility tolerance.
+* Output files round-trip in the reference layout; the ``weblab fc``
+  commands report interfaces and compatibility with their exit statuses.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from worker.fc import load_protocol
+from worker.fc.outputs import format_array, read_output
+
+ROOT = Path(__file__).resolve().parents[2]
+DATA = Path(os.environ.get("WEBLAB_SHARED_DATA", ROOT.parent / "shared" / "data")).resolve()
+PROTOCOLS = DATA / "fc" / "protocols"
+REFERENCE = DATA / "fc" / "reference"
+MODELS = DATA / "fc" / "models"
+RTOL, ATOL = 0.005, 2.5e-4
+
+
+# --------------------------------------------------------------------------------------------------
+# Feature protocols without simulations
+# --------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", ["test_core_postproc", "test_find_index"])
+def test_post_processing_feature_protocols_pass_their_asserts(name: str) -> None:
+    result = load_protocol(PROTOCOLS / f"{name}.txt").run(None)
+    assert result.status == "success", result.messages
+
+
+def test_error_msg_protocol_reports_the_failing_fold_and_its_call() -> None:
+    path = PROTOCOLS / "test_error_msg.txt"
+    result = load_protocol(path).run(None)
+    assert result.status == "failed"
+    (message,) = result.messages
+    lines = path.read_text().splitlines()
+    fold_line = next(i for i, line in enumerate(lines, 1) if "fold(" in line)
+    call_line = next(i for i, line in enumerate(lines, 1) if "sum(1.0)" in line)
+    assert message.startswith(f"{path}:{fold_line}:")
+    assert "cannot fold a 0-dimensional array" in message
+    assert f"called from {path}:{call_line}:" in message
+
+
+def test_non_existent_library_is_reported_where_imported() -> None:
+    path = PROTOCOLS / "test_non_existent_library.txt"
+    with pytest.raises(Exception) as info:
+        load_protocol(path)
+    assert "not found" in str(info.value) and str(path) in str(info.value)
+
+
+# --------------------------------------------------------------------------------------------------
+# Post-processing of the real protocols on the original engine's simulation outputs
+# --------------------------------------------------------------------------------------------------
+
+BLOCK_PROTOCOLS = ["IKr_block", "INa_block", "ICaL_block", "IK1_block", "IKs_block", "Ito_block", "NCX_block",
+                   "RyR_block"]
+
+
+def _block_cases() -> list[tuple[str, str]]:
+    cases = []
+    for protocol in BLOCK_PROTOCOLS:
+        for folder in sorted(REFERENCE.glob(f"*/{protocol}")):
+            if (folder / "outputs_detailed_voltage.csv").exists() and (folder / "outputs_scaled_APD90.csv").exists():
+                cases.append((folder.parent.name, protocol))
+    return cases
+
+
+BLOCK_CASES = _block_cases()
+FAST_BLOCK_CASES = [c for c in BLOCK_CASES if c[0] in ("aslanidi_Purkinje_model_2009", "ten_tusscher_model_2004_epi")]
+
+
+def _post_process_block(tmp_path: Path, model: str, protocol: str) -> tuple[np.ndarray, np.ndarray]:
+    """Run the block protocol's own post-processing on the reference voltage traces."""
+    reference = REFERENCE / model / protocol
+    voltage = read_output(reference / "outputs_detailed_voltage.csv")
+    # SteadyStateRunner records the last pace from -10 ms at 1 ms intervals.
+    time = np.tile(np.arange(-10.0, voltage.shape[1] - 10.0), (voltage.shape[0], 1))
+    (tmp_path / "voltage.csv").write_text(format_array(voltage, "V"))
+    (tmp_path / "time.csv").write_text(format_array(time, "t"))
+    text = (PROTOCOLS / "real" / f"{protocol}.txt").read_text()
+    post = text[text.index("post-processing"):text.index("\noutputs")]
+    post = post.replace("sim:detailed_voltage", "ref_voltage").replace("sim:detailed_time", "ref_time")
+    snippet = tmp_path / "post.txt"
+    inputs = text[text.index("inputs"):text.index("}", text.index("inputs")) + 1]
+    snippet.write_text(inputs + '\nimport std = "BasicLibrary.txt"\nimport cardiac = "CardiacLibrary.txt"\n'
+                       'library {\n    ref_voltage = load("voltage.csv")\n    ref_time = load("time.csv")\n}\n'
+                       + post + "\noutputs {\n    scaled_APD90 units dimensionless\n}\n")
+    result = load_protocol(snippet).run(None)
+    assert result.status == "success", result.messages
+    return result.outputs["scaled_APD90"], read_output(reference / "outputs_scaled_APD90.csv")
+
+
+@pytest.mark.parametrize("model, protocol", FAST_BLOCK_CASES)
+def test_block_protocol_post_processing_reproduces_reference_apd(tmp_path: Path, model: str, protocol: str) -> None:
+    actual, expected = _post_process_block(tmp_path, model, protocol)
+    np.testing.assert_allclose(actual, expected, rtol=RTOL, atol=ATOL)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("model, protocol", BLOCK_CASES)
+def test_block_protocol_post_processing_reproduces_reference_apd_everywhere(tmp_path: Path, model: str,
+                                                                           protocol: str) -> None:
+    actual, expected = _post_process_block(tmp_path, model, protocol)
+    np.testing.assert_allclose(actual, expected, rtol=RTOL, atol=ATOL)
+
+
+# --------------------------------------------------------------------------------------------------
+# Output files and the command line
+# --------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("reference", [
+    "aslanidi_Purkinje_model_2009/ICaL/outputs_min_LCC.csv",
+    "aslanidi_Purkinje_model_2009/ICaL/outputs_final_membrane_voltage.csv",
+    "aslanidi_Purkinje_model_2009/SteadyStateRunner/outputs_num_paces.csv",
+    "beeler_reuter_model_1977/GraphState/outputs_state.csv",
+])
+def test_output_files_round_trip_in_the_reference_layout(tmp_path: Path, reference: str) -> None:
+    path = REFERENCE / reference
+    array = read_output(path)
+    description = path.read_text().splitlines()[0][2:]
+    written = format_array(array, description)
+    assert written.splitlines()[:2] == path.read_text().splitlines()[:2]
+    (tmp_path / "copy.csv").write_text(written)
+    np.testing.assert_array_equal(read_output(tmp_path / "copy.csv"), array)
+
+
+def test_run_writes_outputs_contents_and_plots(tmp_path: Path) -> None:
+    protocol = tmp_path / "p.txt"
+    protocol.write_text('post-processing {\n    x = [1, 2, 3]\n    y = map(lambda v: v * v, x)\n}\n'
+                        'outputs {\n    x units ms "Time"\n    y units mV "Square"\n}\n'
+                        'plots {\n    plot "Squares" using linespoints { y against x }\n}\n')
+    result = load_protocol(protocol).run(None, tmp_path / "out")
+    assert result.status == "success"
+    out = tmp_path / "out"
+    np.testing.assert_array_equal(read_output(out / "outputs_y.csv"), [1, 4, 9])
+    contents = (out / "outputs-contents.csv").read_text().splitlines()
+    assert contents[0] == "Variable id,Variable name,Units,Number of dimensions,File name,Type,Dimensions"
+    assert contents[2] == "y,Square,mV,1,outputs_y.csv,Raw,3"
+    plots = (out / "outputs-default-plots.csv").read_text().splitlines()
+    assert plots[1] == "Squares,Squares.png,outputs_y.csv,linespoints,x,y,"
+
+
+def _weblab(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-c", "import sys; from web.cli import main; sys.exit(main())", *args],
+                          capture_output=True, text=True, cwd=ROOT, timeout=300)
+
+
+def test_cli_interface_prints_terms_inputs_and_outputs() -> None:
+    done = _weblab("fc", "interface", str(PROTOCOLS / "real" / "ICaL.txt"))
+    assert done.returncode == 0, done.stderr
+    interface = json.loads(done.stdout)
+    oxmeta = "https://chaste.comlab.ox.ac.uk/cellml/ns/oxford-metadata#"
+    assert oxmeta + "membrane_L_type_calcium_current" in interface["required_terms"]
+    assert {i["name"]: i["default"] for i in interface["inputs"]}["holding_potential"] == -50
+    outputs = {o["name"]: o for o in interface["outputs"]}
+    assert outputs["min_LCC"]["units"] == "uA_per_cm2"
+    assert outputs["membrane_voltage"]["units"] == "mV"  # from the model interface output
+
+
+def test_cli_check_exit_statuses(tmp_path: Path) -> None:
+    model = MODELS / "real" / "beeler_reuter_model_1977.cellml"
+    assert _weblab("fc", "check", str(PROTOCOLS / "real" / "GraphState.txt"), str(model)).returncode == 0
+    missing = _weblab("fc", "check", str(PROTOCOLS / "real" / "ICaL.txt"), str(model))
+    assert missing.returncode == 1
+    assert "extracellular_calcium_concentration" in missing.stdout
+    bad = tmp_path / "bad.txt"
+    bad.write_text("post-processing {\n  x = = 1\n}\n")
+    unreadable = _weblab("fc", "check", str(bad), str(model))
+    assert unreadable.returncode == 2
+    assert f"{bad}:2:" in unreadable.stderr
+
+
+def test_cli_run_with_input_override(tmp_path: Path) -> None:
+    protocol = tmp_path / "p.txt"
+    protocol.write_text("inputs {\n    n = 3\n}\npost-processing {\n    x = [i for i in 0:n]\n}\n"
+                        "outputs {\n    x units dimensionless\n}\n")
+    model = MODELS / "real" / "beeler_reuter_model_1977.cellml"
+    done = _weblab("fc", "run", str(protocol), str(model), "-o", str(tmp_path / "out"), "--input", "n=5")
+    assert done.returncode == 0, done.stderr
+    np.testing.assert_array_equal(read_output(tmp_path / "out" / "outputs_x.csv"), np.arange(5))
