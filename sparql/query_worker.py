@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import struct
 import sys
+import time
 from typing import BinaryIO
 
 import pyoxigraph as ox
@@ -24,6 +25,9 @@ import pyoxigraph as ox
 from sparql import formats
 
 _LENGTH = struct.Struct(">Q")
+_ATTEMPTS = 4
+# Reopen at least this often (seconds), so writes made around TripleStore (raw pyoxigraph) show up too.
+_MAX_AGE = 2.0
 
 
 def write_frame(stream: BinaryIO, payload: bytes) -> None:
@@ -93,19 +97,30 @@ def main(path: str) -> None:
     stdin, stdout = sys.stdin.buffer, sys.stdout.buffer
     store: ox.Store | None = None
     generation = None
+    opened = 0.0
     while True:
         frame = read_frame(stdin)
         if frame is None:
             return
         job = json.loads(frame)
-        try:
-            if store is None or job["generation"] != generation:
+        for attempt in range(_ATTEMPTS):
+            try:
+                if store is None or job["generation"] != generation or time.monotonic() - opened > _MAX_AGE:
+                    store = None
+                    store = ox.Store.read_only(path)
+                    generation, opened = job["generation"], time.monotonic()
+                header, body = run_job(store, job)
+                break
+            except (OSError, RuntimeError) as exc:
+                # A read-only view can lose files to the writer's compaction (opened mid-compaction, or
+                # kept across one): reopen and try again.
                 store = None
-                store = ox.Store.read_only(path)
-                generation = job["generation"]
-            header, body = run_job(store, job)
-        except Exception as exc:  # a failure here must reach the caller as an answer, not kill the worker
-            header, body = {"status": 500, "error": type(exc).__name__, "message": str(exc)}, b""
+                header, body = {"status": 500, "error": type(exc).__name__, "message": str(exc)}, b""
+                if attempt + 1 < _ATTEMPTS:
+                    time.sleep(0.01 * (attempt + 1))
+            except Exception as exc:  # a failure here must reach the caller as an answer, not kill the worker
+                header, body = {"status": 500, "error": type(exc).__name__, "message": str(exc)}, b""
+                break
         write_frame(stdout, json.dumps(header).encode())
         write_frame(stdout, body)
         stdout.flush()
