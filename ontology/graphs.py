@@ -28,6 +28,7 @@ class OntologySource:
     name: str
     files: tuple[str, ...]
     description: str
+    upstream: str | None = None  # where the packaged copy comes from
 
     def paths(self) -> list[Path]:
         """The files that exist (``weblab.ttl`` is optional, so that a partial install still starts)."""
@@ -42,7 +43,8 @@ class OntologySource:
 
 SOURCES = (
     OntologySource("oxmeta", ("oxmeta.ttl",),
-                   "The Oxford cardiac metadata ontology (oxmeta, BSD-3-Clause, ModellingWebLab/ontologies)"),
+                   "The Oxford cardiac metadata ontology (oxmeta, BSD-3-Clause, ModellingWebLab/ontologies)",
+                   "https://github.com/ModellingWebLab/ontologies"),
     OntologySource("weblab", ("weblab.ttl", "annotations.ttl"), "The Weblab vocabulary"),
     OntologySource("shapes", ("shapes.ttl",), "SHACL shapes every version graph satisfies"),
 )
@@ -86,6 +88,8 @@ def load_ontologies(store: TripleStore, base_uri: str) -> dict[str, bool]:
                       ox.Literal(datetime.now(UTC).isoformat(), datatype=ox.NamedNode(v.XSD + "dateTime"))),
         ]
         triples += [ox.Triple(graph, v.SOURCE_FILE, ox.Literal(p.name)) for p in source.paths()]
+        if source.upstream:
+            triples.append(ox.Triple(graph, ox.NamedNode(v.DCTERMS + "source"), ox.NamedNode(source.upstream)))
         store.replace_graph(graph, triples)
         written[source.name] = True
     store.flush()

@@ -121,3 +121,36 @@ def _warned(version_uri: str, message: str) -> Description:
 def validate_version_graph(triples: list[ox.Triple]) -> list[str]:
     """SHACL violations of a version graph, as messages; empty when it conforms."""
     return violations(triples)
+
+
+# Predicates describe_version writes on the version itself; the nodes behind the last three are its own too.
+_OWN_PREDICATES = (vocab.ANNOTATED_WITH, vocab.CELLML_VERSION, vocab.WARNING, vocab.REQUIRES_TERM,
+                   vocab.OPTIONAL_TERM, vocab.UNKNOWN_TERM, vocab.HAS_VARIABLE, vocab.HAS_INPUT, vocab.HAS_OUTPUT)
+_OWN_NODES = (vocab.HAS_VARIABLE, vocab.HAS_INPUT, vocab.HAS_OUTPUT)
+
+
+def redescribe_version(store: Any, kind: str, files: dict[str, bytes], main: str, version_uri: str) -> Description:
+    """Replace what an earlier ``describe_version`` wrote in a stored version graph with a fresh description.
+
+    For versions described before the engine could read protocols, or before a reader improved. The
+    version's own metadata is kept; the new graph is validated before anything changes, and a graph that
+    would break a shape is left as it was (the violations are returned as warnings).
+    ``store`` is a ``sparql.store.TripleStore``.
+    """
+    graph = version = ox.NamedNode(version_uri)
+    raw = store.oxigraph
+    old: list[ox.Quad] = []
+    for predicate in _OWN_PREDICATES:
+        for quad in raw.quads_for_pattern(version, predicate, None, graph):
+            old.append(quad)
+            if predicate in _OWN_NODES:
+                old.extend(raw.quads_for_pattern(quad.object, None, None, graph))
+    stale = set(old)
+    kept = [ox.Triple(q.subject, q.predicate, q.object) for q in raw.quads_for_pattern(None, None, None, graph)
+            if q not in stale]
+    description = describe_version(kind, files, main, version_uri)
+    problems = validate_version_graph(kept + description.triples)
+    if problems:
+        return Description([], [f"the new description was not stored: {p}" for p in problems])
+    store.replace_graph(graph, kept + description.triples)
+    return description

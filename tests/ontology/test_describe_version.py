@@ -74,3 +74,26 @@ def test_unreadable_protocol_is_stored_with_a_warning_naming_its_own_file() -> N
     assert len(desc.warnings) == 1
     assert "bad.txt" in desc.warnings[0] and "weblab-describe" not in desc.warnings[0]
     assert not [t for t in desc.triples if t.predicate == v.REQUIRES_TERM]
+
+
+def test_redescribe_replaces_only_the_description(store) -> None:
+    import pyoxigraph as ox
+    from annotation_corpus import version_metadata
+
+    from resolvers.describe import redescribe_version
+
+    good = (DATA / "fc" / "models" / "real" / "Shannon2004.cellml").read_bytes()
+    broken = good.replace(b'<bqbiol:is rdf:resource="https://chaste.comlab.ox.ac.uk/cellml/ns/oxford-metadata#time"/>',
+                          b"<bqbiol:is><rdf:Description/><rdf:Description/></bqbiol:is>", 1)
+    meta = version_metadata("model", f"{BASE}models/m", VERSION)
+    first = describe_version("model", {"s.cellml": broken}, "s.cellml", VERSION)
+    store.replace_graph(ox.NamedNode(VERSION), meta + first.triples)
+
+    again = redescribe_version(store, "model", {"s.cellml": good}, "s.cellml", VERSION)
+    assert again.warnings == []
+    stored = set(store.triples(ox.NamedNode(VERSION)))
+    expected = ox.NamedNode("urn:test:expected")  # written through the store too: it normalises literals
+    store.replace_graph(expected, meta + again.triples)
+    assert stored == set(store.triples(expected))
+    assert not [t for t in stored if t.predicate == v.WARNING]
+    assert ox.Triple(ox.NamedNode(VERSION), v.ANNOTATED_WITH, v.oxmeta("time")) in stored
