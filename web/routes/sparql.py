@@ -11,8 +11,8 @@ Errors use the platform's JSON shape ``{"error": {"code", "message"}}``.
 from __future__ import annotations
 
 import asyncio
-import gzip
 import json
+import zlib
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -303,7 +303,7 @@ async def dump(request: Request) -> Response:
     store = service.store
 
     async def chunks() -> AsyncIterator[bytes]:
-        compressor = gzip.compressobj(6, wbits=31)
+        compressor = zlib.compressobj(6, zlib.DEFLATED, 31)  # 31: gzip container
         for name in graphs:
             node = ox.NamedNode(name)
             triples = await asyncio.to_thread(lambda n=node: list(store.triples(n)))
