@@ -32,6 +32,7 @@ and a block that cannot be read becomes a warning while the others are kept.
 
 from __future__ import annotations
 
+import math
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 from urllib.parse import quote
@@ -141,8 +142,8 @@ def read_annotations(data: bytes, *, source: str = "model.cellml") -> ModelAnnot
                     result.warnings.append(f"{source}: cmeta:id '{info.cmeta_id}' is used by more than one variable; the first is annotated")
                 else:
                     by_cmeta[info.cmeta_id] = info
-        for math in comp.iter(_MATH):
-            for name in _ode_variables(math):
+        for block in comp.iter(_MATH):
+            for name in _ode_variables(block):
                 states.add((cname, name))
 
     annotations: dict[tuple[str, str], list[Annotation]] = {}
@@ -268,7 +269,9 @@ def annotation_triples(ann: ModelAnnotations, version_uri: str) -> list[ox.Tripl
 def _initial_value(text: str) -> ox.Literal:
     """A number as xsd:double; otherwise (CellML 1.1/2.0 may name a variable) the text as it is."""
     try:
-        float(text)
+        value = float(text)
     except ValueError:
+        return ox.Literal(text.strip())
+    if not math.isfinite(value):  # Python reads "nan" and "inf", which are not xsd:double lexical forms
         return ox.Literal(text.strip())
     return ox.Literal(text.strip(), datatype=ox.NamedNode(v.XSD + "double"))

@@ -172,3 +172,21 @@ def test_triples_describe_variables_terms_and_states() -> None:
     assert (v.WEBLAB + "initialValue", "-87") in about_v
     summary = {t.object.value for t in triples if t.subject.value == uri and t.predicate == v.ANNOTATED_WITH}
     assert summary == ann.terms()
+
+
+def test_initial_value_naming_a_variable_is_kept_as_text_and_conforms() -> None:
+    from annotation_corpus import version_metadata
+
+    from ontology.shacl import violations
+
+    doc = ('<model xmlns="http://www.cellml.org/cellml/1.1#" name="m" xmlns:cmeta="http://www.cellml.org/metadata/1.0#" '
+           'xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#" xmlns:bqbiol="http://biomodels.net/biology-qualifiers/">'
+           '<component name="c"><variable name="x" units="mV" initial_value="x0" cmeta:id="x"/>'
+           '<variable name="y" units="mV" initial_value="nan" cmeta:id="y"/></component>'
+           '<rdf:RDF><rdf:Description rdf:about="#x"><bqbiol:is rdf:resource="' + OX + 'membrane_voltage"/></rdf:Description>'
+           '<rdf:Description rdf:about="#y"><bqbiol:is rdf:resource="' + OX + 'time"/></rdf:Description></rdf:RDF></model>').encode()
+    ann = read_annotations(doc)
+    assert ann.cellml_version == "1.1"
+    assert _var(ann, "c", "x").initial_value == "x0"
+    uri = "http://weblab.test/models/m/versions/" + "c" * 40
+    assert violations(version_metadata("model", "http://weblab.test/models/m", uri) + annotation_triples(ann, uri)) == []
