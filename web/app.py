@@ -22,7 +22,7 @@ from resolvers.errors import WeblabError
 from web.auth import AuthMiddleware
 from web.health import unavailable_response
 from web.logs import RequestLogMiddleware
-from web.routes import accounts, graphql, health, pages, runner
+from web.routes import accounts, entities, graphql, health, pages, runner
 from web.services import Services, start_services
 from web.settings import Settings
 from worker.queue import make_worker
@@ -31,7 +31,7 @@ log = logging.getLogger(__name__)
 
 
 def all_routes() -> list[BaseRoute]:
-    return [*health.routes(), *accounts.routes(), *pages.routes(), *runner.routes(), *graphql.routes()]
+    return [*health.routes(), *accounts.routes(), *pages.routes(), *runner.routes(), *graphql.routes(), *entities.routes()]
 
 
 async def weblab_error(request: Request, exc: Exception) -> Response:
