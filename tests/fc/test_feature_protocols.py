@@ -85,7 +85,11 @@ FAST_BLOCK_CASES = [c for c in BLOCK_CASES if c[0] in ("aslanidi_Purkinje_model_
 
 
 def _post_process_block(tmp_path: Path, model: str, protocol: str) -> tuple[np.ndarray, np.ndarray]:
-    """Run the block protocol's own post-processing on the reference voltage traces."""
+    """Run the block protocol's own post-processing on the reference voltage traces.
+
+    Returns (ours, reference) for scaled_APD90, and scaled_resting_potential after it where the
+    protocol computes it and the reference has it.
+    """
     reference = REFERENCE / model / protocol
     voltage = read_output(reference / "outputs_detailed_voltage.csv")
     # SteadyStateRunner records the last pace from -10 ms at 1 ms intervals.
@@ -99,10 +103,17 @@ def _post_process_block(tmp_path: Path, model: str, protocol: str) -> tuple[np.n
     inputs = text[text.index("inputs"):text.index("}", text.index("inputs")) + 1]
     snippet.write_text(inputs + '\nimport std = "BasicLibrary.txt"\nimport cardiac = "CardiacLibrary.txt"\n'
                        'library {\n    ref_voltage = load("voltage.csv")\n    ref_time = load("time.csv")\n}\n'
-                       + post + "\noutputs {\n    scaled_APD90 units dimensionless\n}\n")
+                       + post + "\noutputs {\n    scaled_APD90 units dimensionless\n"
+                       "    optional scaled_resting_potential units dimensionless\n}\n")
     result = load_protocol(snippet).run(None)
     assert result.status == "success", result.messages
-    return result.outputs["scaled_APD90"], read_output(reference / "outputs_scaled_APD90.csv")
+    actual = [result.outputs["scaled_APD90"]]
+    expected = [read_output(reference / "outputs_scaled_APD90.csv")]
+    resting = reference / "outputs_scaled_resting_potential.csv"
+    if "scaled_resting_potential" in result.outputs and resting.exists():
+        actual.append(result.outputs["scaled_resting_potential"])
+        expected.append(read_output(resting))
+    return np.concatenate(actual), np.concatenate(expected)
 
 
 @pytest.mark.parametrize("model, protocol", FAST_BLOCK_CASES)
