@@ -13,6 +13,7 @@ sets once its data is on screen) go to ``test-artifacts/time-to-usable.json``.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import secrets
@@ -35,6 +36,7 @@ CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-backg
 ARTIFACTS = ROOT / "test-artifacts"
 SCREENSHOTS = ARTIFACTS / "screenshots"
 START_TIMEOUT = 60.0
+DEMO_START_TIMEOUT = 300.0
 
 
 def _free_port() -> int:
@@ -43,8 +45,8 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def _wait_until_up(url: str, process: subprocess.Popen[bytes], log: Path) -> None:
-    deadline = time.monotonic() + START_TIMEOUT
+def _wait_until_up(url: str, process: subprocess.Popen[bytes], log: Path, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
             raise RuntimeError(f"the server exited with {process.returncode}:\n{log.read_text()[-3000:]}")
@@ -54,7 +56,7 @@ def _wait_until_up(url: str, process: subprocess.Popen[bytes], log: Path) -> Non
         except httpx.HTTPError:
             pass
         time.sleep(0.2)
-    raise RuntimeError(f"the server did not answer within {START_TIMEOUT} s:\n{log.read_text()[-3000:]}")
+    raise RuntimeError(f"the server did not answer within {timeout} s:\n{log.read_text()[-3000:]}")
 
 
 def _stop(process: subprocess.Popen[bytes]) -> None:
@@ -66,10 +68,8 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
         process.wait()
 
 
-@pytest.fixture(scope="session")
-def server(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """The base URL of a running server."""
-    data_dir = tmp_path_factory.mktemp("browser-server")
+@contextlib.contextmanager
+def _serve(database_url: str, data_dir: Path, *, import_demo: bool, timeout: float) -> Iterator[str]:
     port = _free_port()
     base = f"http://127.0.0.1:{port}/"
     env = {
@@ -80,10 +80,8 @@ def server(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Itera
         "WEBLAB_REDIS_URL": REDIS_URL,
         "WEBLAB_QUEUE_NAME": f"weblab-browser:{os.getpid()}:{secrets.token_hex(3)}",
         "WEBLAB_SECRET_KEY": "browser-test-secret",
-        "WEBLAB_IMPORT_DEMO": "false",
+        "WEBLAB_IMPORT_DEMO": "true" if import_demo else "false",
         "WEBLAB_DEMO_DIR": str(SHARED_DATA),
-        "WEBLAB_HOST": "127.0.0.1",
-        "WEBLAB_PORT": str(port),
         "WEBLAB_LOG_LEVEL": "WARNING",
     }
     log = data_dir / "server.log"
@@ -92,10 +90,26 @@ def server(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Itera
     with log.open("wb") as out:
         serve = subprocess.Popen(command, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
     try:
-        _wait_until_up(base, serve, log)
+        _wait_until_up(base, serve, log, timeout)
         yield base
     finally:
         _stop(serve)
+
+
+@pytest.fixture(scope="session")
+def server(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The base URL of a running server with no content."""
+    with _serve(database_url, tmp_path_factory.mktemp("browser-server"), import_demo=False,
+                timeout=START_TIMEOUT) as base:
+        yield base
+
+
+@pytest.fixture(scope="session")
+def demo_server(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The base URL of a running server holding the demo corpus (imported at start-up; slow)."""
+    with _serve(database_url, tmp_path_factory.mktemp("browser-demo"), import_demo=True,
+                timeout=DEMO_START_TIMEOUT) as base:
+        yield base
 
 
 @pytest_asyncio.fixture(scope="session")

@@ -25,3 +25,13 @@ async def open_page(page: Any, url: str, *, name: str | None = None, timings: Ti
         SCREENSHOTS.mkdir(parents=True, exist_ok=True)
         await page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
     return float(ms)
+
+
+async def wait_complete(page: Any, *, name: str | None = None, timings: Timings | None = None) -> float:
+    """For pages that fill in after becoming usable (the matrix's run statuses): wait until everything is
+    there; returns the time from navigation start to the ``complete`` mark in ms."""
+    await page.wait_for_selector("html[data-complete]", state="attached", timeout=120_000)
+    ms = await page.evaluate("() => performance.getEntriesByName('complete')[0].startTime")
+    if timings is not None and name:
+        timings.add(name, ms)
+    return float(ms)

@@ -27,8 +27,22 @@ def _key(route: BaseRoute) -> tuple[str, tuple[str, ...]]:
     return getattr(route, "path", ""), tuple(sorted(getattr(route, "methods", None) or ()))
 
 
+def _import_demo_hook(settings: Settings):  # noqa: ANN202 - a startup hook
+    """Imports the demo corpus before the server answers (``WEBLAB_IMPORT_DEMO=true``), as ``weblab serve`` does."""
+
+    async def hook(services: object) -> None:
+        from resolvers.importer import import_demo
+
+        await import_demo(services, settings.demo_dir)
+
+    return hook
+
+
 def app() -> Starlette:
-    application = create_app(Settings(), in_process_worker=True)
+    settings = Settings()
+    application = create_app(settings, in_process_worker=True)
+    if settings.import_demo:
+        application.state.startup_hooks.append(_import_demo_hook(settings))
     mounted = {_key(r) for r in all_routes()}
     for name in ROUTE_MODULES:
         try:

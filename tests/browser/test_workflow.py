@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from tests.browser.navigation import PHONE, open_page
+from tests.browser.navigation import PHONE, open_page, wait_complete
 from tests.conftest import SHARED_DATA
 
 MODELS = SHARED_DATA / "fc" / "models" / "real"
@@ -86,6 +86,7 @@ async def test_upload_run_watch_and_compare(server, browser, make_user, timings,
 
     # The matrix, only my entities: both cells can be run; run them.
     await open_page(page, server + "experiments?subset=mine", name="matrix-mine", timings=timings)
+    await wait_complete(page, name="matrix-mine-complete", timings=timings)
     cells = page.locator("table.matrix td button")
     assert await cells.count() == 2
     statuses = [await cells.nth(i).get_attribute("data-status") for i in range(2)]
@@ -103,7 +104,7 @@ async def test_upload_run_watch_and_compare(server, browser, make_user, timings,
     # Watch the first run live on its page until it finishes, then see its plot.
     for i in range(2):
         await page.goto(server + "experiments?subset=mine")
-        await page.wait_for_selector("html[data-ready]", state="attached")
+        await page.wait_for_selector("html[data-complete]", state="attached")
         await page.locator("table.matrix td button").nth(i).click()
         await page.wait_for_url(re.compile(r".*/view/runs/[0-9a-f-]+$"))
         run_urls.append(page.url)

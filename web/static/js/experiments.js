@@ -15,25 +15,34 @@ export async function experimentId(modelVersionUri, protocolVersionUri) {
 
 export const RUN_FIELDS = "id uri status progressDone progressTotal error";
 
+let nodesRefused = false;
+
 /**
  * The latest run of each experiment id (absent: never run). Uses `nodes(ids:)` in chunks; if the
- * server refuses that, falls back to aliased `node(id:)` lookups (within the alias limit).
+ * server refuses that, falls back to aliased `node(id:)` lookups (within the alias limit), six
+ * requests at a time. `onChunk(found)` is called as each chunk arrives, so a page can show
+ * statuses as they come.
  */
-export async function latestRuns(ids) {
+export async function latestRuns(ids, onChunk = () => {}) {
   const found = new Map();
   const chunks = (size) => {
     const out = [];
     for (let i = 0; i < ids.length; i += size) out.push(ids.slice(i, i + size));
     return out;
   };
-  try {
-    await Promise.all(chunks(100).map(async (chunk) => {
-      const data = await gql(`query($ids: [ID!]!) { nodes(ids: $ids) { ... on Experiment { id latestRun { ${RUN_FIELDS} } } } }`, { ids: chunk });
-      for (const node of data.nodes) if (node && node.latestRun) found.set(node.id, node.latestRun);
-    }));
-    return found;
-  } catch {
-    // fall back below
+  if (!nodesRefused) {
+    try {
+      await Promise.all(chunks(100).map(async (chunk) => {
+        const data = await gql(`query($ids: [ID!]!) { nodes(ids: $ids) { ... on Experiment { id latestRun { ${RUN_FIELDS} } } } }`, { ids: chunk });
+        const part = new Map();
+        for (const node of data.nodes) if (node && node.latestRun) part.set(node.id, node.latestRun);
+        for (const [k, v] of part) found.set(k, v);
+        onChunk(chunk, part);
+      }));
+      return found;
+    } catch {
+      nodesRefused = true;
+    }
   }
   const work = chunks(14);
   async function worker() {
@@ -41,10 +50,12 @@ export async function latestRuns(ids) {
       const chunk = work.shift();
       const fields = chunk.map((id, i) => `e${i}: node(id: ${JSON.stringify(id)}) { ... on Experiment { id latestRun { ${RUN_FIELDS} } } }`);
       const data = await gql(`query { ${fields.join("\n")} }`);
-      for (const node of Object.values(data)) if (node && node.latestRun) found.set(node.id, node.latestRun);
+      const part = new Map();
+      for (const node of Object.values(data)) if (node && node.latestRun) part.set(node.id, node.latestRun);
+      for (const [k, v] of part) found.set(k, v);
+      onChunk(chunk, part);
     }
   }
   await Promise.all(Array.from({ length: 6 }, worker));
   return found;
 }
-

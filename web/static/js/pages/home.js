@@ -7,7 +7,6 @@ const RECENT = `query Home {
 }`;
 const RUNS = `query HomeRuns { runs(first: 10) { edges { node { uri status finishedAt queuedAt
   experiment { model { entity { name } } protocol { entity { name } } } } } } }`;
-const COUNTS = `query Counts { counts { models protocols datasets runs } }`;
 
 async function recentVersions() {
   const data = await gql(RECENT);
@@ -31,14 +30,24 @@ async function recentRuns() {
   }
 }
 
+/** Counts by walking the lists a page at a time (the API has no count field); capped, so the home page stays quick. */
+async function countList(field) {
+  let n = 0;
+  let after = null;
+  for (let pages = 0; pages < 10; pages += 1) {
+    const data = await gql(`query($after: String) { list: ${field}(first: 100, after: $after) { edges { cursor } pageInfo { hasNextPage endCursor } } }`, { after });
+    n += data.list.edges.length;
+    if (!data.list.pageInfo.hasNextPage) return String(n);
+    after = data.list.pageInfo.endCursor;
+  }
+  return `${n}+`;
+}
+
 async function counts() {
-  try {
-    const data = await gql(COUNTS);
-    for (const [key, value] of Object.entries(data.counts)) {
-      const el = document.querySelector(`[data-count="${key}"]`);
-      if (el) el.textContent = Number(value).toLocaleString();
-    }
-  } catch { /* counts are optional: the cards still link to the lists */ }
+  await Promise.all(["models", "protocols", "datasets"].map(async (field) => {
+    const el = document.querySelector(`[data-count="${field}"]`);
+    try { el.textContent = await countList(field); } catch { el.textContent = ""; }
+  }));
 }
 
 Promise.all([recentVersions().catch((e) => showError($("#home-error"), e)), recentRuns(), counts()]).finally(markReady);

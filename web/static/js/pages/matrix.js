@@ -13,7 +13,7 @@ const userName = main.dataset.user;
 const nameFilter = (new URLSearchParams(location.search).get("q") || "").toLowerCase();
 $("#subset-filter").value = nameFilter;
 
-const SYMBOL = { SUCCESS: "✓", PARTIAL: "◐", FAILED: "✕", INAPPLICABLE: "–", QUEUED: "…", RUNNING: "▶", CANCELLED: "⊘", NOTRUN: "○" };
+const SYMBOL = { LOADING: "·", SUCCESS: "✓", PARTIAL: "◐", FAILED: "✕", INAPPLICABLE: "–", QUEUED: "…", RUNNING: "▶", CANCELLED: "⊘", NOTRUN: "○" };
 const PAGE = 100;
 const TERM = "iri shortName label";
 
@@ -47,6 +47,7 @@ function describe(cell) {
   if (!cell.fits && (!cell.run || cell.run.status === "INAPPLICABLE")) {
     return `${where}: inapplicable, the model lacks ${cell.missing.map((t) => t.label || t.shortName).join(", ") || "required terms"}`;
   }
+  if (cell.run === undefined) return `${where}: status loading`;
   if (!cell.run) return `${where}: not run${signedIn ? "; select to run it" : ""}`;
   const { status } = cell.run;
   const progress = status === "RUNNING" && cell.run.progressTotal ? ` (${cell.run.progressDone} of ${cell.run.progressTotal})` : "";
@@ -54,9 +55,12 @@ function describe(cell) {
 }
 
 function paint(cell) {
-  const status = !cell.fits && (!cell.run || cell.run.status === "INAPPLICABLE") ? "INAPPLICABLE" : cell.run ? cell.run.status : "NOTRUN";
+  let status = "NOTRUN";
+  if (!cell.fits && (!cell.run || cell.run.status === "INAPPLICABLE")) status = "INAPPLICABLE";
+  else if (cell.run === undefined) status = "LOADING";
+  else if (cell.run) status = cell.run.status;
   const b = cell.button;
-  b.className = status === "NOTRUN" ? "" : `cell-${status}`;
+  b.className = status === "NOTRUN" || status === "LOADING" ? "" : `cell-${status}`;
   b.textContent = SYMBOL[status] || "?";
   if (status === "RUNNING") {
     const pct = cell.run.progressTotal ? Math.round((100 * cell.run.progressDone) / cell.run.progressTotal) : 50;
@@ -78,6 +82,7 @@ async function activate(cell, event) {
     $("#compare-selected").disabled = selected.size < 2;
     return;
   }
+  if (cell.run === undefined && cell.fits) return; // its status is still loading
   if (cell.run && cell.run.status !== "INAPPLICABLE") { location.assign(viewUrl(cell.run.uri)); return; }
   if (!cell.fits || !signedIn) return;
   const data = await gql(`mutation($m: ID!, $p: ID!) { runExperiment(model: $m, protocol: $p) {
@@ -184,26 +189,43 @@ async function load() {
     }
     models.push(model);
   }
-  const all_cells = models.flatMap((m) => [...m.cells.values()]);
-  if (window.crypto?.subtle) {
-    await Promise.all(all_cells.map(async (cell) => { cell.id = await experimentId(cell.model.versionUri, cell.protocol.versionUri); }));
-    for (const cell of all_cells) cells.set(cell.id, cell);
-    const runs = await latestRuns(all_cells.filter((c) => c.fits).map((c) => c.id));
-    for (const cell of all_cells) cell.run = runs.get(cell.id) || null;
-  }
+  const allCells = models.flatMap((m) => [...m.cells.values()]);
   if (!models.length || !protocols.length) {
     fill($("#matrix"), h("p", {}, `No ${models.length ? "protocols" : "models"} in this selection.`));
-  } else {
-    render(models, protocols);
+    return;
   }
+  const lookup = window.crypto?.subtle ? allCells.filter((c) => c.fits) : [];
+  for (const cell of lookup) cell.run = undefined; // loading
+  render(models, protocols);
+  summarise(models, protocols, allCells, lookup.length > 0);
+  // The table is on screen and works: the run statuses fill in as they arrive.
+  markReady();
+  if (lookup.length) {
+    await Promise.all(lookup.map(async (cell) => { cell.id = await experimentId(cell.model.versionUri, cell.protocol.versionUri); }));
+    for (const cell of lookup) cells.set(cell.id, cell);
+    await latestRuns(lookup.map((c) => c.id), (chunk, found) => {
+      for (const id of chunk) {
+        const cell = cells.get(id);
+        cell.run = found.get(id) || null;
+        paint(cell);
+      }
+    });
+    summarise(models, protocols, allCells, false);
+  }
+  performance.mark("complete");
+  document.documentElement.dataset.complete = "true";
+  poll();
+}
+
+function summarise(models, protocols, allCells, loading) {
   const counts = {};
-  for (const cell of all_cells) {
+  for (const cell of allCells) {
     const s = cell.button?.dataset.status;
-    if (s) counts[s] = (counts[s] || 0) + 1;
+    if (s && s !== "LOADING") counts[s] = (counts[s] || 0) + 1;
   }
   fill($("#matrix-summary"), `${models.length} models × ${protocols.length} protocols: `
-    + Object.entries(counts).map(([k, v]) => `${v} ${k === "NOTRUN" ? "not run" : k.toLowerCase()}`).join(", "));
-  poll();
+    + Object.entries(counts).map(([k, v]) => `${v} ${k === "NOTRUN" ? "not run" : k.toLowerCase()}`).join(", ")
+    + (loading ? "; loading run statuses" : ""));
 }
 
 $("#compare-selected").addEventListener("click", () => {
