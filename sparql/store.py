@@ -109,3 +109,12 @@ class TripleStore:
     def close(self) -> None:
         self.flush()
         del self._store
+
+
+def open_triple_store(store_dir: Path, sparql_url: str | None = None):  # noqa: ANN201 - either store class
+    """The store the settings ask for: a remote SPARQL 1.1 server when ``sparql_url`` is set, else embedded."""
+    if sparql_url:
+        from sparql.remote import RemoteTripleStore
+
+        return RemoteTripleStore(sparql_url)
+    return TripleStore(store_dir)

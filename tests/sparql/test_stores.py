@@ -1,0 +1,98 @@
+"""The embedded store and the remote store (a real Oxigraph server) keep the same contract,
+and the endpoint works the same over either."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import httpx
+import pyoxigraph as ox
+import pytest
+
+from sparql.remote import RemoteTripleStore
+from sparql.service import SparqlService
+from sparql.store import TripleStore, open_triple_store
+from tests.sparql.oxigraph_server import oxigraph_server
+
+G = ox.NamedNode("http://example.org/graph")
+S, P = ox.NamedNode("http://example.org/s"), ox.NamedNode("http://example.org/p")
+
+
+@pytest.fixture(scope="module")
+def remote_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    with oxigraph_server(tmp_path_factory.mktemp("oxigraph")) as url:
+        yield url
+
+
+@pytest.fixture(params=["embedded", "remote"])
+def store(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory):  # noqa: ANN201
+    if request.param == "embedded":
+        s = TripleStore(tmp_path_factory.mktemp("embedded"))
+    else:
+        url = request.getfixturevalue("remote_url")
+        s = open_triple_store(tmp_path_factory.mktemp("unused"), url)
+        assert isinstance(s, RemoteTripleStore)
+        s.update("DROP SILENT ALL")
+    yield s
+    s.close()
+
+
+def test_graph_round_trip(store) -> None:  # noqa: ANN001
+    triples = [ox.Triple(S, P, ox.Literal(str(i))) for i in range(3)]
+    assert not store.has_graph(G)
+    store.replace_graph(G, triples)
+    assert store.has_graph(G)
+    assert sorted(map(str, store.triples(G))) == sorted(map(str, triples))
+    store.add(G, [ox.Triple(S, P, ox.Literal("extra"))])
+    assert len(list(store.triples(G))) == 4
+    assert [g.value for g in store.named_graphs()] == [G.value]
+    store.replace_graph(G, triples[:1])
+    assert len(list(store.triples(G))) == 1
+    store.drop_graph(G)
+    assert not store.has_graph(G)
+
+
+def test_queries_with_substitutions_and_datasets(store) -> None:  # noqa: ANN001
+    store.replace_graph(G, [ox.Triple(S, P, ox.Literal("a")), ox.Triple(P, P, ox.Literal("b"))])
+    rows = list(store.query("SELECT ?s ?o WHERE { GRAPH ?g { ?s ?p ?o } }", substitutions={ox.Variable("s"): S}))
+    assert [r["o"].value for r in rows] == ["a"]
+    union = list(store.query("SELECT ?o WHERE { ?s ?p ?o }", use_default_graph_as_union=True))
+    assert sorted(r["o"].value for r in union) == ["a", "b"]
+    scoped = list(store.query("SELECT ?o WHERE { ?s ?p ?o }", default_graph=[G]))
+    assert len(scoped) == 2
+    assert bool(store.query("ASK { GRAPH ?g { ?s ?p \"b\" } }"))
+    triples = list(store.query("CONSTRUCT { ?s ?p ?o } WHERE { GRAPH ?g { ?s ?p ?o } }"))
+    assert len(triples) == 2
+    with pytest.raises(SyntaxError):
+        store.query("SELECT * WHERE {")
+
+
+def test_updates_and_the_default_graph(store) -> None:  # noqa: ANN001
+    store.update('INSERT DATA { <http://example.org/s> <http://example.org/p> "d" }')
+    assert [t.object.value for t in store.default_triples()] == ["d"]
+    store.add_to_default([ox.Triple(S, P, ox.Literal("e"))])
+    assert len(list(store.default_triples())) == 2
+    store.clear_default()
+    assert list(store.default_triples()) == []
+    with pytest.raises(SyntaxError):
+        store.update("INSERT DATA {")
+
+
+async def test_the_endpoint_over_a_remote_store(remote_url: str) -> None:
+    store = RemoteTripleStore(remote_url)
+    store.update("DROP SILENT ALL")
+    public = ox.NamedNode("http://localhost:8000/models/m/versions/1")
+    private = ox.NamedNode("http://localhost:8000/models/m/versions/2")
+    store.replace_graph(public, [ox.Triple(public, P, ox.Literal("visible"))])
+    store.replace_graph(private, [ox.Triple(private, P, ox.Literal("hidden"))])
+
+    async def scope(user):  # noqa: ANN001, ANN202
+        return [public]
+
+    service = SparqlService(store, base_uri="http://localhost:8000/", graph_scope=scope)
+    answer = await service.query("SELECT ?o WHERE { ?s ?p ?o }", None, format="json")
+    values = [b["o"]["value"] for b in httpx.Response(200, content=answer.body).json()["results"]["bindings"]]
+    assert values == ["visible"]
+    answer = await service.query("SELECT ?g WHERE { GRAPH ?g { } }", None, format="json")
+    assert private.value not in answer.body.decode()
+    store.close()
