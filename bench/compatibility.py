@@ -20,6 +20,7 @@ import os
 import re
 import statistics
 import sys
+import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -27,6 +28,8 @@ from pathlib import Path
 import pyoxigraph as ox
 
 ROOT = Path(__file__).resolve().parents[1]
+if sys.path and Path(sys.path[0]).resolve() == ROOT / "bench":
+    sys.path.pop(0)  # bench/queue.py would shadow the standard library's queue
 sys.path.insert(0, str(ROOT))
 
 from ontology import compatibility as compat  # noqa: E402
@@ -117,14 +120,20 @@ def timed(fn: Callable[[], object], repeat: int) -> tuple[float, object]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=7)
+    parser.add_argument("--memory", action="store_true", help="an in-memory store instead of one on disk")
     parser.add_argument("--data", type=Path, default=Path(os.environ.get("WEBLAB_SHARED_DATA", ROOT / ".." / "shared" / "data")))
     args = parser.parse_args()
 
-    store = TripleStore(None)
+    with tempfile.TemporaryDirectory(prefix="weblab-bench-") as tmp:
+        run(TripleStore(None if args.memory else Path(tmp) / "store"), args)
+
+
+def run(store: TripleStore, args: argparse.Namespace) -> None:
     load_ontologies(store, BASE)
     t = time.perf_counter()
     models, protocols, source = fill(store, args.data)
-    print(f"store: {len(models)} models × {len(protocols)} protocols filled in {time.perf_counter() - t:.2f} s; interfaces: {source}")
+    store.flush()
+    print(f"store ({'memory' if store.path is None else 'on disk'}): {len(models)} models × {len(protocols)} protocols filled in {time.perf_counter() - t:.2f} s; interfaces: {source}")
 
     pair_t, _ = timed(lambda: compat.check_pair(store, BASE, models[0], protocols[0]), args.repeat * 10)
     model_t, _ = timed(lambda: compat.check_model(store, BASE, models[len(models) // 2]), args.repeat * 3)
