@@ -92,37 +92,75 @@ SIMULATION_FEATURES = [
     ("test_unit_conversion_time_independent_var_units", LR91, SUCCESS),
     ("test_unit_conversion_time_input", LR91, SUCCESS),
     ("test_var_declaration_redefined", LR91, "declared twice"),
-    pytest.param("test_INa_IV_curves", BR77, SUCCESS, marks=_pending("clamping an optional variable the model lacks")),
+    pytest.param(
+        "test_INa_IV_curves", BR77, SUCCESS, marks=_pending("clamping an optional variable the model lacks")
+    ),
     pytest.param("test_clamping_optional", LR91, SUCCESS, marks=_pending("clamping an optional variable")),
-    pytest.param("test_create_annotated_no_units", LR91, SUCCESS, marks=_pending("units derived from a define")),
+    pytest.param(
+        "test_create_annotated_no_units", LR91, SUCCESS, marks=_pending("units derived from a define")
+    ),
     pytest.param("test_mathml_evaluation", LR91, SUCCESS, marks=_pending("MathML sec/csc/... in defines")),
     pytest.param("test_model_interpolation", "test_lr91.cellml", SUCCESS, marks=_pending("interpolate()")),
     pytest.param("test_onestep_sim", LR91, SUCCESS, marks=_pending("exact values for dV/dt = 1")),
-    pytest.param("test_other_ontologies", "test_lr91.cellml", SUCCESS, marks=_pending("exact values for dV/dt = 1")),
-    pytest.param("test_sim_environments", LR91, SUCCESS, marks=_pending("CVODES error in a nested timecourse")),
-    pytest.param("test_transitive_variables", "transitive_variables.cellml", SUCCESS,
-                 marks=_pending("unit conversion of transitive variables")),
-    pytest.param("test_unit_conversion_inputs_initial_values", LR91, SUCCESS, marks=_pending("CVODES error at t=0")),
-    pytest.param("test_unit_conversion_rules", "unit_conversion_rules.cellml", SUCCESS,
-                 marks=_pending("convert rules for currents")),
-    pytest.param("test_units_of", "simple_ode.cellml", SUCCESS, marks=_pending("creating variables with units_of")),
+    pytest.param(
+        "test_other_ontologies", "test_lr91.cellml", SUCCESS, marks=_pending("exact values for dV/dt = 1")
+    ),
+    pytest.param(
+        "test_sim_environments", LR91, SUCCESS, marks=_pending("CVODES error in a nested timecourse")
+    ),
+    pytest.param(
+        "test_transitive_variables",
+        "transitive_variables.cellml",
+        SUCCESS,
+        marks=_pending("unit conversion of transitive variables"),
+    ),
+    pytest.param(
+        "test_unit_conversion_inputs_initial_values", LR91, SUCCESS, marks=_pending("CVODES error at t=0")
+    ),
+    pytest.param(
+        "test_unit_conversion_rules",
+        "unit_conversion_rules.cellml",
+        SUCCESS,
+        marks=_pending("convert rules for currents"),
+    ),
+    pytest.param(
+        "test_units_of", "simple_ode.cellml", SUCCESS, marks=_pending("creating variables with units_of")
+    ),
     pytest.param("test_var_declaration", LR91, SUCCESS, marks=_pending("var used in its own define")),
     pytest.param("test_while_loop", LR91, SUCCESS, marks=_pending("CVODES error in a while loop")),
     pytest.param("test_required_annotations", LR91, SUCCESS, marks=_pending("units defined after use")),
-    pytest.param("test_interface_clamp_and_define_1", LR91, "clamp", marks=_pending("clamp and define together")),
-    pytest.param("test_interface_clamp_and_define_2", LR91, "clamp", marks=_pending("clamp and define together")),
+    pytest.param(
+        "test_interface_clamp_and_define_1", LR91, "clamp", marks=_pending("clamp and define together")
+    ),
+    pytest.param(
+        "test_interface_clamp_and_define_2", LR91, "clamp", marks=_pending("clamp and define together")
+    ),
     pytest.param("test_interface_inconsistent_clamp_1", LR91, "clamp", marks=_pending("inconsistent clamps")),
     pytest.param("test_interface_inconsistent_clamp_2", LR91, "clamp", marks=_pending("inconsistent clamps")),
-    pytest.param("test_interface_inconsistent_define", LR91, "define", marks=_pending("inconsistent defines")),
+    pytest.param(
+        "test_interface_inconsistent_define", LR91, "define", marks=_pending("inconsistent defines")
+    ),
     pytest.param("test_interface_inconsistent_input", LR91, "input", marks=_pending("inconsistent inputs")),
-    pytest.param("test_interface_inconsistent_input_output", LR91, "units",
-                 marks=_pending("inconsistent input/output units")),
-    pytest.param("test_interface_inconsistent_output", LR91, "output", marks=_pending("inconsistent outputs")),
+    pytest.param(
+        "test_interface_inconsistent_input_output",
+        LR91,
+        "units",
+        marks=_pending("inconsistent input/output units"),
+    ),
+    pytest.param(
+        "test_interface_inconsistent_output", LR91, "output", marks=_pending("inconsistent outputs")
+    ),
     pytest.param("test_var_declaration_overdefined", LR91, "var", marks=_pending("over-defined var")),
     pytest.param("test_var_declaration_underdefined", LR91, "var", marks=_pending("under-defined var")),
-    pytest.param("test_unit_conversion_time_conflict", LR91, "time", marks=_pending("conflicting time units")),
-    pytest.param("test_transitive_variables_clash", "transitive_variables.cellml", "units",
-                 marks=_pending("units clash via a transitive annotation")),
+    pytest.param(
+        "test_unit_conversion_time_conflict", LR91, "time", marks=_pending("conflicting time units")
+    ),
+    pytest.param(
+        "test_transitive_variables_clash",
+        "transitive_variables.cellml",
+        "units",
+        marks=_pending("units clash via a transitive annotation"),
+    ),
 ]
 
 
@@ -141,21 +179,33 @@ def test_simulation_feature_protocols(tmp_path: Path, name: str, model: str, exp
 # Post-processing of the real protocols on the original engine's simulation outputs
 # --------------------------------------------------------------------------------------------------
 
-BLOCK_PROTOCOLS = ["IKr_block", "INa_block", "ICaL_block", "IK1_block", "IKs_block", "Ito_block", "NCX_block",
-                   "RyR_block"]
+BLOCK_PROTOCOLS = [
+    "IKr_block",
+    "INa_block",
+    "ICaL_block",
+    "IK1_block",
+    "IKs_block",
+    "Ito_block",
+    "NCX_block",
+    "RyR_block",
+]
 
 
 def _block_cases() -> list[tuple[str, str]]:
     cases = []
     for protocol in BLOCK_PROTOCOLS:
         for folder in sorted(REFERENCE.glob(f"*/{protocol}")):
-            if (folder / "outputs_detailed_voltage.csv").exists() and (folder / "outputs_scaled_APD90.csv").exists():
+            if (folder / "outputs_detailed_voltage.csv").exists() and (
+                folder / "outputs_scaled_APD90.csv"
+            ).exists():
                 cases.append((folder.parent.name, protocol))
     return cases
 
 
 BLOCK_CASES = _block_cases()
-FAST_BLOCK_CASES = [c for c in BLOCK_CASES if c[0] in ("aslanidi_Purkinje_model_2009", "ten_tusscher_model_2004_epi")]
+FAST_BLOCK_CASES = [
+    c for c in BLOCK_CASES if c[0] in ("aslanidi_Purkinje_model_2009", "ten_tusscher_model_2004_epi")
+]
 
 
 def _post_process_block(tmp_path: Path, model: str, protocol: str) -> tuple[np.ndarray, np.ndarray]:
@@ -171,14 +221,17 @@ def _post_process_block(tmp_path: Path, model: str, protocol: str) -> tuple[np.n
     (tmp_path / "voltage.csv").write_text(format_array(voltage, "V"))
     (tmp_path / "time.csv").write_text(format_array(time, "t"))
     text = (PROTOCOLS / "real" / f"{protocol}.txt").read_text()
-    post = text[text.index("post-processing"):text.index("\noutputs")]
+    post = text[text.index("post-processing") : text.index("\noutputs")]
     post = post.replace("sim:detailed_voltage", "ref_voltage").replace("sim:detailed_time", "ref_time")
     snippet = tmp_path / "post.txt"
-    inputs = text[text.index("inputs"):text.index("}", text.index("inputs")) + 1]
-    snippet.write_text(inputs + '\nimport std = "BasicLibrary.txt"\nimport cardiac = "CardiacLibrary.txt"\n'
-                       'library {\n    ref_voltage = load("voltage.csv")\n    ref_time = load("time.csv")\n}\n'
-                       + post + "\noutputs {\n    scaled_APD90 units dimensionless\n"
-                       "    optional scaled_resting_potential units dimensionless\n}\n")
+    inputs = text[text.index("inputs") : text.index("}", text.index("inputs")) + 1]
+    snippet.write_text(
+        inputs + '\nimport std = "BasicLibrary.txt"\nimport cardiac = "CardiacLibrary.txt"\n'
+        'library {\n    ref_voltage = load("voltage.csv")\n    ref_time = load("time.csv")\n}\n'
+        + post
+        + "\noutputs {\n    scaled_APD90 units dimensionless\n"
+        "    optional scaled_resting_potential units dimensionless\n}\n"
+    )
     result = load_protocol(snippet).run(None)
     assert result.status == "success", result.messages
     actual = [result.outputs["scaled_APD90"]]
@@ -191,15 +244,18 @@ def _post_process_block(tmp_path: Path, model: str, protocol: str) -> tuple[np.n
 
 
 @pytest.mark.parametrize("model, protocol", FAST_BLOCK_CASES)
-def test_block_protocol_post_processing_reproduces_reference_apd(tmp_path: Path, model: str, protocol: str) -> None:
+def test_block_protocol_post_processing_reproduces_reference_apd(
+    tmp_path: Path, model: str, protocol: str
+) -> None:
     actual, expected = _post_process_block(tmp_path, model, protocol)
     np.testing.assert_allclose(actual, expected, rtol=RTOL, atol=ATOL)
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("model, protocol", BLOCK_CASES)
-def test_block_protocol_post_processing_reproduces_reference_apd_everywhere(tmp_path: Path, model: str,
-                                                                           protocol: str) -> None:
+def test_block_protocol_post_processing_reproduces_reference_apd_everywhere(
+    tmp_path: Path, model: str, protocol: str
+) -> None:
     actual, expected = _post_process_block(tmp_path, model, protocol)
     np.testing.assert_allclose(actual, expected, rtol=RTOL, atol=ATOL)
 
@@ -209,12 +265,15 @@ def test_block_protocol_post_processing_reproduces_reference_apd_everywhere(tmp_
 # --------------------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("reference", [
-    "aslanidi_Purkinje_model_2009/ICaL/outputs_min_LCC.csv",
-    "aslanidi_Purkinje_model_2009/ICaL/outputs_final_membrane_voltage.csv",
-    "aslanidi_Purkinje_model_2009/SteadyStateRunner/outputs_num_paces.csv",
-    "beeler_reuter_model_1977/GraphState/outputs_state.csv",
-])
+@pytest.mark.parametrize(
+    "reference",
+    [
+        "aslanidi_Purkinje_model_2009/ICaL/outputs_min_LCC.csv",
+        "aslanidi_Purkinje_model_2009/ICaL/outputs_final_membrane_voltage.csv",
+        "aslanidi_Purkinje_model_2009/SteadyStateRunner/outputs_num_paces.csv",
+        "beeler_reuter_model_1977/GraphState/outputs_state.csv",
+    ],
+)
 def test_output_files_round_trip_in_the_reference_layout(tmp_path: Path, reference: str) -> None:
     path = REFERENCE / reference
     array = read_output(path)
@@ -227,9 +286,11 @@ def test_output_files_round_trip_in_the_reference_layout(tmp_path: Path, referen
 
 def test_run_writes_outputs_contents_and_plots(tmp_path: Path) -> None:
     protocol = tmp_path / "p.txt"
-    protocol.write_text('post-processing {\n    x = [1, 2, 3]\n    y = map(lambda v: v * v, x)\n}\n'
-                        'outputs {\n    x units ms "Time"\n    y units mV "Square"\n}\n'
-                        'plots {\n    plot "Squares" using linespoints { y against x }\n}\n')
+    protocol.write_text(
+        "post-processing {\n    x = [1, 2, 3]\n    y = map(lambda v: v * v, x)\n}\n"
+        'outputs {\n    x units ms "Time"\n    y units mV "Square"\n}\n'
+        'plots {\n    plot "Squares" using linespoints { y against x }\n}\n'
+    )
     result = load_protocol(protocol).run(None, tmp_path / "out")
     assert result.status == "success"
     out = tmp_path / "out"
@@ -242,8 +303,13 @@ def test_run_writes_outputs_contents_and_plots(tmp_path: Path) -> None:
 
 
 def _weblab(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-c", "import sys; from web.cli import main; sys.exit(main())", *args],
-                          capture_output=True, text=True, cwd=ROOT, timeout=300)
+    return subprocess.run(
+        [sys.executable, "-c", "import sys; from web.cli import main; sys.exit(main())", *args],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=300,
+    )
 
 
 def test_cli_interface_prints_terms_inputs_and_outputs() -> None:
@@ -273,8 +339,10 @@ def test_cli_check_exit_statuses(tmp_path: Path) -> None:
 
 def test_cli_run_with_input_override(tmp_path: Path) -> None:
     protocol = tmp_path / "p.txt"
-    protocol.write_text("inputs {\n    n = 3\n}\npost-processing {\n    x = [i for i in 0:n]\n}\n"
-                        "outputs {\n    x units dimensionless\n}\n")
+    protocol.write_text(
+        "inputs {\n    n = 3\n}\npost-processing {\n    x = [i for i in 0:n]\n}\n"
+        "outputs {\n    x units dimensionless\n}\n"
+    )
     model = MODELS / "real" / "beeler_reuter_model_1977.cellml"
     done = _weblab("fc", "run", str(protocol), str(model), "-o", str(tmp_path / "out"), "--input", "n=5")
     assert done.returncode == 0, done.stderr

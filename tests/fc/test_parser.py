@@ -15,8 +15,11 @@ from worker.fc.parser import parse_expression, parse_file, parse_text
 ROOT = Path(__file__).resolve().parents[2]
 DATA = Path(os.environ.get("WEBLAB_SHARED_DATA", ROOT.parent / "shared" / "data")).resolve()
 PROTOCOLS = DATA / "fc" / "protocols"
-ALL_PROTOCOLS = sorted(PROTOCOLS.glob("*.txt")) + sorted((PROTOCOLS / "real").glob("*.txt")) + sorted(
-    (PROTOCOLS / "library").glob("*.txt"))
+ALL_PROTOCOLS = (
+    sorted(PROTOCOLS.glob("*.txt"))
+    + sorted((PROTOCOLS / "real").glob("*.txt"))
+    + sorted((PROTOCOLS / "library").glob("*.txt"))
+)
 
 
 @pytest.mark.parametrize("path", ALL_PROTOCOLS, ids=lambda p: f"{p.parent.name}/{p.name}")
@@ -25,8 +28,13 @@ def test_every_shipped_protocol_parses(path: Path) -> None:
     assert protocol.file == str(path)
     text = path.read_text()
     # Each non-empty section written in the file shows up in the tree.
-    for keyword, attribute in [("post-processing", "post_processing"), ("tasks", "tasks"), ("outputs", "outputs"),
-                               ("library", "library"), ("inputs", "inputs")]:
+    for keyword, attribute in [
+        ("post-processing", "post_processing"),
+        ("tasks", "tasks"),
+        ("outputs", "outputs"),
+        ("library", "library"),
+        ("inputs", "inputs"),
+    ]:
         match = re.search(rf"^{keyword}\s*\{{\s*(#[^\n]*\s*)*(\S)", text, re.M)
         if match and match.group(2) != "}":
             assert getattr(protocol, attribute), f"{keyword} section lost"
@@ -53,11 +61,15 @@ def test_ical_protocol_structure() -> None:
     assert [type(m).__name__ for m in inner.body.modifiers] == ["ResetState", "SetVariable"]
     timecourse = inner.body.nested.body
     assert isinstance(timecourse, ast.Timecourse)
-    assert timecourse.range == ast.UniformRange("time", "ms", ast.Number(-10.0), ast.Number(500.0),
-                                                ast.Number(0.01))
+    assert timecourse.range == ast.UniformRange(
+        "time", "ms", ast.Number(-10.0), ast.Number(500.0), ast.Number(0.01)
+    )
     assert p.outputs[0].ref == "sim:extracellular_calcium_concentration"
-    assert p.plots[0] == ast.PlotSpec("IV curve", [ast.PlotCurve(["min_LCC"], "final_membrane_voltage",
-                                                                 "step_calcium_values")], "linespoints")
+    assert p.plots[0] == ast.PlotSpec(
+        "IV curve",
+        [ast.PlotCurve(["min_LCC"], "final_membrane_voltage", "step_calcium_values")],
+        "linespoints",
+    )
 
 
 def test_positions_point_at_the_source() -> None:
@@ -67,30 +79,44 @@ def test_positions_point_at_the_source() -> None:
     assert assign.value.pos.line == 3 and assign.value.pos.column == 11  # the '+'
 
 
-@pytest.mark.parametrize("text, expected", [
-    ("1 + 2 * 3", ast.BinaryOp("+", ast.Number(1), ast.BinaryOp("*", ast.Number(2), ast.Number(3)))),
-    ("a - b - c", ast.BinaryOp("-", ast.BinaryOp("-", ast.Name("a"), ast.Name("b")), ast.Name("c"))),
-    ("2 ^ 3 ^ 2", ast.BinaryOp("^", ast.BinaryOp("^", ast.Number(2), ast.Number(3)), ast.Number(2))),
-    ("-x ^ 2", ast.UnaryOp("-", ast.BinaryOp("^", ast.Name("x"), ast.Number(2)))),
-    ("not a == b", ast.BinaryOp("==", ast.UnaryOp("not", ast.Name("a")), ast.Name("b"))),
-    ("a < 1 && b || c", ast.BinaryOp("||", ast.BinaryOp("&&", ast.BinaryOp("<", ast.Name("a"), ast.Number(1)),
-                                                       ast.Name("b")), ast.Name("c"))),
-    ("-1", ast.Number(-1)),
-    ("sim:time", ast.Name("sim:time")),
-    ("MathML:pi", ast.MathML("pi")),
-    ("MathML:exp(1)", ast.Call(ast.MathML("exp"), [ast.Number(1)])),
-    ("std:Max(a, default)", ast.Call(ast.Name("std:Max"), [ast.Name("a"), ast.Default()])),
-    ("(a, b)", ast.TupleExpr([ast.Name("a"), ast.Name("b")])),
-    ("@2:MathML:max", ast.Wrap(2, "MathML:max")),
-    ("@1:-", ast.Wrap(1, "-")),
-    ("x.SHAPE[0]", ast.View(ast.Accessor(ast.Name("x"), "SHAPE"),
-                            [ast.ViewSpec(ast.Number(0), None, None, False)])),
-    ("if a then 1 else 2 + 3", ast.If(ast.Name("a"), ast.Number(1), ast.BinaryOp("+", ast.Number(2), ast.Number(3)))),
-    ("map(@2:+, a, b)", ast.Map(ast.Wrap(2, "+"), [ast.Name("a"), ast.Name("b")])),
-    ("fold(f, a)", ast.Fold(ast.Name("f"), ast.Name("a"))),
-    ("find(a)", ast.Find(ast.Name("a"))),
-    ("0 :: units_of(oxmeta:V)", ast.Number(0, "units_of(oxmeta:V)")),
-])
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("1 + 2 * 3", ast.BinaryOp("+", ast.Number(1), ast.BinaryOp("*", ast.Number(2), ast.Number(3)))),
+        ("a - b - c", ast.BinaryOp("-", ast.BinaryOp("-", ast.Name("a"), ast.Name("b")), ast.Name("c"))),
+        ("2 ^ 3 ^ 2", ast.BinaryOp("^", ast.BinaryOp("^", ast.Number(2), ast.Number(3)), ast.Number(2))),
+        ("-x ^ 2", ast.UnaryOp("-", ast.BinaryOp("^", ast.Name("x"), ast.Number(2)))),
+        ("not a == b", ast.BinaryOp("==", ast.UnaryOp("not", ast.Name("a")), ast.Name("b"))),
+        (
+            "a < 1 && b || c",
+            ast.BinaryOp(
+                "||",
+                ast.BinaryOp("&&", ast.BinaryOp("<", ast.Name("a"), ast.Number(1)), ast.Name("b")),
+                ast.Name("c"),
+            ),
+        ),
+        ("-1", ast.Number(-1)),
+        ("sim:time", ast.Name("sim:time")),
+        ("MathML:pi", ast.MathML("pi")),
+        ("MathML:exp(1)", ast.Call(ast.MathML("exp"), [ast.Number(1)])),
+        ("std:Max(a, default)", ast.Call(ast.Name("std:Max"), [ast.Name("a"), ast.Default()])),
+        ("(a, b)", ast.TupleExpr([ast.Name("a"), ast.Name("b")])),
+        ("@2:MathML:max", ast.Wrap(2, "MathML:max")),
+        ("@1:-", ast.Wrap(1, "-")),
+        (
+            "x.SHAPE[0]",
+            ast.View(ast.Accessor(ast.Name("x"), "SHAPE"), [ast.ViewSpec(ast.Number(0), None, None, False)]),
+        ),
+        (
+            "if a then 1 else 2 + 3",
+            ast.If(ast.Name("a"), ast.Number(1), ast.BinaryOp("+", ast.Number(2), ast.Number(3))),
+        ),
+        ("map(@2:+, a, b)", ast.Map(ast.Wrap(2, "+"), [ast.Name("a"), ast.Name("b")])),
+        ("fold(f, a)", ast.Fold(ast.Name("f"), ast.Name("a"))),
+        ("find(a)", ast.Find(ast.Name("a"))),
+        ("0 :: units_of(oxmeta:V)", ast.Number(0, "units_of(oxmeta:V)")),
+    ],
+)
 def test_expression_shapes(text: str, expected: ast.Expr) -> None:
     assert parse_expression(text) == expected
 
@@ -125,16 +151,23 @@ def test_comprehensions() -> None:
     e = parse_expression("[i*3 + j for 0$i in 1:3 for 1$j in 0:2:6]")
     assert isinstance(e, ast.ArrayComprehension)
     g0, g1 = e.generators
-    assert (g0.var, g0.dim, g0.start, g0.step, g0.end) == ("i", ast.Number(0), ast.Number(1), ast.Number(1),
-                                                           ast.Number(3))
+    assert (g0.var, g0.dim, g0.start, g0.step, g0.end) == (
+        "i",
+        ast.Number(0),
+        ast.Number(1),
+        ast.Number(1),
+        ast.Number(3),
+    )
     assert (g1.var, g1.start, g1.step, g1.end) == ("j", ast.Number(0), ast.Number(2), ast.Number(6))
 
 
 def test_keywords_are_names_where_no_keyword_fits() -> None:
     p = parse_text("post-processing {\n input = [1, 2]\n range = input\n units = 3\n}\n")
     assert [s.names[0] for s in p.post_processing] == ["input", "range", "units"]
-    p = parse_text("tasks {\n simulation nested = nested {\n  range i units dimensionless vector [1]\n"
-                   "  nests simulation timecourse { range t units ms uniform 0:1 }\n }\n}\n")
+    p = parse_text(
+        "tasks {\n simulation nested = nested {\n  range i units dimensionless vector [1]\n"
+        "  nests simulation timecourse { range t units ms uniform 0:1 }\n }\n}\n"
+    )
     assert p.tasks[0].prefix == "nested"
 
 
@@ -149,7 +182,8 @@ def test_functions_and_lambdas() -> None:
 
 
 def test_model_interface_statements() -> None:
-    p = parse_text("""model interface {
+    p = parse_text(
+        """model interface {
     independent var units ms
     input oxmeta:V units mV = -80
     output oxmeta:state_variable
@@ -158,7 +192,9 @@ def test_model_interface_statements() -> None:
     clamp oxmeta:Cao to 2 :: mM
     define diff(oxmeta:x; oxmeta:time) = 1 :: mV_per_ms
     convert A_per_F to uA by lambda rhs: rhs * c
-}""", "mi.txt")
+}""",
+        "mi.txt",
+    )
     mi = p.model_interface
     assert mi is not None and mi.independent_var_units == "ms"
     s = mi.statements
@@ -179,13 +215,16 @@ def test_nested_protocol_path_is_relative_to_the_protocol() -> None:
     assert [o.name for o in nested.select_outputs]
 
 
-@pytest.mark.parametrize("text, line, column, expected", [
-    ("post-processing {\n    a = [1, 2\n    b = 3\n}\n", 3, 5, "expected ',', ']'"),
-    ("inputs {\n  a = 1 + $\n}\n", 2, 11, "unexpected '$'"),
-    ("tasks {\n  simulation timecourse {\n    range t units ms uniform 0:1\n  }\n", 5, 1, "end of file"),
-    ("post-processing {\n  a, b = 1, 2, 3\n}\n", 2, 3, "cannot assign 3 values to 2 names"),
-    ("outputs {\n  x:y units mV\n}\n", 2, 3, "plain name"),
-])
+@pytest.mark.parametrize(
+    "text, line, column, expected",
+    [
+        ("post-processing {\n    a = [1, 2\n    b = 3\n}\n", 3, 5, "expected ',', ']'"),
+        ("inputs {\n  a = 1 + $\n}\n", 2, 11, "unexpected '$'"),
+        ("tasks {\n  simulation timecourse {\n    range t units ms uniform 0:1\n  }\n", 5, 1, "end of file"),
+        ("post-processing {\n  a, b = 1, 2, 3\n}\n", 2, 3, "cannot assign 3 values to 2 names"),
+        ("outputs {\n  x:y units mV\n}\n", 2, 3, "plain name"),
+    ],
+)
 def test_syntax_errors_say_where_and_what(text: str, line: int, column: int, expected: str) -> None:
     with pytest.raises(ProtocolError) as info:
         parse_text(text, "bad.txt")

@@ -80,6 +80,7 @@ def _free_names(expr: Any) -> frozenset[str]:
         elif isinstance(node, list):
             for item in node:
                 walk(item)
+
     walk(expr)
     result = frozenset(names)
     _FREE[key] = result
@@ -133,8 +134,9 @@ def _binary(expr: ast.BinaryOp, env: Environment) -> Any:
     right = _numeric_or_batch(evaluate_batched(expr.right, env))
     if not isinstance(left, Batch) and not isinstance(right, Batch):
         if expr.op in ("&&", "||"):
-            return np.asarray(np.logical_and(left, right) if expr.op == "&&" else np.logical_or(left, right),
-                              dtype=float)
+            return np.asarray(
+                np.logical_and(left, right) if expr.op == "&&" else np.logical_or(left, right), dtype=float
+            )
         return apply_binary(expr.op, left, right)
     a, b = _align([left, right])
     return Batch(np.asarray(apply_binary(expr.op, a, b), dtype=float))
@@ -215,7 +217,11 @@ def _call(expr: ast.Call, env: Environment) -> Any:
     if not isinstance(function, Closure) or function.body is None or len(function.body) != 1:
         raise NotBatchable("call of a function that is not one expression")
     statement = function.body[0]
-    if not isinstance(statement, ast.Return) or len(statement.values) != 1 or len(args) > len(function.params):
+    if (
+        not isinstance(statement, ast.Return)
+        or len(statement.values) != 1
+        or len(args) > len(function.params)
+    ):
         raise NotBatchable("call of a function that is not one expression")
     local = Environment(function.env, label=function.name)
     for i, param in enumerate(function.params):
@@ -296,8 +302,9 @@ _HANDLERS: dict[type, Any] = {
 }
 
 
-def batched_comprehension(expr: ast.ArrayComprehension, env: Environment,
-                          slots: list[tuple[str, list[int]] | None]) -> np.ndarray:
+def batched_comprehension(
+    expr: ast.ArrayComprehension, env: Environment, slots: list[tuple[str, list[int]] | None]
+) -> np.ndarray:
     """The comprehension's array, computing the body once for all indices (raises NotBatchable)."""
     loops = [s for s in slots if s is not None]
     grids = np.meshgrid(*[np.asarray(values, dtype=float) for _, values in loops], indexing="ij")

@@ -39,8 +39,13 @@ def add_commands(subparsers: Any) -> None:
     run.add_argument("protocol", help="protocol file (compact syntax)")
     run.add_argument("model", help="CellML model file")
     run.add_argument("-o", "--output", required=True, help="folder to write the outputs into")
-    run.add_argument("--input", action="append", default=[], metavar="NAME=VALUE",
-                     help="override a protocol input (may be repeated)")
+    run.add_argument(
+        "--input",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="override a protocol input (may be repeated)",
+    )
     run.set_defaults(func=cmd_run)
 
     interface = sub.add_parser("interface", help="print the protocol's interface as JSON")

@@ -35,8 +35,9 @@ class ModelState(Protocol):
 class Environment:
     """Bindings plus a parent and prefixed delegates."""
 
-    def __init__(self, parent: Environment | None = None, *, allow_overwrite: bool = False,
-                 label: str = "") -> None:
+    def __init__(
+        self, parent: Environment | None = None, *, allow_overwrite: bool = False, label: str = ""
+    ) -> None:
         self.bindings: dict[str, Any] = {}
         self.prefixes: dict[str, Environment] = {}
         self.parent = parent
@@ -94,8 +95,10 @@ class Environment:
     def add_prefix(self, prefix: str, env: Environment) -> None:
         existing = self.prefixes.get(prefix)
         if existing is not None and existing is not env:
-            raise ProtocolError(f"the name prefix {prefix!r} is already used here "
-                                "(check simulation names and import prefixes)")
+            raise ProtocolError(
+                f"the name prefix {prefix!r} is already used here "
+                "(check simulation names and import prefixes)"
+            )
         self.prefixes[prefix] = env
 
     def prefix_env(self, prefix: str) -> Environment | None:

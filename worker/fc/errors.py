@@ -22,8 +22,9 @@ class FcError(Exception):
 class ProtocolError(FcError):
     """Something in a protocol is wrong; says what, and where."""
 
-    def __init__(self, message: str, file: str | None = None, line: int | None = None,
-                 column: int | None = None) -> None:
+    def __init__(
+        self, message: str, file: str | None = None, line: int | None = None, column: int | None = None
+    ) -> None:
         self.message = message
         self.file = file
         self.line = line

@@ -74,8 +74,12 @@ def evaluate(expr: ast.Expr, env: Environment) -> Any:
             exc.with_location(expr.pos.file, expr.pos.line, expr.pos.column)
         raise
     except (ValueError, IndexError, TypeError, ZeroDivisionError, OverflowError) as exc:
-        raise ProtocolError(f"{type(exc).__name__}: {exc}", expr.pos.file if expr.pos.line else None,
-                            expr.pos.line, expr.pos.column) from exc
+        raise ProtocolError(
+            f"{type(exc).__name__}: {exc}",
+            expr.pos.file if expr.pos.line else None,
+            expr.pos.line,
+            expr.pos.column,
+        ) from exc
 
 
 def execute(statements: list[ast.Statement], env: Environment) -> None:
@@ -100,7 +104,9 @@ def call(function: Any, args: list[Any]) -> Any:
         if isinstance(value, DefaultValue):
             default = function.defaults[i]
             if default is None:
-                raise ProtocolError(f"parameter {param!r} of {function.name} was not given and has no default")
+                raise ProtocolError(
+                    f"parameter {param!r} of {function.name} was not given and has no default"
+                )
             value = default
         local.bindings[param] = value
     assert function.body is not None
@@ -160,7 +166,9 @@ def _assign(statement: ast.Assign, env: Environment) -> None:
     if not isinstance(value, TupleValue):
         raise ProtocolError("when assigning several names the value must be a tuple, not " + describe(value))
     if len(value.items) != len(statement.names):
-        raise ProtocolError(f"cannot assign a tuple of {len(value.items)} values to {len(statement.names)} names")
+        raise ProtocolError(
+            f"cannot assign a tuple of {len(value.items)} values to {len(statement.names)} names"
+        )
     for name, item in zip(statement.names, value.items, strict=True):
         env.define(name, item)
 
@@ -191,8 +199,12 @@ def _name(expr: ast.Name, env: Environment) -> Any:
 
 
 MATHML_CONSTANTS = {
-    "true": 1.0, "false": 0.0, "pi": math.pi, "exponentiale": math.e,
-    "infinity": math.inf, "notanumber": math.nan,
+    "true": 1.0,
+    "false": 0.0,
+    "pi": math.pi,
+    "exponentiale": math.e,
+    "infinity": math.inf,
+    "notanumber": math.nan,
 }
 
 
@@ -211,8 +223,16 @@ def _numeric(v: Any, op: str) -> np.ndarray:
 
 
 _BINARY: dict[str, Callable[[np.ndarray, np.ndarray], Any]] = {
-    "+": np.add, "-": np.subtract, "*": np.multiply, "/": np.divide, "^": np.power,
-    "==": np.equal, "!=": np.not_equal, "<": np.less, ">": np.greater, "<=": np.less_equal,
+    "+": np.add,
+    "-": np.subtract,
+    "*": np.multiply,
+    "/": np.divide,
+    "^": np.power,
+    "==": np.equal,
+    "!=": np.not_equal,
+    "<": np.less,
+    ">": np.greater,
+    "<=": np.less_equal,
     ">=": np.greater_equal,
 }
 
@@ -242,8 +262,9 @@ def apply_binary(op: str, left: np.ndarray, right: np.ndarray) -> np.ndarray:
     try:
         return number(_BINARY[op](left, right))
     except ValueError:
-        raise ProtocolError(f"operator {op!r}: operands of shapes {left.shape} and {right.shape} do not match") \
-            from None
+        raise ProtocolError(
+            f"operator {op!r}: operands of shapes {left.shape} and {right.shape} do not match"
+        ) from None
 
 
 def _unary(expr: ast.UnaryOp, env: Environment) -> np.ndarray:
@@ -312,7 +333,9 @@ def _call(expr: ast.Call, env: Environment) -> Any:
     function = evaluate(expr.function, env)
     args = [evaluate(a, env) for a in expr.args]
     if not isinstance(function, Closure):
-        raise ProtocolError(f"{getattr(expr.function, 'name', 'this')} is not a function but {describe(function)}")
+        raise ProtocolError(
+            f"{getattr(expr.function, 'name', 'this')} is not a function but {describe(function)}"
+        )
     try:
         return call(function, args)
     except ProtocolError as exc:
@@ -329,6 +352,7 @@ def _mathml_reduce(fn: Callable[[Any, Any], Any]) -> Callable[[list[np.ndarray]]
         for a in args[1:]:
             result = fn(result, a)
         return number(result)
+
     return apply
 
 
@@ -357,6 +381,7 @@ def _unary_fn(fn: Callable[[Any], Any]) -> Callable[[list[np.ndarray]], np.ndarr
         if len(args) != 1:
             raise ProtocolError(f"takes one operand, not {len(args)}")
         return number(fn(args[0]))
+
     return apply
 
 
@@ -365,6 +390,7 @@ def _binary_fn(fn: Callable[[Any, Any], Any]) -> Callable[[list[np.ndarray]], np
         if len(args) != 2:
             raise ProtocolError(f"takes two operands, not {len(args)}")
         return number(fn(args[0], args[1]))
+
     return apply
 
 
@@ -376,27 +402,55 @@ def _xor(args: list[np.ndarray]) -> np.ndarray:
 
 
 MATHML_FUNCTIONS: dict[str, Callable[[list[np.ndarray]], np.ndarray]] = {
-    "plus": _mathml_reduce(np.add), "times": _mathml_reduce(np.multiply),
-    "minus": _minus, "divide": _binary_fn(np.divide), "power": _binary_fn(np.power),
-    "max": _mathml_reduce(np.maximum), "min": _mathml_reduce(np.minimum),
-    "rem": _binary_fn(np.mod), "quotient": _binary_fn(np.floor_divide),
-    "root": _root, "abs": _unary_fn(np.abs), "floor": _unary_fn(np.floor), "ceiling": _unary_fn(np.ceil),
-    "exp": _unary_fn(np.exp), "ln": _unary_fn(np.log), "log": _log,
-    "eq": _binary_fn(np.equal), "neq": _binary_fn(np.not_equal), "lt": _binary_fn(np.less),
-    "gt": _binary_fn(np.greater), "leq": _binary_fn(np.less_equal), "geq": _binary_fn(np.greater_equal),
+    "plus": _mathml_reduce(np.add),
+    "times": _mathml_reduce(np.multiply),
+    "minus": _minus,
+    "divide": _binary_fn(np.divide),
+    "power": _binary_fn(np.power),
+    "max": _mathml_reduce(np.maximum),
+    "min": _mathml_reduce(np.minimum),
+    "rem": _binary_fn(np.mod),
+    "quotient": _binary_fn(np.floor_divide),
+    "root": _root,
+    "abs": _unary_fn(np.abs),
+    "floor": _unary_fn(np.floor),
+    "ceiling": _unary_fn(np.ceil),
+    "exp": _unary_fn(np.exp),
+    "ln": _unary_fn(np.log),
+    "log": _log,
+    "eq": _binary_fn(np.equal),
+    "neq": _binary_fn(np.not_equal),
+    "lt": _binary_fn(np.less),
+    "gt": _binary_fn(np.greater),
+    "leq": _binary_fn(np.less_equal),
+    "geq": _binary_fn(np.greater_equal),
     "not": _unary_fn(np.logical_not),
-    "and": _mathml_reduce(np.logical_and), "or": _mathml_reduce(np.logical_or), "xor": _xor,
-    "sin": _unary_fn(np.sin), "cos": _unary_fn(np.cos), "tan": _unary_fn(np.tan),
-    "sec": _unary_fn(lambda x: 1 / np.cos(x)), "csc": _unary_fn(lambda x: 1 / np.sin(x)),
+    "and": _mathml_reduce(np.logical_and),
+    "or": _mathml_reduce(np.logical_or),
+    "xor": _xor,
+    "sin": _unary_fn(np.sin),
+    "cos": _unary_fn(np.cos),
+    "tan": _unary_fn(np.tan),
+    "sec": _unary_fn(lambda x: 1 / np.cos(x)),
+    "csc": _unary_fn(lambda x: 1 / np.sin(x)),
     "cot": _unary_fn(lambda x: 1 / np.tan(x)),
-    "sinh": _unary_fn(np.sinh), "cosh": _unary_fn(np.cosh), "tanh": _unary_fn(np.tanh),
-    "sech": _unary_fn(lambda x: 1 / np.cosh(x)), "csch": _unary_fn(lambda x: 1 / np.sinh(x)),
+    "sinh": _unary_fn(np.sinh),
+    "cosh": _unary_fn(np.cosh),
+    "tanh": _unary_fn(np.tanh),
+    "sech": _unary_fn(lambda x: 1 / np.cosh(x)),
+    "csch": _unary_fn(lambda x: 1 / np.sinh(x)),
     "coth": _unary_fn(lambda x: 1 / np.tanh(x)),
-    "arcsin": _unary_fn(np.arcsin), "arccos": _unary_fn(np.arccos), "arctan": _unary_fn(np.arctan),
-    "arcsinh": _unary_fn(np.arcsinh), "arccosh": _unary_fn(np.arccosh), "arctanh": _unary_fn(np.arctanh),
-    "arcsec": _unary_fn(lambda x: np.arccos(1 / x)), "arccsc": _unary_fn(lambda x: np.arcsin(1 / x)),
+    "arcsin": _unary_fn(np.arcsin),
+    "arccos": _unary_fn(np.arccos),
+    "arctan": _unary_fn(np.arctan),
+    "arcsinh": _unary_fn(np.arcsinh),
+    "arccosh": _unary_fn(np.arccosh),
+    "arctanh": _unary_fn(np.arctanh),
+    "arcsec": _unary_fn(lambda x: np.arccos(1 / x)),
+    "arccsc": _unary_fn(lambda x: np.arcsin(1 / x)),
     "arccot": _unary_fn(lambda x: np.arctan(1 / x)),
-    "arcsech": _unary_fn(lambda x: np.arccosh(1 / x)), "arccsch": _unary_fn(lambda x: np.arcsinh(1 / x)),
+    "arcsech": _unary_fn(lambda x: np.arccosh(1 / x)),
+    "arccsch": _unary_fn(lambda x: np.arcsinh(1 / x)),
     "arccoth": _unary_fn(lambda x: np.arctanh(1 / x)),
 }
 
@@ -413,8 +467,12 @@ def mathml_call(name: str, args: list[Any]) -> np.ndarray:
 
 
 _UFUNCS: dict[str, np.ufunc] = {
-    "+": np.add, "*": np.multiply, "MathML:max": np.maximum, "MathML:min": np.minimum,
-    "MathML:plus": np.add, "MathML:times": np.multiply,
+    "+": np.add,
+    "*": np.multiply,
+    "MathML:max": np.maximum,
+    "MathML:min": np.minimum,
+    "MathML:plus": np.add,
+    "MathML:times": np.multiply,
 }
 
 
@@ -425,7 +483,7 @@ def _wrap_function(name: str) -> Closure:
 def _wrap(expr: ast.Wrap, env: Environment) -> Closure:
     op, nargs = expr.operator, expr.nargs
     if op.startswith("MathML:"):
-        fname = op[len("MathML:"):]
+        fname = op[len("MathML:") :]
         if fname not in MATHML_FUNCTIONS:
             raise ProtocolError(f"unknown MathML function {op}")
 
@@ -450,6 +508,7 @@ def _wrap(expr: ast.Wrap, env: Environment) -> Closure:
             for a in args[1:]:
                 result = apply_binary(op, result, _numeric(a, op))
             return result
+
     closure = Closure([f"_{i}" for i in range(nargs)], [None] * nargs, builtin=builtin, name=f"@{nargs}:{op}")
     if nargs == 2:
         closure.ufunc = _UFUNCS.get(op)
@@ -479,7 +538,9 @@ def _is_elementwise(expr: ast.Expr, params: set[str]) -> bool:
     if isinstance(expr, ast.If):
         return all(_is_elementwise(e, params) for e in (expr.test, expr.then, expr.orelse))
     if isinstance(expr, ast.Call) and isinstance(expr.function, ast.MathML):
-        return expr.function.name in _ELEMENTWISE_MATHML and all(_is_elementwise(a, params) for a in expr.args)
+        return expr.function.name in _ELEMENTWISE_MATHML and all(
+            _is_elementwise(a, params) for a in expr.args
+        )
     return False
 
 
@@ -503,6 +564,7 @@ def _elementwise_body(closure: Closure) -> Callable[..., Any] | None:
             if not is_simple(closure.env.lookup(name)):  # type: ignore[union-attr]
                 raise _NotElementwise
         return call(closure, args)
+
     return run
 
 
@@ -528,6 +590,7 @@ def _free_names(expr: ast.Expr) -> set[str]:
         elif isinstance(e, ast.Call):
             for a in e.args:
                 walk(a)
+
     walk(expr)
     return names
 
@@ -579,7 +642,9 @@ def _fold(expr: ast.Fold, env: Environment) -> np.ndarray:
     if array.ndim == 0:
         raise ProtocolError("cannot fold a 0-dimensional array")
     # As in the original engine, the initial value and the dimension are taken as integers.
-    initial = None if isinstance(initial_v, NullValue | DefaultValue) else as_int(initial_v, "fold's initial value")
+    initial = (
+        None if isinstance(initial_v, NullValue | DefaultValue) else as_int(initial_v, "fold's initial value")
+    )
     dim = array.ndim - 1 if isinstance(dim_v, DefaultValue | NullValue) else as_int(dim_v, "fold's dimension")
     if not 0 <= dim < array.ndim:
         raise ProtocolError(f"cannot fold along dimension {dim} of an array with {array.ndim} dimensions")
@@ -598,7 +663,9 @@ def fold_array(function: Closure, array: np.ndarray, initial: float | None, dim:
     moved = np.moveaxis(array, dim, 0)
     if function.elementwise is not None:
         try:
-            total: Any = number(moved[0]) if initial is None else number(np.full(moved.shape[1:], float(initial)))
+            total: Any = (
+                number(moved[0]) if initial is None else number(np.full(moved.shape[1:], float(initial)))
+            )
             start = 1 if initial is None else 0
             for i in range(start, size):
                 total = function.elementwise([total, number(moved[i])])
@@ -647,17 +714,22 @@ def _index(expr: ast.Index, env: Environment) -> np.ndarray:
     return index_array(operand, indices, dim, shrink, pad, pad_value)
 
 
-def index_array(operand: np.ndarray, indices: np.ndarray, dim: int, shrink: float, pad: float,
-                pad_value: float) -> np.ndarray:
+def index_array(
+    operand: np.ndarray, indices: np.ndarray, dim: int, shrink: float, pad: float, pad_value: float
+) -> np.ndarray:
     if indices.ndim != 2:
         raise ProtocolError(f"the indices array must have 2 dimensions, not {indices.ndim}")
     if not 0 <= dim < operand.ndim:
-        raise ProtocolError(f"the operand has {operand.ndim} dimensions, so cannot be indexed along dimension {dim}")
+        raise ProtocolError(
+            f"the operand has {operand.ndim} dimensions, so cannot be indexed along dimension {dim}"
+        )
     if shrink != 0 and pad != 0:
         raise ProtocolError("cannot both pad and shrink")
     idx = indices.astype(int)
     if idx.shape[0] and idx.shape[1] != operand.ndim:
-        raise ProtocolError(f"indices have {idx.shape[1]} columns but the operand has {operand.ndim} dimensions")
+        raise ProtocolError(
+            f"indices have {idx.shape[1]} columns but the operand has {operand.ndim} dimensions"
+        )
     shape = list(operand.shape)
     shape[dim] = 1
     group_shape = tuple(shape)
@@ -671,8 +743,9 @@ def index_array(operand: np.ndarray, indices: np.ndarray, dim: int, shrink: floa
     extents = np.bincount(groups, minlength=n_groups)
     max_extent, min_extent = int(extents.max()), int(extents.min())
     if (min_extent == 0 and pad == 0) or (min_extent != max_extent and shrink == 0 and pad == 0):
-        raise ProtocolError(f"cannot index if the result is irregular (extent ranges from {min_extent} "
-                            f"to {max_extent})")
+        raise ProtocolError(
+            f"cannot index if the result is irregular (extent ranges from {min_extent} to {max_extent})"
+        )
     extent = max_extent if pad != 0 else min_extent
     out_shape = list(operand.shape)
     out_shape[dim] = extent
@@ -764,8 +837,9 @@ def _comprehension(expr: ast.ArrayComprehension, env: Environment) -> np.ndarray
         sub = as_array(evaluate(expr.body, local), "a comprehension element")
         if result is None:
             if sub.ndim < num_gaps:
-                raise ProtocolError(f"the comprehension element has {sub.ndim} dimensions, not enough to fill "
-                                    f"{num_gaps} gaps")
+                raise ProtocolError(
+                    f"the comprehension element has {sub.ndim} dimensions, not enough to fill {num_gaps} gaps"
+                )
             sub_shape = sub.shape
             it = iter(sub_shape)
             full = [d if d is not None else next(it) for d in dims] + list(it)
@@ -791,19 +865,22 @@ def apply_view(array: np.ndarray, slices: list[Any]) -> np.ndarray:
     try:
         result = array[tuple(slices)]
     except IndexError:
-        raise ProtocolError(f"view indices {_show_slices(slices)} out of range for an array of shape "
-                            f"{array.shape}") from None
+        raise ProtocolError(
+            f"view indices {_show_slices(slices)} out of range for an array of shape {array.shape}"
+        ) from None
     return result if isinstance(result, np.ndarray) else number(result)
 
 
-def view_items(expr: ast.View, env: Environment,
-               ev: Callable[[ast.Expr, Environment], Any]) -> list[tuple[int | None, bool, Any]]:
+def view_items(
+    expr: ast.View, env: Environment, ev: Callable[[ast.Expr, Environment], Any]
+) -> list[tuple[int | None, bool, Any]]:
     """Each view spec evaluated: (dimension or None, applies to all other dims, int index or slice).
 
     A value that is not a plain number (the batch evaluator's per-element values) is passed through.
     """
     items: list[tuple[int | None, bool, Any]] = []
     for spec in expr.specs:
+
         def val(e: ast.Expr | None) -> Any:
             if e is None:
                 return None
@@ -813,6 +890,7 @@ def view_items(expr: ast.View, env: Environment,
             if not isinstance(v, np.ndarray) and hasattr(v, "data"):
                 return v
             return as_int(v, "a view index")
+
         start = val(spec.start)
         if spec.is_range:
             item: Any = slice(start, val(spec.end), val(spec.step))
@@ -820,7 +898,11 @@ def view_items(expr: ast.View, env: Environment,
             if start is None:
                 raise ProtocolError("a view index is missing")
             item = start
-        dim = as_int(ev(spec.dim, env), "a view dimension") if spec.dim is not None and not spec.all_dims else None
+        dim = (
+            as_int(ev(spec.dim, env), "a view dimension")
+            if spec.dim is not None and not spec.all_dims
+            else None
+        )
         items.append((dim, spec.all_dims, item))
     return items
 
@@ -866,6 +948,7 @@ def _show_slices(slices: list[Any]) -> str:
         if isinstance(s, slice):
             return ":".join("" if x is None else str(x) for x in (s.start, s.stop, s.step))
         return str(s)
+
     return "[" + ", ".join(one(s) for s in slices) + "]"
 
 

@@ -31,10 +31,24 @@ import numpy as np
 if TYPE_CHECKING:
     from .protocol import Protocol, RunResult
 
-CONTENTS_HEADER = ["Variable id", "Variable name", "Units", "Number of dimensions", "File name", "Type",
-                   "Dimensions"]
-PLOTS_HEADER = ["Plot title", "File name", "Data file name", "Line style", "First variable id",
-                "Optional second variable id", "Optional key variable id"]
+CONTENTS_HEADER = [
+    "Variable id",
+    "Variable name",
+    "Units",
+    "Number of dimensions",
+    "File name",
+    "Type",
+    "Dimensions",
+]
+PLOTS_HEADER = [
+    "Plot title",
+    "File name",
+    "Data file name",
+    "Line style",
+    "First variable id",
+    "Optional second variable id",
+    "Optional key variable id",
+]
 
 
 def format_array(array: np.ndarray, description: str) -> str:
@@ -91,13 +105,22 @@ def write_outputs(protocol: Protocol, result: RunResult, folder: Path) -> list[P
     rows = []
     for name, array in result.outputs.items():
         spec = interface.get(name)
-        description = (spec.description if spec and spec.description else name)
+        description = spec.description if spec and spec.description else name
         path = folder / f"outputs_{name}.csv"
         path.write_text(format_array(array, description))
         written.append(path)
         a = np.asarray(array)
-        rows.append([name, description, (spec.units if spec and spec.units else ""), str(a.ndim), path.name,
-                     "Raw", *[str(n) for n in a.shape]])
+        rows.append(
+            [
+                name,
+                description,
+                (spec.units if spec and spec.units else ""),
+                str(a.ndim),
+                path.name,
+                "Raw",
+                *[str(n) for n in a.shape],
+            ]
+        )
     contents = folder / "outputs-contents.csv"
     _write_csv(contents, CONTENTS_HEADER, rows)
     written.append(contents)
@@ -107,8 +130,17 @@ def write_outputs(protocol: Protocol, result: RunResult, folder: Path) -> list[P
             for y in curve.y:
                 if y not in result.outputs or curve.x not in result.outputs:
                     continue
-                plot_rows.append([plot.title, sanitise(plot.title) + ".png", f"outputs_{y}.csv",
-                                  plot.using or "lines", curve.x, y, curve.key or ""])
+                plot_rows.append(
+                    [
+                        plot.title,
+                        sanitise(plot.title) + ".png",
+                        f"outputs_{y}.csv",
+                        plot.using or "lines",
+                        curve.x,
+                        y,
+                        curve.key or "",
+                    ]
+                )
     plots = folder / "outputs-default-plots.csv"
     _write_csv(plots, PLOTS_HEADER, plot_rows)
     written.append(plots)

@@ -25,6 +25,7 @@ from typing import Any
 
 from lark import Lark, Token, Transformer, Tree, v_args
 from lark.exceptions import UnexpectedCharacters, UnexpectedInput, UnexpectedToken, VisitError
+from lark.parsers.lalr_analysis import Shift
 
 from . import ast
 from .errors import ProtocolError
@@ -34,14 +35,40 @@ _RETYPE = {"ADJ_LPAR": "LPAR", "ADJ_LSQB": "LSQB", "ADJ_LBRACE": "LBRACE"}
 
 # Human-readable names for terminals in "expected ..." messages.
 _TERMINAL_NAMES = {
-    "IDENT": "a name", "NUMBER": "a number", "STRING": "a quoted string", "LPAR": "'('",
-    "RPAR": "')'", "LSQB": "'['", "RSQB": "']'", "LBRACE": "'{'", "RBRACE": "'}'", "COMMA": "','",
-    "COLON": "':'", "EQUAL": "'='", "ADJ_LPAR": "'('", "ADJ_LSQB": "'['", "ADJ_LBRACE": "'{'",
-    "$END": "end of file", "PLUS": "'+'", "MINUS": "'-'", "STAR": "'*'", "SLASH": "'/'",
-    "CARET": "'^'", "QMARK": "'?'", "CMP_OP": "a comparison", "LOGIC_OP": "'&&' or '||'",
-    "SEMICOLON": "';'", "DOLLAR": "'$'", "DOT": "'.'", "ACCESSOR": "an accessor like .SHAPE",
-    "WRAP": "a wrapped operator like @2:+", "SI_PREFIX": "an SI prefix", "EACH_LOOP": "'each loop'",
-    "PAD_KW": "'pad:'", "SHRINK_KW": "'shrink:'", "UNITS_OF": "units_of(...)",
+    "IDENT": "a name",
+    "NUMBER": "a number",
+    "STRING": "a quoted string",
+    "LPAR": "'('",
+    "RPAR": "')'",
+    "LSQB": "'['",
+    "RSQB": "']'",
+    "LBRACE": "'{'",
+    "RBRACE": "'}'",
+    "COMMA": "','",
+    "COLON": "':'",
+    "EQUAL": "'='",
+    "ADJ_LPAR": "'('",
+    "ADJ_LSQB": "'['",
+    "ADJ_LBRACE": "'{'",
+    "$END": "end of file",
+    "PLUS": "'+'",
+    "MINUS": "'-'",
+    "STAR": "'*'",
+    "SLASH": "'/'",
+    "CARET": "'^'",
+    "QMARK": "'?'",
+    "CMP_OP": "a comparison",
+    "LOGIC_OP": "'&&' or '||'",
+    "SEMICOLON": "';'",
+    "DOLLAR": "'$'",
+    "DOT": "'.'",
+    "ACCESSOR": "an accessor like .SHAPE",
+    "WRAP": "a wrapped operator like @2:+",
+    "SI_PREFIX": "an SI prefix",
+    "EACH_LOOP": "'each loop'",
+    "PAD_KW": "'pad:'",
+    "SHRINK_KW": "'shrink:'",
+    "UNITS_OF": "units_of(...)",
     "DOCUMENTATION": "a documentation block",
 }
 
@@ -49,8 +76,9 @@ _TERMINAL_NAMES = {
 @cache
 def _lark() -> Lark:
     grammar = files(__package__).joinpath("grammar.lark").read_text()
-    return Lark(grammar, parser="lalr", lexer="basic", propagate_positions=True, maybe_placeholders=True,
-                cache=True)
+    return Lark(
+        grammar, parser="lalr", lexer="basic", propagate_positions=True, maybe_placeholders=True, cache=True
+    )
 
 
 def parse_file(path: str | Path) -> ast.Protocol:
@@ -101,8 +129,9 @@ def _parse_tree(text: str, file: str) -> Tree:
             last = token
         return parser.feed_eof(last)
     except UnexpectedCharacters as exc:
-        raise ProtocolError(f"unexpected character {text[exc.pos_in_stream]!r}", file, exc.line,
-                            exc.column) from None
+        raise ProtocolError(
+            f"unexpected character {text[exc.pos_in_stream]!r}", file, exc.line, exc.column
+        ) from None
     except UnexpectedToken as exc:
         token = exc.token
         if token.type == "$END":
@@ -110,11 +139,13 @@ def _parse_tree(text: str, file: str) -> Tree:
             column = len(text) - (text.rfind("\n") + 1) + 1
         else:
             line, column = token.line or 1, token.column or 1
-        raise ProtocolError(f"unexpected {_describe(token)}; expected {_expected(exc.expected)}",
-                            file, line, column) from None
+        raise ProtocolError(
+            f"unexpected {_describe(token)}; expected {_expected(exc.expected)}", file, line, column
+        ) from None
     except UnexpectedInput as exc:  # pragma: no cover - other lark errors
-        raise ProtocolError(f"syntax error: {exc}", file, getattr(exc, "line", 0),
-                            getattr(exc, "column", 0)) from None
+        raise ProtocolError(
+            f"syntax error: {exc}", file, getattr(exc, "line", 0), getattr(exc, "column", 0)
+        ) from None
 
 
 def _feed(parser: Any, token: Token, file: str) -> None:
@@ -129,13 +160,27 @@ def _feed(parser: Any, token: Token, file: str) -> None:
         if alternative in choices:
             if token.type not in choices:
                 token = Token.new_borrow_pos(alternative, str(token), token)
-            else:
-                trial = parser.copy()
-                try:
-                    trial.feed_token(token)
-                except UnexpectedToken:
-                    token = Token.new_borrow_pos(alternative, str(token), token)
+            elif not _accepts(parser, token.type):
+                token = Token.new_borrow_pos(alternative, str(token), token)
     parser.feed_token(token)
+
+
+def _accepts(parser: Any, token_type: str) -> bool:
+    """Whether the parser would shift a token of this type, after any reductions (simulated on states only)."""
+    state = parser.parser_state
+    states = state.parse_conf.states
+    stack = list(state.state_stack)
+    while True:
+        entry = states[stack[-1]].get(token_type)
+        if entry is None:
+            return False
+        action, arg = entry
+        if action is Shift:
+            return True
+        size = len(arg.expansion)
+        if size:
+            del stack[-size:]
+        stack.append(states[stack[-1]][arg.origin.name][1])
 
 
 # --------------------------------------------------------------------------------------------------
@@ -167,7 +212,7 @@ def _constant(expr: ast.Expr, file: str) -> float:
         return -_constant(expr.operand, file)
     if isinstance(expr, ast.BinaryOp) and expr.op in "+-*/^":
         a, b = _constant(expr.left, file), _constant(expr.right, file)
-        return {"+": a + b, "-": a - b, "*": a * b, "/": a / b, "^": a ** b}[expr.op]
+        return {"+": a + b, "-": a - b, "*": a * b, "/": a / b, "^": a**b}[expr.op]
     raise ProtocolError("expected a constant numeric expression", file, expr.pos.line, expr.pos.column)
 
 
@@ -209,7 +254,7 @@ class _ToAst(Transformer):
 
     def documentation(self, meta: Any, children: list[Any]) -> tuple[str, str]:
         raw = str(children[0])
-        body = raw[raw.index("{") + 1: raw.rindex("}")]
+        body = raw[raw.index("{") + 1 : raw.rindex("}")]
         return "documentation", body.strip("\n")
 
     def namespace(self, meta: Any, c: list[Any]) -> tuple[str, tuple[str, str]]:
@@ -245,8 +290,14 @@ class _ToAst(Transformer):
 
     def unit_ref(self, meta: Any, c: list[Any]) -> ast.UnitRef:
         multiplier, prefix, name, exponent, offset = c
-        return ast.UnitRef(str(name), str(prefix) if prefix is not None else None, multiplier, exponent,
-                           offset, pos=self._pos(meta))
+        return ast.UnitRef(
+            str(name),
+            str(prefix) if prefix is not None else None,
+            multiplier,
+            exponent,
+            offset,
+            pos=self._pos(meta),
+        )
 
     def multiplier(self, meta: Any, c: list[Any]) -> float:
         (item,) = self._clean(c)
@@ -278,7 +329,9 @@ class _ToAst(Transformer):
         return ast.SetIndependentVarUnits(str(c[0]), pos=self._pos(meta))
 
     def input_var(self, meta: Any, c: list[Any]) -> ast.InputVariable:
-        return ast.InputVariable(str(c[0]), str(c[1]) if c[1] is not None else None, c[2], pos=self._pos(meta))
+        return ast.InputVariable(
+            str(c[0]), str(c[1]) if c[1] is not None else None, c[2], pos=self._pos(meta)
+        )
 
     def output_var(self, meta: Any, c: list[Any]) -> ast.OutputVariable:
         return ast.OutputVariable(str(c[0]), str(c[1]) if c[1] is not None else None, pos=self._pos(meta))
@@ -287,12 +340,15 @@ class _ToAst(Transformer):
         _, name, default = c
         text = None
         if default is not None:
-            text = self.text[default.meta_start: default.meta_end] if hasattr(default, "meta_start") else None
+            text = (
+                self.text[default.meta_start : default.meta_end] if hasattr(default, "meta_start") else None
+            )
         return ast.OptionalVariable(str(name), default, text, pos=self._pos(meta))
 
     def declare_var(self, meta: Any, c: list[Any]) -> ast.DeclareVariable:
-        return ast.DeclareVariable(_plain(c[0], self.file, "a new variable name"), str(c[1]), c[2],
-                                   pos=self._pos(meta))
+        return ast.DeclareVariable(
+            _plain(c[0], self.file, "a new variable name"), str(c[1]), c[2], pos=self._pos(meta)
+        )
 
     def clamp_var(self, meta: Any, c: list[Any]) -> ast.ClampVariable:
         return ast.ClampVariable(str(c[0]), c[1], pos=self._pos(meta))
@@ -309,8 +365,9 @@ class _ToAst(Transformer):
 
     def interpolate(self, meta: Any, c: list[Any]) -> ast.Interpolate:
         path, var, xu, yu = self._clean(c)
-        return ast.Interpolate(_unquote(path), ast.Name(str(var), pos=self._tpos(var)), str(xu), str(yu),
-                               pos=self._pos(meta))
+        return ast.Interpolate(
+            _unquote(path), ast.Name(str(var), pos=self._tpos(var)), str(xu), str(yu), pos=self._pos(meta)
+        )
 
     def units_conversion(self, meta: Any, c: list[Any]) -> ast.UnitsConversion:
         return ast.UnitsConversion(str(c[0]), str(c[1]), c[2], pos=self._pos(meta))
@@ -346,7 +403,9 @@ class _ToAst(Transformer):
         return ast.NestedProtocol(path, inputs, selects, trace, pos=self._pos(meta))
 
     def select_output(self, meta: Any, c: list[Any]) -> ast.SelectOutput:
-        return ast.SelectOutput(_plain(c[1], self.file, "an output name"), c[0] is not None, pos=self._pos(meta))
+        return ast.SelectOutput(
+            _plain(c[1], self.file, "an output name"), c[0] is not None, pos=self._pos(meta)
+        )
 
     def range(self, meta: Any, c: list[Any]) -> ast.Range:
         name = _plain(c[0], self.file, "a range name")
@@ -407,16 +466,25 @@ class _ToAst(Transformer):
 
     def output_units(self, meta: Any, c: list[Any]) -> ast.OutputSpec:
         optional, name, units, description = c
-        return ast.OutputSpec(_plain(name, self.file, "an output name"), None, str(units),
-                              _unquote(description) if description is not None else None,
-                              optional is not None, pos=self._pos(meta))
+        return ast.OutputSpec(
+            _plain(name, self.file, "an output name"),
+            None,
+            str(units),
+            _unquote(description) if description is not None else None,
+            optional is not None,
+            pos=self._pos(meta),
+        )
 
     def output_ref(self, meta: Any, c: list[Any]) -> ast.OutputSpec:
         optional, name, ref, units, description = c
-        return ast.OutputSpec(_plain(name, self.file, "an output name"), str(ref),
-                              str(units) if units is not None else None,
-                              _unquote(description) if description is not None else None,
-                              optional is not None, pos=self._pos(meta))
+        return ast.OutputSpec(
+            _plain(name, self.file, "an output name"),
+            str(ref),
+            str(units) if units is not None else None,
+            _unquote(description) if description is not None else None,
+            optional is not None,
+            pos=self._pos(meta),
+        )
 
     def plots(self, meta: Any, c: list[Any]) -> tuple[str, list[ast.PlotSpec]]:
         return "plots", list(c)
@@ -431,8 +499,9 @@ class _ToAst(Transformer):
     def curve(self, meta: Any, c: list[Any]) -> ast.PlotCurve:
         *names, key = c
         *ys, x = names
-        return ast.PlotCurve([str(y) for y in ys], str(x), str(key) if key is not None else None,
-                             pos=self._pos(meta))
+        return ast.PlotCurve(
+            [str(y) for y in ys], str(x), str(key) if key is not None else None, pos=self._pos(meta)
+        )
 
     # -- statements -----------------------------------------------------------------------------------
     def assign(self, meta: Any, c: list[Any]) -> ast.Assign:
@@ -580,7 +649,7 @@ class _ToAst(Transformer):
     def _name(self, token: Token) -> ast.Expr:
         name = str(token)
         if name.startswith("MathML:"):
-            return ast.MathML(name[len("MathML:"):], pos=self._tpos(token))
+            return ast.MathML(name[len("MathML:") :], pos=self._tpos(token))
         return ast.Name(name, pos=self._tpos(token))
 
     def name(self, meta: Any, c: list[Any]) -> ast.Expr:
@@ -605,8 +674,9 @@ class _ToAst(Transformer):
             return ast.Map(args[0], args[1:], pos=pos)
         if name == "fold":
             if not 2 <= len(args) <= 4:
-                raise ProtocolError("fold takes 2 to 4 arguments: function, array, initial value, dimension",
-                                    *self._loc(pos))
+                raise ProtocolError(
+                    "fold takes 2 to 4 arguments: function, array, initial value, dimension", *self._loc(pos)
+                )
             padded = args + [None] * (4 - len(args))
             return ast.Fold(padded[0], padded[1], padded[2], padded[3], pos=pos)  # type: ignore[arg-type]
         if len(args) != 1:
@@ -629,4 +699,3 @@ class _ToAst(Transformer):
         if third is None:
             return ast.Generator(str(var), start, ast.Number(1.0, pos=pos), second, dim, pos=pos)
         return ast.Generator(str(var), start, second, third, dim, pos=pos)
-

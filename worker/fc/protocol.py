@@ -117,8 +117,9 @@ def to_value(raw: Any) -> Any:
 class Protocol:
     """A protocol file with its imports, inputs and sections merged, ready to run."""
 
-    def __init__(self, path: str | Path, inputs: dict[str, Any] | None = None,
-                 _loading: tuple[str, ...] = ()) -> None:
+    def __init__(
+        self, path: str | Path, inputs: dict[str, Any] | None = None, _loading: tuple[str, ...] = ()
+    ) -> None:
         self.path = Path(path)
         key = str(self.path.resolve())
         if key in _loading:
@@ -141,12 +142,15 @@ class Protocol:
         self._load(_loading + (key,), overrides)
         unknown = set(overrides) - set(self.input_names)
         if unknown:
-            raise ProtocolError(f"protocol {self.name} has no input(s) {', '.join(sorted(unknown))}; "
-                                f"its inputs are: {', '.join(self.input_names) or 'none'}")
+            raise ProtocolError(
+                f"protocol {self.name} has no input(s) {', '.join(sorted(unknown))}; "
+                f"its inputs are: {', '.join(self.input_names) or 'none'}"
+            )
 
     # -- loading --------------------------------------------------------------------------------------
-    def _define_input(self, statement: ast.Assign, overrides: dict[str, Any],
-                      override_exprs: dict[str, ast.Expr]) -> None:
+    def _define_input(
+        self, statement: ast.Assign, overrides: dict[str, Any], override_exprs: dict[str, ast.Expr]
+    ) -> None:
         name = statement.names[0]
         if name in overrides:
             value = overrides[name]
@@ -168,8 +172,11 @@ class Protocol:
         for imp in tree.imports:
             path = resolve_import(self.path, imp.path)
             if not path.exists():
-                raise ProtocolError(f"imported protocol {imp.path!r} not found (looked next to {self.path.name} "
-                                    "and in the standard library)", *_loc(imp.pos))
+                raise ProtocolError(
+                    f"imported protocol {imp.path!r} not found (looked next to {self.path.name} "
+                    "and in the standard library)",
+                    *_loc(imp.pos),
+                )
             import_overrides = {a.names[0]: a.value for a in imp.inputs}
             if imp.prefix:
                 values = {name: evaluate(expr, self.input_env) for name, expr in import_overrides.items()}
@@ -239,6 +246,7 @@ class Protocol:
                     inner = Protocol(node.path)
                     found.append(inner)
                     found.extend(inner.nested_protocols(seen))
+
         for task in self.tasks:
             walk(task, self.path)
         return found
@@ -290,8 +298,14 @@ class Protocol:
         return []
 
     # -- running --------------------------------------------------------------------------------------
-    def run(self, model_path: str | Path | None, output_dir: str | Path | None = None, *,
-            progress: Progress | None = None, cancel: threading.Event | None = None) -> RunResult:
+    def run(
+        self,
+        model_path: str | Path | None,
+        output_dir: str | Path | None = None,
+        *,
+        progress: Progress | None = None,
+        cancel: threading.Event | None = None,
+    ) -> RunResult:
         """Run on a model; write the outputs to ``output_dir`` if given.
 
         ``model_path`` may be None for a protocol without tasks (post-processing only).
@@ -312,7 +326,9 @@ class Protocol:
             except FcError as exc:
                 return RunResult("failed", messages=[str(exc)])
         elif self.tasks:
-            return RunResult("failed", messages=[f"protocol {self.name} has simulation tasks, so needs a model"])
+            return RunResult(
+                "failed", messages=[f"protocol {self.name} has simulation tasks, so needs a model"]
+            )
         with np.errstate(all="ignore"):
             outputs, messages = self.execute(simulation, progress=progress, cancel=cancel)
         result = self._result(outputs, messages)
@@ -322,8 +338,9 @@ class Protocol:
             write_outputs(self, result, Path(output_dir))
         return result
 
-    def execute(self, simulation: Any, *, progress: Progress | None = None,
-                cancel: threading.Event | None = None) -> tuple[dict[str, np.ndarray], list[str]]:
+    def execute(
+        self, simulation: Any, *, progress: Progress | None = None, cancel: threading.Event | None = None
+    ) -> tuple[dict[str, np.ndarray], list[str]]:
         """Library, tasks, post-processing and outputs on a ready simulation; (outputs, error messages)."""
         from .tasks import Cancelled, TaskContext, run_tasks
 
@@ -338,11 +355,17 @@ class Protocol:
         post_env = Environment(library_env, label=f"post-processing of {self.name}")
         ok = _phase(messages, lambda: self._execute_library(library_env))
         if ok:
+
             def run_nested(nested: ast.NestedProtocol, inputs: dict[str, Any]) -> dict[str, np.ndarray]:
                 return self._run_nested(nested, inputs, simulation, cancel)
 
-            context = TaskContext(simulation=simulation, env=library_env, namespaces=dict(self.namespaces),
-                                  run_nested=run_nested, cancel=cancel)
+            context = TaskContext(
+                simulation=simulation,
+                env=library_env,
+                namespaces=dict(self.namespaces),
+                run_nested=run_nested,
+                cancel=cancel,
+            )
             total = len(self.tasks)
 
             def run() -> None:
@@ -379,8 +402,13 @@ class Protocol:
     def _execute_library(self, env: Environment) -> None:
         execute(self.library, env)
 
-    def _run_nested(self, nested: ast.NestedProtocol, inputs: dict[str, Any], simulation: Any,
-                    cancel: threading.Event | None) -> dict[str, np.ndarray]:
+    def _run_nested(
+        self,
+        nested: ast.NestedProtocol,
+        inputs: dict[str, Any],
+        simulation: Any,
+        cancel: threading.Event | None,
+    ) -> dict[str, np.ndarray]:
         inner = Protocol(nested.path, inputs)
         outputs, messages = inner.execute(simulation, cancel=cancel)
         selected: dict[str, np.ndarray] = {}
@@ -389,8 +417,10 @@ class Protocol:
                 selected[select.name] = outputs[select.name]
             elif not select.optional:
                 detail = "; ".join(messages) if messages else "it was not produced"
-                raise ProtocolError(f"nested protocol {inner.name} did not give output {select.name!r}: {detail}",
-                                    *_loc(select.pos))
+                raise ProtocolError(
+                    f"nested protocol {inner.name} did not give output {select.name!r}: {detail}",
+                    *_loc(select.pos),
+                )
         return selected
 
     def _collect_outputs(self, env: Environment, messages: list[str]) -> dict[str, np.ndarray]:
@@ -401,8 +431,10 @@ class Protocol:
                 value = env.lookup(ref)
             except ProtocolError:
                 if not spec.optional:
-                    messages.append(_where(spec.pos) + f"output {spec.name!r} could not be computed "
-                                    f"({ref} is not defined)")
+                    messages.append(
+                        _where(spec.pos) + f"output {spec.name!r} could not be computed "
+                        f"({ref} is not defined)"
+                    )
                 continue
             if not isinstance(value, np.ndarray):
                 messages.append(_where(spec.pos) + f"output {spec.name!r} is {describe(value)}, not an array")
@@ -420,7 +452,9 @@ class Protocol:
         return RunResult(status, outputs, messages)
 
 
-def _phase(messages: list[str], action: Callable[[], None], cancelled: type[BaseException] | None = None) -> bool:
+def _phase(
+    messages: list[str], action: Callable[[], None], cancelled: type[BaseException] | None = None
+) -> bool:
     try:
         action()
     except FcError as exc:
