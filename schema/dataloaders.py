@@ -110,6 +110,7 @@ class Loaders:
         self.repos = Repositories(services.settings.repos_dir)
         self._granted: set[str] | None = None
         self._by_kind: dict[Kind, list[EntityRecord]] = {}
+        self._latest_protocols: list[tuple[EntityRecord, VersionRecord]] | None = None
         self.entity = DataLoader(self._load_entities)
         self.versions = DataLoader(self._load_versions)
         self.terms = DataLoader(self._load_terms)
@@ -291,14 +292,17 @@ SELECT ?v ?how ?t ?part ?name ?units ?description ?default ?optional WHERE {{
             row.outputs.sort(key=lambda p: p.name)
         return [out[u] for u in version_uris]
 
-    async def latest_protocol_versions(self) -> list[VersionRecord]:
-        """The newest visible version of every visible protocol."""
-        latest = [await self.latest_visible(p) for p in await self.visible_entities(Kind.PROTOCOL)]
-        return [v for v in latest if v is not None]
+    async def latest_protocol_versions(self) -> list[tuple[EntityRecord, VersionRecord]]:
+        """The newest visible version of every visible protocol, with its entity (computed once per request)."""
+        if self._latest_protocols is None:
+            protocols = await self.visible_entities(Kind.PROTOCOL)
+            latest = [(p, await self.latest_visible(p)) for p in protocols]
+            self._latest_protocols = [(p, v) for p, v in latest if v is not None]
+        return self._latest_protocols
 
     async def _load_compatibility(self, model_versions: list[str]) -> list[list[compat.Compatibility]]:
         """Each model version against the latest visible version of every visible protocol: one query."""
-        protocols = [v.uri for v in await self.latest_protocol_versions()]
+        protocols = [v.uri for _, v in await self.latest_protocol_versions()]
         if not protocols:
             return [[] for _ in model_versions]
         query = vocab.PREFIXES + f"""

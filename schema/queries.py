@@ -188,4 +188,4 @@ class Query:
     @strawberry.field(description="Ontology terms whose IRI or label contains the text (case-insensitive).")
     def ontology_terms(self, info: Info, text: str) -> list[OntologyTerm]:
         found = search.find_terms(info.context.services.store, info.context.settings.base_uri, text, graphs=[])
-        return [OntologyTerm(iri=t.iri) for t in found[: info.context.limits.page_size]]
+        return [OntologyTerm.of(t.iri) for t in found[: info.context.limits.page_size]]

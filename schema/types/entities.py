@@ -52,43 +52,23 @@ def _newest_first(created: datetime, uri: str) -> tuple[float, str]:
 class Version(Node):
     record: strawberry.Private[VersionRecord]
     entity_record: strawberry.Private[EntityRecord]
+    # plain fields (no resolver call per field): pages of versions are large
+    sha: str = strawberry.field(description="The commit SHA.")
+    message: str = strawberry.field(description="The message the author gave.")
+    author: User = strawberry.field(description="Who added the version.")
+    created: datetime = strawberry.field(description="When the version was added.")
+    visibility: VisibilityEnum = strawberry.field(description="Who may see this version.")
+    tags: list[str] = strawberry.field(description="The version's tags.")
+    main_file: str = strawberry.field(description="Path of the main file.")
+    kind: KindEnum = strawberry.field(description="The kind of entity this is a version of.")
 
     @classmethod
     def of(cls, info: Info, entity: EntityRecord, record: VersionRecord) -> Version:
-        return cls(id=strawberry.ID(node_id(info.context.settings.base_uri, record.uri)), uri=record.uri,
-                   record=record, entity_record=entity)
-
-    @strawberry.field(description="The commit SHA.")
-    def sha(self) -> str:
-        return self.record.sha
-
-    @strawberry.field(description="The message the author gave.")
-    def message(self) -> str:
-        return self.record.message
-
-    @strawberry.field(description="Who added the version.")
-    def author(self, info: Info) -> User:
-        return User.named(info, self.record.author)
-
-    @strawberry.field(description="When the version was added.")
-    def created(self) -> datetime:
-        return self.record.created
-
-    @strawberry.field(description="Who may see this version.")
-    def visibility(self) -> VisibilityEnum:
-        return self.record.visibility
-
-    @strawberry.field(description="The version's tags.")
-    def tags(self) -> list[str]:
-        return list(self.record.tags)
-
-    @strawberry.field(description="Path of the main file.")
-    def main_file(self) -> str:
-        return self.record.main
-
-    @strawberry.field(description="The kind of entity this is a version of.")
-    def kind(self) -> KindEnum:
-        return self.record.kind
+        base = info.context.settings.base_uri
+        return cls(id=strawberry.ID(node_id(base, record.uri)), uri=record.uri, record=record, entity_record=entity,
+                   sha=record.sha, message=record.message, author=User.named(info, record.author),
+                   created=record.created, visibility=record.visibility, tags=list(record.tags), main_file=record.main,
+                   kind=record.kind)
 
     @strawberry.field(description="The entity this is a version of.")
     def entity(self, info: Info) -> Annotated[Entity, strawberry.lazy("schema.types.entities")]:
@@ -137,30 +117,20 @@ class Version(Node):
     async def compatibility(self, info: Info, only_fitting: bool = False) -> list[Compatibility] | None:
         if self.record.kind is not Kind.MODEL:
             return None
-        found = await info.context.loaders.compatible.load(self.record.uri)
-        return [Compatibility(model_uri=c.model, protocol_uri=c.protocol, missing=c.missing)
-                for c in found if c.fits or not only_fitting]
+        loaders = info.context.loaders
+        found = await loaders.compatible.load(self.record.uri)
+        protocols = await loaders.latest_protocol_versions()  # the same order as ``found``
+        return [Compatibility.of(self, Version.of(info, e, v), c.missing)
+                for c, (e, v) in zip(found, protocols, strict=True) if c.fits or not only_fitting]
 
 
 @strawberry.interface(description="A model, protocol or dataset: a named, owned, versioned set of files.")
 class Entity(Node):
     record: strawberry.Private[EntityRecord]
-
-    @strawberry.field(description="model, protocol or dataset.")
-    def kind(self) -> KindEnum:
-        return self.record.kind
-
-    @strawberry.field(description="The entity's name (unique among its owner's entities of its kind).")
-    def name(self) -> str:
-        return self.record.name
-
-    @strawberry.field(description="When the entity was created.")
-    def created(self) -> datetime:
-        return self.record.created
-
-    @strawberry.field(description="Who owns it.")
-    def owner(self, info: Info) -> User:
-        return User.named(info, self.record.owner)
+    kind: KindEnum = strawberry.field(description="model, protocol or dataset.")
+    name: str = strawberry.field(description="The entity's name (unique among its owner's entities of its kind).")
+    created: datetime = strawberry.field(description="When the entity was created.")
+    owner: User = strawberry.field(description="Who owns it.")
 
     @strawberry.field(description="The versions you may see, newest first.")
     async def versions(self, info: Info, first: int | None = None, after: str | None = None,
@@ -223,7 +193,8 @@ _CLASSES: dict[Kind, type[Entity]] = {Kind.MODEL: Model, Kind.PROTOCOL: Protocol
 
 def _fields(info: Info, record: EntityRecord) -> dict:
     return {"id": strawberry.ID(node_id(info.context.settings.base_uri, record.uri)), "uri": record.uri,
-            "record": record}
+            "record": record, "kind": record.kind, "name": record.name, "created": record.created,
+            "owner": User.named(info, record.owner)}
 
 
 def entity_object(info: Info, record: EntityRecord) -> Entity:

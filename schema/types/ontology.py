@@ -7,7 +7,6 @@ from typing import TYPE_CHECKING, Annotated
 import strawberry
 
 from ontology.graphs import term_labels
-from schema.context import Info
 from schema.dataloaders import InterfacePart, VariableRow
 
 if TYPE_CHECKING:
@@ -17,18 +16,16 @@ if TYPE_CHECKING:
 @strawberry.type(description="A term of an ontology (e.g. oxmeta), by IRI.")
 class OntologyTerm:
     iri: str = strawberry.field(description="The term's IRI.")
+    label: str | None = strawberry.field(description="The term's rdfs:label in the loaded ontologies, if it has one.")
+    short_name: str = strawberry.field(description="A short name: the part after '#' or the last '/'.")
 
-    @strawberry.field(description="The term's rdfs:label in the loaded ontologies, if it has one.")
-    def label(self) -> str | None:
-        return term_labels().get(self.iri)
-
-    @strawberry.field(description="A short name: the part after '#' or the last '/'.")
-    def short_name(self) -> str:
-        return self.iri.rsplit("#", 1)[-1].rsplit("/", 1)[-1]
+    @classmethod
+    def of(cls, iri: str) -> OntologyTerm:
+        return cls(iri=iri, label=term_labels().get(iri), short_name=iri.rsplit("#", 1)[-1].rsplit("/", 1)[-1])
 
 
 def terms(iris: list[str] | tuple[str, ...]) -> list[OntologyTerm]:
-    return [OntologyTerm(iri=i) for i in iris]
+    return [OntologyTerm.of(i) for i in iris]
 
 
 @strawberry.type(description="A model variable that carries ontology annotations (or is a state variable).")
@@ -99,26 +96,14 @@ class ProtocolInterface:
 
 @strawberry.type(description="Whether a model version fits a protocol version (annotates every term it requires).")
 class Compatibility:
-    model_uri: strawberry.Private[str]
-    protocol_uri: strawberry.Private[str]
-    missing: strawberry.Private[tuple[str, ...]]
+    fits: bool = strawberry.field(description="True when the model annotates every term the protocol requires.")
+    missing_terms: list[OntologyTerm] = strawberry.field(
+        description="The required terms the model lacks (empty when it fits).")
+    model: Annotated[Version, strawberry.lazy("schema.types.entities")] = strawberry.field(
+        description="The model version.")
+    protocol: Annotated[Version, strawberry.lazy("schema.types.entities")] = strawberry.field(
+        description="The protocol version.")
 
-    @strawberry.field(description="True when the model annotates every term the protocol requires.")
-    def fits(self) -> bool:
-        return not self.missing
-
-    @strawberry.field(description="The required terms the model lacks (empty when it fits).")
-    def missing_terms(self) -> list[OntologyTerm]:
-        return terms(self.missing)
-
-    @strawberry.field(description="The model version.")
-    async def model(self, info: Info) -> Annotated[Version, strawberry.lazy("schema.types.entities")] | None:
-        from schema.types.entities import version_at
-
-        return await version_at(info, self.model_uri)
-
-    @strawberry.field(description="The protocol version.")
-    async def protocol(self, info: Info) -> Annotated[Version, strawberry.lazy("schema.types.entities")] | None:
-        from schema.types.entities import version_at
-
-        return await version_at(info, self.protocol_uri)
+    @classmethod
+    def of(cls, model: Version, protocol: Version, missing: tuple[str, ...]) -> Compatibility:
+        return cls(fits=not missing, missing_terms=terms(missing), model=model, protocol=protocol)

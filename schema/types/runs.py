@@ -158,13 +158,15 @@ class Experiment(Node):
 
         return await version_at(info, self.protocol_uri)
 
-    @strawberry.field(description="Whether the model fits the protocol.")
+    @strawberry.field(description="Whether the model fits the protocol (null unless you may see both).")
     async def compatibility(self, info: Info) -> Compatibility | None:
-        found = await info.context.loaders.compatible.load(self.model_uri)
-        for c in found:
-            if c.protocol == self.protocol_uri:
-                return Compatibility(model_uri=c.model, protocol_uri=c.protocol, missing=c.missing)
-        return None
+        from schema.types.entities import version_at
+
+        model, protocol = await asyncio.gather(version_at(info, self.model_uri), version_at(info, self.protocol_uri))
+        if model is None or protocol is None:
+            return None
+        found = await info.context.loaders.pair.load((self.model_uri, self.protocol_uri))
+        return Compatibility.of(model, protocol, found.missing)
 
     @strawberry.field(description="The newest run (null before the first).")
     async def latest_run(self, info: Info) -> Run | None:
