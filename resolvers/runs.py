@@ -11,9 +11,10 @@ A run is one execution of an experiment (a model version × a protocol version,
 Every run keeps its row, so an experiment has a current run (the newest) and a
 history. Consistency between the row and the arq job (whose id is the run id):
 
-- :func:`create_run` inserts the row and enqueues the job inside one database
-  transaction; a failed enqueue rolls the row back, and a job whose row never
-  committed is harmless (the worker's claim is refused) and removed by
+- :func:`create_run` commits the row, then enqueues the job; a failed enqueue
+  deletes the row again, and a crash in between leaves a QUEUED row without a
+  job, which :func:`recover` enqueues. A job whose run is unknown, cancelled
+  or finished is harmless (the worker's claim is refused) and removed by
   :func:`recover`;
 - :func:`recover` (on start and every few seconds, see :func:`supervise`)
   re-enqueues QUEUED runs whose job is gone (Redis restarted or flushed),
@@ -37,6 +38,7 @@ import asyncio
 import hashlib
 import logging
 import os
+import sys
 import uuid
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
@@ -275,7 +277,15 @@ async def create_run(services: Any, model: str, protocol: str, *, queue: str = "
                     " VALUES (%s, %s, %s, %s, %s, %s)",
                     (run_id, experiment, model, protocol, queue, created_by),
                 )
-                await enqueue(services, run_id, queue)  # raises → the row is rolled back
+    if not lacking:
+        # The row is committed before the job exists, so a fast worker never claims a row it cannot see yet;
+        # if enqueueing fails the row goes again, and if this process dies in between, recover() enqueues it.
+        try:
+            await enqueue(services, run_id, queue)
+        except BaseException:
+            async with services.db.connection() as conn:
+                await conn.execute("DELETE FROM runs WHERE id = %s AND status = 'QUEUED'", (run_id,))
+            raise
     return await get_run(services.db, run_id)
 
 
@@ -633,7 +643,7 @@ def _cmd_run_all(args: argparse.Namespace) -> int:
         try:
             services = await start_services(Settings())
         except StartupError as exc:
-            print(f"weblab: error: {exc}")
+            print(f"weblab: error: {exc}", file=sys.stderr)
             return 1
         try:
             if args.recover:

@@ -188,6 +188,9 @@ async def run_experiment(ctx: dict[str, Any], run_id: str, engine: str = DEFAULT
         try:
             granted = await client.claim(run_id, claim, worker)
         except CallbackRejected as exc:
+            if exc.status == 401:
+                log.error("run %s: the server refused this worker's signature; set WEBLAB_SECRET_KEY to the "
+                          "server's secret key (and WEBLAB_SERVER_URL to its address)", run_id)
             return f"not run: {exc}"
         if not granted.get("proceed"):
             return f"not run: the run is {granted.get('status')}"

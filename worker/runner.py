@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import functools
 import importlib
 import json
 import os
@@ -70,14 +71,18 @@ def _progress_writer(path: Path) -> Callable[..., None]:
 
 def _engine_version(module: Any) -> str:
     version = getattr(module, "__version__", None)
-    if version:
-        return f"{module.__name__} {version}"
-    try:
-        from importlib.metadata import version as dist_version
+    return f"{module.__name__} {version}" if version else str(module.__name__)
 
-        return f"{module.__name__} (weblab {dist_version('weblab')})"
+
+@functools.cache
+def platform_version() -> str:
+    """The installed weblab distribution's version (looked up once per worker: it costs a directory scan)."""
+    try:
+        from importlib.metadata import version
+
+        return f"weblab {version('weblab')}"
     except Exception:
-        return module.__name__
+        return "weblab"
 
 
 def _die_with_parent() -> None:
@@ -213,8 +218,9 @@ async def run_engine(
         reason = f"the engine process {how} without reporting a result (see stdout.txt)"
         return Outcome("FAILED", [reason], reason=reason)
     data = json.loads(result_path.read_text())
+    engine_version = f"{data.get('engine_version', engine)} ({platform_version()})"
     return Outcome(data.get("status", "FAILED"), list(data.get("messages", [])), list(data.get("missing_terms", [])),
-                   str(data.get("engine_version", "")))
+                   engine_version)
 
 
 def _read_progress(path: Path, offset: int) -> tuple[int, tuple[int, int] | None]:
