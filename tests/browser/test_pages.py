@@ -6,12 +6,13 @@ import secrets
 
 import httpx
 
+from tests.browser.conftest import SCREENSHOTS
 from tests.browser.navigation import PHONE, open_page
 from tests.browser.test_workflow import MODEL_FILES, PROTOCOL_FILE, sign_in, upload
 from tests.conftest import bearer
 
 
-async def test_tour_of_the_pages(server, browser, make_user, timings) -> None:  # noqa: ANN001
+async def test_tour_of_the_pages(server, browser, make_user, timings, tmp_path) -> None:  # noqa: ANN001
     user, token = await make_user("tour", roles={"moderator"})
     page = await sign_in(browser, server, user.name)
     tag = secrets.token_hex(3)
@@ -51,6 +52,23 @@ async def test_tour_of_the_pages(server, browser, make_user, timings) -> None:  
     await open_page(page, server + "compare", name="compare-empty", timings=timings)
     await open_page(page, server + f"upload?kind=model&entity={model_url.replace('/view/', '/')}", name="upload-version",
                     timings=timings)
+
+    # A new version with one changed line: the versions tab lists both, and the diff shows the change.
+    changed = tmp_path / MODEL_FILES[0].name
+    original = MODEL_FILES[0].read_text()
+    changed.write_text(original.replace("<model ", "<!-- tour edit -->\n<model ", 1))
+    await page.get_by_label("Files", exact=True).set_input_files(str(changed))
+    await page.get_by_label("Message").fill("a comment before the model")
+    await page.get_by_role("button", name="Upload").click()
+    await page.wait_for_url(model_url)
+    await page.wait_for_selector("html[data-ready]", state="attached")
+    await page.get_by_role("tab", name="Versions").click()
+    assert await page.locator("#versions tr").count() == 2
+    await page.get_by_role("button", name="Show differences").click()
+    added = page.locator("#diff .add")
+    await added.first.wait_for()
+    assert "tour edit" in await added.first.inner_text()
+    await page.screenshot(path=str(SCREENSHOTS / "entity-diff.png"), full_page=True)
 
     # Keyboard: the entity page's tabs move with the arrow keys.
     await open_page(page, model_url, name="entity", timings=timings)
