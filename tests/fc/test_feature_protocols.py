@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import threading
 import sys
 from pathlib import Path
 
@@ -347,3 +348,27 @@ def test_cli_run_with_input_override(tmp_path: Path) -> None:
     done = _weblab("fc", "run", str(protocol), str(model), "-o", str(tmp_path / "out"), "--input", "n=5")
     assert done.returncode == 0, done.stderr
     np.testing.assert_array_equal(read_output(tmp_path / "out" / "outputs_x.csv"), np.arange(5))
+
+
+def test_run_reports_progress_and_honours_cancel(tmp_path: Path) -> None:
+    protocol = load_protocol(PROTOCOLS / "real" / "GraphState.txt")
+    model = MODELS / BR77
+    calls: list[tuple[int, int, str]] = []
+    result = protocol.run(model, progress=lambda done, total, label: calls.append((done, total, label)))
+    assert result.status == "success"
+    assert calls == [(0, 1, "sim"), (1, 1, "sim")]
+    cancel = threading.Event()
+    cancel.set()
+    cancelled = protocol.run(model, cancel=cancel)
+    assert cancelled.status == "failed"
+    assert any("cancelled" in m for m in cancelled.messages)
+    assert not cancelled.outputs.get("state", np.zeros(0)).size
+
+
+def test_inapplicable_model_lists_missing_terms() -> None:
+    protocol = load_protocol(PROTOCOLS / "real" / "ICaL.txt")
+    result = protocol.run(MODELS / BR77)
+    assert result.status == "inapplicable"
+    oxmeta = "https://chaste.comlab.ox.ac.uk/cellml/ns/oxford-metadata#"
+    assert result.missing_terms == [oxmeta + "extracellular_calcium_concentration"]
+    assert protocol.missing_terms(MODELS / BR77) == result.missing_terms
