@@ -49,7 +49,7 @@ def _latest(var: str) -> str:
 
 _TERMS = v.PREFIXES + """
 SELECT DISTINCT ?term ?label ?q WHERE {
-  { ?term rdfs:label ?label } UNION { GRAPH ?any { ?m weblab:annotatedWith ?term } }
+  { SELECT DISTINCT ?term WHERE { { ?term rdfs:label ?any_label } UNION { GRAPH ?any { ?m weblab:annotatedWith ?term } } } }
   OPTIONAL { ?term rdfs:label ?label }
   FILTER(isIRI(?term) && (CONTAINS(LCASE(STR(?term)), LCASE(?q)) || CONTAINS(LCASE(STR(?label)), LCASE(?q))))
 }"""
@@ -75,8 +75,8 @@ def find_terms(store: TripleStore, base_uri: str, text: str, *,
 def _models_query(latest: bool) -> str:
     return v.PREFIXES + f"""
 SELECT ?m ?e ?title ?why ?term ?q WHERE {{
-  GRAPH ?m {{ ?m a weblab:ModelVersion . OPTIONAL {{ ?m dcterms:isVersionOf ?e }} }}
-  {_latest("m") if latest else ""}
+  {{ SELECT ?m WHERE {{ GRAPH ?m {{ ?m a weblab:ModelVersion }} {_latest("m") if latest else ""} }} }}
+  OPTIONAL {{ GRAPH ?m {{ ?m dcterms:isVersionOf ?e }} }}
   OPTIONAL {{ GRAPH ?e {{ ?e dcterms:title ?title }} }}
   {{
     GRAPH ?e {{ ?e dcterms:title ?text }} BIND("name" AS ?why)
@@ -85,10 +85,11 @@ SELECT ?m ?e ?title ?why ?term ?q WHERE {{
     GRAPH ?m {{ ?m dcterms:description|dcterms:title ?text }} BIND("description" AS ?why)
     FILTER(CONTAINS(LCASE(STR(?text)), LCASE(?q)))
   }} UNION {{
-    GRAPH ?m {{ ?m weblab:annotatedWith ?term }}
+    {{ SELECT DISTINCT ?term WHERE {{ {{ ?term rdfs:label ?any_label }} UNION {{ GRAPH ?g {{ ?x weblab:annotatedWith ?term }} }} }} }}
     OPTIONAL {{ ?term rdfs:label ?label }}
-    BIND("term" AS ?why)
     FILTER(CONTAINS(LCASE(STR(?term)), LCASE(?q)) || CONTAINS(LCASE(COALESCE(?label, "")), LCASE(?q)))
+    GRAPH ?m {{ ?m weblab:annotatedWith ?term }}
+    BIND("term" AS ?why)
   }}
 }}"""
 
