@@ -111,6 +111,14 @@ def test_positions_point_at_the_source() -> None:
             "if a then 1 else 2 + 3",
             ast.If(ast.Name("a"), ast.Number(1), ast.BinaryOp("+", ast.Number(2), ast.Number(3))),
         ),
+        (
+            "1 + if a then b else c + d",
+            ast.BinaryOp(
+                "+",
+                ast.Number(1),
+                ast.If(ast.Name("a"), ast.Name("b"), ast.BinaryOp("+", ast.Name("c"), ast.Name("d"))),
+            ),
+        ),
         ("map(@2:+, a, b)", ast.Map(ast.Wrap(2, "+"), [ast.Name("a"), ast.Name("b")])),
         ("fold(f, a)", ast.Fold(ast.Name("f"), ast.Name("a"))),
         ("find(a)", ast.Find(ast.Name("a"))),

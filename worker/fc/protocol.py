@@ -278,13 +278,19 @@ class Protocol:
         return outputs
 
     def _model_output_units(self) -> dict[str, str]:
+        """Units of model outputs by local name (time without units is in the independent variable's units)."""
         units: dict[str, str] = {}
         for tree in self.interface_asts:
             if tree.model_interface is None:
                 continue
+            time_units = tree.model_interface.independent_var_units
             for s in tree.model_interface.statements:
-                if isinstance(s, ast.OutputVariable) and s.units:
-                    units.setdefault(s.name.rsplit(":", 1)[-1], s.units)
+                if isinstance(s, ast.OutputVariable):
+                    local = s.name.rsplit(":", 1)[-1]
+                    if s.units:
+                        units.setdefault(local, s.units)
+                    elif local == "time" and time_units:
+                        units.setdefault(local, time_units)
         return units
 
     def missing_terms(self, model_path: str | Path) -> list[str]:
