@@ -78,6 +78,9 @@ class Platform:
                                  queue_name=f"weblab-bench:{secrets.token_hex(3)}", secret_key=secrets.token_hex(16),
                                  import_demo=False, server_url=self.server_url)
         self.services: Services = await start_services(self.settings)
+        from ontology.graphs import load_ontologies
+
+        load_ontologies(self.services.store, self.settings.base_uri)  # what compatibility reads terms through
         app = create_app(self.settings, self.services, in_process_worker=False)
         app.state.run_engine = self.engine
         self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning",

@@ -106,6 +106,9 @@ def workers(settings: Settings, server_url: str, tmp_path: Path) -> Iterator[Wor
 
 @pytest.fixture(scope="session")
 def entities(services: Services) -> Entities:
+    from ontology.graphs import load_ontologies
+
+    load_ontologies(services.store, services.settings.base_uri)  # idempotent; compatibility reads terms through it
     return Entities.from_services(services)
 
 

@@ -3,6 +3,7 @@ pairs are recorded INAPPLICABLE with the missing terms and never queued."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -35,11 +36,22 @@ async def test_an_incompatible_pair_is_inapplicable_with_its_missing_terms_and_n
         substitutions={ox.Variable("p"): ox.NamedNode(protocol.uri)})}
     assert required, "the protocol's interface names the terms it requires"
 
+    annotated = set(re.findall(r'rdf:resource="(https://chaste\.comlab\.ox\.ac\.uk/cellml/ns/oxford-metadata#\w+)"',
+                               bare.read_text()))
+    assert annotated and required - annotated and required & annotated, "the model has some required terms, not all"
+
     run = await runs.create_run(services, model.uri, protocol.uri, caller=user)
-    assert run.status == "INAPPLICABLE" and set(run.missing_terms) == required
+    assert run.status == "INAPPLICABLE" and set(run.missing_terms) == required - annotated
     assert "does not annotate" in (run.error or "")
     job = Job(run.id, services.redis, _queue_name=services.settings.queue_name)
     assert await job.status() == JobStatus.not_found
+
+    complete = shared_data / "fc" / "models" / "real" / "beeler_reuter_model_1977.cellml"
+    _, fitting = await entities.publish(user, Kind.MODEL, "BR for compatibility",
+                                        [Upload(complete.name, complete.read_bytes())])
+    fits = await runs.create_run(services, fitting.uri, protocol.uri, caller=user)
+    assert fits.status == "QUEUED" and fits.missing_terms == ()
+    await runs.mark_cancelled(services, fits.id, "test over")
 
 
 async def test_a_new_version_queues_its_experiments_with_the_counterparts_its_author_sees(
