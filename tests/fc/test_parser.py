@@ -245,3 +245,31 @@ def test_syntax_errors_say_where_and_what(text: str, line: int, column: int, exp
 def test_unreadable_file_is_a_protocol_error(tmp_path: Path) -> None:
     with pytest.raises(ProtocolError, match="cannot read protocol file"):
         parse_file(tmp_path / "missing.txt")
+
+
+def test_units_definitions_with_multipliers_offsets_and_exponents() -> None:
+    p = parse_text(
+        "units {\n C = kelvin - 273.15\n F = (5/9) kelvin + (32 - 273.15 * 9 / 5)\n"
+        ' litre = 1000 centi metre^3\n flux = nM . hour ^ -1 "nM/h"\n}\n'
+    )
+    c, f, litre, flux = p.units
+    assert c.refs == [ast.UnitRef("kelvin", offset=-273.15)]
+    assert f.refs[0].multiplier == pytest.approx(5 / 9)
+    assert f.refs[0].offset == pytest.approx(32 - 273.15 * 9 / 5)
+    assert litre.refs == [ast.UnitRef("metre", "centi", 1000.0, 3.0)]
+    assert flux.refs[1] == ast.UnitRef("hour", exponent=-1.0) and flux.description == "nM/h"
+
+
+def test_one_step_forms_and_optional_as_a_name() -> None:
+    p = parse_text(
+        "tasks {\n simulation oneStep\n simulation sim = oneStep step\n"
+        " simulation oneStep { modifiers { at start set a = 1 } }\n}\n"
+        "post-processing {\n optional = 2\n optional x = optional\n}\n"
+    )
+    bodies = [t.body for t in p.tasks]
+    assert bodies[0] == ast.OneStep() and bodies[1] == ast.OneStep(ast.Name("step"))
+    assert bodies[2].modifiers == [ast.SetVariable("start", "a", ast.Number(1))]
+    assert p.post_processing == [
+        ast.Assign(["optional"], ast.Number(2)),
+        ast.Assign(["x"], ast.Name("optional"), optional=True),
+    ]

@@ -124,9 +124,18 @@ def _parse_tree(text: str, file: str) -> Tree:
     parser = lark.parse_interactive("")
     last: Token | None = None
     try:
+        pending: Token | None = None
         for token in lark.lex(text):
-            _feed(parser, token, file)
-            last = token
+            if pending is not None:
+                # ``optional = e`` assigns to a variable called optional (one token of lookahead)
+                if pending.type == "OPTIONAL" and token.type == "EQUAL":
+                    pending = Token.new_borrow_pos("IDENT", str(pending), pending)
+                _feed(parser, pending, file)
+                last = pending
+            pending = token
+        if pending is not None:
+            _feed(parser, pending, file)
+            last = pending
         return parser.feed_eof(last)
     except UnexpectedCharacters as exc:
         raise ProtocolError(
@@ -212,7 +221,14 @@ def _constant(expr: ast.Expr, file: str) -> float:
         return -_constant(expr.operand, file)
     if isinstance(expr, ast.BinaryOp) and expr.op in "+-*/^":
         a, b = _constant(expr.left, file), _constant(expr.right, file)
-        return {"+": a + b, "-": a - b, "*": a * b, "/": a / b, "^": a**b}[expr.op]
+        operations = {
+            "+": float.__add__,
+            "-": float.__sub__,
+            "*": float.__mul__,
+            "/": float.__truediv__,
+            "^": float.__pow__,
+        }
+        return float(operations[expr.op](float(a), float(b)))
     raise ProtocolError("expected a constant numeric expression", file, expr.pos.line, expr.pos.column)
 
 
