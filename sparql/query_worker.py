@@ -26,8 +26,8 @@ from sparql import formats
 
 _LENGTH = struct.Struct(">Q")
 _ATTEMPTS = 4
-# Reopen at least this often (seconds), so writes made around TripleStore (raw pyoxigraph) show up too.
-_MAX_AGE = 2.0
+# Reopen at least this often (seconds) even when the parent reports no change (belt and braces).
+_MAX_AGE = 30.0
 
 
 def write_frame(stream: BinaryIO, payload: bytes) -> None:

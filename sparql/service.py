@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import time
 import uuid
 from collections.abc import Iterable
@@ -35,9 +36,10 @@ from sparql.update_analysis import ALL_NAMED, ANY_GRAPH, DEFAULT, analyse_update
 
 log = logging.getLogger(__name__)
 
-# How long a cached list of graphs (or the anonymous scope) may be reused when nothing was
-# written through TripleStore: bounds staleness when someone writes through the raw store.
-_CACHE_SECONDS = 1.0
+# How long a cached list of graphs (or the anonymous scope) may be reused while the store's
+# generation is unchanged (every write through TripleStore, raw ones included, changes it);
+# the bound only matters for a store written by another process (a remote store).
+_CACHE_SECONDS = 30.0
 _DISABLED = ("SERVICE (federated query) is disabled on this endpoint: it would let any caller make the "
              "server send requests. An administrator can allow specific endpoints (WEBLAB_SPARQL_SERVICE_ALLOW).")
 
@@ -72,7 +74,7 @@ class SparqlService:
         timeout: float = 30.0,
         max_rows: int = 100_000,
         service_allow: Iterable[str] = (),
-        pool_size: int = 2,
+        pool_size: int | None = None,
         endpoint: str | None = None,
         max_body_bytes: int = 50 * 1024 * 1024,
     ) -> None:
@@ -88,7 +90,9 @@ class SparqlService:
         self.prefixes = managed_prefixes(self.base_uri)
         self.remote = hasattr(store, "query_http")
         path = getattr(store, "path", None)
-        self._pool = QueryPool(path, pool_size) if path is not None and not self.remote else None
+        size = pool_size or min(4, os.cpu_count() or 2)
+        self._pool = QueryPool(path, size) if path is not None and not self.remote else None
+        self._cache_seconds = 1.0 if self.remote else _CACHE_SECONDS
         self._write_lock = asyncio.Lock()
         self._graphs: tuple[int, float, list[str]] | None = None
         self._anonymous: tuple[int, float, Visible] | None = None
@@ -105,7 +109,7 @@ class SparqlService:
 
     async def all_named(self) -> list[str]:
         now = time.monotonic()
-        if self._graphs and self._graphs[0] == self._generation() and now - self._graphs[1] < _CACHE_SECONDS:
+        if self._graphs and self._graphs[0] == self._generation() and now - self._graphs[1] < self._cache_seconds:
             return self._graphs[2]
         names = await asyncio.to_thread(lambda: [g.value for g in self.store.named_graphs()])
         self._graphs = (self._generation(), now, names)
@@ -114,7 +118,7 @@ class SparqlService:
     async def visible_to(self, caller: Any) -> Visible:
         now = time.monotonic()
         if caller is None and self._anonymous and self._anonymous[0] == self._generation() \
-                and now - self._anonymous[1] < _CACHE_SECONDS:
+                and now - self._anonymous[1] < self._cache_seconds:
             return self._anonymous[2]
         generation = self._generation()
         managed = [g.value for g in await self.graph_scope(caller)]

@@ -13,6 +13,39 @@ from pathlib import Path
 
 import pyoxigraph as ox
 
+_WRITES = frozenset({"add", "add_graph", "bulk_extend", "bulk_load", "clear", "clear_graph", "extend", "load",
+                     "remove", "remove_graph", "update"})
+
+
+class _TrackedStore:
+    """A pyoxigraph store that tells its :class:`TripleStore` when it is written to; otherwise the same."""
+
+    def __init__(self, store: ox.Store, owner: TripleStore) -> None:
+        self._store = store
+        self._owner = owner
+
+    def __getattr__(self, name: str):  # noqa: ANN204 - forwards pyoxigraph's API unchanged
+        attribute = getattr(self._store, name)
+        if name not in _WRITES:
+            return attribute
+
+        def write(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+            try:
+                return attribute(*args, **kwargs)
+            finally:
+                self._owner._changed()
+
+        return write
+
+    def __contains__(self, quad: object) -> bool:
+        return quad in self._store
+
+    def __iter__(self):  # noqa: ANN204
+        return iter(self._store)
+
+    def __len__(self) -> int:
+        return len(self._store)
+
 
 class TripleStore:
     """The embedded Oxigraph store (on disk, or in memory when ``path`` is None)."""
@@ -27,14 +60,19 @@ class TripleStore:
         # Bumped by every write made through this class, so that readers holding the store open
         # read-only elsewhere (the SPARQL query workers) know to reopen it.
         self.generation = 0
+        self._tracked = _TrackedStore(self._store, self)
 
     def _changed(self) -> None:
         self.generation += 1
 
     @property
     def oxigraph(self) -> ox.Store:
-        """The underlying pyoxigraph store, for readers that need its full API."""
-        return self._store
+        """The underlying pyoxigraph store, for readers that need its full API.
+
+        It is wrapped so that writes made through it still count as changes (``generation``),
+        which is how the SPARQL query workers and caches learn that the store changed.
+        """
+        return self._tracked  # type: ignore[return-value]
 
     def query(self, query: str, *, substitutions: dict[ox.Variable, ox.NamedNode | ox.Literal | ox.BlankNode] | None = None,
               default_graph: list[ox.NamedNode] | None = None, named_graphs: list[ox.NamedNode] | None = None,
@@ -108,6 +146,7 @@ class TripleStore:
 
     def close(self) -> None:
         self.flush()
+        del self._tracked
         del self._store
 
 

@@ -96,3 +96,27 @@ async def test_the_endpoint_over_a_remote_store(remote_url: str) -> None:
     answer = await service.query("SELECT ?g WHERE { GRAPH ?g { } }", None, format="json")
     assert private.value not in answer.body.decode()
     store.close()
+
+
+async def test_service_works_only_for_allowed_endpoints(remote_url: str, tmp_path) -> None:  # noqa: ANN001
+    remote = RemoteTripleStore(remote_url)
+    remote.update("DROP SILENT ALL")
+    remote.update('INSERT DATA { <http://example.org/far> <http://example.org/p> "from afar" }')
+    local = TripleStore(tmp_path / "store")
+
+    async def scope(user):  # noqa: ANN001, ANN202
+        return []
+
+    query = f'SELECT ?o WHERE {{ SERVICE <{remote_url}/query> {{ ?s ?p ?o }} }}'
+    allowed = SparqlService(local, base_uri="http://localhost:8000/", graph_scope=scope,
+                            service_allow=[f"{remote_url}/query"], pool_size=1)
+    answer = await allowed.query(query, None, format="csv")
+    assert answer.body.decode().splitlines() == ["o", "from afar"]
+    other = query.replace(f"{remote_url}/query", "http://127.0.0.1:9/sparql")
+    with pytest.raises(Exception, match="allow-list"):
+        await allowed.query(other, None, format="csv")
+    with pytest.raises(Exception, match="allow-list"):
+        await allowed.query("SELECT * WHERE { BIND(<http://x> AS ?e) SERVICE ?e { ?s ?p ?o } }", None, format="csv")
+    await allowed.close()
+    remote.close()
+    local.close()
