@@ -52,7 +52,7 @@ export function asRows(output) {
   return Array.from(output.values, (v) => [v]);
 }
 
-/** `outputs-default-plots.csv`: one plot per line (title, file, data file, style, y, x, key). */
+/** `outputs-default-plots.csv`: one plot per line (title, file, data file, style, x, y, key). */
 export function parsePlots(text) {
   const lines = text.split(/\r?\n/).filter((l) => l.trim() && !l.startsWith("#"));
   if (!lines.length) return [];
@@ -65,8 +65,10 @@ export function parsePlots(text) {
   const key = at(["key"]);
   return lines.slice(1).map((line) => {
     const f = splitCsv(line);
-    const y = first >= 0 ? f[first] : "";
-    const x = second >= 0 ? f[second] : "";
+    // The first variable is the x axis and the second the y axis; a plot of one variable is against its index.
+    const a = first >= 0 ? f[first] : "";
+    const b = second >= 0 ? f[second] : "";
+    const [x, y] = b ? [a, b] : ["", a];
     return { title: f[title] || y, style: f[style] || "lines", y, x, key: key >= 0 ? f[key] || "" : "" };
   }).filter((p) => p.y);
 }

@@ -37,7 +37,7 @@ export async function plotSeries(results, plot, prefix = "") {
   const key = plot.key ? await results.output(plot.key) : null;
   const keyValues = key && key.values ? Array.from(key.values) : null;
   return ys.map((trace, i) => ({
-    label: `${prefix}${ys.length > 1 ? `${plot.key || "#"}=${keyValues ? keyValues[i] : i + 1}` : plot.y}`,
+    label: `${prefix}${ys.length > 1 ? (keyValues ? `${plot.key}=${keyValues[i]}` : `${plot.y}[${i + 1}]`) : plot.y}`,
     x: xs || Float64Array.from(trace, (_, j) => j),
     y: trace,
   }));
