@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import gc
+
 import pyoxigraph as ox
 import rdflib
 from annotation_corpus import BASE, DATA
@@ -47,6 +49,8 @@ def test_on_disk_store_keeps_the_graphs_across_restarts(tmp_path) -> None:
     first = TripleStore(tmp_path / "store")
     assert all(load_ontologies(first, BASE).values())
     first.close()
+    del first
+    gc.collect()  # the on-disk store's lock goes with the last reference to it
     second = TripleStore(tmp_path / "store")
     assert not any(load_ontologies(second, BASE).values())
     assert second.has_graph(graph_uri(BASE, "weblab"))
