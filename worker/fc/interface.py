@@ -285,6 +285,7 @@ class _Preparer:
         self.created: dict[str, myokit.Variable] = {}
         self.rules: list[tuple[myokit.Unit, myokit.Unit, ast.Lambda, dict[str, str]]] = []
         self.pulse: PulseTrain | None = None
+        self.optional: set[str] = set()
 
     # --- helpers -----------------------------------------------------------------
 
@@ -354,6 +355,10 @@ class _Preparer:
 
         of = lambda kind: [(s, ns) for s, ns in statements if isinstance(s, kind)]  # noqa: E731
 
+        optional: dict[str, ast.OptionalVariable] = {}
+        for s, ns in of(ast.OptionalVariable):
+            optional[_expand(s.name, ns)] = s
+        self.optional = set(optional)
         for s, _ns in of(ast.DeclareVariable):
             self._declare(s)
         for s, ns in of(ast.UnitsConversion):
@@ -363,9 +368,6 @@ class _Preparer:
             iri = _expand(s.name, ns)
             input_units[iri] = s.units or input_units.get(iri)
             self._input(s, iri)
-        optional: dict[str, ast.OptionalVariable] = {}
-        for s, ns in of(ast.OptionalVariable):
-            optional[_expand(s.name, ns)] = s
         defined: set[str] = set()
         for s, ns in of(ast.DefineEquation):
             iri = _expand(s.name, ns)
@@ -486,6 +488,8 @@ class _Preparer:
 
     def _define(self, s: ast.DefineEquation, iri: str, ns: dict[str, str]) -> None:
         var = self.variable(iri)
+        if var is None and iri in self.optional and not iri.startswith(LOCAL_NS):
+            return
         if var is None:
             if s.wrt:
                 raise _err(f"cannot define the derivative of {s.name}: no such variable", s.pos)
@@ -519,6 +523,8 @@ class _Preparer:
     def _clamp(self, s: ast.ClampVariable, iri: str, ns: dict[str, str]) -> None:
         qnames = self.qnames(iri)
         if not qnames:
+            if iri in self.optional:
+                return
             raise _err(f"cannot clamp {s.name}: the model has no such variable", s.pos)
         for qname in qnames:
             var = self.model.get(qname)
