@@ -231,27 +231,31 @@ def _timecourse_with_modifiers(values: np.ndarray, each: list[ast.Modifier], nam
     sim = context.simulation
     fires = _firing_points(values, each, name, env, context)
     pieces: list[Results] = []
-    start = 0
     n = values.size
-    fire_indices = [int(i) for i in np.flatnonzero(fires)]
-    for index in fire_indices:
+    previous: int | None = None  # the last point recorded
+    for index in (int(i) for i in np.flatnonzero(fires)):
         context.check_cancel()
-        if index > start:
-            # Simulate up to (not including) the firing point.
-            segment = sim.timecourse(values[start:index + 1])
-            pieces.append({k: v[:-1] for k, v in segment.items()})
-        elif index == 0:
-            sim.set_time(float(values[0]))
+        if previous is None:
+            if index > 0:
+                segment = sim.timecourse(values[: index + 1])
+                pieces.append({k: v[:-1] for k, v in segment.items()})
+            else:
+                sim.set_time(float(values[0]))
+        elif index > previous + 1:
+            segment = sim.timecourse(values[previous: index + 1])
+            pieces.append({k: v[1:-1] for k, v in segment.items()})
+        else:
+            sim.timecourse(values[previous: index + 1])
+        # Reached this point: apply the modifiers, then record it.
         context.define(env, name, np.array(values[index]))
         _apply(each, "each", env, context)
-        pieces.append(sim.timecourse(values[index:index + 1]))
-        start = index + 1
-    if start < n:
-        if start == 0:
-            pieces.append(sim.timecourse(values))
-        else:
-            segment = sim.timecourse(values[start - 1:])
-            pieces.append({k: v[1:] for k, v in segment.items()})
+        pieces.append(sim.timecourse(values[index: index + 1]))
+        previous = index
+    if previous is None:
+        return sim.timecourse(values)
+    if previous < n - 1:
+        segment = sim.timecourse(values[previous:])
+        pieces.append({k: v[1:] for k, v in segment.items()})
     return {k: np.concatenate([p[k] for p in pieces], axis=0) for k in pieces[0]}
 
 
@@ -260,39 +264,50 @@ def _firing_points(values: np.ndarray, each: list[ast.Modifier], name: str, env:
     """Where at least one per-point modifier changes something."""
     fires = np.zeros(values.size, dtype=bool)
     for modifier in each:
-        condition = _conditional_set(modifier)
-        if condition is None:
+        conditions = _conditional_set(modifier)
+        if conditions is None:
             return np.ones(values.size, dtype=bool)
-        probe = context.child(env)
-        mask = None
-        try:
-            context.define(probe, name, values)
-            result = np.asarray(_unwrap(context.evaluate(condition, probe)))
-            if result.shape == values.shape:
-                mask = result != 0
-        except Exception:
-            mask = None
-        if mask is None:
-            mask = np.zeros(values.size, dtype=bool)
-            for i, value in enumerate(values):
-                context.define(probe, name, np.array(value))
-                mask[i] = bool(np.asarray(_unwrap(context.evaluate(condition, probe))))
-        fires |= mask
+        for condition in conditions:
+            fires |= _where_true(condition, values, name, env, context)
     return fires
 
 
-def _conditional_set(modifier: ast.Modifier) -> ast.Expr | None:
-    """For ``set x = if c then v else x`` whose ``c`` reads no model variable, return ``c``."""
+def _where_true(condition: ast.Expr, values: np.ndarray, name: str, env: Environment,
+                context: TaskContext) -> np.ndarray:
+    """The mask of range values for which ``condition`` holds (all at once when the interpreter allows)."""
+    probe = context.child(env)
+    try:
+        context.define(probe, name, values)
+        result = np.asarray(_unwrap(context.evaluate(condition, probe)))
+        if result.shape == values.shape:
+            return result != 0
+    except Exception:  # noqa: BLE001 - not vectorisable: evaluate point by point below
+        pass
+    mask = np.zeros(values.size, dtype=bool)
+    for i, value in enumerate(values):
+        context.define(probe, name, np.array(value))
+        mask[i] = bool(np.asarray(_unwrap(context.evaluate(condition, probe))))
+    return mask
+
+
+def _conditional_set(modifier: ast.Modifier) -> list[ast.Expr] | None:
+    """For ``set x = if c1 then v1 else if c2 then v2 ... else x`` return ``[c1, c2, ...]``.
+
+    None when the modifier may act anywhere: another form, or a condition
+    that reads a model variable or a result.
+    """
     if not isinstance(modifier, ast.SetVariable):
         return None
-    value = modifier.value
-    if not isinstance(value, ast.If) or not isinstance(value.orelse, ast.Name):
+    conditions: list[ast.Expr] = []
+    value: ast.Expr = modifier.value
+    while isinstance(value, ast.If):
+        if any(":" in n for n in _names(value.test)):
+            return None
+        conditions.append(value.test)
+        value = value.orelse
+    if not conditions or not isinstance(value, ast.Name) or value.name != modifier.name:
         return None
-    if value.orelse.name != modifier.name:
-        return None
-    if any(":" in n for n in _names(value.test)):
-        return None
-    return value.test
+    return conditions
 
 
 def _names(expr: object) -> list[str]:
