@@ -8,8 +8,10 @@
 from __future__ import annotations
 
 import strawberry
+from graphql import GraphQLError
 from strawberry.extensions import (
     AddValidationRules,
+    MaskErrors,
     MaxAliasesLimiter,
     MaxTokensLimiter,
     ParserCache,
@@ -17,6 +19,7 @@ from strawberry.extensions import (
     ValidationCache,
 )
 
+from resolvers.errors import WeblabError
 from schema.extensions import RoundTrips
 from schema.limits import Limits, cost_rule
 from schema.mutations import Mutation
@@ -26,6 +29,12 @@ from schema.types.entities import Dataset, Model, Protocol, Version
 from schema.types.errors import ERROR_TYPES
 from schema.types.runs import Experiment, Run
 from schema.types.users import User
+
+
+def is_internal(error: GraphQLError) -> bool:
+    """A bug (not a user's mistake, not a request refused by validation): its details stay in the server log."""
+    original = error.original_error
+    return original is not None and not isinstance(original, WeblabError | GraphQLError)
 
 
 def build_schema(limits: Limits | None = None) -> strawberry.Schema:
@@ -45,6 +54,8 @@ def build_schema(limits: Limits | None = None) -> strawberry.Schema:
             lambda: MaxTokensLimiter(max_token_count=limits.tokens),
             lambda: AddValidationRules([cost]),
             RoundTrips,
+            lambda: MaskErrors(should_mask_error=is_internal,
+                               error_message="internal error (it is logged); please report it"),
         ],
     )
 

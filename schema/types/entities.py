@@ -112,6 +112,16 @@ class Version(Node):
             required_terms=terms(row.required_terms), optional_terms=terms(row.optional_terms),
             inputs=[InterfaceItem(part=p) for p in row.inputs], outputs=[InterfaceItem(part=p) for p in row.outputs])
 
+    @strawberry.field(description="Models: the latest versions of the protocols you may see that this version "
+                                  "fits (null for other kinds).")
+    async def compatible_protocols(self, info: Info) -> list[Version] | None:
+        if self.record.kind is not Kind.MODEL:
+            return None
+        loaders = info.context.loaders
+        found = await loaders.compatible.load(self.record.uri)
+        protocols = await loaders.latest_protocol_versions()  # the same order as ``found``
+        return [Version.of(info, e, v) for c, (e, v) in zip(found, protocols, strict=True) if c.fits]
+
     @strawberry.field(description="Models: this version against the latest version of every protocol you may "
                                   "see (null for other kinds).")
     async def compatibility(self, info: Info, only_fitting: bool = False) -> list[Compatibility] | None:

@@ -106,3 +106,14 @@ async def test_limits_come_from_settings() -> None:
         assert "detph" in str(exc)
     else:
         raise AssertionError("an unknown limit must be refused")
+
+
+def test_internal_errors_are_masked_user_errors_are_not() -> None:
+    from graphql import GraphQLError
+
+    from resolvers.errors import ValidationError
+    from schema.schema import is_internal
+
+    assert is_internal(GraphQLError("boom", original_error=KeyError("secret path /srv/x")))
+    assert not is_internal(GraphQLError("first: too big", original_error=ValidationError("first", "too big")))
+    assert not is_internal(GraphQLError("Unknown argument 'x'"))

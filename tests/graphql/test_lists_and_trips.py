@@ -15,7 +15,7 @@ PAGE = """query($o: String!, $n: Int, $after: String, $last: Int, $before: Strin
   models(owner: $o, first: $n, after: $after, last: $last, before: $before) {
     totalCount pageInfo { hasNextPage hasPreviousPage startCursor endCursor }
     edges { cursor node { name created owner { name }
-      latestVersion { sha visibility author { name } terms { iri label }
+      latestVersion { sha visibility author { name } terms { iri label } compatibleProtocols { uri }
         compatibility { fits missingTerms { iri } protocol { uri entity { name } } } } } }
   }
 }"""
@@ -60,11 +60,15 @@ async def test_compatibility_matches_the_ontology_code(data: Gql, fifty, service
     version = await data("query($o: String!) { models(owner: $o, first: 1) { nodes { latestVersion { uri } } } }",
                          {"o": owner}, token=token)
     model_uri = version["models"]["nodes"][0]["latestVersion"]["uri"]
+    fitting = set()
     for cell in edges[0]["node"]["latestVersion"]["compatibility"]:
         expected = compatibility.check_pair(services.store, services.settings.base_uri, model_uri,
                                             cell["protocol"]["uri"])
         assert cell["fits"] == expected.fits
         assert [t["iri"] for t in cell["missingTerms"]] == list(expected.missing)
+        if expected.fits:
+            fitting.add(cell["protocol"]["uri"])
+    assert {p["uri"] for p in edges[0]["node"]["latestVersion"]["compatibleProtocols"]} == fitting
 
 
 async def test_walk_forward_and_back_with_cursors(data: Gql, fifty) -> None:

