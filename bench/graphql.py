@@ -22,16 +22,16 @@ from pathlib import Path
 # Run as a script, bench/ is first on sys.path, and bench/queue.py would shadow the standard library's queue.
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
 
-import argparse
-import asyncio
-import os
-import signal
-import statistics
-import subprocess
-import tempfile
-import time
+import argparse  # noqa: E402
+import asyncio  # noqa: E402
+import os  # noqa: E402
+import signal  # noqa: E402
+import statistics  # noqa: E402
+import subprocess  # noqa: E402
+import tempfile  # noqa: E402
+import time  # noqa: E402
 
-import httpx
+import httpx  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
