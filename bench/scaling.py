@@ -73,7 +73,9 @@ async def measure(model_files: list[Path], protocol_names: list[str], n_workers:
         ids = [(await runs.create_run(platform.services, m, p, queue="bulk")).id for m in by_uri for p in protocols]
         done = await platform.wait_all(ids, timeout=1800)
         result = summarise(done)
-        result["errors"] = [r.error for r in done if r.status != "SUCCESS"]
+        names = {**by_uri, **dict(zip(protocols, protocol_names, strict=True))}
+        result["errors"] = [f"{names[r.model_version_uri]} × {names[r.protocol_version_uri]}: {r.status}: {r.error}"
+                            for r in done if r.status != "SUCCESS"]
         checks = []
         for row in platform.services.store.query(APD_QUERY):
             model = by_uri.get(row["model"].value)

@@ -152,20 +152,25 @@ async def test_an_unstarted_cancelled_run_never_runs(
     assert not any(pids.iterdir()), "the cancelled run's engine never started"
 
 
-async def test_a_failing_engine_gives_a_failed_run_with_errors_in_the_archive(
+async def test_an_engine_that_falls_short_gives_its_status_with_errors_in_the_archive(
         workers: Workers, services: Services, server_url: str, publish: Publish, owner: Any,
         model_files: list) -> None:
     user, token = owner
-    protocol = await publish(user, status="PARTIAL", messages=["output 'x' could not be computed"])
+    oxmeta = "https://chaste.comlab.ox.ac.uk/cellml/ns/oxford-metadata#"
     model = await publish(user, model=model_files[0])
+    partial = await runs.create_run(services, model, await publish(
+        user, status="PARTIAL", messages=["output 'x' could not be computed"]))
+    inapplicable = await runs.create_run(services, model, await publish(
+        user, status="INAPPLICABLE", missing=[oxmeta + "cytosolic_calcium_concentration"]))
     workers.start()
-    run = await runs.create_run(services, model, protocol)
-    done = await wait_for(services, run.id, lambda r: r.finished)
+    done = await wait_for(services, partial.id, lambda r: r.finished)
     assert done.status == "PARTIAL" and "could not be computed" in (done.error or "")
     async with http(server_url) as client:
-        r = await client.get(f"/runs/{run.id}/archive", headers=bearer(token))
-    errors = zipfile.ZipFile(io.BytesIO(r.content)).read("errors.txt").decode()
-    assert "could not be computed" in errors
+        r = await client.get(f"/runs/{partial.id}/archive", headers=bearer(token))
+    assert "could not be computed" in zipfile.ZipFile(io.BytesIO(r.content)).read("errors.txt").decode()
+    unfit = await wait_for(services, inapplicable.id, lambda r: r.finished)
+    assert unfit.status == "INAPPLICABLE" and unfit.missing_terms == (oxmeta + "cytosolic_calcium_concentration",)
+    assert "cytosolic_calcium_concentration" in (unfit.error or "")
 
 
 async def test_the_callback_is_retried_until_the_server_answers(
