@@ -757,13 +757,7 @@ def index_array(
     if backwards:
         order = order[::-1]
     ordered_groups = groups[order]
-    # rank of each entry within its group, in processing order
-    sort = np.argsort(ordered_groups, kind="stable")
-    sorted_groups = ordered_groups[sort]
-    starts = np.searchsorted(sorted_groups, sorted_groups, side="left")
-    rank_sorted = np.arange(len(sorted_groups)) - starts
-    ranks = np.empty_like(rank_sorted)
-    ranks[sort] = rank_sorted
+    ranks = _ranks_within_groups(ordered_groups)
     keep = ranks < extent
     entries = idx[order][keep]
     ranks = ranks[keep]
@@ -773,6 +767,25 @@ def index_array(
     if len(targets):
         result[tuple(targets.T)] = values
     return result
+
+
+def _ranks_within_groups(groups: np.ndarray) -> np.ndarray:
+    """For each entry, how many earlier entries share its group (its rank within the group, in order)."""
+    n = len(groups)
+    if n == 0:
+        return np.zeros(0, dtype=int)
+    if np.all(groups[1:] >= groups[:-1]) or np.all(groups[1:] <= groups[:-1]):
+        # Groups come in runs (indices from find, along the last dimension): no sort needed.
+        boundaries = np.flatnonzero(groups[1:] != groups[:-1]) + 1
+        starts = np.concatenate(([0], boundaries))
+        lengths = np.diff(np.concatenate((starts, [n])))
+        return np.arange(n) - np.repeat(starts, lengths)
+    sort = np.argsort(groups, kind="stable")
+    sorted_groups = groups[sort]
+    starts = np.searchsorted(sorted_groups, sorted_groups, side="left")
+    ranks = np.empty(n, dtype=int)
+    ranks[sort] = np.arange(n) - starts
+    return ranks
 
 
 # --------------------------------------------------------------------------------------------------
