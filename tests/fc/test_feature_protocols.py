@@ -372,3 +372,11 @@ def test_inapplicable_model_lists_missing_terms() -> None:
     oxmeta = "https://chaste.comlab.ox.ac.uk/cellml/ns/oxford-metadata#"
     assert result.missing_terms == [oxmeta + "extracellular_calcium_concentration"]
     assert protocol.missing_terms(MODELS / BR77) == result.missing_terms
+
+
+def test_unreadable_model_fails_the_run_with_a_message(tmp_path: Path) -> None:
+    model = tmp_path / "broken.cellml"
+    model.write_text("<model this is not xml")
+    result = load_protocol(PROTOCOLS / "real" / "GraphState.txt").run(model)
+    assert result.status == "failed"
+    assert "broken.cellml" in result.messages[0]

@@ -327,10 +327,18 @@ class Protocol:
                 return RunResult("inapplicable", messages=[str(exc)], missing_terms=list(exc.missing_terms))
             except FcError as exc:
                 return RunResult("failed", messages=[str(exc)])
+            except Exception as exc:  # noqa: BLE001 - an unreadable or invalid model file
+                return RunResult(
+                    "failed", messages=[f"cannot load model {model_path}: {type(exc).__name__}: {exc}"]
+                )
             try:
                 simulation = ModelSimulation(prepared)
             except FcError as exc:
                 return RunResult("failed", messages=[str(exc)])
+            except Exception as exc:  # noqa: BLE001 - e.g. the C compiler failing
+                return RunResult(
+                    "failed", messages=[f"cannot build the simulation: {type(exc).__name__}: {exc}"]
+                )
         elif self.tasks:
             return RunResult(
                 "failed", messages=[f"protocol {self.name} has simulation tasks, so needs a model"]
