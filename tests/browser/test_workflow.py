@@ -83,6 +83,10 @@ async def test_upload_run_watch_and_compare(server, browser, make_user, timings,
     await open_page(page, protocol_url, name="entity-protocol", timings=timings)
     await page.get_by_role("tab", name="Interface").click()
     assert await page.locator("#interface li").count() >= 1
+    # ... and the models that can run it.
+    await page.get_by_role("tab", name="Compatibility").click()
+    for key in ("br", "lr"):
+        await page.locator("#compatibility").get_by_role("link", name=names[key]).wait_for()
 
     # The matrix, only my entities: both cells can be run; run them.
     await open_page(page, server + "experiments?subset=mine", name="matrix-mine", timings=timings)
@@ -107,6 +111,7 @@ async def test_upload_run_watch_and_compare(server, browser, make_user, timings,
     await open_page(page, run_urls[0], name="run", timings=timings)
     assert await page.locator("figure.plot figcaption").count() >= 1
     assert await page.locator("#outputs tbody tr").count() >= 1
+    assert await page.get_by_role("heading", name="Inputs").is_visible()
 
     # Compare the two runs: the shared plot has a series for each model, and the link reproduces it.
     ids = [u.rsplit("/", 1)[1] for u in run_urls]

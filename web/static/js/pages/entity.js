@@ -12,6 +12,7 @@ const main = document.getElementById("main");
 const { entityId, kind } = main.dataset;
 const ref = main.dataset.version || "latest";
 const segment = entityId.split("/")[0];
+const moderator = Boolean(main.dataset.moderator);
 
 const TERM = "iri shortName label";
 const ENTITY_QUERY = `query EntityPage($id: ID!, $ref: String!) {
@@ -81,22 +82,42 @@ function renderVersions() {
       v.sha === entity.version?.sha ? h("span", { class: "sr-only" }, " (shown)") : null),
     h("td", {}, formatDate(v.created)),
     h("td", {}, v.author.name),
-    h("td", {}, visibilityBadge(v.visibility)),
+    h("td", {}, entity.canManage ? visibilitySelect(v) : visibilityBadge(v.visibility)),
     h("td", {}, v.tags.map((t) => h("span", { class: "badge tag" }, t))),
     h("td", {}, v.message))));
+  fill($("#tag-version"), versions.map((v) => h("option", { value: v.id }, `${v.sha.slice(0, 8)} ${formatDate(v.created)}`)));
+  $("#tag-form").classList.toggle("hidden", !entity.canEdit);
   const options = versions.map((v) => h("option", { value: v.sha }, `${v.sha.slice(0, 8)} ${formatDate(v.created)}${v.tags.length ? ` (${v.tags.join(", ")})` : ""}`));
   fill($("#diff-from"), options.map((o) => o.cloneNode(true)));
   fill($("#diff-to"), options);
   if (versions.length > 1) $("#diff-from").selectedIndex = 1;
-  const form = $("#diff-form");
-  form.querySelector("button").disabled = versions.length < 2;
-  onSubmit(form, async (data) => {
-    const response = await fetch(`/${entityId}/diff?from=${encodeURIComponent(data.from)}&to=${encodeURIComponent(data.to)}`,
-      { credentials: "same-origin" });
-    if (!response.ok) throw new Error(`could not compute the differences (${response.status})`);
-    const text = await response.text();
-    fill($("#diff"), text.trim() ? diffView(text) : h("p", {}, "The two versions have the same files."));
+  $("#diff-form").querySelector("button").disabled = versions.length < 2;
+}
+
+function visibilitySelect(v) {
+  const choices = ["PRIVATE", "PUBLIC"];
+  if (moderator || v.visibility === "MODERATED") choices.push("MODERATED");
+  const select = h("select", { "aria-label": `Visibility of version ${v.sha.slice(0, 8)}` },
+    choices.map((c) => h("option", { value: c, selected: c === v.visibility }, c.toLowerCase())));
+  select.addEventListener("change", async () => {
+    try {
+      await mutate("setVisibility", `mutation($v: ID!, $vis: Visibility!) { setVisibility(version: $v, visibility: $vis) {
+        __typename ... on Error { message } } }`, { v: v.id, vis: select.value });
+      await load();
+    } catch (error) {
+      showError($("#entity-error"), error);
+      select.value = v.visibility;
+    }
   });
+  return select;
+}
+
+/** Run a mutation whose answer is a result union; throw its Error member's message. */
+async function mutate(field, query, variables) {
+  const data = await gql(query, variables);
+  const result = data[field];
+  if (result && result.message) throw Object.assign(new Error(result.message), { field: result.field ?? null });
+  return result;
 }
 
 function renderAnnotations() {
@@ -155,8 +176,11 @@ async function loadCompatibility() {
   compatibilityLoaded = true;
   const box = $("#compatibility");
   if (kind !== "model") {
-    fill(box, h("p", {}, "Models that fit this protocol are shown in the ",
-      h("a", { href: "/experiments" }, "experiment matrix"), "."));
+    try {
+      await protocolCompatibility(box);
+    } catch (error) {
+      showError(box, error);
+    }
     return;
   }
   try {
@@ -176,6 +200,32 @@ async function loadCompatibility() {
   } catch (error) {
     showError(box, error);
   }
+}
+
+/** For a protocol: every model's latest version checked against this protocol version. */
+async function protocolCompatibility(box) {
+  const fitting = [];
+  const other = [];
+  let after = null;
+  do {
+    const data = await gql(`query($after: String) { models(first: 100, after: $after) {
+      edges { node { name uri latestVersion { compatibility { fits missingTerms { ${TERM} } protocol { uri } } } } }
+      pageInfo { hasNextPage endCursor } } }`, { after });
+    for (const { node } of data.models.edges) {
+      const c = (node.latestVersion?.compatibility || []).find((x) => x.protocol?.uri === entity.version.uri);
+      if (c) (c.fits ? fitting : other).push({ ...c, model: node });
+    }
+    after = data.models.pageInfo.hasNextPage ? data.models.pageInfo.endCursor : null;
+  } while (after);
+  const link = (r) => h("a", { href: viewUrl(r.model.uri) }, r.model.name);
+  const note = entity.version.uri === entity.versions.edges[0]?.node.uri ? null
+    : h("p", { class: "notice" }, "Models are checked against the latest version of each protocol; open the latest version to see them.");
+  fill(box, note,
+    h("h2", {}, `Models that can run it (${fitting.length})`),
+    fitting.length ? h("ul", {}, fitting.map((r) => h("li", {}, link(r)))) : h("p", { class: "muted" }, "None."),
+    h("h2", {}, `Models that cannot (${other.length})`),
+    other.length ? h("ul", {}, other.map((r) => h("li", {}, link(r), ": missing ",
+      r.missingTerms.map((t, i) => [i ? ", " : "", termLink(t)])))) : h("p", { class: "muted" }, "None."));
 }
 
 let experimentsLoaded = false;
@@ -248,6 +298,19 @@ async function load() {
 setupTabs($("#tabs"), (name) => {
   if (name === "compatibility") loadCompatibility();
   if (name === "experiments") loadExperiments();
+});
+onSubmit($("#diff-form"), async (data) => {
+  const response = await fetch(`/${entityId}/diff?from=${encodeURIComponent(data.from)}&to=${encodeURIComponent(data.to)}`,
+    { credentials: "same-origin" });
+  if (!response.ok) throw new Error(`could not compute the differences (${response.status})`);
+  const text = await response.text();
+  fill($("#diff"), text.trim() ? diffView(text) : h("p", {}, "The two versions have the same files."));
+});
+onSubmit($("#tag-form"), async (data) => {
+  await mutate("tagVersion", `mutation($v: ID!, $tag: String!) { tagVersion(version: $v, tag: $tag) {
+    __typename ... on Error { message } ... on ValidationError { field } } }`, { v: data.version, tag: data.tag });
+  $("#tag-form").reset();
+  await load();
 });
 onSubmit($("#grant"), async (data) => {
   await changeCollaborator("grant", data.user);

@@ -11,11 +11,22 @@ const FINAL = new Set(["SUCCESS", "PARTIAL", "FAILED", "INAPPLICABLE", "CANCELLE
 const RUN = `id uri status queue attempts progressDone progressTotal queuedAt startedAt finishedAt error archiveUrl
   missingTerms { iri shortName label }`;
 const QUERY = `query Run($id: ID!) { node(id: $id) { ... on Run { ${RUN}
-  experiment { id uri model { id sha entity { name uri } } protocol { id sha entity { name uri } } }
+  experiment { id uri model { id sha entity { name uri } }
+    protocol { id sha entity { name uri } interface { inputs { name units defaultValue } } } }
   outputs { name units description shape scalar } } } }`;
 
 let run = null;
 let shownResults = false;
+
+function renderInputs() {
+  const inputs = run.experiment.protocol?.interface?.inputs || [];
+  fill($("#inputs"), inputs.length
+    ? h("div", { class: "table-wrap" }, h("table", {},
+      h("caption", { class: "sr-only" }, "Protocol inputs"),
+      h("thead", {}, h("tr", {}, ["Input", "Value", "Units"].map((c) => h("th", { scope: "col" }, c)))),
+      h("tbody", {}, inputs.map((i) => h("tr", {}, h("td", { class: "mono" }, i.name), h("td", { class: "num" }, i.defaultValue ?? ""), h("td", {}, i.units || ""))))))
+    : h("p", { class: "muted" }, "The protocol has no inputs."));
+}
 
 function renderSummary() {
   const e = run.experiment;
@@ -118,6 +129,7 @@ async function refresh() {
   }
   run = data.node;
   renderSummary();
+  renderInputs();
   return true;
 }
 
