@@ -76,9 +76,7 @@ _TERMINAL_NAMES = {
 @cache
 def _lark() -> Lark:
     grammar = files(__package__).joinpath("grammar.lark").read_text()
-    return Lark(
-        grammar, parser="lalr", lexer="basic", propagate_positions=True, maybe_placeholders=True, cache=True
-    )
+    return Lark(grammar, parser="lalr", lexer="basic", propagate_positions=True, maybe_placeholders=True)
 
 
 def parse_file(path: str | Path) -> ast.Protocol:
