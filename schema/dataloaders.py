@@ -111,6 +111,9 @@ class Loaders:
         self._granted: set[str] | None = None
         self._by_kind: dict[Kind, list[EntityRecord]] = {}
         self._latest_protocols: list[tuple[EntityRecord, VersionRecord]] | None = None
+        # GraphQL objects already built in this request, by (type name, URI): a protocol that fits 50 models
+        # is one Version object, not 50
+        self.objects: dict[tuple[str, str], Any] = {}
         self.entity = DataLoader(self._load_entities)
         self.versions = DataLoader(self._load_versions)
         self.terms = DataLoader(self._load_terms)

@@ -64,11 +64,15 @@ class Version(Node):
 
     @classmethod
     def of(cls, info: Info, entity: EntityRecord, record: VersionRecord) -> Version:
+        built = info.context.loaders.objects
+        if (found := built.get(("Version", record.uri))) is not None and found.record == record:
+            return found
         base = info.context.settings.base_uri
-        return cls(id=strawberry.ID(node_id(base, record.uri)), uri=record.uri, record=record, entity_record=entity,
-                   sha=record.sha, message=record.message, author=User.named(info, record.author),
-                   created=record.created, visibility=record.visibility, tags=list(record.tags), main_file=record.main,
-                   kind=record.kind)
+        found = built[("Version", record.uri)] = cls(
+            id=strawberry.ID(node_id(base, record.uri)), uri=record.uri, record=record, entity_record=entity,
+            sha=record.sha, message=record.message, author=User.named(info, record.author), created=record.created,
+            visibility=record.visibility, tags=list(record.tags), main_file=record.main, kind=record.kind)
+        return found
 
     @strawberry.field(description="The entity this is a version of.")
     def entity(self, info: Info) -> Annotated[Entity, strawberry.lazy("schema.types.entities")]:
@@ -208,7 +212,10 @@ def _fields(info: Info, record: EntityRecord) -> dict:
 
 
 def entity_object(info: Info, record: EntityRecord) -> Entity:
-    return _CLASSES[record.kind](**_fields(info, record))
+    built = info.context.loaders.objects
+    if (found := built.get(("Entity", record.uri))) is None or found.record != record:
+        found = built[("Entity", record.uri)] = _CLASSES[record.kind](**_fields(info, record))
+    return found
 
 
 async def entity_at(info: Info, uri: str) -> Entity | None:

@@ -24,8 +24,12 @@ class User(Node):
 
     @classmethod
     def named(cls, info: Info, name: str) -> User:
-        uri = user_uri(info.context.settings.base_uri, name)
-        return cls(id=strawberry.ID(node_id(info.context.settings.base_uri, uri)), uri=uri, name=name)
+        built = info.context.loaders.objects
+        if (found := built.get(("User", name))) is None:
+            uri = user_uri(info.context.settings.base_uri, name)
+            found = built[("User", name)] = cls(id=strawberry.ID(node_id(info.context.settings.base_uri, uri)),
+                                                uri=uri, name=name)
+        return found
 
     @strawberry.field(description="Entities this user owns that you may see, newest first.")
     async def entities(
