@@ -86,9 +86,9 @@ async def entity_page(request: Request) -> Response:
         return _not_found(request, f"there is no kind of entity called {segment!r}")
     entity_id = request.path_params["entity_id"]
     uri = request.app.state.settings.uri(f"{segment}/{entity_id}")
+    version = request.path_params.get("ref") or request.query_params.get("version", "latest")
     return _render(request, "entity.html", entity_id, kind=KINDS[segment], segment=segment, entity_id=entity_id,
-                   entity_uri=uri,
-                   version=request.query_params.get("version", "latest"))
+                   entity_uri=uri, version=version)
 
 
 async def upload(request: Request) -> Response:
@@ -162,6 +162,7 @@ def routes() -> list[BaseRoute]:
         Route("/view/runs/{run_id}", run_page, methods=["GET"]),
         Route("/view/experiments/{experiment_id}", experiment_page, methods=["GET"]),
         Route("/view/{segment}/{entity_id}", entity_page, methods=["GET"]),
+        Route("/view/{segment}/{entity_id}/versions/{ref}", entity_page, methods=["GET"]),
         Route("/upload", upload, methods=["GET"]),
         Route("/experiments", matrix, methods=["GET"]),
         Route("/compare", compare, methods=["GET"]),

@@ -42,7 +42,8 @@ function renderSummary() {
     h("dt", {}, "Queued"), h("dd", {}, formatDate(run.queuedAt), ` (${run.queue})`),
     run.startedAt ? [h("dt", {}, "Started"), h("dd", {}, formatDate(run.startedAt), run.attempts > 1 ? ` (attempt ${run.attempts})` : "")] : null,
     run.finishedAt ? [h("dt", {}, "Finished"), h("dd", {}, formatDate(run.finishedAt))] : null,
-    h("dt", {}, "Versions"), h("dd", { class: "mono" }, `model ${e.model?.sha.slice(0, 8) ?? "?"}, protocol ${e.protocol?.sha.slice(0, 8) ?? "?"}`));
+    h("dt", {}, "Versions"), h("dd", {}, h("span", { class: "mono" }, `model ${e.model?.sha.slice(0, 8) ?? "?"}, protocol ${e.protocol?.sha.slice(0, 8) ?? "?"}`),
+      " · ", h("a", { href: viewUrl(e.uri) }, "every run of this experiment")));
   const message = $("#run-message");
   if (run.status === "INAPPLICABLE") {
     fill(message, h("div", { class: "notice" }, "The model lacks terms the protocol needs: ",
