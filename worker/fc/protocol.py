@@ -425,6 +425,11 @@ class Protocol:
     ) -> dict[str, np.ndarray]:
         inner = Protocol(nested.path, inputs)
         outputs, messages = inner.execute(simulation, cancel=cancel)
+        if messages:
+            # As in the original engine, any error inside a nested protocol fails the nesting simulation.
+            raise ProtocolError(
+                f"nested protocol {inner.name} failed: " + "; ".join(messages), *_loc(nested.pos)
+            )
         selected: dict[str, np.ndarray] = {}
         for select in nested.select_outputs:
             if select.name in outputs:
