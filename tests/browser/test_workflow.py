@@ -99,14 +99,21 @@ async def test_upload_run_watch_and_compare(server, browser, make_user, timings,
         await cells.nth(i).click()
         await page.wait_for_function(f"document.querySelectorAll('table.matrix td button')[{i}].dataset.status !== 'NOTRUN'")
     run_urls = []
-    # Watch the first run live on its page until it finishes, then see its plot.
+    # Watch each run live on its page until it finishes, then see its plot. When the page opened
+    # before the run finished, the final status arrived over the GraphQL subscription.
+    frames: list[str] = []
+    page.on("websocket", lambda ws: ws.on("framereceived", lambda payload: frames.append(str(payload))))
     for i in range(2):
         await page.goto(server + "experiments?subset=mine")
         await page.wait_for_selector("html[data-complete]", state="attached")
         await page.locator("table.matrix td button").nth(i).click()
         await page.wait_for_url(re.compile(r".*/view/runs/[0-9a-f-]+$"))
         run_urls.append(page.url)
+        await page.wait_for_selector("#run-status .status")
+        first_status = await page.locator("#run-status .status").inner_text()
         await page.wait_for_selector("#run-status .status-SUCCESS, #run-status .status-PARTIAL", timeout=180_000)
+        if first_status in ("queued", "running"):
+            assert any("runUpdates" in f and ("SUCCESS" in f or "PARTIAL" in f) for f in frames)
         await page.wait_for_selector("figure.plot canvas", timeout=60_000)
     await open_page(page, run_urls[0], name="run", timings=timings)
     assert await page.locator("figure.plot figcaption").count() >= 1

@@ -130,6 +130,7 @@ export function subscribe(query, variables, onNext, onError = () => {}) {
     });
     socket.addEventListener("close", () => {
       if (stopped) return;
+      onError(new ApiError("the live connection closed; reconnecting"));
       setTimeout(open, delay);
       delay = Math.min(delay * 2, 30000);
     });

@@ -140,17 +140,29 @@ async function start() {
     await showResults().catch((error) => showError($("#plots"), error));
     return;
   }
+  let done = false;
+  let poller = null;
+  async function finish() {
+    done = true;
+    stop();
+    clearInterval(poller);
+    await refresh();
+    await showResults().catch((error) => showError($("#plots"), error));
+  }
   const stop = subscribe(`subscription($run: ID!) { runUpdates(run: $run) { ${RUN} } }`, { run: run.id }, async (data) => {
     const update = data.runUpdates;
-    const finished = FINAL.has(update.status) && !FINAL.has(run.status);
+    if (done) return;
     Object.assign(run, update);
     renderSummary();
-    if (finished) {
-      stop();
+    if (FINAL.has(update.status)) await finish();
+  }, () => {
+    // No live updates (a proxy may block WebSockets): ask every few seconds instead.
+    if (poller || done) return;
+    poller = setInterval(async () => {
       await refresh();
-      await showResults().catch((error) => showError($("#plots"), error));
-    }
-  }, (error) => showError($("#run-error"), error));
+      if (FINAL.has(run.status) && !done) await finish();
+    }, 3000);
+  });
 }
 
 start().catch((error) => showError($("#run-error"), error)).finally(markReady);
