@@ -57,7 +57,9 @@ def direct_myokit(beats: int, period: float = 1000.0) -> tuple[float, float, np.
     sim.set_tolerance(abs_tol=1e-8, rel_tol=1e-6)
     sim.set_time(-10)
     sim.run(period * (beats - 1), log=myokit.LOG_NONE)
-    log = sim.run(period + 1e-7, log=[voltage], log_times=np.arange(0, 10001) * 0.1 - 10 + period * (beats - 1))
+    log = sim.run(
+        period + 1e-7, log=[voltage], log_times=np.arange(0, 10001) * 0.1 - 10 + period * (beats - 1)
+    )
     return time.perf_counter() - start, compile_time, np.asarray(log[voltage])
 
 

@@ -126,7 +126,9 @@ def run_one(model: str, protocol: str) -> tuple[list[Row], float]:
     except Exception as exc:  # noqa: BLE001 - a crash is a result here
         reason = f"{type(exc).__name__}: {exc}".splitlines()[0]
         tb = traceback.format_exc(limit=-1).strip().splitlines()[-2:]
-        rows = [Row(model, protocol, o, "failed", f"{reason} [{' '.join(tb)[:160]}]") for o in CHECKED[protocol]]
+        rows = [
+            Row(model, protocol, o, "failed", f"{reason} [{' '.join(tb)[:160]}]") for o in CHECKED[protocol]
+        ]
         return rows, time.perf_counter() - start
     rows = []
     reason = "; ".join(result.messages)[:300] if result.messages else result.status
@@ -166,19 +168,31 @@ def main() -> None:
             try:
                 result_rows, seconds = future.result(timeout=args.timeout)
             except TimeoutError:
-                result_rows, seconds = [Row(model, protocol, o, "failed", "timed out") for o in CHECKED[protocol]], 0
+                result_rows, seconds = (
+                    [Row(model, protocol, o, "failed", "timed out") for o in CHECKED[protocol]],
+                    0,
+                )
             except Exception as exc:  # noqa: BLE001 - the worker process died
-                result_rows = [Row(model, protocol, o, "failed", f"worker died: {exc}") for o in CHECKED[protocol]]
+                result_rows = [
+                    Row(model, protocol, o, "failed", f"worker died: {exc}") for o in CHECKED[protocol]
+                ]
                 seconds = 0.0
             for row in result_rows:
-                print(f"{row.model:48s} {row.protocol:32s} {row.output:28s} {row.status:8s} {row.detail}"
-                      f"  [{seconds:.0f} s]", flush=True)
+                print(
+                    f"{row.model:48s} {row.protocol:32s} {row.output:28s} {row.status:8s} {row.detail}"
+                    f"  [{seconds:.0f} s]",
+                    flush=True,
+                )
             rows.extend(result_rows)
 
     wall = time.perf_counter() - started
-    totals = {status: sum(1 for r in rows if r.status == status) for status in ("match", "mismatch", "failed")}
+    totals = {
+        status: sum(1 for r in rows if r.status == status) for status in ("match", "mismatch", "failed")
+    }
     print()
-    print(f"outputs: {len(rows)}  match {totals['match']}  mismatch {totals['mismatch']}  failed {totals['failed']}")
+    print(
+        f"outputs: {len(rows)}  match {totals['match']}  mismatch {totals['mismatch']}  failed {totals['failed']}"
+    )
     print(f"wall time: {wall:.0f} s on {args.jobs} processes")
 
 

@@ -29,7 +29,9 @@ units {
 }
 """
 
-GRAPH_STATE = HEADER + """
+GRAPH_STATE = (
+    HEADER
+    + """
 model interface {
     independent var units ms
     output oxmeta:time
@@ -37,8 +39,11 @@ model interface {
     output oxmeta:state_variable
 }
 """
+)
 
-PACING = HEADER + """
+PACING = (
+    HEADER
+    + """
 model interface {
     independent var units ms
     input oxmeta:membrane_stimulus_current_offset units ms = 0
@@ -55,6 +60,7 @@ model interface {
         then oxmeta:membrane_stimulus_current_amplitude else 0 :: units_of(oxmeta:membrane_stimulus_current_amplitude)
 }
 """
+)
 
 
 def prepared(text: str, model: str):  # type: ignore[no-untyped-def]
@@ -65,12 +71,15 @@ def reference(model: str, protocol: str, output: str) -> np.ndarray:
     return np.loadtxt(REFERENCE / model / protocol / f"outputs_{output}.csv", delimiter=",", comments="#")
 
 
-@pytest.mark.parametrize("model", ["beeler_reuter_model_1977", "luo_rudy_1991", "ten_tusscher_model_2006_epi"])
+@pytest.mark.parametrize(
+    "model", ["beeler_reuter_model_1977", "luo_rudy_1991", "ten_tusscher_model_2006_epi"]
+)
 def test_a_timecourse_reproduces_the_graph_state_reference(model: str, tmp_path: Path) -> None:
     sim = ModelSimulation(prepared(GRAPH_STATE, model), tmp_path)
     results = sim.timecourse(np.arange(0.0, 1001.0))
-    np.testing.assert_allclose(results["state_variable"], reference(model, "GraphState", "state"),
-                               rtol=0.005, atol=2.5e-4)
+    np.testing.assert_allclose(
+        results["state_variable"], reference(model, "GraphState", "state"), rtol=0.005, atol=2.5e-4
+    )
     np.testing.assert_array_equal(results["time"], np.arange(0.0, 1001.0))
     np.testing.assert_array_equal(results["membrane_voltage"], results["state_variable"][:, 0])
 
@@ -150,16 +159,22 @@ def test_setting_a_state_and_stepping(tmp_path: Path) -> None:
 
 
 def test_outputs_are_converted_to_the_protocol_units(tmp_path: Path) -> None:
-    volts = HEADER.replace("mV = milli volt", "mV = milli volt\n    uV = micro volt") + """
+    volts = (
+        HEADER.replace("mV = milli volt", "mV = milli volt\n    uV = micro volt")
+        + """
 model interface {
     independent var units ms
     output oxmeta:membrane_voltage units uV
     output oxmeta:time units ms
 }
 """
+    )
     in_mv = ModelSimulation(prepared(GRAPH_STATE, "beeler_reuter_model_1977"), tmp_path).timecourse(
-        np.arange(0.0, 50.0))
-    in_uv = ModelSimulation(prepared(volts, "beeler_reuter_model_1977"), tmp_path).timecourse(np.arange(0.0, 50.0))
+        np.arange(0.0, 50.0)
+    )
+    in_uv = ModelSimulation(prepared(volts, "beeler_reuter_model_1977"), tmp_path).timecourse(
+        np.arange(0.0, 50.0)
+    )
     np.testing.assert_allclose(in_uv["membrane_voltage"], in_mv["membrane_voltage"] * 1000)
 
 
@@ -168,5 +183,8 @@ def test_a_model_without_a_required_term_is_inapplicable() -> None:
     with pytest.raises(InapplicableError) as caught:
         prepared(PACING, "demir_model_1994")
     missing = caught.value.missing_terms
-    assert "https://chaste.comlab.ox.ac.uk/cellml/ns/oxford-metadata#membrane_stimulus_current_amplitude" in missing
+    assert (
+        "https://chaste.comlab.ox.ac.uk/cellml/ns/oxford-metadata#membrane_stimulus_current_amplitude"
+        in missing
+    )
     assert "https://chaste.comlab.ox.ac.uk/cellml/ns/oxford-metadata#membrane_voltage" not in missing

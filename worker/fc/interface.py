@@ -153,7 +153,9 @@ def parts_of(protocols: Iterable[ast.Protocol]) -> list[InterfacePart]:
     parts = []
     for protocol in protocols:
         if protocol.model_interface is not None:
-            parts.append(InterfacePart(protocol.model_interface, dict(protocol.namespaces), list(protocol.units)))
+            parts.append(
+                InterfacePart(protocol.model_interface, dict(protocol.namespaces), list(protocol.units))
+            )
     return parts
 
 
@@ -216,7 +218,7 @@ def _names_in_expr(expr: ast.Expr | None) -> list[str]:
         if isinstance(node, ast.Name):
             found.append(node.name)
         elif isinstance(node, ast.Number) and node.units and node.units.startswith("units_of("):
-            found.append(node.units[len("units_of("):-1].strip())
+            found.append(node.units[len("units_of(") : -1].strip())
         if isinstance(node, ast.Node):
             for value in vars(node).values():
                 if isinstance(value, list):
@@ -298,7 +300,7 @@ class _Preparer:
         if iri in self.created:
             return [self.created[iri].qname()]
         if iri.startswith(LOCAL_NS):
-            name = iri[len(LOCAL_NS):]
+            name = iri[len(LOCAL_NS) :]
             if name in self.declared:
                 return [self.declared[name].qname()]
             return []
@@ -432,8 +434,9 @@ class _Preparer:
             missing_optional=missing_optional,
         )
 
-    def _ns_of(self, stmt: ast.InterfaceStatement,
-               statements: list[tuple[ast.InterfaceStatement, dict[str, str]]]) -> dict[str, str]:
+    def _ns_of(
+        self, stmt: ast.InterfaceStatement, statements: list[tuple[ast.InterfaceStatement, dict[str, str]]]
+    ) -> dict[str, str]:
         for s, ns in statements:
             if s is stmt:
                 return ns
@@ -483,7 +486,9 @@ class _Preparer:
                 try:
                     value = float(var.eval())
                 except Exception:
-                    raise _err(f"input {s.name} is not a constant in this model and has no value", s.pos) from None
+                    raise _err(
+                        f"input {s.name} is not a constant in this model and has no value", s.pos
+                    ) from None
             _make_literal(var, value)
 
     def _define(self, s: ast.DefineEquation, iri: str, ns: dict[str, str]) -> None:
@@ -498,7 +503,9 @@ class _Preparer:
             return
         if s.wrt:
             expr, unit = self._translate(s.value, ns)
-            target = var.unit() / self.model.time().unit() if var.unit() and self.model.time().unit() else None
+            target = (
+                var.unit() / self.model.time().unit() if var.unit() and self.model.time().unit() else None
+            )
             expr = self._convert_expr(expr, unit, target, s.pos)
             if not var.is_state():
                 initial = float(var.eval()) if var.rhs() is not None else 0.0
@@ -548,13 +555,20 @@ class _Preparer:
 
     # --- bindings --------------------------------------------------------------------
 
-    def _binding(self, iri: str, units_name: str | None, time_var: myokit.Variable,
-                 time_conv: Conversion) -> Binding | None:
+    def _binding(
+        self, iri: str, units_name: str | None, time_var: myokit.Variable, time_conv: Conversion
+    ) -> Binding | None:
         qnames = self.qnames(iri)
         if not qnames:
             return None
-        vector = iri == STATE_VARIABLE or len(qnames) > 1 or (
-            not iri.startswith(LOCAL_NS) and iri not in self.created and not self.annotated.annotations.get(iri)
+        vector = (
+            iri == STATE_VARIABLE
+            or len(qnames) > 1
+            or (
+                not iri.startswith(LOCAL_NS)
+                and iri not in self.created
+                and not self.annotated.annotations.get(iri)
+            )
         )
         target = self.unit(units_name) if units_name else None
         kinds: list[str] = []
@@ -609,8 +623,13 @@ class _Preparer:
 
     # --- expressions ---------------------------------------------------------------
 
-    def _convert_expr(self, expr: myokit.Expression, unit: myokit.Unit | None, target: myokit.Unit | None,
-                      pos: ast.Pos | None) -> myokit.Expression:
+    def _convert_expr(
+        self,
+        expr: myokit.Expression,
+        unit: myokit.Unit | None,
+        target: myokit.Unit | None,
+        pos: ast.Pos | None,
+    ) -> myokit.Expression:
         if unit is None or target is None:
             return expr
         conv = conversion(unit, target)
@@ -620,9 +639,14 @@ class _Preparer:
                     body = rule.body[0]
                     if isinstance(body, ast.Return):
                         pre = conversion(unit, actual)
-                        arg = expr if pre is None or pre.is_identity else myokit.Multiply(
-                            myokit.Number(pre.factor), expr)
-                        out, out_unit = self._translate(body.values[0], ns, {rule.params[0].name: (arg, actual)})
+                        arg = (
+                            expr
+                            if pre is None or pre.is_identity
+                            else myokit.Multiply(myokit.Number(pre.factor), expr)
+                        )
+                        out, out_unit = self._translate(
+                            body.values[0], ns, {rule.params[0].name: (arg, actual)}
+                        )
                         return self._convert_expr(out, out_unit, target, pos)
             raise _err(f"cannot convert {unit} to {target}", pos)
         if conv.is_identity:
@@ -695,8 +719,12 @@ class _Preparer:
 
 
 class _Translator:
-    def __init__(self, prep: _Preparer, ns: dict[str, str],
-                 locals_: dict[str, tuple[myokit.Expression, myokit.Unit | None]]) -> None:
+    def __init__(
+        self,
+        prep: _Preparer,
+        ns: dict[str, str],
+        locals_: dict[str, tuple[myokit.Expression, myokit.Unit | None]],
+    ) -> None:
         self.prep = prep
         self.ns = ns
         self.locals = locals_
@@ -706,7 +734,7 @@ class _Translator:
             unit = None
             if e.units:
                 if e.units.startswith("units_of("):
-                    name = e.units[len("units_of("):-1].strip()
+                    name = e.units[len("units_of(") : -1].strip()
                     var = self.prep.variable(_expand(name, self.ns))
                     unit = var.unit() if var is not None else None
                 else:
@@ -724,8 +752,14 @@ class _Translator:
                 raise _err(f"{e.name} is not a variable of the model", e.pos)
             return myokit.Name(var), var.unit()
         if isinstance(e, ast.MathML):
-            constants = {"pi": np.pi, "exponentiale": np.e, "infinity": np.inf, "notanumber": np.nan,
-                         "true": 1.0, "false": 0.0}
+            constants = {
+                "pi": np.pi,
+                "exponentiale": np.e,
+                "infinity": np.inf,
+                "notanumber": np.nan,
+                "true": 1.0,
+                "false": 0.0,
+            }
             if e.name in constants:
                 return myokit.Number(constants[e.name]), None
             raise _err(f"MathML:{e.name} is not a value", e.pos)
@@ -746,7 +780,9 @@ class _Translator:
             return myokit.If(_as_condition(test), then, orelse), unit
         if isinstance(e, ast.Call) and isinstance(e.function, ast.MathML):
             return self.call(e.function.name, e.args, e.pos)
-        raise _err(f"this kind of expression ({type(e).__name__}) cannot be used in the model interface", e.pos)
+        raise _err(
+            f"this kind of expression ({type(e).__name__}) cannot be used in the model interface", e.pos
+        )
 
     def binary(self, e: ast.BinaryOp) -> tuple[myokit.Expression, myokit.Unit | None]:
         left, lu = self.translate(e.left)
@@ -756,13 +792,21 @@ class _Translator:
             if lu is not None and ru is not None:
                 right = self.prep._convert_expr(right, ru, lu, e.pos)
             unit = lu or ru
-            cls = {"+": myokit.Plus, "-": myokit.Minus, "==": myokit.Equal, "!=": myokit.NotEqual,
-                   "<": myokit.Less, ">": myokit.More, "<=": myokit.LessEqual, ">=": myokit.MoreEqual}[op]
+            cls = {
+                "+": myokit.Plus,
+                "-": myokit.Minus,
+                "==": myokit.Equal,
+                "!=": myokit.NotEqual,
+                "<": myokit.Less,
+                ">": myokit.More,
+                "<=": myokit.LessEqual,
+                ">=": myokit.MoreEqual,
+            }[op]
             return cls(left, right), (unit if op in ("+", "-") else None)
         if op == "*":
             return myokit.Multiply(left, right), _mul(lu, ru)
         if op == "/":
-            return myokit.Divide(left, right), _mul(lu, None if ru is None else ru ** -1)
+            return myokit.Divide(left, right), _mul(lu, None if ru is None else ru**-1)
         if op == "^":
             unit = None
             if lu is not None and isinstance(right, myokit.Number):
@@ -774,17 +818,30 @@ class _Translator:
             return myokit.Or(_as_condition(left), _as_condition(right)), None
         raise _err(f"unknown operator {op!r}", e.pos)
 
-    def call(self, name: str, args: list[ast.Expr], pos: ast.Pos) -> tuple[myokit.Expression, myokit.Unit | None]:
+    def call(
+        self, name: str, args: list[ast.Expr], pos: ast.Pos
+    ) -> tuple[myokit.Expression, myokit.Unit | None]:
         translated = [self.translate(a) for a in args]
         exprs = [t[0] for t in translated]
         first_unit = translated[0][1] if translated else None
-        unary = {"floor": myokit.Floor, "ceiling": myokit.Ceil, "abs": myokit.Abs, "exp": myokit.Exp,
-                 "ln": myokit.Log, "log": myokit.Log10, "sqrt": myokit.Sqrt, "sin": myokit.Sin,
-                 "cos": myokit.Cos, "tan": myokit.Tan, "arcsin": myokit.ASin, "arccos": myokit.ACos,
-                 "arctan": myokit.ATan}
+        unary = {
+            "floor": myokit.Floor,
+            "ceiling": myokit.Ceil,
+            "abs": myokit.Abs,
+            "exp": myokit.Exp,
+            "ln": myokit.Log,
+            "log": myokit.Log10,
+            "sqrt": myokit.Sqrt,
+            "sin": myokit.Sin,
+            "cos": myokit.Cos,
+            "tan": myokit.Tan,
+            "arcsin": myokit.ASin,
+            "arccos": myokit.ACos,
+            "arctan": myokit.ATan,
+        }
         if name in unary and len(exprs) == 1:
             keeps = name in ("floor", "ceiling", "abs")
-            unit = first_unit if keeps else (first_unit ** 0.5 if name == "sqrt" and first_unit else None)
+            unit = first_unit if keeps else (first_unit**0.5 if name == "sqrt" and first_unit else None)
             return unary[name](exprs[0]), unit
         if name == "power" and len(exprs) == 2:
             return myokit.Power(exprs[0], exprs[1]), None
@@ -835,7 +892,9 @@ def _floor_period(expr: ast.Expr, is_time) -> ast.Expr | None:  # type: ignore[n
     if not (isinstance(right, ast.BinaryOp) and right.op == "*"):
         return None
     call = right.left
-    if not (isinstance(call, ast.Call) and isinstance(call.function, ast.MathML) and call.function.name == "floor"):
+    if not (
+        isinstance(call, ast.Call) and isinstance(call.function, ast.MathML) and call.function.name == "floor"
+    ):
         return None
     inner = call.args[0] if call.args else None
     if not (isinstance(inner, ast.BinaryOp) and inner.op == "/"):

@@ -148,12 +148,17 @@ class ModelSimulation:
         self._initial_state = list(self._sim.default_state())
         self._constants: dict[str, float] = {}
         for binding in prepared.bindings.values():
-            for qname, kind in zip(binding.qnames, binding.kinds):
+            for qname, kind in zip(binding.qnames, binding.kinds, strict=True):
                 if kind == "constant":
                     self._constants[qname] = float(model.get(qname).eval())
         self._saved: dict[str, list[float]] = {}
         self._log_qnames = sorted(
-            {q for term in prepared.outputs for q in prepared.bindings[term].qnames if _loggable(model.get(q))}
+            {
+                q
+                for term in prepared.outputs
+                for q in prepared.bindings[term].qnames
+                if _loggable(model.get(q))
+            }
         )
         self._update_pacing()
 
@@ -170,7 +175,7 @@ class ModelSimulation:
 
     def get(self, name: str) -> float | np.ndarray:
         binding = self.binding(name)
-        values = np.array([self._value_now(q, k) for q, k in zip(binding.qnames, binding.kinds)])
+        values = np.array([self._value_now(q, k) for q, k in zip(binding.qnames, binding.kinds, strict=True)])
         values = binding.conversion.forward(values)
         return values if binding.vector else float(values[0])
 
@@ -180,7 +185,7 @@ class ModelSimulation:
         model_values = binding.conversion.inverse(values)
         state = None
         pacing_changed = False
-        for qname, kind, v in zip(binding.qnames, binding.kinds, model_values):
+        for qname, kind, v in zip(binding.qnames, binding.kinds, model_values, strict=True):
             v = float(v)
             if kind == "state":
                 if state is None:
@@ -248,9 +253,7 @@ class ModelSimulation:
         # then put the clock back on it.
         epsilon = 1e-10 * max(1.0, abs(t1))
         try:
-            log = self._sim.run(
-                t1 - t0 + epsilon, log=list(self._log_qnames), log_times=model_times
-            )
+            log = self._sim.run(t1 - t0 + epsilon, log=list(self._log_qnames), log_times=model_times)
         except myokit.SimulationError as e:
             raise ProtocolError(f"the simulation failed: {str(e).splitlines()[0]}") from e
         self._sim.set_time(t1)
@@ -259,7 +262,10 @@ class ModelSimulation:
         results: dict[str, np.ndarray] = {}
         for term in self.prepared.outputs:
             binding = self.prepared.bindings[term]
-            columns = [self._column(logged, q, k, n, model_times) for q, k in zip(binding.qnames, binding.kinds)]
+            columns = [
+                self._column(logged, q, k, n, model_times)
+                for q, k in zip(binding.qnames, binding.kinds, strict=True)
+            ]
             data = np.column_stack(columns) if binding.vector else columns[0]
             results[binding.local_name] = binding.conversion.forward(data)
         return results
@@ -281,8 +287,9 @@ class ModelSimulation:
 
     # --- internals -----------------------------------------------------------------
 
-    def _column(self, logged: dict[str, np.ndarray], qname: str, kind: str, n: int,
-                model_times: np.ndarray) -> np.ndarray:
+    def _column(
+        self, logged: dict[str, np.ndarray], qname: str, kind: str, n: int, model_times: np.ndarray
+    ) -> np.ndarray:
         data = logged.get(qname)
         if data is not None and data.size == n:
             return data
@@ -360,7 +367,7 @@ def _evaluate_intermediate(sim: myokit.Simulation, qname: str, pace: float) -> f
     """Evaluate one intermediate variable at the simulation's current time and state (slow; rare)."""
     model: myokit.Model = sim._model
     subst: dict[myokit.Expression, myokit.Expression] = {}
-    for var, value in zip(model.states(), sim.state()):
+    for var, value in zip(model.states(), sim.state(), strict=True):
         subst[myokit.Name(var)] = myokit.Number(value)
     time_var = model.time()
     if time_var is not None:

@@ -164,7 +164,9 @@ def _run(task: ast.Simulation, env: Any, context: TaskContext, prefix: str) -> R
         if isinstance(body, ast.Nested):
             return _nested(body, env, context, prefix)
     except ProtocolError as e:
-        raise e.with_location(task.pos.file, task.pos.line, task.pos.column) if task.pos.line else e
+        raise (
+            e.with_location(task.pos.file, task.pos.line, task.pos.column) if task.pos.line else e
+        ) from None
     raise ProtocolError(f"unknown simulation type {type(body).__name__}")
 
 
@@ -201,7 +203,7 @@ def _apply(modifiers: list[ast.Modifier], when: str, env: Any, context: TaskCont
             try:
                 sim.set(modifier.name, value)
             except ProtocolError as e:
-                raise e.with_location(modifier.pos.file, modifier.pos.line, modifier.pos.column)
+                raise e.with_location(modifier.pos.file, modifier.pos.line, modifier.pos.column) from None
         elif isinstance(modifier, ast.SaveState):
             sim.save_state(modifier.state_name)
         elif isinstance(modifier, ast.ResetState):
@@ -225,8 +227,9 @@ def _timecourse(body: ast.Timecourse, env: Any, context: TaskContext, prefix: st
     return results
 
 
-def _timecourse_with_modifiers(values: np.ndarray, each: list[ast.Modifier], name: str, env: Any,
-                               context: TaskContext) -> Results:
+def _timecourse_with_modifiers(
+    values: np.ndarray, each: list[ast.Modifier], name: str, env: Any, context: TaskContext
+) -> Results:
     """A timecourse whose modifiers act at each point, run in one piece between the points where they act."""
     sim = context.simulation
     fires = _firing_points(values, each, name, env, context)
@@ -242,14 +245,14 @@ def _timecourse_with_modifiers(values: np.ndarray, each: list[ast.Modifier], nam
             else:
                 sim.set_time(float(values[0]))
         elif index > previous + 1:
-            segment = sim.timecourse(values[previous: index + 1])
+            segment = sim.timecourse(values[previous : index + 1])
             pieces.append({k: v[1:-1] for k, v in segment.items()})
         else:
-            sim.timecourse(values[previous: index + 1])
+            sim.timecourse(values[previous : index + 1])
         # Reached this point: apply the modifiers, then record it.
         context.define(env, name, np.array(values[index]))
         _apply(each, "each", env, context)
-        pieces.append(sim.timecourse(values[index: index + 1]))
+        pieces.append(sim.timecourse(values[index : index + 1]))
         previous = index
     if previous is None:
         return sim.timecourse(values)
@@ -259,8 +262,9 @@ def _timecourse_with_modifiers(values: np.ndarray, each: list[ast.Modifier], nam
     return {k: np.concatenate([p[k] for p in pieces], axis=0) for k in pieces[0]}
 
 
-def _firing_points(values: np.ndarray, each: list[ast.Modifier], name: str, env: Any,
-                   context: TaskContext) -> np.ndarray:
+def _firing_points(
+    values: np.ndarray, each: list[ast.Modifier], name: str, env: Any, context: TaskContext
+) -> np.ndarray:
     """Where at least one per-point modifier changes something."""
     fires = np.zeros(values.size, dtype=bool)
     for modifier in each:
@@ -272,8 +276,9 @@ def _firing_points(values: np.ndarray, each: list[ast.Modifier], name: str, env:
     return fires
 
 
-def _where_true(condition: ast.Expr, values: np.ndarray, name: str, env: Environment,
-                context: TaskContext) -> np.ndarray:
+def _where_true(
+    condition: ast.Expr, values: np.ndarray, name: str, env: Environment, context: TaskContext
+) -> np.ndarray:
     """The mask of range values for which ``condition`` holds (all at once when the interpreter allows)."""
     probe = context.child(env)
     try:

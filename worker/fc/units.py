@@ -21,22 +21,63 @@ from . import ast
 from .errors import ProtocolError
 
 _SI_PREFIXES = {
-    "yotta": 24, "zetta": 21, "exa": 18, "peta": 15, "tera": 12, "giga": 9, "mega": 6, "kilo": 3,
-    "hecto": 2, "deka": 1, "deca": 1, "deci": -1, "centi": -2, "milli": -3, "micro": -6, "nano": -9,
-    "pico": -12, "femto": -15, "atto": -18, "zepto": -21, "yocto": -24,
+    "yotta": 24,
+    "zetta": 21,
+    "exa": 18,
+    "peta": 15,
+    "tera": 12,
+    "giga": 9,
+    "mega": 6,
+    "kilo": 3,
+    "hecto": 2,
+    "deka": 1,
+    "deca": 1,
+    "deci": -1,
+    "centi": -2,
+    "milli": -3,
+    "micro": -6,
+    "nano": -9,
+    "pico": -12,
+    "femto": -15,
+    "atto": -18,
+    "zepto": -21,
+    "yocto": -24,
 }
 
 _BUILTIN: dict[str, myokit.Unit] = {
-    "ampere": myokit.units.A, "becquerel": myokit.units.Bq, "candela": myokit.units.cd,
-    "coulomb": myokit.units.C, "dimensionless": myokit.units.dimensionless, "farad": myokit.units.F,
-    "gram": myokit.units.g, "gray": myokit.units.Gy, "henry": myokit.units.H, "hertz": myokit.units.Hz,
-    "joule": myokit.units.J, "katal": myokit.units.kat, "kelvin": myokit.units.K,
-    "kilogram": myokit.units.kg, "liter": myokit.units.L, "litre": myokit.units.L,
-    "lumen": myokit.units.lm, "lux": myokit.units.lux, "meter": myokit.units.m, "metre": myokit.units.m,
-    "mole": myokit.units.mol, "newton": myokit.units.N, "ohm": myokit.units.R, "pascal": myokit.units.Pa,
-    "radian": myokit.units.radian, "second": myokit.units.s, "siemens": myokit.units.S,
-    "sievert": myokit.units.Sv, "steradian": myokit.units.steradian, "tesla": myokit.units.T,
-    "volt": myokit.units.V, "watt": myokit.units.W, "weber": myokit.units.Wb,
+    "ampere": myokit.units.A,
+    "becquerel": myokit.units.Bq,
+    "candela": myokit.units.cd,
+    "coulomb": myokit.units.C,
+    "dimensionless": myokit.units.dimensionless,
+    "farad": myokit.units.F,
+    "gram": myokit.units.g,
+    "gray": myokit.units.Gy,
+    "henry": myokit.units.H,
+    "hertz": myokit.units.Hz,
+    "joule": myokit.units.J,
+    "katal": myokit.units.kat,
+    "kelvin": myokit.units.K,
+    "kilogram": myokit.units.kg,
+    "liter": myokit.units.L,
+    "litre": myokit.units.L,
+    "lumen": myokit.units.lm,
+    "lux": myokit.units.lux,
+    "meter": myokit.units.m,
+    "metre": myokit.units.m,
+    "mole": myokit.units.mol,
+    "newton": myokit.units.N,
+    "ohm": myokit.units.R,
+    "pascal": myokit.units.Pa,
+    "radian": myokit.units.radian,
+    "second": myokit.units.s,
+    "siemens": myokit.units.S,
+    "sievert": myokit.units.Sv,
+    "steradian": myokit.units.steradian,
+    "tesla": myokit.units.T,
+    "volt": myokit.units.V,
+    "watt": myokit.units.W,
+    "weber": myokit.units.Wb,
     "celsius": myokit.units.K,
 }
 _OFFSETS = {"celsius": 273.15}
@@ -90,7 +131,7 @@ class UnitStore:
                     raise _error(f"unknown units prefix {ref.prefix!r}", ref.pos)
                 factor = factor * 10 ** _SI_PREFIXES[ref.prefix]
             if ref.exponent is not None:
-                factor = factor ** ref.exponent
+                factor = factor**ref.exponent
             if ref.multiplier is not None:
                 factor = factor * ref.multiplier
             unit = unit * factor

@@ -1,0 +1,68 @@
+"""A fast, representative subset of the functional-curation reference results.
+
+Runs real protocols from ``fc/protocols/real`` through the public API on real
+models and compares with the published reference outputs at the project's
+tolerance (rtol 0.005, atol 2.5e-4). The chosen models reach steady state in
+a few paces, so ``max_paces`` = 1000 (the reference setting) costs little.
+The whole matrix is ``bench/repro.py``.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from worker.fc import load_protocol
+from worker.fc.outputs import read_output
+
+ROOT = Path(__file__).resolve().parents[2]
+DATA = Path(os.environ.get("WEBLAB_SHARED_DATA", ROOT.parent / "shared" / "data")).resolve()
+MODELS = DATA / "fc" / "models" / "real"
+PROTOCOLS = DATA / "fc" / "protocols" / "real"
+REFERENCE = DATA / "fc" / "reference"
+
+CASES = [
+    ("GraphState", "beeler_reuter_model_1977", {}, ["state"]),
+    ("GraphState", "ohara_rudy_2011_epi", {}, ["state"]),
+    ("IK1_IV_curve", "luo_rudy_1991", {}, ["normalised_low_K1", "normalised_high_K1"]),
+    ("INa_IV_curves", "ten_tusscher_model_2006_epi", {}, ["normalised_peak_currents", "current_activation"]),
+    ("ICaL", "ten_tusscher_model_2006_epi", {}, ["min_LCC", "final_membrane_voltage"]),
+    ("SteadyStateRunner", "luo_rudy_1991", {"max_paces": 1000}, ["detailed_voltage", "num_paces"]),
+    ("INa_block", "luo_rudy_1991", {"max_paces": 1000}, ["scaled_APD90", "detailed_voltage"]),
+    ("INa_block", "beeler_reuter_model_1977", {"max_paces": 1000}, ["scaled_APD90"]),
+]
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _own_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("WEBLAB_FC_CACHE", str(tmp_path_factory.mktemp("fc-cache")))
+        yield
+
+
+@pytest.mark.parametrize(
+    ("protocol", "model", "inputs", "outputs"), CASES, ids=[f"{c[0]}-{c[1]}" for c in CASES]
+)
+def test_reference_outputs_are_reproduced(
+    protocol: str, model: str, inputs: dict, outputs: list[str]
+) -> None:
+    result = load_protocol(PROTOCOLS / f"{protocol}.txt", inputs).run(MODELS / f"{model}.cellml")
+    assert result.status == "success", result.messages
+    for output in outputs:
+        expected = read_output(REFERENCE / model / protocol / f"outputs_{output}.csv")
+        actual = np.asarray(result.outputs[output])
+        assert actual.shape == expected.shape, output
+        np.testing.assert_allclose(actual, expected, rtol=0.005, atol=2.5e-4, err_msg=output)
+
+
+def test_a_model_lacking_required_terms_is_inapplicable() -> None:
+    # demir_model_1994 has no stimulus annotations, which every pacing protocol needs.
+    result = load_protocol(PROTOCOLS / "SteadyStateRunner.txt").run(MODELS / "demir_model_1994.cellml")
+    assert result.status == "inapplicable"
+    assert "https://chaste.comlab.ox.ac.uk/cellml/ns/oxford-metadata#membrane_stimulus_current_amplitude" in (
+        result.missing_terms
+    )
