@@ -18,7 +18,8 @@ from arq.connections import RedisSettings
 from psycopg_pool import AsyncConnectionPool
 
 from resolvers import db
-from sparql.store import TripleStore
+from ontology.graphs import load_ontologies
+from sparql.store import TripleStore, open_triple_store
 from web.embedded import EmbeddedServices, start_postgres, start_redis
 from web.settings import Settings
 
@@ -68,7 +69,7 @@ async def start_services(settings: Settings, *, store: TripleStore | None = None
         await db.migrate(pool)
         redis_url = settings.redis_url or await asyncio.to_thread(start_redis, settings.data_dir, embedded)
         redis = await open_redis(redis_url)
-        store = store or open_store(settings)
+        store = store or await asyncio.to_thread(open_store, settings)
     except BaseException:
         if pool is not None:
             await pool.close()
@@ -78,7 +79,11 @@ async def start_services(settings: Settings, *, store: TripleStore | None = None
 
 
 def open_store(settings: Settings) -> TripleStore:
+    """The embedded store, or the remote one ``WEBLAB_SPARQL_URL`` names, with the ontologies loaded."""
+    where = settings.sparql_url or str(settings.store_dir)
     try:
-        return TripleStore(settings.store_dir)
-    except OSError as exc:
-        raise StartupError(f"cannot open the triple store in {settings.store_dir}: {exc}") from exc
+        store = open_triple_store(settings.store_dir, settings.sparql_url)
+        load_ontologies(store, settings.base_uri)
+    except Exception as exc:
+        raise StartupError(f"cannot open the triple store at {where}: {exc}") from exc
+    return store
