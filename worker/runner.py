@@ -1,8 +1,8 @@
 """The engine in a child process, under a hard wall-clock limit that really kills it.
 
-An experiment runs in its own process (``python -m worker.runner …``), started
-in a new session so that :func:`run_engine` can kill the whole process group
-with SIGKILL: a simulation stuck in compiled code, or a post-processing loop
+An experiment runs in its own process, forked from a ``multiprocessing``
+forkserver that has the engine imported already, in a new session so that
+:func:`run_engine` can kill the whole process group with SIGKILL: a simulation stuck in compiled code, or a post-processing loop
 that never ends, cannot outlive its time limit or a cancellation. The parent
 never imports the engine; it watches three files the child writes:
 
@@ -23,6 +23,7 @@ import contextlib
 import functools
 import importlib
 import json
+import multiprocessing
 import os
 import signal
 import sys
@@ -146,9 +147,57 @@ def child_main(argv: list[str] | None = None) -> int:
 
 # --- the parent --------------------------------------------------------------------------------
 
-def _kill_group(proc: asyncio.subprocess.Process) -> None:
+@functools.cache
+def _forkserver() -> Any:
+    """Children are forked from a server process that has the engine imported already, so a run does not
+    pay for importing numpy, myokit and the engine again (about a second, more on a busy machine)."""
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload(["worker.runner", DEFAULT_ENGINE])
+    return context
+
+
+def _forked_main(argv: list[str], stdout_path: str) -> None:
+    """The child's entry point: its own session (so the whole group can be killed), output to stdout.txt.
+
+    It lets go of the forkserver's "alive" pipe, which every child inherits: the forkserver then exits as
+    soon as its worker dies, and the kernel kills this child with it (``_die_with_parent``).
+    """
+    from multiprocessing import forkserver
+
+    alive = getattr(forkserver._forkserver, "_forkserver_alive_fd", None)
+    if alive is not None:
+        with contextlib.suppress(OSError):
+            os.close(alive)
+    os.setsid()
+    fd = os.open(stdout_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    os.dup2(fd, 1)
+    os.dup2(fd, 2)
+    os.close(fd)
+    null = os.open(os.devnull, os.O_RDONLY)
+    os.dup2(null, 0)
+    os.close(null)
+    code = child_main(argv)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    sys.exit(code)
+
+
+def _kill_group(proc: Any) -> None:
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(proc.pid, signal.SIGKILL)
+    with contextlib.suppress(ProcessLookupError, PermissionError, ValueError, AttributeError):
+        proc.kill()  # not yet in its own group
+
+
+async def _exited(proc: Any, timeout: float) -> bool:
+    """Whether the child has exited, waiting up to ``timeout`` seconds (multiprocessing has no async wait)."""
+    loop = asyncio.get_running_loop()
+    end = loop.time() + timeout
+    while proc.exitcode is None:
+        if loop.time() >= end:
+            return False
+        await asyncio.sleep(0.02)
+    return True
 
 
 async def run_engine(
@@ -168,14 +217,12 @@ async def run_engine(
     output_dir.mkdir(parents=True, exist_ok=True)
     progress_path, result_path = work_dir / "progress.jsonl", work_dir / "result.json"
     progress_path.touch()
-    with (work_dir / "stdout.txt").open("wb") as stdout:
-        proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "worker.runner", "--engine", engine, "--model", str(model),
-            "--protocol", str(protocol), "--output", str(output_dir), "--progress", str(progress_path),
-            "--result", str(result_path), "--inputs", json.dumps(inputs or {}),
-            stdin=asyncio.subprocess.DEVNULL, stdout=stdout, stderr=asyncio.subprocess.STDOUT,
-            start_new_session=True,
-        )
+    stdout_path = work_dir / "stdout.txt"
+    stdout_path.touch()
+    argv = ["--engine", engine, "--model", str(model), "--protocol", str(protocol), "--output", str(output_dir),
+            "--progress", str(progress_path), "--result", str(result_path), "--inputs", json.dumps(inputs or {})]
+    proc = _forkserver().Process(target=_forked_main, args=(argv, str(stdout_path)), name="weblab-engine")
+    await asyncio.to_thread(proc.start)
     loop = asyncio.get_running_loop()
     deadline = loop.time() + time_limit
     reason: str | None = None
@@ -184,11 +231,8 @@ async def run_engine(
     last = (-1, -1)
     try:
         while True:
-            try:
-                await asyncio.wait_for(proc.wait(), poll)
+            if await _exited(proc, poll):
                 break
-            except TimeoutError:
-                pass
             read_at, latest = _read_progress(progress_path, read_at)
             if latest is not None and latest != last and on_progress is not None:
                 last = latest
@@ -199,21 +243,21 @@ async def run_engine(
                 status, reason = "FAILED", f"the experiment exceeded its time limit of {time_limit:g} s and was killed"
             if status is not None:
                 _kill_group(proc)
-                await proc.wait()
+                await asyncio.to_thread(proc.join)
                 break
     except BaseException:
         _kill_group(proc)
-        with contextlib.suppress(Exception):
-            await asyncio.shield(proc.wait())
+        proc.join(5)
         raise
     _kill_group(proc)  # anything the engine left running in its group
+    proc.join()
     _, latest = _read_progress(progress_path, read_at)
     if latest is not None and latest != last and on_progress is not None and status is None:
         await on_progress(*latest)
     if status is not None:
         return Outcome(status, [reason or ""], reason=reason)
     if not result_path.exists():
-        code = proc.returncode
+        code = proc.exitcode
         how = f"was killed by signal {-code}" if code is not None and code < 0 else f"exited with code {code}"
         reason = f"the engine process {how} without reporting a result (see stdout.txt)"
         return Outcome("FAILED", [reason], reason=reason)
