@@ -86,7 +86,13 @@ async def wait_ready(url: str, proc: subprocess.Popen, timeout: float = 120.0) -
     raise SystemExit("weblab serve did not become ready")
 
 
-async def load(url: str, clients: int, requests: int, page: int) -> None:
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process (Linux /proc): the server's cost, whatever else loads the machine."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+async def load(url: str, clients: int, requests: int, page: int, pid: int) -> None:
     payload = {"query": PAGE, "variables": {"n": page}}
     async with httpx.AsyncClient(base_url=url, timeout=60) as client:
         first = (await client.post("/graphql", json=payload)).json()
@@ -112,14 +118,15 @@ async def load(url: str, clients: int, requests: int, page: int) -> None:
                 latencies.append(time.perf_counter() - t)
                 assert response.status_code == 200 and "errors" not in response.json()
 
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), cpu_seconds(pid)
         await asyncio.gather(*(worker() for _ in range(clients)))
-        elapsed = time.perf_counter() - started
+        elapsed, cpu = time.perf_counter() - started, cpu_seconds(pid) - cpu
     latencies.sort()
     p50 = statistics.median(latencies) * 1000
     p95 = latencies[int(0.95 * (len(latencies) - 1))] * 1000
     print(f"{len(latencies)} requests, {clients} clients: p50 {p50:.1f} ms, p95 {p95:.1f} ms, "
-          f"{len(latencies) / elapsed:.1f} req/s")
+          f"{len(latencies) / elapsed:.1f} req/s; server CPU {cpu / len(latencies) * 1000:.1f} ms per request; "
+          f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
 
     async with httpx.AsyncClient(base_url=url, timeout=60) as client:
         single = []
@@ -147,7 +154,7 @@ def main() -> None:
     url = f"http://127.0.0.1:{args.port}"
     try:
         asyncio.run(wait_ready(url, proc))
-        asyncio.run(load(url, args.clients, args.requests, args.page))
+        asyncio.run(load(url, args.clients, args.requests, args.page, proc.pid))
     finally:
         proc.send_signal(signal.SIGTERM)
         try:
