@@ -183,29 +183,41 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--models", type=int, default=2000)
     parser.add_argument("--private", type=int, default=0)
-    parser.add_argument("--seconds", type=float, default=15.0)
+    parser.add_argument("--seconds", type=float, default=6.0, help="length of one round")
+    parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--clients", type=int, default=8)
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="weblab-bench-"))
+    oxigraph_dir = work / "oxigraph-copy"
     try:
         started = time.monotonic()
         build(work / "store", args.models, args.private)
+        shutil.copytree(work / "store", oxigraph_dir)  # the same data, but its own files: both may run at once
         print(f"built {args.models} models ({args.private} private) in {time.monotonic() - started:.1f} s")
-        with oxigraph_server(work / "store", read_only=True, extra=("--union-default-graph",)) as url:
-            oxigraph = asyncio.run(load(url + "/query", args.models, args.clients, args.seconds))
-        report("oxigraph", oxigraph)
         port = free_port()
         process = serve_weblab(work, port)
+        weblab_url = f"http://127.0.0.1:{port}/sparql"
         try:
-            wait_up(f"http://127.0.0.1:{port}/sparql", process)
-            weblab = asyncio.run(load(f"http://127.0.0.1:{port}/sparql", args.models, args.clients, args.seconds))
-            static = asyncio.run(ceiling(f"http://127.0.0.1:{port}/ns/context.jsonld", args.clients, 5.0))
+            wait_up(weblab_url, process)
+            with oxigraph_server(oxigraph_dir, read_only=True, extra=("--union-default-graph",)) as url:
+                # Rounds alternate between the servers (only one is loaded at a time), so that
+                # changes in the machine's load affect both alike; medians are reported.
+                rounds: dict[str, list[dict]] = {"oxigraph": [], "weblab": []}
+                for _ in range(args.rounds):
+                    rounds["oxigraph"].append(asyncio.run(load(url + "/query", args.models, args.clients, args.seconds)))
+                    rounds["weblab"].append(asyncio.run(load(weblab_url, args.models, args.clients, args.seconds)))
+            static = asyncio.run(ceiling(f"http://127.0.0.1:{port}/ns/context.jsonld", args.clients, args.seconds))
         finally:
             process.terminate()
             process.wait(10)
-        report("weblab", weblab)
+        medians = {}
+        for name, results in rounds.items():
+            medians[name] = {key: statistics.median(r[key] for r in results) for key in results[0]}
+            report(name, medians[name])
+        ratios = [w["throughput"] / o["throughput"] for o, w in zip(rounds["oxigraph"], rounds["weblab"], strict=True)]
         print(f"weblab app, static JSON route (front-end ceiling): {static:.1f} req/s")
-        print(f"ratio (weblab / oxigraph throughput): {weblab['throughput'] / oxigraph['throughput']:.2f}")
+        print(f"ratio (weblab / oxigraph throughput): median {statistics.median(ratios):.2f} "
+              f"(rounds: {', '.join(f'{r:.2f}' for r in ratios)})")
     finally:
         shutil.rmtree(work, ignore_errors=True)
 

@@ -9,7 +9,9 @@ the rules are the same whatever route reaches them:
 - a query runs in a killable worker process (:mod:`sparql.pool`) with the
   deadline; its result stops at ``max_rows``;
 - ``SERVICE`` (and ``LOAD``) are refused unless their endpoint is allowed;
-- writes need an admin, and never touch a platform-managed graph; an update's
+- writes need an admin, and never touch a platform-managed graph (``CLEAR ALL``,
+  ``DROP NAMED`` and the like mean every graph SPARQL may write: the default
+  graph and the unmanaged named graphs); an update's
   ``WHERE`` parts are first evaluated in a worker under the deadline, so an
   update too slow to finish is refused before it starts writing.
 """
@@ -32,7 +34,14 @@ from sparql.lexer import query_shape
 from sparql.pool import QueryPool, QueryTimeout, WorkerAnswer
 from sparql.query_worker import run_job
 from sparql.scope import GraphScope, Visible, is_managed, managed_prefixes, visible
-from sparql.update_analysis import ALL_NAMED, ANY_GRAPH, DEFAULT, analyse_update, with_protocol_dataset
+from sparql.update_analysis import (
+    ALL_NAMED,
+    ANY_GRAPH,
+    DEFAULT,
+    analyse_update,
+    confine_bulk,
+    with_protocol_dataset,
+)
 
 log = logging.getLogger(__name__)
 
@@ -208,13 +217,13 @@ class SparqlService:
 
     async def _check_writes(self, writes: set[str]) -> None:
         for graph in sorted(writes):
-            if graph == DEFAULT:
+            if graph in (DEFAULT, ALL_NAMED):  # ALL/NAMED are confined to unmanaged graphs (confine_bulk)
                 continue
-            if graph in (ALL_NAMED, ANY_GRAPH):
+            if graph == ANY_GRAPH:
                 if any(is_managed(g, self.prefixes) for g in await self.all_named()):
-                    what = "every named graph" if graph == ALL_NAMED else "a graph chosen at run time (GRAPH ?var)"
                     raise errors.Forbidden(
-                        f"this update would write to {what}, which includes graphs the platform manages "
+                        "this update writes to a graph chosen at run time (GRAPH ?var), which could be one "
+                        "of the graphs the platform manages "
                         "(models, protocols, datasets, experiments, runs, ontologies, users); "
                         "name the unmanaged graphs you mean instead")
                 continue
@@ -243,6 +252,9 @@ class SparqlService:
         async with self._write_lock:
             await self._rehearse(text, shape, protocol_dataset)
             final = with_protocol_dataset(text, shape, using, using_named)
+            if shape.bulk:
+                writable = [g for g in await self.all_named() if not is_managed(g, self.prefixes)]
+                final = confine_bulk(final, analyse_update(final, self.endpoint), writable)
             try:
                 await asyncio.to_thread(self.store.update, final, base_iri=self.endpoint)
             except SyntaxError as exc:

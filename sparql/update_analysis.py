@@ -37,6 +37,8 @@ class UpdateShape:
     # text spans of WHERE groups (reads), with the FROM clauses equivalent to their USING/WITH
     where_blocks: list[tuple[int, int, str]] = field(default_factory=list)
     prologue: list[tuple[int, int]] = field(default_factory=list)  # text spans of PREFIX/BASE declarations
+    # CLEAR/DROP ALL and NAMED operations: (start, end, operation, scope) text spans, for confinement
+    bulk: list[tuple[int, int, str, str]] = field(default_factory=list)
 
     def prologue_text(self, text: str) -> str:
         return "\n".join(text[a:b] for a, b in self.prologue)
@@ -142,8 +144,10 @@ def analyse_update(text: str, base: str | None = None) -> UpdateShape:
                 k += 1
             graph, i = _graph_ref(tokens, k, resolver)
             shape.writes.add(graph)
-            if k < len(tokens) and tokens[k].kind == KEYWORD and tokens[k].value == "ALL":
-                shape.writes.add(DEFAULT)
+            if k < len(tokens) and tokens[k].kind == KEYWORD and tokens[k].value in ("ALL", "NAMED"):
+                shape.bulk.append((t.start, tokens[k].end, word, tokens[k].value))
+                if tokens[k].value == "ALL":
+                    shape.writes.add(DEFAULT)
         elif word in _PAIR_OPS:
             k = i + 1
             if k < len(tokens) and tokens[k].kind == KEYWORD and tokens[k].value == "SILENT":
@@ -241,5 +245,25 @@ def with_protocol_dataset(text: str, shape: UpdateShape, using: list[str], using
         out.append(text[last:offset])
         out.append(clause)
         last = offset
+    out.append(text[last:])
+    return "".join(out)
+
+
+def confine_bulk(text: str, shape: UpdateShape, writable: list[str]) -> str:
+    """Rewrite ``CLEAR``/``DROP`` ``ALL``/``NAMED`` to name only the ``writable`` graphs.
+
+    Through SPARQL, "all graphs" means all graphs SPARQL may write: the default graph and
+    the unmanaged named graphs. Platform-managed graphs are outside that dataset, so a
+    ``CLEAR ALL`` empties what admins created and leaves entities, runs and ontologies alone.
+    """
+    out, last = [], 0
+    for start, end, operation, scope in shape.bulk:
+        ops = [f"{operation} SILENT GRAPH <{g}>" for g in writable]
+        if scope == "ALL":
+            ops.insert(0, f"{operation} SILENT DEFAULT")
+        if not ops:  # nothing to clear: an operation with no effect keeps the update's shape
+            ops = [f"{operation} SILENT GRAPH <urn:weblab:no-graph>"]
+        out += [text[last:start], " ;\n".join(ops)]
+        last = end
     out.append(text[last:])
     return "".join(out)

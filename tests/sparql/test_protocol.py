@@ -54,3 +54,15 @@ async def test_construct_in_every_graph_format(sparql_client: httpx.AsyncClient)
         r = await sparql_client.get("/sparql", params={"query": q, "format": fmt})
         assert r.status_code == 200, (fmt, r.text)
         assert "example.org/s" in r.text, fmt
+
+
+async def test_get_without_a_query_describes_the_service(sparql_client: httpx.AsyncClient) -> None:
+    r = await sparql_client.get("/sparql", headers={"Accept": "text/turtle"})
+    assert r.status_code == 200 and r.headers["content-type"].startswith("text/turtle")
+    assert "sparql-service-description#endpoint" in r.text or "sd:endpoint" in r.text
+
+
+async def test_update_by_get_and_two_operations_are_refused(sparql_client: httpx.AsyncClient) -> None:
+    assert (await sparql_client.get("/sparql", params={"update": "CLEAR ALL"})).status_code == 400
+    r = await sparql_client.post("/sparql", data={"query": "ASK {}", "update": "CLEAR ALL"})
+    assert r.status_code == 400

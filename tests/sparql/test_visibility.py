@@ -7,6 +7,7 @@ The graphs are written the way the platform writes them, and the real permission
 from __future__ import annotations
 
 import httpx
+import pyoxigraph as ox
 import pytest_asyncio
 
 from tests.conftest import bearer
@@ -121,8 +122,6 @@ async def test_managed_graphs_are_read_only_even_for_admins(sparql_client, world
         f"INSERT DATA {{ GRAPH <{version}> {{ <{version}> <http://example.org/p> 1 }} }}",
         f"PREFIX v: <{version.rsplit('/', 1)[0]}/> DELETE WHERE {{ GRAPH v:{'a' * 40} {{ ?s ?p ?o }} }}",
         f"DROP GRAPH <{version}>",
-        "CLEAR ALL",
-        "DROP NAMED",
         "INSERT { GRAPH ?g { <http://example.org/x> <http://example.org/p> 1 } } WHERE { GRAPH ?g { } }",
         f"WITH <{version}> DELETE {{ ?s ?p ?o }} WHERE {{ ?s ?p ?o }}",
         f"MOVE <http://example.org/scratch> TO <{version}>",
@@ -138,3 +137,19 @@ async def test_managed_graphs_are_read_only_even_for_admins(sparql_client, world
     assert (await sparql_client.post("/sparql/graphs", params={"graph": version}, content=body, headers=gsp)).status_code == 403
     assert (await sparql_client.delete("/sparql/graphs", params={"graph": version}, headers=gsp)).status_code == 403
     assert sorted(str(q) for q in services.store.oxigraph) == before
+
+
+async def test_clear_all_empties_only_what_sparql_may_write(sparql_client, world, services) -> None:  # noqa: ANN001
+    def managed() -> list[str]:
+        return sorted(str(q) for q in services.store.oxigraph if q.graph_name.value.startswith("http://localhost:8000/"))
+
+    before = managed()
+    assert before
+    headers = {"Content-Type": "application/sparql-update", **bearer(world["admin"])}
+    insert = "INSERT DATA { GRAPH <http://example.org/temp> { <http://example.org/s> <http://example.org/p> 1 } }"
+    assert (await sparql_client.post("/sparql", content=insert, headers=headers)).status_code == 204
+    for update in ("CLEAR ALL", "DROP NAMED"):
+        r = await sparql_client.post("/sparql", content=update, headers=headers)
+        assert r.status_code == 204, r.text
+        assert managed() == before
+    assert not services.store.has_graph(ox.NamedNode("http://example.org/temp"))

@@ -114,13 +114,26 @@ def _all(params: list[tuple[str, str]], name: str) -> list[str]:
     return [v for k, v in params if k == name]
 
 
-async def _operation(request: Request) -> tuple[str | None, str | None, list[tuple[str, str]]]:
+async def _limited_body(request: Request, limit: int) -> bytes:
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        raise errors.PayloadTooLarge(f"the request body is larger than the {limit} bytes allowed")
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise errors.PayloadTooLarge(f"the request body is larger than the {limit} bytes allowed")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+async def _operation(request: Request, limit: int) -> tuple[str | None, str | None, list[tuple[str, str]]]:
     """(query, update, all parameters) from a GET or POST, following the SPARQL 1.1 Protocol."""
     url_params = parse_qsl(request.url.query, keep_blank_values=True)
     if request.method in ("GET", "HEAD"):
         return _one(url_params, "query"), _one(url_params, "update"), url_params
     media, params = _media_type(request)
-    body = await request.body()
+    body = await _limited_body(request, limit)
     if media == _FORM:
         form = parse_qsl(_utf8(body, params), keep_blank_values=True)
         every = url_params + form
@@ -141,7 +154,7 @@ async def _operation(request: Request) -> tuple[str | None, str | None, list[tup
 async def endpoint(request: Request) -> Response:
     service = sparql_service(request)
     try:
-        query, update, params = await _operation(request)
+        query, update, params = await _operation(request, service.max_body_bytes)
         if query is not None and update is not None:
             raise errors.BadRequest("send either 'query' or 'update', not both")
         if update is not None:
@@ -216,7 +229,8 @@ async def _body_triples(request: Request, service: SparqlService, graph: str | N
             data = await part.read()
             triples += service.parse_body(data, part.content_type, graph)
         return triples
-    return service.parse_body(await request.body(), request.headers.get("content-type"), graph)
+    body = await _limited_body(request, service.max_body_bytes)
+    return service.parse_body(body, request.headers.get("content-type"), graph)
 
 
 async def graph_store(request: Request) -> Response:
