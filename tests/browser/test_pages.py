@@ -35,6 +35,13 @@ async def test_tour_of_the_pages(server, browser, make_user, timings, tmp_path) 
     assert await page.locator("#versions").get_by_role("link", name=f"Tour model {tag}").count() == 1
     await open_page(page, server + "models", name="models", timings=timings)
     assert await page.get_by_role("link", name=f"Tour model {tag}").count() == 1
+    # A chosen selection: tick the model in the list, open the matrix with just that row.
+    await page.get_by_label(f"Select Tour model {tag}").check()
+    await page.get_by_role("button", name="Show the selected models in the experiment matrix").click()
+    await page.wait_for_selector("html[data-ready]", state="attached")
+    assert await page.locator("table.matrix tbody tr").count() == 1
+    assert await page.locator("table.matrix tbody th").inner_text() == f"Tour model {tag}"
+    await page.screenshot(path=str(SCREENSHOTS / "matrix-selection.png"), full_page=True)
     await open_page(page, server + "protocols", name="protocols", timings=timings)
     await open_page(page, server + "datasets", name="datasets", timings=timings)
     await open_page(page, server + f"models?term=oxmeta:membrane_voltage&q={tag}", name="models-filtered", timings=timings)

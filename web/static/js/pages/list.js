@@ -23,6 +23,31 @@ const QUERY = `query List($owner: String, $visibility: Visibility, $text: String
 
 const cursors = { after: null, before: null };
 
+// A chosen selection for the experiment matrix, kept across pages of the list (sessionStorage).
+const selectable = kind !== "dataset";
+const storeKey = `weblab:selection:${segment}`;
+const chosen = new Set(JSON.parse(sessionStorage.getItem(storeKey) || "[]"));
+const idOf = (uri) => uri.split("/").pop();
+function choose(id, on) {
+  if (on) chosen.add(id); else chosen.delete(id);
+  sessionStorage.setItem(storeKey, JSON.stringify([...chosen]));
+  showSelection();
+}
+function showSelection() {
+  const button = $("#open-selection");
+  if (!button) return;
+  button.disabled = chosen.size === 0;
+  fill($("#selection-count"), chosen.size ? `${chosen.size} selected` : "");
+}
+$("#open-selection")?.addEventListener("click", () => {
+  const other = segment === "models" ? "protocols" : "models";
+  const others = JSON.parse(sessionStorage.getItem(`weblab:selection:${other}`) || "[]");
+  const params = new URLSearchParams({ subset: "all", [segment]: [...chosen].join(",") });
+  if (others.length) params.set(other, others.join(","));
+  location.assign(`/experiments?${params}`);
+});
+showSelection();
+
 async function load(page = { first: PAGE }) {
   const variables = { ...filters, ...page };
   if (!variables.term) delete variables.term;
@@ -30,9 +55,11 @@ async function load(page = { first: PAGE }) {
   const { edges, pageInfo } = data.list;
   const rows = $("#rows");
   if (!edges.length) {
-    fill(rows, h("tr", {}, h("td", { colspan: 4, class: "muted" }, `No ${kind}s match.`)));
+    fill(rows, h("tr", {}, h("td", { colspan: 5, class: "muted" }, `No ${kind}s match.`)));
   } else {
     fill(rows, edges.map(({ node }) => h("tr", {},
+      selectable ? h("td", {}, h("input", { type: "checkbox", "aria-label": `Select ${node.name}`, checked: chosen.has(idOf(node.uri)),
+        onchange: (e) => choose(idOf(node.uri), e.target.checked) })) : null,
       h("td", {}, h("a", { href: viewUrl(node.uri) }, node.name)),
       h("td", {}, h("a", { href: `/${segment}?owner=${encodeURIComponent(node.owner.name)}` }, node.owner.name)),
       h("td", {}, node.latestVersion ? [formatDate(node.latestVersion.created), node.latestVersion.message ? h("span", { class: "muted" }, ` · ${node.latestVersion.message}`) : null] : ""),

@@ -13,6 +13,12 @@ const userName = main.dataset.user;
 const nameFilter = (new URLSearchParams(location.search).get("q") || "").toLowerCase();
 $("#subset-filter").value = nameFilter;
 
+/** A chosen selection: `?models=id,id&protocols=id` (from the lists' checkboxes), or null for all. */
+function chosenIds(kind) {
+  const value = new URLSearchParams(location.search).get(kind);
+  return value ? new Set(value.split(",").filter(Boolean)) : null;
+}
+
 const SYMBOL = { LOADING: "·", SUCCESS: "✓", PARTIAL: "◐", FAILED: "✕", INAPPLICABLE: "–", QUEUED: "…", RUNNING: "▶", CANCELLED: "⊘", NOTRUN: "○" };
 const PAGE = 100;
 const TERM = "iri shortName label";
@@ -34,7 +40,9 @@ async function all(kind, extra) {
     out.push(...data.list.edges.map((e) => e.node).filter((n) => n.latestVersion));
     after = data.list.pageInfo.hasNextPage ? data.list.pageInfo.endCursor : null;
   } while (after);
+  const only = chosenIds(kind);
   return out.filter((n) => !nameFilter || n.name.toLowerCase().includes(nameFilter))
+    .filter((n) => !only || only.has(n.uri.split("/").pop()))
     .sort((a, b) => a.name.localeCompare(b.name));
 }
 
@@ -223,9 +231,12 @@ function summarise(models, protocols, allCells, loading) {
     const s = cell.button?.dataset.status;
     if (s && s !== "LOADING") counts[s] = (counts[s] || 0) + 1;
   }
-  fill($("#matrix-summary"), `${models.length} models × ${protocols.length} protocols: `
-    + Object.entries(counts).map(([k, v]) => `${v} ${k === "NOTRUN" ? "not run" : k.toLowerCase()}`).join(", ")
-    + (loading ? "; loading run statuses" : ""));
+  const plural = (n, word) => `${n} ${word}${n === 1 ? "" : "s"}`;
+  const parts = Object.entries(counts).map(([k, v]) => `${v} ${k === "NOTRUN" ? "not run" : k.toLowerCase()}`);
+  if (loading) parts.push("loading run statuses");
+  const chosen = chosenIds("models") || chosenIds("protocols");
+  fill($("#matrix-summary"), chosen ? ["Your chosen selection (", h("a", { href: "/experiments?subset=all" }, "show everything"), "). "] : "",
+    `${plural(models.length, "model")} × ${plural(protocols.length, "protocol")}`, parts.length ? `: ${parts.join(", ")}.` : ".");
 }
 
 $("#compare-selected").addEventListener("click", () => {
