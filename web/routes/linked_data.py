@@ -70,7 +70,7 @@ async def describe(request: Request) -> Response:
         return _not_found()
     headers = {"Vary": "Accept", "Link": signposting(uri, triples)}
     if fmt is formats.HTML:
-        return _templates.TemplateResponse(request, "resource.html", _page(uri, triples), headers=headers)
+        return _templates.TemplateResponse(request, "resource.html", _page(uri, triples, service.base_uri), headers=headers)
     body = formats.serialize_triples(triples, fmt, _prefixes())
     return Response(body, media_type=formats.content_type(fmt), headers=headers)
 
@@ -86,7 +86,9 @@ def signposting(uri: str, triples: list[ox.Triple]) -> str:
         if t.predicate.value == RDF_TYPE and isinstance(t.object, ox.NamedNode):
             links.append(f'<{t.object.value}>; rel="type"')
         elif t.predicate.value == MAIN_FILE and isinstance(t.object, ox.Literal):
+            # the version's files are served by web/routes/entities.py under {version}/files/ and /archive
             links.append(f'<{uri}/files/{quote(t.object.value)}>; rel="item"')
+            links.append(f'<{uri}/archive>; rel="item"; type="application/zip"')
         elif t.predicate.value == DOWNLOAD and isinstance(t.object, ox.NamedNode):
             links.append(f'<{t.object.value}>; rel="item"')
     links.append('<https://schema.org/AboutPage>; rel="type"')
@@ -119,7 +121,7 @@ def _term(term: Any) -> dict[str, str | None]:
     return {"kind": "other", "href": None, "text": str(term)}
 
 
-def _page(uri: str, triples: list[ox.Triple]) -> dict:
+def _page(uri: str, triples: list[ox.Triple], base: str) -> dict:
     subject = ox.NamedNode(uri)
     title = next((t.object.value for t in triples if t.subject == subject
                   and t.predicate.value == "http://purl.org/dc/terms/title"), uri)
@@ -127,7 +129,10 @@ def _page(uri: str, triples: list[ox.Triple]) -> dict:
             for t in sorted(triples, key=lambda t: (t.subject != subject, str(t.subject), str(t.predicate)))]
     alternates = [{"href": f"{uri}?format={f.name}", "type": f.media_type, "name": f.name}
                   for f in (formats.TURTLE, formats.JSONLD, formats.NTRIPLES, formats.RDFXML)]
-    return {"uri": uri, "title": title, "rows": rows, "alternates": alternates}
+    # The page people work in (web/routes/pages.py) lives beside the resource URI under /view/.
+    path = uri.removeprefix(base)
+    view = "/view/" + path if path.split("/", 1)[0] in ("models", "protocols", "datasets", "runs", "experiments") else None
+    return {"uri": uri, "title": title, "rows": rows, "alternates": alternates, "view": view}
 
 
 def routes() -> list[BaseRoute]:
