@@ -9,6 +9,7 @@ import secrets
 from collections.abc import AsyncIterator
 from typing import Any
 
+import pyoxigraph as ox
 import pytest_asyncio
 
 from ontology import compatibility
@@ -43,7 +44,7 @@ async def lab(services: Services, entities: Entities, make_user, cellml, protoco
                                        visibility="private")
     fits = {(m, p): compatibility.check_pair(services.store, services.settings.base_uri, m, p)
             for m in (model.uri, noble.uri) for p in protocols.values()}
-    return {"token": token, "stranger": stranger, "model": model.uri, "noble": noble.uri, "protocols": protocols,
+    return {"token": token, "stranger": stranger, "tag": tag, "model": model.uri, "noble": noble.uri, "protocols": protocols,
             "secret": secret.uri, "fits": fits}
 
 
@@ -206,3 +207,54 @@ async def test_new_versions_subscription(socket: Socket, services: Services, ent
     event = await socket.receive()
     assert event["payload"]["data"]["newVersions"] == {"id": gid(added.uri), "message": "live"}
     await socket.send({"id": "2", "type": "complete"})
+
+
+async def test_experiment_lookup_and_its_compatibility(data: Gql, lab) -> None:
+    for (m, p), expected in lab["fits"].items():
+        found = (await data("""query($m: ID!, $p: ID!) { experiment(model: $m, protocol: $p) {
+            id compatibility { fits missingTerms { iri } model { id } protocol { id } } } }""",
+                            {"m": gid(m), "p": gid(p)}))["experiment"]
+        assert found["compatibility"]["fits"] == expected.fits
+        assert [t["iri"] for t in found["compatibility"]["missingTerms"]] == list(expected.missing)
+        assert found["compatibility"]["model"]["id"] == gid(m) and found["compatibility"]["protocol"]["id"] == gid(p)
+    hidden = await data("query($m: ID!, $p: ID!) { experiment(model: $m, protocol: $p) { id } }",
+                        {"m": gid(lab["model"]), "p": gid(lab["secret"])}, token=lab["stranger"])
+    assert hidden["experiment"] is None
+
+
+async def test_protocol_interface_and_term_filter(data: Gql, services: Services, lab) -> None:
+    from ontology import vocab
+
+    uri = lab["protocols"]["SinglePace.txt"]
+    rows = services.store.query(vocab.PREFIXES + "SELECT ?t ?v WHERE { GRAPH ?v { ?v weblab:requiresTerm ?t } }",
+                                substitutions={ox.Variable("v"): ox.NamedNode(uri)})
+    required = sorted(r["t"].value for r in rows)
+    assert required, "SinglePace requires terms (the engine read its interface)"
+    iface = (await data("""query($id: ID!) { node(id: $id) { ... on Version { terms { iri } interface {
+        requiredTerms { iri shortName } optionalTerms { iri } outputs { name units } } } } }""",
+                        {"id": gid(uri)}))["node"]
+    assert iface["terms"] is None  # a protocol has an interface, not annotations
+    assert [t["iri"] for t in iface["interface"]["requiredTerms"]] == required
+    term = required[0]
+    protocols = (await data("query($t: String!, $o: String!) { protocols(term: $t, text: $o) { nodes { uri } } }",
+                            {"t": term, "o": lab["tag"]}))["protocols"]["nodes"]
+    assert uri.rsplit("/versions/", 1)[0] in {n["uri"] for n in protocols}
+    fitting = [m for (m, p), c in lab["fits"].items() if p == uri and c.fits]
+    models = (await data("query($t: String!, $o: String!) { models(term: $t, text: $o) { nodes { uri } } }",
+                         {"t": term, "o": lab["tag"]}))["models"]["nodes"]
+    assert {m.rsplit("/versions/", 1)[0] for m in fitting} <= {n["uri"] for n in models}
+
+
+async def test_run_updates_for_a_hidden_run_is_an_error(gclient, services: Services, lab) -> None:
+    run = await runs.create_run(services, lab["model"], lab["secret"])
+    s = Socket(gclient._transport.app, [(b"authorization", f"Bearer {lab['stranger']}".encode())])
+    await s.open()
+    try:
+        await s.send({"id": "9", "type": "subscribe", "payload": {
+            "query": "subscription($r: ID!) { runUpdates(run: $r) { id } }", "variables": {"r": f"runs/{run.id}"}}})
+        answer = await s.receive()
+        assert answer["type"] in ("error", "next")
+        errors = answer["payload"] if answer["type"] == "error" else answer["payload"]["errors"]
+        assert "no run" in errors[0]["message"]
+    finally:
+        await s.close()
