@@ -34,4 +34,7 @@ async def wait_complete(page: Any, *, name: str | None = None, timings: Timings 
     ms = await page.evaluate("() => performance.getEntriesByName('complete')[0].startTime")
     if timings is not None and name:
         timings.add(name, ms)
+    if name:
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        await page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
     return float(ms)

@@ -50,4 +50,7 @@ async function counts() {
   }));
 }
 
-Promise.all([recentVersions().catch((e) => showError($("#home-error"), e)), recentRuns(), counts()]).finally(markReady);
+// The page is usable once the newest versions are listed; counts and runs fill in beside them.
+recentVersions().catch((e) => showError($("#home-error"), e)).finally(markReady);
+recentRuns();
+counts();
