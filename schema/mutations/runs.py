@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Annotated
 
 import strawberry
@@ -79,10 +80,13 @@ class RunMutations:
             if not can_edit(user, await info.context.entities.access(entity)):
                 raise Forbidden(f"only the owner and collaborators of {entity.name!r} may run all its experiments")
             done = await runs.queue_for_version(info.context.services, f"{entity_uri}/versions/{sha}")
-            loaded = await info.context.loaders.run.load_many(done.queued + done.inapplicable)
-            by_id = {r.id: r for r in loaded if r is not None}
-            return RunsQueued(queued=[Run.of(info, by_id[i]) for i in done.queued if i in by_id],
-                              inapplicable=[Run.of(info, by_id[i]) for i in done.inapplicable if i in by_id],
+            # runs were queued with what the version's author may see; answer only what the caller may see
+            info.context.refresh()
+            loaders = info.context.loaders
+            queued = await asyncio.gather(*(loaders.visible_run(i) for i in done.queued))
+            inapplicable = await asyncio.gather(*(loaders.visible_run(i) for i in done.inapplicable))
+            return RunsQueued(queued=[Run.of(info, r) for r in queued if r is not None],
+                              inapplicable=[Run.of(info, r) for r in inapplicable if r is not None],
                               skipped=done.skipped)
 
         return await attempt(go())

@@ -258,3 +258,22 @@ async def test_run_updates_for_a_hidden_run_is_an_error(gclient, services: Servi
         assert "no run" in errors[0]["message"]
     finally:
         await s.close()
+
+
+async def test_run_all_compatible(data: Gql, services: Services, lab) -> None:
+    mutation = """mutation($v: ID!) { runAllCompatible(version: $v) { __typename
+        ... on RunsQueued { skipped queued { status experiment { model { id } protocol { uri } } }
+                            inapplicable { status missingTerms { iri } experiment { protocol { uri } } } }
+        ... on Error { code } } }"""
+    refused = (await data(mutation, {"v": gid(lab["model"])}, token=lab["stranger"]))["runAllCompatible"]
+    assert refused == {"__typename": "Forbidden", "code": "forbidden"}
+    await runs.create_run(services, lab["model"], lab["protocols"]["ICaL.txt"])  # a pair that has a run
+    result = (await data(mutation, {"v": gid(lab["model"])}, token=lab["token"]))["runAllCompatible"]
+    assert result["__typename"] == "RunsQueued"
+    for run in result["queued"] + result["inapplicable"]:
+        protocol = run["experiment"]["protocol"]["uri"]
+        expected = compatibility.check_pair(services.store, services.settings.base_uri, lab["model"], protocol)
+        assert run["status"] == ("QUEUED" if expected.fits else "INAPPLICABLE")
+    assert result["skipped"] >= 1
+    assert lab["protocols"]["ICaL.txt"] not in {r["experiment"]["protocol"]["uri"]
+                                               for r in result["queued"] + result["inapplicable"]}
