@@ -120,9 +120,17 @@ async def test_upload_run_watch_and_compare(server, browser, make_user, timings,
     assert await page.locator("#outputs tbody tr").count() >= 1
     assert await page.get_by_role("heading", name="Inputs").is_visible()
 
-    # Compare the two runs: the shared plot has a series for each model, and the link reproduces it.
-    ids = [u.rsplit("/", 1)[1] for u in run_urls]
-    await open_page(page, server + f"compare?runs={','.join(ids)}", name="compare", timings=timings)
+    # Compare the two runs, chosen in the matrix by shift-clicking their cells: the shared plot has a
+    # series for each model, and the page's link reproduces the comparison.
+    await open_page(page, server + "experiments?subset=mine", name="matrix-done", timings=timings)
+    await wait_complete(page)
+    for i in range(2):
+        await page.locator("table.matrix td button").nth(i).click(modifiers=["Shift"])
+    await page.get_by_role("button", name="Compare selected runs").click()
+    await page.wait_for_url(re.compile(r".*/compare\?runs=.+"))
+    chosen = set(page.url.split("runs=", 1)[1].split(","))
+    assert chosen == {u.rsplit("/", 1)[1] for u in run_urls}
+    await open_page(page, page.url, name="compare", timings=timings)
     legend = page.locator("figure.plot").first.locator(".u-legend")
     text = await legend.inner_text()
     assert names["br"] in text and names["lr"] in text
