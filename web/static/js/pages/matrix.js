@@ -153,6 +153,11 @@ function render(models, protocols) {
     if (!b) return;
     let r = Number(b.dataset.r);
     let c = Number(b.dataset.c);
+    if ((e.key === "Enter" || e.key === " ") && e.shiftKey) {
+      e.preventDefault();
+      activate(cellAt(b), { shiftKey: true }).catch((err) => showError($("#matrix-error"), err));
+      return;
+    }
     const moves = { ArrowUp: [-1, 0], ArrowDown: [1, 0], ArrowLeft: [0, -1], ArrowRight: [0, 1] };
     if (!(e.key in moves)) return;
     e.preventDefault();
