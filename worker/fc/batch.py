@@ -59,14 +59,15 @@ def evaluate_batched(expr: ast.Expr, env: Environment) -> Any:
 # --------------------------------------------------------------------------------------------------
 
 
-_FREE: dict[int, frozenset[str]] = {}
+# Free names per syntax node; the node itself is kept in the entry so that an id is never reused for another node.
+_FREE: dict[int, tuple[Any, frozenset[str]]] = {}
 
 
 def _free_names(expr: Any) -> frozenset[str]:
     key = id(expr)
     cached = _FREE.get(key)
-    if cached is not None:
-        return cached
+    if cached is not None and cached[0] is expr:
+        return cached[1]
     names: set[str] = set()
 
     def walk(node: Any) -> None:
@@ -83,7 +84,7 @@ def _free_names(expr: Any) -> frozenset[str]:
 
     walk(expr)
     result = frozenset(names)
-    _FREE[key] = result
+    _FREE[key] = (expr, result)
     return result
 
 

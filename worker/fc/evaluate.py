@@ -835,7 +835,7 @@ def _comprehension(expr: ast.ArrayComprehension, env: Environment) -> np.ndarray
     slots.extend(implicit)
     try:
         return batched_comprehension(expr, env, slots)
-    except (NotBatchable, ProtocolError, IndexError, ValueError):
+    except (NotBatchable, ProtocolError, IndexError, ValueError, TypeError):
         pass  # the element-by-element loop below gives the exact result or error
     num_gaps = sum(1 for s in slots if s is None)
     axes = [range(len(s[1])) if s is not None else [slice(None)] for s in slots]
