@@ -69,10 +69,10 @@ class _Worker:
 
 
 class QueryPool:
-    """``size`` workers over the store at ``path``; :meth:`run` sends one job with a deadline."""
+    """``size`` workers over the stores in ``paths`` (name → directory); :meth:`run` sends one job with a deadline."""
 
-    def __init__(self, path: Path, size: int = 2) -> None:
-        self.path = path
+    def __init__(self, paths: dict[str, Path], size: int = 2) -> None:
+        self.paths = paths
         self.size = size
         self._idle: asyncio.Queue[_Worker] | None = None
         self._all: set[_Worker] = set()
@@ -82,7 +82,7 @@ class QueryPool:
         env = dict(os.environ)
         env["PYTHONPATH"] = os.pathsep.join([str(Path(__file__).resolve().parents[1]), env.get("PYTHONPATH", "")])
         process = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "sparql.query_worker", str(self.path),
+            sys.executable, "-m", "sparql.query_worker", *[f"{k}={v}" for k, v in self.paths.items()],
             stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, env=env,
             limit=1 << 20,
         )

@@ -9,7 +9,8 @@ read-only open sees the store as it was at that moment.
 Protocol on stdin/stdout, one job at a time: the parent writes a frame
 holding a JSON job; the worker answers with a frame holding a JSON header and
 one holding the body bytes. A frame is an 8-byte big-endian length and the
-payload. Run as ``python -m sparql.query_worker STORE_DIR``.
+payload. Run as ``python -m sparql.query_worker main=STORE_DIR [public=MIRROR_DIR]``;
+a job names the store it runs on (``"store"``, default ``main``).
 """
 
 from __future__ import annotations
@@ -93,28 +94,29 @@ def run_job(store: ox.Store, job: dict) -> tuple[dict, bytes]:
     return {"status": 200, "content_type": formats.content_type(fmt), "truncated": truncated}, body
 
 
-def main(path: str) -> None:
+def main(paths: dict[str, str]) -> None:
+    """Serve jobs over the stores in ``paths`` (name → directory), each opened read-only when first needed."""
     stdin, stdout = sys.stdin.buffer, sys.stdout.buffer
-    store: ox.Store | None = None
-    generation = None
-    opened = 0.0
+    stores: dict[str, tuple[ox.Store, int, float]] = {}  # name → (store, generation, opened at)
     while True:
         frame = read_frame(stdin)
         if frame is None:
             return
         job = json.loads(frame)
+        name = job.get("store", "main")
         for attempt in range(_ATTEMPTS):
             try:
-                if store is None or job["generation"] != generation or time.monotonic() - opened > _MAX_AGE:
-                    store = None
-                    store = ox.Store.read_only(path)
-                    generation, opened = job["generation"], time.monotonic()
-                header, body = run_job(store, job)
+                held = stores.get(name)
+                if held is None or held[1] != job["generation"] or time.monotonic() - held[2] > _MAX_AGE:
+                    stores.pop(name, None)
+                    held = (ox.Store.read_only(paths[name]), job["generation"], time.monotonic())
+                    stores[name] = held
+                header, body = run_job(held[0], job)
                 break
             except (OSError, RuntimeError) as exc:
                 # A read-only view can lose files to the writer's compaction (opened mid-compaction, or
                 # kept across one): reopen and try again.
-                store = None
+                stores.pop(name, None)
                 header, body = {"status": 500, "error": type(exc).__name__, "message": str(exc)}, b""
                 if attempt + 1 < _ATTEMPTS:
                     time.sleep(0.01 * (attempt + 1))
@@ -127,4 +129,4 @@ def main(path: str) -> None:
 
 
 if __name__ == "__main__":
-    main(sys.argv[1])
+    main(dict(arg.split("=", 1) for arg in sys.argv[1:]))

@@ -8,34 +8,102 @@ interchangeable. User-supplied values are always passed as RDF terms
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 import pyoxigraph as ox
 
-_WRITES = frozenset({"add", "add_graph", "bulk_extend", "bulk_load", "clear", "clear_graph", "extend", "load",
-                     "remove", "remove_graph", "update"})
+_ALL = None  # "every graph may have changed"
+
+
+def _graph_key(graph: object) -> str:
+    """How changes name a graph: its IRI, or "" for the default graph (blank-node graphs count as "")."""
+    return graph.value if isinstance(graph, ox.NamedNode) else ""
 
 
 class _TrackedStore:
-    """A pyoxigraph store that tells its :class:`TripleStore` when it is written to; otherwise the same."""
+    """A pyoxigraph store that tells its :class:`TripleStore` which graphs are written; otherwise the same.
+
+    Readers elsewhere (the SPARQL query workers, the public mirror) learn from this that
+    the store changed, and where. A write whose graphs cannot be known cheaply (a SPARQL
+    update, a load into a dataset, ``clear``) counts as changing every graph.
+    """
 
     def __init__(self, store: ox.Store, owner: TripleStore) -> None:
         self._store = store
         self._owner = owner
 
     def __getattr__(self, name: str):  # noqa: ANN204 - forwards pyoxigraph's API unchanged
-        attribute = getattr(self._store, name)
-        if name not in _WRITES:
-            return attribute
+        return getattr(self._store, name)
 
-        def write(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
-            try:
-                return attribute(*args, **kwargs)
-            finally:
-                self._owner._changed()
+    def _tap(self, quads: Iterable[ox.Quad], seen: set[str]) -> Iterator[ox.Quad]:
+        for quad in quads:
+            seen.add(_graph_key(quad.graph_name))
+            yield quad
 
-        return write
+    def add(self, quad: ox.Quad) -> None:
+        try:
+            self._store.add(quad)
+        finally:
+            self._owner._changed({_graph_key(quad.graph_name)})
+
+    def remove(self, quad: ox.Quad) -> None:
+        try:
+            self._store.remove(quad)
+        finally:
+            self._owner._changed({_graph_key(quad.graph_name)})
+
+    def extend(self, quads: Iterable[ox.Quad]) -> None:
+        seen: set[str] = set()
+        try:
+            self._store.extend(self._tap(quads, seen))
+        finally:
+            self._owner._changed(seen)
+
+    def bulk_extend(self, quads: Iterable[ox.Quad]) -> None:
+        seen: set[str] = set()
+        try:
+            self._store.bulk_extend(self._tap(quads, seen))
+        finally:
+            self._owner._changed(seen)
+
+    def add_graph(self, graph: ox.NamedNode) -> None:
+        try:
+            self._store.add_graph(graph)
+        finally:
+            self._owner._changed({_graph_key(graph)})
+
+    def remove_graph(self, graph: ox.NamedNode) -> None:
+        try:
+            self._store.remove_graph(graph)
+        finally:
+            self._owner._changed({_graph_key(graph)})
+
+    def clear_graph(self, graph: ox.NamedNode | ox.DefaultGraph) -> None:
+        try:
+            self._store.clear_graph(graph)
+        finally:
+            self._owner._changed({_graph_key(graph)})
+
+    def _unknown(self, name: str, *args: object, **kwargs: object) -> object:
+        try:
+            return getattr(self._store, name)(*args, **kwargs)
+        finally:
+            to_graph = kwargs.get("to_graph")
+            self._owner._changed({_graph_key(to_graph)} if to_graph is not None else _ALL)
+
+    def load(self, *args: object, **kwargs: object) -> None:
+        self._unknown("load", *args, **kwargs)
+
+    def bulk_load(self, *args: object, **kwargs: object) -> None:
+        self._unknown("bulk_load", *args, **kwargs)
+
+    def update(self, *args: object, **kwargs: object) -> None:
+        self._unknown("update", *args, **kwargs)
+
+    def clear(self) -> None:
+        self._unknown("clear")
 
     def __contains__(self, quad: object) -> bool:
         return quad in self._store
@@ -57,13 +125,26 @@ class TripleStore:
             self._store = ox.Store(str(path))
         else:
             self._store = ox.Store()
-        # Bumped by every write made through this class, so that readers holding the store open
-        # read-only elsewhere (the SPARQL query workers) know to reopen it.
+        # Bumped by every write, with the graphs written, so that readers holding the store open
+        # elsewhere (the SPARQL query workers, the public mirror) know to catch up, and where.
         self.generation = 0
+        self._changes: set[str] | None = set()
+        self._lock = threading.Lock()
         self._tracked = _TrackedStore(self._store, self)
 
-    def _changed(self) -> None:
-        self.generation += 1
+    def _changed(self, graphs: Iterable[str] | None = _ALL) -> None:
+        with self._lock:
+            self.generation += 1
+            if graphs is None or self._changes is None:
+                self._changes = None
+            else:
+                self._changes.update(graphs)
+
+    def take_changes(self) -> tuple[set[str] | None, int]:
+        """The graphs written since the last call (None: possibly all), and the generation they bring us to."""
+        with self._lock:
+            changes, self._changes = self._changes, set()
+            return changes, self.generation
 
     @property
     def oxigraph(self) -> ox.Store:
@@ -89,7 +170,7 @@ class TripleStore:
         try:
             self._store.update(update, base_iri=base_iri)
         finally:
-            self._changed()
+            self._changed(_ALL)
 
     def replace_graph(self, graph: ox.NamedNode, triples: Iterable[ox.Triple]) -> None:
         """Write a named graph whole, in one transaction: readers see the old graph or the new one."""
@@ -97,20 +178,20 @@ class TripleStore:
         self.drop_graph(graph)
         self._store.add_graph(graph)
         self._store.extend(quads)
-        self._changed()
+        self._changed({graph.value})
 
     def add(self, graph: ox.NamedNode, triples: Iterable[ox.Triple]) -> None:
         self._store.extend(ox.Quad(t.subject, t.predicate, t.object, graph) for t in triples)
-        self._changed()
+        self._changed({graph.value})
 
     def add_to_default(self, triples: Iterable[ox.Triple]) -> None:
         """Add triples to the store's default graph (the one unmanaged writes without a graph name go to)."""
         self._store.extend(ox.Quad(t.subject, t.predicate, t.object, ox.DefaultGraph()) for t in triples)
-        self._changed()
+        self._changed({""})
 
     def clear_default(self) -> None:
         self._store.clear_graph(ox.DefaultGraph())
-        self._changed()
+        self._changed({""})
 
     def default_triples(self) -> Iterator[ox.Triple]:
         for q in self._store.quads_for_pattern(None, None, None, ox.DefaultGraph()):
@@ -126,7 +207,7 @@ class TripleStore:
     def drop_graph(self, graph: ox.NamedNode) -> None:
         if self._store.contains_named_graph(graph):
             self._store.remove_graph(graph)
-            self._changed()
+            self._changed({graph.value})
 
     def has_graph(self, graph: ox.NamedNode) -> bool:
         return self._store.contains_named_graph(graph)

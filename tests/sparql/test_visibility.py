@@ -153,3 +153,24 @@ async def test_clear_all_empties_only_what_sparql_may_write(sparql_client, world
         assert r.status_code == 204, r.text
         assert managed() == before
     assert not services.store.has_graph(ox.NamedNode("http://example.org/temp"))
+
+
+async def test_visibility_changes_show_at_once(sparql_client, world, services, make_user) -> None:  # noqa: ANN001
+    """Anonymous queries run on the public mirror; it must follow every write, raw ones included."""
+    owner, _ = await make_user("dana")
+    entity, version = entity_graphs(services, "model", "flipping", owner.name, "public")
+    marker = "secret-marker-flipping"
+    query = "SELECT * WHERE { ?s ?p ?o }"
+    assert marker in await _select(sparql_client, query, None, world)
+    entity_graphs(services, "model", "flipping", owner.name, "private")
+    assert marker not in await _select(sparql_client, query, None, world)
+    names = await _select(sparql_client, "SELECT ?g WHERE { GRAPH ?g { } }", None, world)
+    assert version not in names and entity not in names
+    entity_graphs(services, "model", "flipping", owner.name, "public")
+    assert marker in await _select(sparql_client, query, None, world)
+    # a write straight through the raw pyoxigraph store is seen too
+    services.store.oxigraph.add(ox.Quad(ox.NamedNode(version), ox.NamedNode("http://example.org/p"),
+                                        ox.Literal("raw-write-marker"), ox.NamedNode(version)))
+    assert "raw-write-marker" in await _select(sparql_client, query, None, world)
+    services.store.oxigraph.remove_graph(ox.NamedNode(version))
+    assert "raw-write-marker" not in await _select(sparql_client, query, None, world)
