@@ -7,6 +7,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import strawberry
 from graphql import GraphQLError
 from strawberry.extensions import (
@@ -37,10 +39,17 @@ def is_internal(error: GraphQLError) -> bool:
     return original is not None and not isinstance(original, WeblabError | GraphQLError)
 
 
+class WeblabSchema(strawberry.Schema):
+    """Logs only internal errors: a user's bad query or a refused action is an answer, not an incident."""
+
+    def process_errors(self, errors: list[GraphQLError], execution_context: Any = None) -> None:
+        super().process_errors([e for e in errors if is_internal(e)], execution_context)
+
+
 def build_schema(limits: Limits | None = None) -> strawberry.Schema:
     limits = limits or Limits()
     cost = cost_rule(limits)
-    return strawberry.Schema(
+    return WeblabSchema(
         query=Query,
         mutation=Mutation,
         subscription=Subscription,
