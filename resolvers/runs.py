@@ -46,6 +46,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import psycopg
 import pyoxigraph as ox
 from arq.constants import in_progress_key_prefix, job_key_prefix, result_key_prefix, retry_key_prefix
 from arq.jobs import Job, JobStatus
@@ -254,29 +255,35 @@ async def create_run(services: Any, model: str, protocol: str, *, queue: str = "
         await check_visible(services, caller, model, protocol)
     lacking = tuple(sorted(missing)) if missing is not None else missing_terms(services, model, protocol)
     experiment = experiment_uri(services.settings.base_uri, model, protocol)
-    active = await _fetch(services.db, f"SELECT {_COLUMNS} FROM runs WHERE experiment_uri = %s"
-                          " AND status IN ('QUEUED', 'RUNNING') ORDER BY queued_at DESC LIMIT 1", (experiment,))
+    active_sql = (f"SELECT {_COLUMNS} FROM runs WHERE experiment_uri = %s AND status IN ('QUEUED', 'RUNNING')"
+                  " ORDER BY queued_at DESC LIMIT 1")
+    active = await _fetch(services.db, active_sql, (experiment,))
     if active:
         return active[0]
     run_id = str(uuid.uuid4())
     created_by = caller.id if caller is not None else None
     async with services.db.connection() as conn:
-        async with conn.transaction():
-            if lacking:
-                await conn.execute(
-                    "INSERT INTO runs (id, experiment_uri, model_version_uri, protocol_version_uri, status, queue,"
-                    " finished_at, error, missing_terms, created_by)"
-                    " VALUES (%s, %s, %s, %s, 'INAPPLICABLE', %s, now(), %s, %s, %s)",
-                    (run_id, experiment, model, protocol, queue,
-                     "the model does not annotate terms the protocol requires: " + ", ".join(lacking),
-                     list(lacking), created_by),
-                )
-            else:
+        if lacking:
+            await conn.execute(
+                "INSERT INTO runs (id, experiment_uri, model_version_uri, protocol_version_uri, status, queue,"
+                " finished_at, error, missing_terms, created_by)"
+                " VALUES (%s, %s, %s, %s, 'INAPPLICABLE', %s, now(), %s, %s, %s)",
+                (run_id, experiment, model, protocol, queue,
+                 "the model does not annotate terms the protocol requires: " + ", ".join(lacking),
+                 list(lacking), created_by),
+            )
+        else:
+            try:
                 await conn.execute(
                     "INSERT INTO runs (id, experiment_uri, model_version_uri, protocol_version_uri, queue, created_by)"
                     " VALUES (%s, %s, %s, %s, %s, %s)",
                     (run_id, experiment, model, protocol, queue, created_by),
                 )
+            except psycopg.errors.UniqueViolation:  # queued by someone else a moment ago
+                active = await _fetch(services.db, active_sql, (experiment,))
+                if active:
+                    return active[0]
+                raise Conflict("the experiment was queued and finished meanwhile; run it again") from None
     if not lacking:
         # The row is committed before the job exists, so a fast worker never claims a row it cannot see yet;
         # if enqueueing fails the row goes again, and if this process dies in between, recover() enqueues it.

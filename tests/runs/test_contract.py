@@ -205,3 +205,15 @@ async def test_a_run_is_seen_only_by_those_who_see_both_versions(
     refused = await client.post("/runs", json={"model": model, "protocol": protocol}, headers=bearer(other))
     assert refused.status_code == 404
     await runs.mark_cancelled(services, run.id, "test over")
+
+
+async def test_two_users_running_one_experiment_at_once_get_the_same_run(
+        services: Services, publish: Publish, owner: Any, model_files: list) -> None:
+    import asyncio
+
+    model, protocol = await _pair(publish, owner, model_files)
+    both = await asyncio.gather(*(runs.create_run(services, model, protocol) for _ in range(4)))
+    assert len({r.id for r in both}) == 1
+    experiment = runs.experiment_uri(services.settings.base_uri, model, protocol)
+    assert len(await runs.history(services.db, experiment)) == 1
+    await runs.mark_cancelled(services, both[0].id, "test over")
