@@ -17,8 +17,9 @@ its vocabulary.
 
 from __future__ import annotations
 
+import asyncio
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -108,7 +109,7 @@ class Loaders:
         self.ox = services.store.oxigraph
         self.entities = Entities.from_services(services)
         self.repos = Repositories(services.settings.repos_dir)
-        self._granted: set[str] | None = None
+        self._tasks: dict[str, asyncio.Future[Any]] = {}
         self._by_kind: dict[Kind, list[EntityRecord]] = {}
         self._latest_protocols: list[tuple[EntityRecord, VersionRecord]] | None = None
         # GraphQL objects already built in this request, by (type name, URI): a protocol that fits 50 models
@@ -128,12 +129,17 @@ class Loaders:
 
     # --- authorization -----------------------------------------------------------------------
 
+    def _once(self, key: str, make: Callable[[], Awaitable[Any]]) -> Awaitable[Any]:
+        """One shared task per key and request: concurrent first callers wait for the same query."""
+        if key not in self._tasks:
+            self._tasks[key] = asyncio.ensure_future(make())
+        return self._tasks[key]
+
     async def granted(self) -> set[str]:
         """Entity URIs the caller collaborates on: one SQL query per request (none when anonymous)."""
-        if self._granted is None:
-            self._granted = set() if self.user is None or self.user.is_admin else \
-                await granted_entities(self.services.db, self.user)
-        return self._granted
+        if self.user is None or self.user.is_admin:
+            return set()
+        return await self._once("granted", lambda: granted_entities(self.services.db, self.user))
 
     async def access(self, entity: EntityRecord) -> Access:
         """The entity's access as far as this caller is concerned (its own grant, if any)."""
@@ -175,6 +181,9 @@ class Loaders:
 
     async def visible_entities(self, kind: Kind) -> list[EntityRecord]:
         """Every entity of a kind the caller may see: two SPARQL queries whatever their number."""
+        return await self._once(f"entities:{kind.value}", lambda: self._visible_entities(kind))
+
+    async def _visible_entities(self, kind: Kind) -> list[EntityRecord]:
         if kind not in self._by_kind:
             records = metadata.list_entities(self.ox, self.base, kind)
             versions = self._read_versions(None, kind)
@@ -297,6 +306,9 @@ SELECT ?v ?how ?t ?part ?name ?units ?description ?default ?optional WHERE {{
 
     async def latest_protocol_versions(self) -> list[tuple[EntityRecord, VersionRecord]]:
         """The newest visible version of every visible protocol, with its entity (computed once per request)."""
+        return await self._once("latest protocols", self._latest_protocol_versions)
+
+    async def _latest_protocol_versions(self) -> list[tuple[EntityRecord, VersionRecord]]:
         if self._latest_protocols is None:
             protocols = await self.visible_entities(Kind.PROTOCOL)
             latest = [(p, await self.latest_visible(p)) for p in protocols]

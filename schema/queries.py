@@ -70,6 +70,14 @@ async def _version_pairs(info: Info, ids: list[strawberry.ID] | None, kind: Kind
     return [f for f in found if f is not None]
 
 
+async def node_by_id(info: Info, id: str) -> Node | None:
+    try:
+        uri = node_uri(info.context.settings.base_uri, id)
+    except ValidationError:
+        return None
+    return await resolve_uri(info, uri)
+
+
 _LIST_ARGS = "Newest first; filters combine (AND)."
 _TERM = "Annotated (models) or used (protocols) ontology term: an IRI or 'oxmeta:name'."
 _TEXT = "Words in the name, a version message or (models) an annotation term's IRI or label."
@@ -90,11 +98,7 @@ class Query:
 
     @strawberry.field(description="Any object by global id (null if there is none you may see).")
     async def node(self, info: Info, id: strawberry.ID) -> Node | None:
-        try:
-            uri = node_uri(info.context.settings.base_uri, id)
-        except ValidationError:
-            return None
-        return await resolve_uri(info, uri)
+        return await node_by_id(info, id)
 
     @strawberry.field(description="Several objects by global id, in order (null for each you may not see).")
     async def nodes(self, info: Info, ids: list[strawberry.ID]) -> list[Node | None]:
@@ -102,7 +106,7 @@ class Query:
             raise ValidationError("ids", f"asks for {len(ids)} nodes; at most {info.context.limits.page_size}")
         import asyncio
 
-        return list(await asyncio.gather(*(self.node(info, i) for i in ids)))
+        return list(await asyncio.gather(*(node_by_id(info, i) for i in ids)))
 
     @strawberry.field(description="Any object by its resource URI (null if there is none you may see).")
     async def resource(self, info: Info, uri: str) -> Node | None:

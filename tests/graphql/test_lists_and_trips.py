@@ -109,3 +109,33 @@ async def test_bad_cursor_and_page_size_say_what_is_wrong(gql: Gql, fifty) -> No
     assert "first: asks for 101 items; a page holds at most 100" in too_big["errors"][0]["message"]
     bad = await gql(PAGE, {"o": owner, "n": 5, "after": "not a cursor!"}, token=token)
     assert "after: is not a cursor returned by this API" in bad["errors"][0]["message"]
+
+
+async def test_matrix_round_trips_do_not_grow_with_its_size(gql: Gql, fifty) -> None:
+    owner, token, _ = fifty
+    ids = (await gql("query($o: String!) { models(owner: $o, first: 50) { nodes { id } } }", {"o": owner},
+                     token=token))["data"]["models"]["nodes"]
+    query = """query($m: [ID!]) { experimentMatrix(models: $m) { models { id terms { iri } } protocols { id }
+        cells { fits status latestRun { id } experiment { id } } } }"""
+    counts = {}
+    for n in (5, N):
+        body = await gql(query, {"m": [x["id"] for x in ids[:n]]}, token=token)
+        assert "errors" not in body, body["errors"]
+        assert len(body["data"]["experimentMatrix"]["models"]) == n
+        counts[n] = body["extensions"]["roundTrips"]
+    assert counts[5] == counts[N]
+
+
+async def test_nodes_by_id_round_trips_do_not_grow(gql: Gql, fifty) -> None:
+    owner, token, _ = fifty
+    ids = (await gql("query($o: String!) { models(owner: $o, first: 50) { nodes { id } } }", {"o": owner},
+                     token=token))["data"]["models"]["nodes"]
+    query = """query($ids: [ID!]!) { nodes(ids: $ids) { id ... on Model { name collaborators { name }
+        latestVersion { terms { iri } previous { id } compatibleProtocols { id } } } } }"""
+    counts = {}
+    for n in (5, N):
+        body = await gql(query, {"ids": [x["id"] for x in ids[:n]]}, token=token)
+        assert "errors" not in body, body["errors"]
+        assert [x["id"] for x in body["data"]["nodes"]] == [x["id"] for x in ids[:n]]
+        counts[n] = body["extensions"]["roundTrips"]
+    assert counts[5] == counts[N]
