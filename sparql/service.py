@@ -47,10 +47,6 @@ from sparql.update_analysis import (
 
 log = logging.getLogger(__name__)
 
-# How long a cached list of graphs (or the anonymous scope) may be reused while the store's
-# generation is unchanged (every write through TripleStore, raw ones included, changes it);
-# the bound only matters for a store written by another process (a remote store).
-_CACHE_SECONDS = 30.0
 _DISABLED = ("SERVICE (federated query) is disabled on this endpoint: it would let any caller make the "
              "server send requests. An administrator can allow specific endpoints (WEBLAB_SPARQL_SERVICE_ALLOW).")
 
@@ -76,6 +72,9 @@ def _parse_triples(body: bytes, rdf_format: ox.RdfFormat, base: str) -> list[ox.
 
 
 class SparqlService:
+    """``graph_scope(caller)`` lists the named graphs a caller may read; for ``None`` (anonymous) it is
+    run on a thread with its own event loop, so it must not need the caller's loop then."""
+
     def __init__(
         self,
         store: Any,
@@ -109,7 +108,9 @@ class SparqlService:
             self._pool = QueryPool({"main": Path(path), "public": self._mirror.path}, size)
         self._mirror_lock = asyncio.Lock()
         self._mirror_synced = -1
-        self._cache_seconds = 1.0 if self.remote else _CACHE_SECONDS
+        # Locally every write is seen (generation), so caches only expire on change; a remote store
+        # may be written by other processes, so what is cached about it expires after a second.
+        self._cache_seconds = 1.0 if self.remote else float("inf")
         self._write_lock = asyncio.Lock()
         self._graphs: tuple[int, float, list[str]] | None = None
         self._anonymous: tuple[int, float, Visible] | None = None
@@ -152,7 +153,14 @@ class SparqlService:
                 and now - self._anonymous[1] < self._cache_seconds:
             return self._anonymous[2]
         generation = self._generation()
-        managed = [g.value for g in await self.graph_scope(caller)]
+        if caller is None:
+            # The anonymous scope is recomputed after every write and can take a while on a big
+            # store; computed on a thread (with its own event loop: it needs no database for an
+            # anonymous caller), it does not stall everyone else's requests meanwhile.
+            scoped = await asyncio.to_thread(lambda: asyncio.run(self.graph_scope(None)))
+        else:
+            scoped = await self.graph_scope(caller)
+        managed = [g.value for g in scoped]
         result = visible(await self.all_named(), managed, self.prefixes)
         if caller is None:
             self._anonymous = (generation, now, result)
@@ -194,21 +202,20 @@ class SparqlService:
         default_graph_uris = [_iri(g, "default-graph-uri") for g in default_graph_uris or []]
         named_graph_uris = [_iri(g, "named-graph-uri") for g in named_graph_uris or []]
         scope = await self.visible_to(caller)
+        job = {"query": text, "base_iri": self.endpoint, "format": fmt.name, "max_rows": self.max_rows}
         if default_graph_uris or named_graph_uris:
-            dataset = scope.restrict(default_graph_uris, named_graph_uris)
+            job.update(scope.restrict(default_graph_uris, named_graph_uris).job())
         elif shape.has_dataset_clause:
-            dataset = scope.restrict(shape.from_graphs, shape.from_named_graphs)
-        else:
-            dataset = scope.whole()
-        job = {"query": text, "base_iri": self.endpoint, "format": fmt.name, "max_rows": self.max_rows,
-               **dataset.job()}
-        if not dataset.union and dataset.named_graphs is not None and self._mirror is not None \
-                and not (default_graph_uris or named_graph_uris or shape.has_dataset_clause) \
-                and scope.named == (await self.visible_to(None)).named:
+            job.update(scope.restrict(shape.from_graphs, shape.from_named_graphs).job())
+        elif scope.everything:
+            job.update(scope.whole().job())
+        elif self._mirror is not None and (caller is None or scope.named == (await self.visible_to(None)).named):
             # The caller sees exactly what anonymous callers see: the public mirror, fast.
             if self._mirror_synced != self._generation() or self._mirror.graphs is None:
                 await self._sync_mirror()
             job.update(store="public", union=True, default_graph=None, named_graphs=None)
+        else:
+            job.update(scope.whole().job())
         answer = await self._run(job)
         header = answer.header
         if header["status"] == 400:
