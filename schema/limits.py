@@ -12,10 +12,12 @@ expensive.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, fields
 from typing import Any
 
 from graphql import (
+    DocumentNode,
     FieldNode,
     FragmentDefinitionNode,
     FragmentSpreadNode,
@@ -24,10 +26,9 @@ from graphql import (
     IntValueNode,
     OperationDefinitionNode,
     SelectionSetNode,
-    ValidationContext,
-    ValidationRule,
     VariableNode,
 )
+from strawberry.extensions import SchemaExtension
 
 from schema.types.pagination import DEFAULT_PAGE_SIZE
 
@@ -53,27 +54,43 @@ class Limits:
         return cls(**overrides)
 
 
-def cost_rule(limits: Limits) -> type[ValidationRule]:
-    """A validation rule refusing operations whose estimated cost is over ``limits.cost``."""
+class CostLimit(SchemaExtension):
+    """Refuses an operation whose estimated cost is over ``limits.cost``, before it runs.
 
-    class CostLimit(ValidationRule):
-        def enter_operation_definition(self, node: OperationDefinitionNode, *_: Any) -> None:
-            fragments = {d.name.value: d for d in self.context.document.definitions
-                         if isinstance(d, FragmentDefinitionNode)}
-            variables = _variables(self.context)
-            cost = _selection_cost(node.selection_set, fragments, variables, limits.page_size, set())
-            if cost > limits.cost:
-                name = f" {node.name.value}" if node.name else ""
-                self.report_error(GraphQLError(
-                    f"operation{name} costs about {cost}, over the limit of {limits.cost}; "
-                    "ask for smaller pages (first/last) or fewer nested lists", node))
+    Runs after validation (so after ``ValidationCache`` in the extension list) because the
+    cost depends on the variables (``first: $n``), which validation does not see.
+    """
 
-    return CostLimit
+    def __init__(self, limits: Limits) -> None:
+        super().__init__()
+        self.limits = limits
+
+    def on_validate(self) -> Iterator[None]:
+        ec = self.execution_context
+        if ec.pre_execution_errors is not None and not ec.pre_execution_errors and ec.graphql_document is not None:
+            error = cost_error(ec.graphql_document, ec.operation_name, ec.variables or {}, self.limits)
+            if error is not None:
+                ec.pre_execution_errors = [error]
+        yield
 
 
-def _variables(context: ValidationContext) -> dict[str, Any]:
-    # Validation does not see variable values; strawberry leaves them on the context when it can.
-    return getattr(context, "weblab_variables", None) or {}
+def operation_cost(document: DocumentNode, operation: OperationDefinitionNode, variables: dict[str, Any],
+                   page_size: int) -> int:
+    fragments = {d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)}
+    return _selection_cost(operation.selection_set, fragments, variables, page_size, set())
+
+
+def cost_error(document: DocumentNode, operation_name: str | None, variables: dict[str, Any],
+               limits: Limits) -> GraphQLError | None:
+    operations = [d for d in document.definitions if isinstance(d, OperationDefinitionNode)
+                  and (operation_name is None or (d.name is not None and d.name.value == operation_name))]
+    for node in operations:
+        cost = operation_cost(document, node, variables, limits.page_size)
+        if cost > limits.cost:
+            name = f" {node.name.value}" if node.name else ""
+            return GraphQLError(f"operation{name} costs about {cost}, over the limit of {limits.cost}; "
+                                "ask for smaller pages (first/last) or fewer nested lists", node)
+    return None
 
 
 def _page(node: FieldNode, variables: dict[str, Any], maximum: int) -> int:

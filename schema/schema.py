@@ -12,7 +12,6 @@ from typing import Any
 import strawberry
 from graphql import GraphQLError
 from strawberry.extensions import (
-    AddValidationRules,
     MaskErrors,
     MaxAliasesLimiter,
     MaxTokensLimiter,
@@ -23,7 +22,7 @@ from strawberry.extensions import (
 
 from resolvers.errors import WeblabError
 from schema.extensions import RoundTrips
-from schema.limits import Limits, cost_rule
+from schema.limits import CostLimit, Limits
 from schema.mutations import Mutation
 from schema.queries import Query
 from schema.subscriptions import Subscription
@@ -48,7 +47,6 @@ class WeblabSchema(strawberry.Schema):
 
 def build_schema(limits: Limits | None = None) -> strawberry.Schema:
     limits = limits or Limits()
-    cost = cost_rule(limits)
     return WeblabSchema(
         query=Query,
         mutation=Mutation,
@@ -61,7 +59,7 @@ def build_schema(limits: Limits | None = None) -> strawberry.Schema:
             lambda: QueryDepthLimiter(max_depth=limits.depth),
             lambda: MaxAliasesLimiter(max_alias_count=limits.aliases),
             lambda: MaxTokensLimiter(max_token_count=limits.tokens),
-            lambda: AddValidationRules([cost]),
+            lambda: CostLimit(limits),  # after ValidationCache: it needs the validated document
             RoundTrips,
             lambda: MaskErrors(should_mask_error=is_internal,
                                error_message="internal error (it is logged); please report it"),

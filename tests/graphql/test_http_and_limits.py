@@ -89,6 +89,10 @@ async def test_cost_limit(gql: Gql) -> None:
     assert f"over the limit of {Limits().cost}" in message and "smaller pages" in message
     cheap = await gql("{ models(first: 10) { edges { node { versions(first: 10) { edges { node { sha } } } } } } }")
     assert "errors" not in cheap
+    # page sizes given as variables count with their values
+    nested = "query($n: Int!) { models(first: $n) { nodes { versions(first: $n) { nodes { sha files { path } } } } } }"
+    assert "errors" not in await gql(nested, {"n": 10})
+    assert "over the limit" in (await gql(nested, {"n": 100}))["errors"][0]["message"]
 
 
 async def test_limits_come_from_settings() -> None:

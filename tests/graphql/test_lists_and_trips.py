@@ -139,3 +139,18 @@ async def test_nodes_by_id_round_trips_do_not_grow(gql: Gql, fifty) -> None:
         assert [x["id"] for x in body["data"]["nodes"]] == [x["id"] for x in ids[:n]]
         counts[n] = body["extensions"]["roundTrips"]
     assert counts[5] == counts[N]
+
+
+async def test_nested_lists_round_trips_do_not_grow(gql: Gql, fifty) -> None:
+    owner, token, _ = fifty
+    query = """query($o: String!, $n: Int!) { entities(owner: $o, kind: MODEL, first: $n) { nodes {
+        name canEdit canManage collaborators { name }
+        versions(first: 3) { totalCount nodes { sha previous { sha } variables { name terms { iri } }
+          compatibility { fits protocol { interface { requiredTerms { iri } outputs { name } } } } } } } } }"""
+    counts = {}
+    for n in (5, N):
+        body = await gql(query, {"o": owner, "n": n}, token=token)
+        assert "errors" not in body, body["errors"]
+        assert len(body["data"]["entities"]["nodes"]) == n
+        counts[n] = body["extensions"]["roundTrips"]
+    assert counts[5] == counts[N]
