@@ -120,6 +120,8 @@ async def load(url: str, models: int, clients: int, seconds: float, warmup: floa
                                                                   "Accept": accept})
                 took = time.monotonic() - started
                 if r.status_code != 200:
+                    if not errors:
+                        print(f"first error from {url}: {r.status_code} {r.text[:300]}", file=sys.stderr)
                     errors += 1
                 elif now >= measure_from:
                     latencies.append(took)

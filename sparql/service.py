@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import time
 import uuid
 from collections.abc import Iterable
@@ -100,7 +99,9 @@ class SparqlService:
         self.prefixes = managed_prefixes(self.base_uri)
         self.remote = hasattr(store, "query_http")
         path = getattr(store, "path", None)
-        size = pool_size or min(4, os.cpu_count() or 2)
+        # Four workers by default: measured on 2 cores, more workers than cores lets one query's
+        # I/O and process switches overlap another's evaluation (0.53 → 0.65 of Oxigraph server).
+        size = pool_size or 4
         self._mirror: PublicMirror | None = None
         self._pool: QueryPool | None = None
         if path is not None and not self.remote:
