@@ -121,3 +121,13 @@ def test_internal_errors_are_masked_user_errors_are_not() -> None:
     assert is_internal(GraphQLError("boom", original_error=KeyError("secret path /srv/x")))
     assert not is_internal(GraphQLError("first: too big", original_error=ValidationError("first", "too big")))
     assert not is_internal(GraphQLError("Unknown argument 'x'"))
+
+
+async def test_graphql_response_media_type(gclient: httpx.AsyncClient) -> None:
+    accept = {"Accept": "application/graphql-response+json"}
+    ok = await gclient.post("/graphql", json={"query": "{ me { name } }"}, headers=accept)
+    assert ok.status_code == 200 and ok.headers["content-type"].startswith("application/graphql-response+json")
+    invalid = await gclient.post("/graphql", json={"query": "{ nope }"}, headers=accept)
+    assert invalid.status_code == 400 and invalid.json()["errors"]
+    legacy = await gclient.post("/graphql", json={"query": "{ nope }"})  # application/json: 200 with errors
+    assert legacy.status_code == 200 and legacy.headers["content-type"].startswith("application/json")

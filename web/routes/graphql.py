@@ -28,6 +28,7 @@ from schema.schema import build_schema
 
 VENDOR = Path(__file__).resolve().parents[1] / "static" / "vendor" / "graphiql"
 ASSETS = "/static/vendor/graphiql"
+GRAPHQL_RESPONSE = "application/graphql-response+json"
 
 GRAPHIQL_PAGE = """<!doctype html>
 <html lang="en">
@@ -68,6 +69,8 @@ class WeblabGraphQL(GraphQL[Context, None]):
     """Strawberry's ASGI app with Weblab's context and its own GraphiQL page."""
 
     async def get_context(self, request: Request | WebSocket, response: Response | WebSocket) -> Context:
+        if isinstance(response, Response) and GRAPHQL_RESPONSE in request.headers.get("accept", ""):
+            response.media_type = GRAPHQL_RESPONSE  # noted here, applied in create_response
         services = request.app.state.services
         user = getattr(request.state, "user", None)
         return build_context(services, user, request, response, request.app.state.settings)
@@ -80,6 +83,16 @@ class WeblabGraphQL(GraphQL[Context, None]):
             if request_adapter.method == "GET" and exc.status_code == 400 and "GET" in exc.reason:
                 raise HTTPException(405, exc.reason + "; send it with POST") from exc
             raise
+
+    def create_response(self, response_data: Any, sub_response: Response) -> Response:
+        """GraphQL over HTTP: a client accepting ``application/graphql-response+json`` gets that type, and a
+        request that could not run (no ``data``: parse or validation errors, limits) gets status 400."""
+        response = super().create_response(response_data, sub_response)
+        if sub_response.media_type == GRAPHQL_RESPONSE:
+            response.headers["content-type"] = GRAPHQL_RESPONSE
+            if isinstance(response_data, dict) and response_data.get("data") is None and response_data.get("errors"):
+                response.status_code = 400
+        return response
 
     async def render_graphql_ide(self, request: Request) -> Response:
         return HTMLResponse(GRAPHIQL_PAGE.format(assets=ASSETS))
