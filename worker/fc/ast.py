@@ -471,13 +471,15 @@ class SelectOutput(Node):
 class NestedProtocol(Node):
     """``protocol "file.txt" { input = expr ... select output x }`` inside a nested simulation.
 
-    ``path`` is resolved relative to the file that contains it.
+    ``path`` is resolved relative to the file that contains it; ``written`` is the path as
+    written in the protocol (checked by ``protocol.py`` to stay inside the protocol's folder).
     """
 
     path: str
     inputs: list[Assign]
     select_outputs: list[SelectOutput]
     trace: bool = False
+    written: str = ""
 
 
 @dataclass

@@ -410,11 +410,12 @@ class _ToAst(Transformer):
         return ast.OneStep(c[0], c[1] or [], pos=self._pos(meta))
 
     def nested_protocol(self, meta: Any, c: list[Any]) -> ast.NestedProtocol:
-        path = str(Path(self.file).parent / _unquote(c[0]))
+        written = _unquote(c[0])
+        path = str(Path(self.file).parent / written)
         inputs = [x for x in c[1:] if isinstance(x, ast.Assign)]
         selects = [x for x in c[1:] if isinstance(x, ast.SelectOutput)]
         trace = isinstance(c[-1], Token) and c[-1].type == "QMARK"
-        return ast.NestedProtocol(path, inputs, selects, trace, pos=self._pos(meta))
+        return ast.NestedProtocol(path, inputs, selects, trace, written, pos=self._pos(meta))
 
     def select_output(self, meta: Any, c: list[Any]) -> ast.SelectOutput:
         return ast.SelectOutput(

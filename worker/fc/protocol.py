@@ -12,6 +12,21 @@ overrides applied in order, so later defaults see them), and loads imports:
 Imports are found relative to the importing file, then in the packaged
 library folder (BasicLibrary.txt, CardiacLibrary.txt).
 
+Protocol text is untrusted (users upload protocols), so every file it names
+(``import``, nested ``protocol "..."``, ``load("...")``, ``interpolate("...")``)
+must lie inside the protocol's own folder tree (``ProtocolFolder``: the folder
+of the protocol first loaded, or the ``root`` given to ``load_protocol``) or
+the packaged library: absolute paths, ``..`` that climbs out and symbolic
+links that lead out are refused with a located ``ProtocolError``.
+
+The interface (``Protocol.interface``, ``Protocol.missing_terms``) follows the
+original engine's analysis of the combined model interface (``model_terms``):
+outputs, plain clamps and inputs are required; a term given an equation
+(``define``, ``clamp ... to``) or an input with units and a value can be
+created, so is optional; terms used in equations are required; ``optional``
+terms and the terms in their defaults are optional; terms used only in
+``convert`` rules are optional.
+
 Running (``Protocol.run``) follows the original engine: apply the model
 interface (a model lacking required terms is *inapplicable*), execute the
 libraries, run the tasks (``tasks.run_tasks``), run post-processing, collect
@@ -22,12 +37,13 @@ is ``partial`` when some outputs could not be, ``failed`` when none could.
 
 from __future__ import annotations
 
+import os
 import threading
-from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from collections.abc import Callable, Iterable
+from dataclasses import asdict, dataclass, field, replace
 from functools import lru_cache
 from importlib.resources import files
-from pathlib import Path
+from pathlib import Path, PurePosixPath, PureWindowsPath
 from typing import Any
 
 import numpy as np
@@ -41,6 +57,9 @@ from .values import Closure, StringValue, describe, number
 
 Progress = Callable[[int, int, str], None]
 LIBRARY_DIR = Path(str(files(__package__).joinpath("library")))
+OXMETA_NS = "https://chaste.comlab.ox.ac.uk/cellml/ns/oxford-metadata#"
+LOCAL_NS = "urn:fc:local#"
+STATE_VARIABLE = OXMETA_NS + "state_variable"
 
 
 @dataclass
@@ -94,15 +113,205 @@ def parse_protocol(path: str | Path) -> ast.Protocol:
     return _parse_cached(str(p), mtime)
 
 
-def resolve_import(base: str | Path, relative: str) -> Path:
-    """An imported or nested protocol's path: next to the importing file, else in the packaged library."""
-    candidate = Path(base).parent / relative
-    if candidate.exists() or Path(relative).is_absolute():
+def _lexical(path: Path) -> Path:
+    """An absolute path with ``.`` and ``..`` removed, without following symbolic links."""
+    return Path(os.path.normpath(os.path.abspath(path)))
+
+
+def _within(path: Path, roots: Iterable[Path]) -> bool:
+    return any(path == root or root in path.parents for root in roots)
+
+
+@dataclass(frozen=True)
+class ProtocolFolder:
+    """The folder tree that a protocol's text may read files from (and the packaged library).
+
+    Shared by a protocol and everything it imports or nests, so that an
+    imported file cannot reach further than the protocol first loaded.
+    """
+
+    root: Path
+
+    def _roots(self) -> tuple[tuple[Path, ...], tuple[Path, ...]]:
+        lexical = (_lexical(self.root), _lexical(LIBRARY_DIR))
+        return lexical, (self.root.resolve(), LIBRARY_DIR.resolve())
+
+    def file(self, base_dir: str | Path, written: str, what: str, pos: ast.Pos | None = None) -> Path:
+        """The file that ``written`` (a path in protocol text) names, relative to ``base_dir``.
+
+        Raises ``ProtocolError`` (located at ``pos``) when the path is absolute or leaves
+        the allowed folders, by ``..`` or through a symbolic link.
+        """
+        loc = _loc(pos) if pos is not None else (None, None, None)
+        if not written:
+            raise ProtocolError(f"{what}: the file name is empty", *loc)
+        if PurePosixPath(written).is_absolute() or PureWindowsPath(written).drive:
+            raise ProtocolError(
+                f"{what} {written!r}: absolute paths are not allowed; name a file in the "
+                "protocol's own folder by a relative path",
+                *loc,
+            )
+        candidate = _lexical(Path(base_dir) / written)
+        lexical_roots, resolved_roots = self._roots()
+        if not _within(candidate, lexical_roots):
+            raise ProtocolError(
+                f"{what} {written!r}: '..' leads outside the protocol's folder; "
+                "only files inside it (or the standard library) can be read",
+                *loc,
+            )
+        if not _within(candidate.resolve(), resolved_roots):
+            raise ProtocolError(
+                f"{what} {written!r}: a symbolic link leads outside the protocol's folder; "
+                "only files inside it (or the standard library) can be read",
+                *loc,
+            )
         return candidate
-    packaged = LIBRARY_DIR / relative
-    if packaged.exists():
-        return packaged
-    return candidate
+
+    def check_protocol(self, path: Path) -> None:
+        """Refuse a protocol file that is itself outside the folder (e.g. a symbolic link out of it)."""
+        lexical_roots, resolved_roots = self._roots()
+        if not (_within(_lexical(path), lexical_roots) and _within(path.resolve(), resolved_roots)):
+            raise ProtocolError(f"protocol file {path} is outside the protocol folder {self.root}")
+
+    def protocol(self, base_dir: Path, written: str, what: str, pos: ast.Pos | None = None) -> Path:
+        """An imported or nested protocol: in ``base_dir`` (the importing file's), else in the packaged library."""
+        candidate = self.file(base_dir, written, what, pos)
+        if candidate.exists():
+            return candidate
+        if ".." not in PurePosixPath(written).parts:
+            packaged = LIBRARY_DIR / written
+            if packaged.is_file() and _within(packaged.resolve(), (LIBRARY_DIR.resolve(),)):
+                return packaged
+        return candidate
+
+
+def resolve_import(base: str | Path, relative: str) -> Path:
+    """An imported protocol's path: next to the importing file ``base``, else in the packaged library."""
+    folder = Path(base).parent
+    return ProtocolFolder(folder).protocol(folder, relative, "import")
+
+
+# --------------------------------------------------------------------------------------------------
+# Required and optional ontology terms (no model needed)
+# --------------------------------------------------------------------------------------------------
+
+
+def _term(name: str, namespaces: dict[str, str]) -> str | None:
+    """The full IRI of a prefixed name in a model interface; None for a plain (``var``) name."""
+    if ":" not in name:
+        return None
+    prefix, local = name.split(":", 1)
+    if prefix in namespaces:
+        return namespaces[prefix] + local
+    if prefix == "oxmeta":
+        return OXMETA_NS + local
+    if prefix == "local":
+        return LOCAL_NS + local
+    return None
+
+
+def _names(expr: Any) -> list[str]:
+    """Variable names (and ``units_of(name)`` references) used in an expression."""
+    found: list[str] = []
+    for node in _walk(expr):
+        if isinstance(node, ast.Name):
+            found.append(node.name)
+        elif isinstance(node, ast.Number) and node.units and node.units.startswith("units_of("):
+            found.append(node.units[len("units_of(") : -1].strip())
+    return found
+
+
+def model_terms(protocols: Iterable[ast.Protocol]) -> tuple[set[str], set[str]]:
+    """(required, optional) ontology terms of the combined model interface of ``protocols``.
+
+    As the original engine's ``get_required_model_annotations``: outputs, plain clamps
+    and inputs without both units and a value are *maybe required*; a term given an
+    equation (``define x = e``, ``clamp x to e``) or an input with units and a value can be
+    created, so is optional; the terms in equations, and both sides of ``diff(x; t)``, are
+    maybe required; ``optional`` terms and the terms in their defaults are optional; terms in
+    ``convert`` rules are optional unless used elsewhere.
+    """
+    maybe_required: set[str] = set()
+    maybe_optional: set[str] = set()
+    optional: set[str] = set()
+    declared: set[str] = set()  # ``var`` names, which ``local:name`` may also reach
+    for protocol in protocols:
+        if protocol.model_interface is None:
+            continue
+        ns = protocol.namespaces
+        declared.update(
+            LOCAL_NS + s.name
+            for s in protocol.model_interface.statements
+            if isinstance(s, ast.DeclareVariable)
+        )
+
+        def add(names: Iterable[str], into: set[str], ns: dict[str, str] = ns) -> None:
+            for name in names:
+                iri = _term(name, ns)
+                if iri is not None:
+                    into.add(iri)
+
+        for s in protocol.model_interface.statements:
+            if isinstance(s, ast.UnitsConversion):
+                add(_names(s.rule), maybe_optional)
+            elif isinstance(s, ast.OutputVariable):
+                add([s.name], maybe_required)
+            elif isinstance(s, ast.ClampVariable):
+                if s.value is None:
+                    add([s.name], maybe_required)
+                else:
+                    add(_names(s.value), maybe_required)
+                    add([s.name], optional)
+            elif isinstance(s, ast.InputVariable):
+                creatable = s.units is not None and s.initial_value is not None
+                add([s.name], optional if creatable else maybe_required)
+            elif isinstance(s, ast.DefineEquation):
+                add(_names(s.value), maybe_required)
+                if s.wrt:
+                    add([s.name, s.wrt], maybe_required)
+                else:
+                    add([s.name], optional)
+            elif isinstance(s, ast.OptionalVariable):
+                add([s.name], optional)
+                if s.default is not None:
+                    add(_names(s.default), optional)
+    optional |= maybe_optional - maybe_required
+    return maybe_required - optional - declared, optional - declared
+
+
+def _in_dependency_order(interface: ast.ModelInterface, namespaces: dict[str, str]) -> ast.ModelInterface:
+    """The interface with its ``optional`` declarations ordered so that a default follows the
+    optional terms it uses (``optional a default b + c`` after ``optional b default 0``).
+
+    The original engine creates missing optional variables in dependency order; the model
+    side applies them in the order given, so the order is fixed here.
+    """
+    statements = interface.statements
+    optionals = [s for s in statements if isinstance(s, ast.OptionalVariable)]
+    by_term = {_term(s.name, namespaces): s for s in optionals}
+    ordered: list[ast.OptionalVariable] = []
+    placed: set[int] = set()
+    visiting: set[int] = set()
+
+    def place(s: ast.OptionalVariable) -> None:
+        if id(s) in placed or id(s) in visiting:
+            return
+        visiting.add(id(s))
+        for name in _names(s.default) if s.default is not None else []:
+            used = by_term.get(_term(name, namespaces))
+            if used is not None and used is not s:
+                place(used)
+        visiting.discard(id(s))
+        placed.add(id(s))
+        ordered.append(s)
+
+    for s in optionals:
+        place(s)
+    if ordered == optionals:
+        return interface
+    queue = iter(ordered)
+    reordered = [next(queue) if isinstance(s, ast.OptionalVariable) else s for s in statements]
+    return replace(interface, statements=reordered)
 
 
 def to_value(raw: Any) -> Any:
@@ -118,13 +327,24 @@ class Protocol:
     """A protocol file with its imports, inputs and sections merged, ready to run."""
 
     def __init__(
-        self, path: str | Path, inputs: dict[str, Any] | None = None, _loading: tuple[str, ...] = ()
+        self,
+        path: str | Path,
+        inputs: dict[str, Any] | None = None,
+        _loading: tuple[str, ...] = (),
+        *,
+        folder: ProtocolFolder | None = None,
     ) -> None:
         self.path = Path(path)
+        if folder is None:
+            folder = ProtocolFolder(self.path.parent)
+        else:
+            folder.check_protocol(self.path)
+        self.folder = folder
         key = str(self.path.resolve())
         if key in _loading:
             raise ProtocolError("protocol imports itself (import cycle)", str(self.path), 0, 0)
         self.ast = parse_protocol(self.path)
+        self._check_interface_files(self.ast)
         self.name = self.path.stem
         self.namespaces: dict[str, str] = {}
         self.imports: dict[str, Protocol] = {}
@@ -137,7 +357,7 @@ class Protocol:
         self.input_env = Environment(allow_overwrite=True, label=f"inputs of {self.name}")
         self.input_names: list[str] = []
         self.input_values: dict[str, Any] = {}
-        self.input_env.bindings["load"] = load_function(self.path.parent)
+        self.input_env.bindings["load"] = load_function(self.path.parent, folder)
         overrides = {k: to_value(v) for k, v in (inputs or {}).items()}
         self._load(_loading + (key,), overrides)
         unknown = set(overrides) - set(self.input_names)
@@ -170,7 +390,7 @@ class Protocol:
         for statement in tree.inputs:
             self._define_input(statement, overrides, {})
         for imp in tree.imports:
-            path = resolve_import(self.path, imp.path)
+            path = self.folder.protocol(self.path.parent, imp.path, "import", imp.pos)
             if not path.exists():
                 raise ProtocolError(
                     f"imported protocol {imp.path!r} not found (looked next to {self.path.name} "
@@ -181,7 +401,7 @@ class Protocol:
             if imp.prefix:
                 values = {name: evaluate(expr, self.input_env) for name, expr in import_overrides.items()}
                 try:
-                    imported = Protocol(path, values, loading)
+                    imported = Protocol(path, values, loading, folder=self.folder)
                 except ProtocolError as exc:
                     raise _reraise(exc, imp.pos) from None
                 if imp.prefix in self.imports:
@@ -189,7 +409,7 @@ class Protocol:
                 self.imports[imp.prefix] = imported
             else:
                 try:
-                    imported = Protocol(path, None, loading)
+                    imported = Protocol(path, None, loading, folder=self.folder)
                 except ProtocolError as exc:
                     raise _reraise(exc, imp.pos) from None
                 for statement in imported.ast_inputs():
@@ -217,9 +437,26 @@ class Protocol:
         result: list[ast.Assign] = []
         for imp in self.ast.imports:
             if not imp.prefix:
-                result.extend(Protocol(resolve_import(self.path, imp.path)).ast_inputs())
+                path = self.folder.protocol(self.path.parent, imp.path, "import", imp.pos)
+                result.extend(Protocol(path, folder=self.folder).ast_inputs())
         result.extend(self.ast.inputs)
         return result
+
+    def _nested_path(self, nested: ast.NestedProtocol) -> Path:
+        """A nested protocol's file, checked to lie inside the protocol's folder."""
+        if not nested.written:  # a node built without the parser
+            return Path(nested.path)
+        base = Path(nested.pos.file).parent if nested.pos.line else self.path.parent
+        return self.folder.protocol(base, nested.written, "nested protocol", nested.pos)
+
+    def _check_interface_files(self, tree: ast.Protocol) -> None:
+        """Refuse ``interpolate("file")`` data files outside the folder before any model code reads them."""
+        if tree.model_interface is None:
+            return
+        for statement in tree.model_interface.statements:
+            for node in _walk(statement):
+                if isinstance(node, ast.Interpolate):
+                    self.folder.file(self.path.parent, node.path, "interpolate()", node.pos)
 
     def _merge_namespaces(self, namespaces: dict[str, str], pos: ast.Pos) -> None:
         for prefix, uri in namespaces.items():
@@ -240,10 +477,11 @@ class Protocol:
             elif isinstance(node, ast.Nested):
                 walk(node.nested, base)
             elif isinstance(node, ast.NestedProtocol):
-                key = str(Path(node.path).resolve())
+                path = self._nested_path(node)
+                key = str(path.resolve())
                 if key not in seen:
                     seen.add(key)
-                    inner = Protocol(node.path)
+                    inner = Protocol(path, folder=self.folder)
                     found.append(inner)
                     found.extend(inner.nested_protocols(seen))
 
@@ -254,17 +492,31 @@ class Protocol:
     def interface_parts(self) -> list[Any]:
         from .interface import parts_of
 
+        protocols = []
+        for tree in self.interface_protocols():
+            if tree.model_interface is not None:
+                ordered = _in_dependency_order(tree.model_interface, tree.namespaces)
+                if ordered is not tree.model_interface:
+                    tree = replace(tree, model_interface=ordered)
+            protocols.append(tree)
+        return parts_of(protocols)
+
+    def interface_protocols(self) -> list[ast.Protocol]:
+        """The syntax trees whose model interfaces combine: this protocol, its merged imports, nested protocols."""
         protocols = list(self.interface_asts)
         for nested in self.nested_protocols():
             protocols.extend(nested.interface_asts)
-        return parts_of(protocols)
+        return protocols
+
+    def model_terms(self) -> tuple[list[str], list[str]]:
+        """(required, optional) ontology terms, sorted; see ``model_terms``."""
+        required, optional = model_terms(self.interface_protocols())
+        return sorted(required), sorted(optional)
 
     def interface(self) -> ProtocolInterface:
-        from .interface import interface_terms
-
-        required, optional = interface_terms(self.interface_parts())
+        required, optional = self.model_terms()
         inputs = [InputSpec(name, _plain(self.input_values[name])) for name in self.input_names]
-        return ProtocolInterface(sorted(required), sorted(optional), inputs, self.interface_outputs())
+        return ProtocolInterface(required, optional, inputs, self.interface_outputs())
 
     def interface_outputs(self) -> list[OutputSpec]:
         """The declared outputs; a reference to a simulation result takes the model output's units."""
@@ -294,14 +546,19 @@ class Protocol:
         return units
 
     def missing_terms(self, model_path: str | Path) -> list[str]:
-        """Required ontology terms the model lacks (empty when the protocol applies)."""
-        from .interface import prepare
+        """Required ontology terms the model lacks (empty when the protocol applies).
 
-        try:
-            prepare(model_path, self.interface_parts(), self.input_env)
-        except InapplicableError as exc:
-            return list(exc.missing_terms)
-        return []
+        Compares the protocol's required terms with the model's annotations only, as the
+        original engine's compatibility check does: whether the model interface can then
+        be applied is the run's business (a run reports its own failure).
+        """
+        from .model import load_model
+
+        return self._missing_terms(load_model(model_path))
+
+    def _missing_terms(self, model: Any) -> list[str]:
+        required, _optional = self.model_terms()
+        return [t for t in required if t != STATE_VARIABLE and not model.has_term(t)]
 
     # -- running --------------------------------------------------------------------------------------
     def run(
@@ -317,12 +574,17 @@ class Protocol:
         ``model_path`` may be None for a protocol without tasks (post-processing only).
         """
         from .interface import prepare
+        from .model import load_model
         from .simulation import ModelSimulation
 
         simulation: Any = None
         if model_path is not None:
             try:
-                prepared = prepare(model_path, self.interface_parts(), self.input_env)
+                model = load_model(model_path)
+                missing = self._missing_terms(model)
+                if missing:
+                    raise InapplicableError(missing)
+                prepared = prepare(model, self.interface_parts(), self.input_env)
             except InapplicableError as exc:
                 return RunResult("inapplicable", messages=[str(exc)], missing_terms=list(exc.missing_terms))
             except FcError as exc:
@@ -423,7 +685,7 @@ class Protocol:
         simulation: Any,
         cancel: threading.Event | None,
     ) -> dict[str, np.ndarray]:
-        inner = Protocol(nested.path, inputs)
+        inner = Protocol(self._nested_path(nested), inputs, folder=self.folder)
         outputs, messages = inner.execute(simulation, cancel=cancel)
         if messages:
             # As in the original engine, any error inside a nested protocol fails the nesting simulation.
@@ -511,13 +773,17 @@ def _plain(value: Any) -> Any:
     return str(value)
 
 
-def load_function(base: Path) -> Closure:
-    """The ``load("file.csv")`` built-in: a data file (legacy 2-d CSV layout) relative to the protocol."""
+def load_function(base: Path, folder: ProtocolFolder | None = None) -> Closure:
+    """The ``load("file.csv")`` built-in: a data file (legacy 2-d CSV layout) relative to the protocol.
+
+    Only files inside ``folder`` (default: ``base``) can be read.
+    """
+    allowed = folder if folder is not None else ProtocolFolder(base)
 
     def load(args: list[Any]) -> np.ndarray:
         if len(args) != 1 or not isinstance(args[0], StringValue):
             raise ProtocolError("load() takes one argument: the path of a data file, as a string")
-        path = base / args[0].value
+        path = allowed.file(base, args[0].value, "load()")
         try:
             data = np.loadtxt(path, dtype=float, delimiter=",", ndmin=2, unpack=True, comments="#")
         except OSError as exc:
@@ -529,6 +795,25 @@ def load_function(base: Path) -> Closure:
     return Closure(["path"], [None], builtin=load, name="load")
 
 
-def load_protocol(path: str | Path, inputs: dict[str, Any] | None = None) -> Protocol:
-    """Load a protocol file, with optional input overrides (numbers, lists, or expression text)."""
-    return Protocol(path, inputs)
+def load_protocol(
+    path: str | Path, inputs: dict[str, Any] | None = None, *, root: str | Path | None = None
+) -> Protocol:
+    """Load a protocol file, with optional input overrides (numbers, lists, or expression text).
+
+    Files the protocol names must lie inside ``root`` (default: the protocol's own folder)
+    or the packaged library.
+    """
+    folder = ProtocolFolder(Path(root)) if root is not None else None
+    return Protocol(path, inputs, folder=folder)
+
+
+def _walk(node: Any) -> Iterable[ast.Node]:
+    """Every syntax node under ``node`` (itself included)."""
+    stack = [node]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, ast.Node):
+            yield item
+            stack.extend(vars(item).values())
+        elif isinstance(item, (list, tuple)):
+            stack.extend(item)
