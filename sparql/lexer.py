@@ -13,7 +13,7 @@ that reports syntax errors, with their position); unknown characters become
 one-character ``PUNCT`` tokens.
 
 >>> [t.value for t in tokenize('PREFIX ex: <http://e/> SELECT * { ?s ex:p "}" }')]
-['PREFIX', 'ex:', 'http://e/', 'SELECT', '*', '{', '?s', 'ex:p', '}', '}']
+['PREFIX', 'ex:', 'http://e/', 'SELECT', '*', '{', '?s', 'ex:p', '"}"', '}']
 """
 
 from __future__ import annotations
