@@ -491,14 +491,23 @@ class Recovery:
         return bool(self.requeued or self.orphans_removed or self.retried or self.failed)
 
 
-async def recover(services: Any, *, stale_after: float = STALE_AFTER, max_attempts: int = MAX_ATTEMPTS) -> Recovery:
-    """Make PostgreSQL and Redis agree again, and release runs whose worker died. Safe to run at any time."""
-    report = Recovery()
-    settings = services.settings
-    redis = services.redis
-    queue_name = settings.queue_name
+async def recover(services: Any, *, stale_after: float = STALE_AFTER, max_attempts: int = MAX_ATTEMPTS,
+                  reap: bool = True) -> Recovery:
+    """Make PostgreSQL and Redis agree again, and (with ``reap``) release runs whose worker died.
 
-    # Workers lost mid-run: no heartbeat for ``stale_after`` seconds.
+    Safe to run at any time, from any number of web processes.
+    """
+    report = Recovery()
+    if reap:
+        await _reap(services, report, stale_after, max_attempts)
+    await _reconcile(services, report)
+    if report:
+        log.info("run recovery: %s", report)
+    return report
+
+
+async def _reap(services: Any, report: Recovery, stale_after: float, max_attempts: int) -> None:
+    """Workers lost mid-run: no heartbeat for ``stale_after`` seconds."""
     async with services.db.connection() as conn:
         cur = await conn.execute(
             "UPDATE runs SET"
@@ -522,6 +531,11 @@ async def recover(services: Any, *, stale_after: float = STALE_AFTER, max_attemp
             else:
                 report.failed.append(run_id)
 
+
+async def _reconcile(services: Any, report: Recovery) -> None:
+    """Queued runs whose job is gone are enqueued; jobs with no run waiting for them are removed."""
+    redis = services.redis
+    queue_name = services.settings.queue_name
     # Queued runs whose job is gone (Redis restarted or flushed, job expired).
     queued = await _fetch(services.db, f"SELECT {_COLUMNS} FROM runs WHERE status = 'QUEUED'")
     for run in queued:
@@ -551,16 +565,20 @@ async def recover(services: Any, *, stale_after: float = STALE_AFTER, max_attemp
             await redis.zrem(queue_name, job_id)
             await redis.delete(job_key_prefix + job_id)
             report.orphans_removed.append(job_id)
-    if report:
-        log.info("run recovery: %s", report)
-    return report
 
 
 async def supervise(services: Any, interval: float = SUPERVISE_INTERVAL, **options: Any) -> None:
-    """Run :func:`recover` now and then every ``interval`` seconds until cancelled (one per web server is enough)."""
+    """Run :func:`recover` now and then every ``interval`` seconds until cancelled (one per web server is enough).
+
+    Lost workers are reaped only once this supervisor has watched for ``stale_after`` seconds itself: after
+    the server was down, workers that could not report meanwhile get the chance to do so first.
+    """
+    loop = asyncio.get_running_loop()
+    watching_since = loop.time()
+    stale_after = float(options.get("stale_after", STALE_AFTER))
     while True:
         try:
-            await recover(services, **options)
+            await recover(services, reap=loop.time() - watching_since >= stale_after, **options)
         except asyncio.CancelledError:
             raise
         except Exception:  # a passing outage of Redis or PostgreSQL: try again next round

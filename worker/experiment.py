@@ -110,7 +110,11 @@ def build_result_archive(output_dir: Path, work_dir: Path, outcome: Outcome) -> 
 
 
 class _Monitor:
-    """Progress, heartbeat and cancellation for one running run."""
+    """Progress, heartbeat and cancellation for one running run.
+
+    Progress and heartbeats are sent in the background (one call at a time), so that a slow or absent
+    server never delays the checks for cancellation and the time limit.
+    """
 
     def __init__(self, client: RunnerClient, redis: Any, run_id: str, claim: str, cancel_key: str) -> None:
         self.client, self.redis, self.run_id, self.claim, self.cancel_key = client, redis, run_id, claim, cancel_key
@@ -119,19 +123,26 @@ class _Monitor:
         self.sent_at = 0.0
         self.checked_at = 0.0
         self.stop = False
+        self.pending: asyncio.Task[None] | None = None
+
+    def _send_soon(self) -> None:
+        if self.pending is None or self.pending.done():
+            self.sent_at = time.monotonic()
+            self.pending = asyncio.create_task(self._send())
 
     async def on_progress(self, done: int, total: int) -> None:
         self.progress = (done, total)
         if time.monotonic() - self.sent_at >= 1.0:
-            await self._send()
+            self._send_soon()
 
     async def flush(self) -> None:
-        """Deliver the last progress if it was held back by the rate limit."""
+        """Deliver the last progress if it was held back by the rate limit (before the result is posted)."""
+        if self.pending is not None:
+            await self.pending
         if self.progress != self.sent and not self.stop:
             await self._send()
 
     async def _send(self) -> None:
-        self.sent_at = time.monotonic()
         self.sent = self.progress
         try:
             answer = await self.client.progress(self.run_id, self.claim, *self.progress)
@@ -150,8 +161,12 @@ class _Monitor:
             if await self.redis.exists(self.cancel_key):
                 self.stop = True
         if not self.stop and now - self.sent_at >= HEARTBEAT_INTERVAL:
-            await self._send()
+            self._send_soon()
         return self.stop
+
+    def close(self) -> None:
+        if self.pending is not None and not self.pending.done():
+            self.pending.cancel()
 
 
 async def _execute(client: RunnerClient, ctx: dict[str, Any], run_id: str, claim: str, granted: dict[str, Any],
@@ -168,11 +183,15 @@ async def _execute(client: RunnerClient, ctx: dict[str, Any], run_id: str, claim
         except Exception as exc:
             outcome = Outcome("FAILED", [f"could not fetch the model or protocol: {exc}"])
         else:
-            outcome = await run_engine(
-                model, protocol, output_dir, work, time_limit=float(granted["time_limit"]),
-                on_progress=monitor.on_progress, should_stop=monitor.should_stop,
-                engine=granted.get("engine") or engine, inputs=granted.get("inputs") or None,
-            )
+            try:
+                outcome = await run_engine(
+                    model, protocol, output_dir, work, time_limit=float(granted["time_limit"]),
+                    on_progress=monitor.on_progress, should_stop=monitor.should_stop,
+                    engine=granted.get("engine") or engine, inputs=granted.get("inputs") or None,
+                )
+            except BaseException:
+                monitor.close()
+                raise
         await monitor.flush()
         if outcome.status == "CANCELLED":
             return outcome, None

@@ -14,7 +14,7 @@ from arq.jobs import Job, JobStatus
 from resolvers import runs
 from resolvers.signing import SIGNATURE_HEADER, sign_request
 from tests.conftest import bearer
-from tests.runs.conftest import Publish
+from tests.runs.conftest import Publish, wait_for
 from web.services import Services
 from web.settings import Settings
 
@@ -217,3 +217,23 @@ async def test_two_users_running_one_experiment_at_once_get_the_same_run(
     experiment = runs.experiment_uri(services.settings.base_uri, model, protocol)
     assert len(await runs.history(services.db, experiment)) == 1
     await runs.mark_cancelled(services, both[0].id, "test over")
+
+
+async def test_the_supervisor_gives_workers_time_to_report_before_reaping(
+        client: httpx.AsyncClient, services: Services, settings: Settings, publish: Publish, owner: Any,
+        model_files: list) -> None:
+    """After the server was down, a running run's heartbeat is old but its worker may be fine: not reaped at once."""
+    import asyncio
+
+    model, protocol = await _pair(publish, owner, model_files)
+    run = await runs.create_run(services, model, protocol)
+    await Worker(client, settings).claim_run(run.id)
+    await asyncio.sleep(0.05)
+    supervisor = asyncio.create_task(runs.supervise(services, interval=0.05, stale_after=3))
+    try:
+        await asyncio.sleep(0.1)  # the supervisor's first rounds
+        assert (await runs.get_run(services.db, run.id)).status == "RUNNING"
+        await wait_for(services, run.id, lambda r: r.status == "QUEUED", timeout=60)
+    finally:
+        supervisor.cancel()
+    await runs.mark_cancelled(services, run.id, "test over")
