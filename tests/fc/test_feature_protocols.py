@@ -135,7 +135,8 @@ SIMULATION_FEATURES = [
     ),
     pytest.param("test_var_declaration", LR91, SUCCESS, marks=_pending("var used in its own define")),
     pytest.param("test_while_loop", LR91, SUCCESS, marks=_pending("CVODES error in a while loop")),
-    pytest.param("test_required_annotations", LR91, SUCCESS, marks=_pending("units defined after use")),
+    # local:funky_converter is required, and no model has it
+    ("test_required_annotations", LR91, "urn:fc:local#funky_converter"),
     pytest.param(
         "test_interface_clamp_and_define_1", LR91, "clamp", marks=_pending("clamp and define together")
     ),
@@ -391,9 +392,6 @@ def test_unreadable_model_fails_the_run_with_a_message(tmp_path: Path) -> None:
 OXMETA = "https://chaste.comlab.ox.ac.uk/cellml/ns/oxford-metadata#"
 
 
-@pytest.mark.xfail(
-    reason="model/simulation side: interface_terms classification of optional terms", strict=False
-)
 def test_required_annotations_match_the_original_engine() -> None:
     # Expected sets as in the original engine's own test of this protocol (test_protocol_interface.py).
     interface = load_protocol(PROTOCOLS / "test_required_annotations.txt").interface()
@@ -421,6 +419,34 @@ def test_required_annotations_match_the_original_engine() -> None:
     } | {"urn:fc:local#newvar"}
     assert set(interface.required_terms) == required
     assert set(interface.optional_terms) == optional
+
+
+def test_compatibility_with_simple_ode_matches_the_original_engine() -> None:
+    # As the original engine's test_model_compatibility: only the required terms the model lacks.
+    protocol = load_protocol(PROTOCOLS / "test_required_annotations.txt")
+    assert protocol.missing_terms(MODELS / SIMPLE_ODE) == [
+        OXMETA + "extracellular_sodium_concentration",
+        "urn:fc:local#funky_converter",
+    ]
+
+
+@pytest.mark.parametrize(
+    "protocol, model",
+    [
+        # optional concentrations clamped, optional currents defaulted: applicable
+        ("INa_late", "beeler_reuter_model_1977"),
+        # the stimulus define cannot be turned into a pacing protocol here (time in seconds)
+        ("S1S2", "earm_noble_model_1990"),
+    ],
+)
+def test_compatibility_is_answered_from_the_annotations(protocol: str, model: str) -> None:
+    path = MODELS / "real" / f"{model}.cellml"
+    loaded = load_protocol(PROTOCOLS / "real" / f"{protocol}.txt")
+    assert loaded.missing_terms(path) == []
+    # A model without the required time annotation is inapplicable, naming it.
+    bondarenko = MODELS / "real" / "bondarenko_model_2004_apex.cellml"
+    assert f'{OXMETA}time"' not in bondarenko.read_text()
+    assert loaded.missing_terms(bondarenko) == [OXMETA + "time"]
 
 
 def test_output_units_come_from_the_outputs_section_or_the_model_interface() -> None:
