@@ -127,6 +127,9 @@ async def test_managed_graphs_are_read_only_even_for_admins(sparql_client, world
         f"MOVE <http://example.org/scratch> TO <{version}>",
         f"COPY DEFAULT TO <{version}>",
         f"INSERT DATA {{ GRAPH <{escaped}> {{ <http://a> <http://b> 1 }} }}",
+        # relative IRIs resolve against the endpoint (or a BASE) into the managed space
+        f"INSERT DATA {{ GRAPH <{version.removeprefix('http://localhost:8000/')}> {{ <http://a> <http://b> 1 }} }}",
+        f"BASE <http://localhost:8000/models/> INSERT DATA {{ GRAPH <openmodel/versions/{'a' * 40}> {{ <http://a> <http://b> 1 }} }}",
     ]
     for update in updates:
         r = await sparql_client.post("/sparql", content=update, headers=headers)
