@@ -417,6 +417,10 @@ class _Preparer:
             max_step = MAX_STEP_MS / time_conv.factor if time_conv.factor else MAX_STEP_MS
         else:
             max_step = None
+        roots = {q for b in bindings.values() for q in b.qnames} | {time_var.qname()}
+        if self.model.has_variable(PACE_QNAME):
+            roots.add(PACE_QNAME)
+        _prune(self.model, roots)
         try:
             self.model.validate()
         except myokit.IntegrityError as e:
@@ -903,6 +907,49 @@ def _floor_period(expr: ast.Expr, is_time) -> ast.Expr | None:  # type: ignore[n
     if not (isinstance(diff, ast.BinaryOp) and diff.op == "-" and is_time(diff.left)):
         return None
     return inner.right
+
+
+def _prune(model: myokit.Model, roots: set[str]) -> None:
+    """Remove every variable (states included) that no root depends on, as the original engine does.
+
+    Outputs then depend only on what they need: with ``define diff(V; t) =
+    1``, say, the gating variables of the original model are dropped instead
+    of being integrated at voltages they were never meant for.
+    """
+    needed: set[myokit.Variable] = set()
+    stack = [model.get(q) for q in roots]
+    while stack:
+        var = stack.pop()
+        if var in needed:
+            continue
+        needed.add(var)
+        rhs = var.rhs()
+        if rhs is None:
+            continue
+        for ref in rhs.references():
+            target = ref.var()
+            if isinstance(target, myokit.Variable) and target not in needed:
+                stack.append(target)
+        if var.is_state():
+            initial = var.initial_value()
+            if initial is not None:
+                for ref in initial.references():
+                    if isinstance(ref.var(), myokit.Variable):
+                        stack.append(ref.var())
+    unused = [v for v in model.variables(deep=True) if v not in needed]
+    if not unused:
+        return
+    for var in unused:
+        if var.is_state():
+            var.demote()
+        var.set_rhs(myokit.Number(0))
+        if var.binding() is not None:
+            var.set_binding(None)
+        if var.label() is not None:
+            var.set_label(None)
+    # Children before their parents.
+    for var in sorted(unused, key=lambda v: -v.qname().count(".")):
+        var.parent().remove_variable(var)
 
 
 def _kind(var: myokit.Variable) -> str:

@@ -152,6 +152,7 @@ class ModelSimulation:
                 if kind == "constant":
                     self._constants[qname] = float(model.get(qname).eval())
         self._saved: dict[str, list[float]] = {}
+        self._state_qnames = [v.qname() for v in model.states()]
         self._log_qnames = sorted(
             {
                 q
@@ -160,6 +161,7 @@ class ModelSimulation:
                 if _loggable(model.get(q))
             }
         )
+        self._run_log = sorted(set(self._log_qnames) | set(self._state_qnames))
         self._update_pacing()
 
     # --- names -------------------------------------------------------------------
@@ -248,15 +250,17 @@ class ModelSimulation:
         conv = self.prepared.time_conversion
         model_times = np.asarray(conv.inverse(times), dtype=float)
         t0, t1 = float(model_times[0]), float(model_times[-1])
-        self._sim.set_time(t0)
         # myokit logs t0 <= t < t0 + duration: run a hair past the last point,
-        # then put the clock back on it.
-        epsilon = 1e-10 * max(1.0, abs(t1))
+        # then carry on from the state logged at the last point (the original
+        # engine stops exactly there), with the clock on it.
+        log_names = self._run_log
         try:
-            log = self._sim.run(t1 - t0 + epsilon, log=list(self._log_qnames), log_times=model_times)
+            self._sim.set_time(t0)
+            log = self._sim.run(t1 - t0 + _overrun(t1), log=log_names, log_times=model_times)
+            self._sim.set_state([float(log[q][-1]) for q in self._state_qnames])
+            self._sim.set_time(t1)
         except myokit.SimulationError as e:
             raise ProtocolError(f"the simulation failed: {str(e).splitlines()[0]}") from e
-        self._sim.set_time(t1)
         logged = {q: np.asarray(log[q], dtype=float) for q in self._log_qnames}
         n = times.size
         results: dict[str, np.ndarray] = {}
@@ -356,6 +360,11 @@ class ModelSimulation:
         if isinstance(source, str):
             return self._constants[source]
         return float(source)
+
+
+def _overrun(t: float) -> float:
+    """A duration that takes a run certainly past ``t`` in floating point, and is otherwise negligible."""
+    return max(1e-9, abs(t) * 1e-12)
 
 
 def _loggable(var: myokit.Variable) -> bool:
