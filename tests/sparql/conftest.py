@@ -4,13 +4,20 @@ known visibility written through the platform's own vocabulary (so the real perm
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import os
+import subprocess
+import sys
+import time
+from collections.abc import AsyncIterator, Iterator
 
 import httpx
 import pyoxigraph as ox
+import pytest
 import pytest_asyncio
 
 from resolvers.metadata import DCTERMS, IS_VERSION_OF, OWNER, RDF_TYPE, TITLE, VISIBILITY, WEBLAB
+from tests.conftest import REDIS_URL, ROOT
+from tests.sparql.oxigraph_server import free_port
 from web.app import create_app
 from web.routes import linked_data, sparql
 from web.services import Services
@@ -60,3 +67,37 @@ def entity_graphs(services: Services, kind: str, entity_id: str, owner: str, vis
     triples += [ox.Triple(v, ox.NamedNode(p), o) for _, p, o in extra]
     services.store.replace_graph(v, triples)
     return entity, version
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory, database_url: str, services: Services) -> Iterator[str]:
+    """A running Weblab server (uvicorn, its own fresh data directory) on a free port; yields its base URI."""
+    port = free_port()
+    base = f"http://127.0.0.1:{port}/"
+    env = dict(os.environ, WEBLAB_DATA_DIR=str(tmp_path_factory.mktemp("sparql-server")), WEBLAB_BASE_URI=base,
+               WEBLAB_DATABASE_URL=database_url, WEBLAB_REDIS_URL=REDIS_URL, WEBLAB_IMPORT_DEMO="false",
+               WEBLAB_QUEUE_NAME=f"weblab-sparql-test:{port}", WEBLAB_SECRET_KEY="sparql-tests",
+               PYTHONPATH=str(ROOT))
+    log = tmp_path_factory.mktemp("sparql-server-log") / "server.log"
+    with open(log, "wb") as out:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "uvicorn", "--factory", "tests.sparql.w3c_server:app", "--host", "127.0.0.1",
+             "--port", str(port), "--log-level", "warning"], cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if httpx.get(base + "sparql", params={"query": "ASK {}"}, timeout=2).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            if process.poll() is not None or time.monotonic() > deadline:
+                pytest.fail(f"the server did not start: {log.read_text()[-3000:]}")
+            time.sleep(0.2)
+        yield base
+    finally:
+        process.terminate()
+        try:
+            process.wait(10)
+        except subprocess.TimeoutExpired:
+            process.kill()

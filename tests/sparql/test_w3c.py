@@ -8,12 +8,7 @@ store, as the suites assume (``CLEAR ALL`` is refused while platform-managed gra
 
 from __future__ import annotations
 
-import os
-import socket
-import subprocess
-import sys
-import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import httpx
@@ -21,52 +16,13 @@ import pytest
 import pytest_asyncio
 import rdflib
 
-from tests.conftest import REDIS_URL, ROOT, SHARED_DATA
+from tests.conftest import SHARED_DATA
 from tests.sparql import w3c_harness as h
 
 W3C = SHARED_DATA / "w3c" / "sparql11"
 PROTOCOL = h.protocol_tests(W3C / "protocol" / "manifest.ttl")
 GSP = h.gsp_tests(W3C / "http-rdf-update" / "manifest.ttl")
 SD_TESTS = ["has-endpoint-triple", "returns-rdf", "conforms-to-schema"]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory, database_url: str, services) -> Iterator[str]:  # noqa: ANN001
-    """A running Weblab server on a free port; yields its base URI."""
-    port = _free_port()
-    base = f"http://127.0.0.1:{port}/"
-    env = dict(os.environ, WEBLAB_DATA_DIR=str(tmp_path_factory.mktemp("w3c-server")), WEBLAB_BASE_URI=base,
-               WEBLAB_DATABASE_URL=database_url, WEBLAB_REDIS_URL=REDIS_URL, WEBLAB_IMPORT_DEMO="false",
-               WEBLAB_QUEUE_NAME=f"weblab-w3c:{port}", WEBLAB_SECRET_KEY="w3c", PYTHONPATH=str(ROOT))
-    log = tmp_path_factory.mktemp("w3c-log") / "server.log"
-    with open(log, "wb") as out:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "uvicorn", "--factory", "tests.sparql.w3c_server:app", "--host", "127.0.0.1",
-             "--port", str(port), "--log-level", "warning"], cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(base + "sparql", params={"query": "ASK {}"}, timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if process.poll() is not None or time.monotonic() > deadline:
-                pytest.fail(f"the server did not start: {log.read_text()[-3000:]}")
-            time.sleep(0.2)
-        yield base
-    finally:
-        process.terminate()
-        try:
-            process.wait(10)
-        except subprocess.TimeoutExpired:
-            process.kill()
 
 
 @pytest_asyncio.fixture(scope="module")
