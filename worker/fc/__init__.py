@@ -4,6 +4,7 @@ Public API (used by the worker and the ontology code)::
 
     from worker.fc import load_protocol
     protocol = load_protocol("SteadyPacing.txt", inputs={"max_paces": 1000})
+    # files it names must lie in its folder (or root=...) or the packaged library
     protocol.interface()            # ProtocolInterface: required/optional terms, inputs, outputs
     protocol.missing_terms(model)   # [] when the protocol applies to the model
     result = protocol.run(model, "out/", progress=callback, cancel=threading.Event())
