@@ -27,7 +27,9 @@ CELLML_NAMESPACES = {
 }
 XLINK_HREF = "{http://www.w3.org/1999/xlink}href"
 MAIN_SUFFIXES = {Kind.MODEL: (".cellml",), Kind.PROTOCOL: (".txt",), Kind.DATASET: (".csv",)}
-_PROTOCOL_IMPORT = re.compile(r'^\s*import\s+(?:[A-Za-z_][\w]*\s*=\s*)?"([^"]+)"', re.MULTILINE)
+# `import [prefix =] "X.txt"` and nested protocols, `nests protocol "X.txt"`.
+_PROTOCOL_IMPORT = re.compile(
+    r'^\s*(?:import\s+(?:[A-Za-z_][\w]*\s*=\s*)?|nests\s+protocol\s+)"([^"]+)"', re.MULTILINE)
 
 
 def parse_xml(data: bytes, source: str) -> Element:
@@ -61,7 +63,7 @@ def cellml_imports(root: Element) -> list[str]:
 
 
 def protocol_imports(text: str) -> list[str]:
-    """The files a protocol imports (``import [prefix =] "file"``), standard libraries included."""
+    """The files a protocol needs: ``import [prefix =] "file"`` (standard libraries included) and nested protocols."""
     return _PROTOCOL_IMPORT.findall(text)
 
 
