@@ -449,6 +449,20 @@ def test_compatibility_is_answered_from_the_annotations(protocol: str, model: st
     assert loaded.missing_terms(bondarenko) == [OXMETA + "time"]
 
 
+def test_ina_late_runs_on_a_model_without_its_optional_terms(tmp_path: Path) -> None:
+    # Beeler-Reuter has no sodium concentrations (clamped only if present) and no persistent
+    # sodium current (defaulted to 0, used in the default of the total sodium current).
+    model = MODELS / BR77
+    text = model.read_text()
+    assert f"{OXMETA}cytosolic_sodium_concentration" not in text
+    assert f"{OXMETA}membrane_persistent_sodium_current" not in text
+    result = load_protocol(PROTOCOLS / "real" / "INa_late.txt").run(model, tmp_path)
+    assert result.status == "success", result.messages
+    assert {"late_sodium", "total_sodium_trace", "fast_sodium_trace"} <= set(result.outputs)
+    # with no persistent current, the total sodium current is the fast one
+    np.testing.assert_allclose(result.outputs["total_sodium_trace"], result.outputs["fast_sodium_trace"])
+
+
 def test_output_units_come_from_the_outputs_section_or_the_model_interface() -> None:
     outputs = {
         o.name: o.units
