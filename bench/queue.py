@@ -6,8 +6,10 @@ N trivial runs (a stand-in protocol that does nothing: the child process
 starts, writes two tiny outputs and exits) go through the whole pipeline:
 row + arq job → worker claims over HTTP → downloads both archives → engine
 child process → result archive posted to the callback → run graph written →
-SUCCESS. Reports runs per second (N / (last finish − first enqueue)) and the
-median and 90th-percentile latency from enqueue to SUCCESS.
+SUCCESS. Reports runs per second (N / (last finish − first enqueue)), the
+median and 90th-percentile latency from enqueue to SUCCESS (all N are queued
+at once, so this is mostly time spent waiting in the queue), and the latency of
+a run queued alone on idle workers (the pipeline's own overhead).
 
 Needs the real PostgreSQL (``WEBLAB_TEST_DATABASE_URL``, default the local
 ``test`` database; a scratch database is created and dropped) and Redis
@@ -53,6 +55,7 @@ ADMIN_URL = os.environ.get("WEBLAB_TEST_DATABASE_URL", "postgresql://postgres@12
 REDIS_URL = os.environ.get("WEBLAB_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 SHARED = Path(os.environ.get("WEBLAB_SHARED_DATA", ROOT.parent / "shared" / "data")).resolve()
 STANDIN = "tests.runs.standin_engine"
+IDLE_RUNS = 5
 
 
 class Platform:
@@ -176,12 +179,20 @@ async def measure(n_runs: int, n_workers: int, jobs_per_worker: int | None) -> d
         model = await platform.publish(Kind.MODEL, "BR", model_file.name, model_file.read_bytes())
         protocols = [await platform.publish(Kind.PROTOCOL, f"trivial {i}", "p.txt",
                                             protocol_text(seconds=0, steps=1, nonce=i).encode())
-                     for i in range(n_runs)]
+                     for i in range(n_runs + IDLE_RUNS)]
         platform.start_workers(n_workers)
         await platform.workers_ready()
-        ids = [(await runs.create_run(platform.services, model, p, queue="bulk")).id for p in protocols]
+        ids = [(await runs.create_run(platform.services, model, p, queue="bulk")).id for p in protocols[:n_runs]]
         done = await platform.wait_all(ids, timeout=60 + 5 * n_runs)
-        return summarise(done)
+        result = summarise(done)
+        alone = []  # one run at a time on idle workers: the pipeline's own latency, without queueing
+        for p in protocols[n_runs:]:
+            run = await runs.create_run(platform.services, model, p, queue="interactive")
+            [finished] = await platform.wait_all([run.id], timeout=60)
+            if finished.finished_at:
+                alone.append((finished.finished_at - finished.queued_at).total_seconds())
+        result["idle_latency_s"] = statistics.median(alone) if alone else float("nan")
+        return result
 
 
 def main() -> int:
@@ -197,7 +208,8 @@ def main() -> int:
         result = asyncio.run(measure(args.runs, n, args.jobs_per_worker))
         print(f"{n} worker process(es): {result['runs_per_s']:.2f} runs/s over {result['wall_s']:.1f} s; "
               f"latency enqueue→final median {result['median_latency_s']:.2f} s, p90 {result['p90_latency_s']:.2f} s; "
-              f"{result['statuses']}")
+              f"{result['statuses']}; one run alone on an idle worker: {result['idle_latency_s']:.2f} s (median of "
+              f"{IDLE_RUNS})")
     return 0
 
 

@@ -273,10 +273,11 @@ def experiment_triples(run: Any) -> list[ox.Triple]:
 
 def write_run_graph(store: Any, base_uri: str, run: Any, outputs: Iterable[Output], *,
                     engine_version: str = "") -> None:
-    """Write the run's graph and point its experiment's graph at it (each graph replaced whole)."""
+    """Write the run's graph and point its experiment's graph at it (each graph replaced whole).
+
+    The caller flushes the store (readers in other processes see flushed data only).
+    """
     base = base_uri.rstrip("/")
     store.replace_graph(ox.NamedNode(f"{base}/runs/{run.id}"), run_triples(base_uri, run, outputs,
                                                                             engine_version=engine_version))
     store.replace_graph(ox.NamedNode(run.experiment_uri), experiment_triples(run))
-    if hasattr(store, "flush"):
-        store.flush()

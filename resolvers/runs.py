@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import hashlib
 import logging
 import os
@@ -473,7 +474,15 @@ async def finish_run(services: Any, run_id: str, claim: str, status: str, archiv
                 " ELSE progress_done END WHERE id = %s",
                 (status, ended, finished.archive_path, error, lacking, status, run_id),
             )
+    await _flush(services.store)
     return Finish(await get_run(services.db, run_id), True)
+
+
+async def _flush(store: Any) -> None:
+    """Make the new graphs visible to readers in other processes (SPARQL workers) without blocking the event
+    loop: a flush takes tens of milliseconds, and every worker callback waits behind a blocked loop."""
+    if hasattr(store, "flush"):
+        await asyncio.to_thread(store.flush)
 
 
 # --- recovery ----------------------------------------------------------------------------------
@@ -587,8 +596,21 @@ async def supervise(services: Any, interval: float = SUPERVISE_INTERVAL, **optio
 
 
 async def start_supervisor(services: Any) -> None:
-    """A startup hook for the web app (``app.state.startup_hooks``): recovery on start, then periodically."""
-    services.run_supervisor = asyncio.create_task(supervise(services), name="run supervisor")
+    """A startup hook for the web app (``app.state.startup_hooks``): recovery on start, then periodically.
+
+    The task is kept on ``services.run_supervisor``; :func:`stop_supervisor` ends it at shutdown.
+    """
+    if getattr(services, "run_supervisor", None) is None:
+        services.run_supervisor = asyncio.create_task(supervise(services), name="run supervisor")
+
+
+async def stop_supervisor(services: Any) -> None:
+    task = getattr(services, "run_supervisor", None)
+    if task is not None:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        services.run_supervisor = None
 
 
 # --- automatic runs ----------------------------------------------------------------------------
@@ -693,4 +715,5 @@ def add_commands(subparsers: Any) -> None:
 
 
 __all__ = ["Run", "create_run", "cancel_run", "claim_run", "report_progress", "release_run", "finish_run", "recover",
+           "supervise", "start_supervisor", "stop_supervisor",
            "run_all", "queue_for_version", "get_run", "history", "current_run"]
