@@ -50,12 +50,13 @@ import numpy as np
 
 from . import ast
 from .errors import InapplicableError, ProtocolError
-from .model import OXMETA, STATE_VARIABLE, AnnotatedModel, load_model
+from .model import OXMETA, STATE_VARIABLE, AnnotatedModel, category_members, load_model
 from .units import IDENTITY, Conversion, UnitStore, conversion
 
 PROTOCOL_COMPONENT = "fc_protocol"
 PACE_QNAME = f"{PROTOCOL_COMPONENT}.pace"
-LOCAL_NS = "urn:fc:local#"
+LOCAL_NS = "urn:fc:local#"  # ``local:x`` terms: variables the protocol adds to the model
+VAR_NS = "urn:fc:var#"  # bare names: ``var`` declarations
 MAX_STEP_MS = 0.5
 
 
@@ -118,7 +119,7 @@ class PreparedModel:
     model: myokit.Model
     source: AnnotatedModel
     namespaces: dict[str, str]
-    bindings: dict[str, Binding]  # by term IRI (LOCAL_NS + name for ``var`` declarations)
+    bindings: dict[str, Binding]  # by term IRI (VAR_NS + name for ``var`` declarations)
     outputs: list[str]  # terms recorded by simulations, in declaration order
     time_qname: str
     time_conversion: Conversion  # model time units -> protocol time units
@@ -177,23 +178,20 @@ def interface_terms(parts: Sequence[InterfacePart]) -> tuple[list[str], list[str
                 optional.add(_expand(s.name, ns))
             elif isinstance(s, ast.InputVariable) and s.units is not None and s.initial_value is not None:
                 creatable.add(_expand(s.name, ns))
-            elif isinstance(s, ast.DefineEquation) and _is_local(s.name, ns, declared):
+            elif isinstance(s, ast.DefineEquation) and not s.wrt:
+                # A define replaces the variable's equation, or adds the variable when the model lacks it.
                 creatable.add(_expand(s.name, ns))
         for s in part.interface.statements:
             for name in _names_in_statement(s):
                 if name in declared or ":" not in name:
                     continue
                 iri = _expand(name, ns)
-                if iri.startswith(LOCAL_NS):
+                if iri.startswith((LOCAL_NS, VAR_NS)):
                     continue
                 required.add(iri)
     required -= optional | creatable
     optional -= creatable
     return sorted(required), sorted(optional)
-
-
-def _is_local(name: str, ns: dict[str, str], declared: set[str]) -> bool:
-    return name in declared or _expand(name, ns).startswith(LOCAL_NS)
 
 
 def _names_in_statement(s: ast.InterfaceStatement) -> list[str]:
@@ -243,7 +241,7 @@ def _expand(name: str, namespaces: dict[str, str]) -> str:
         if prefix == "oxmeta":
             return OXMETA + local
         raise ProtocolError(f"unknown namespace prefix {prefix!r} in {name!r}; declare it with 'namespace'")
-    return LOCAL_NS + name
+    return VAR_NS + name
 
 
 def _local_name(iri: str) -> str:
@@ -299,10 +297,12 @@ class _Preparer:
     def qnames(self, iri: str) -> list[str]:
         if iri in self.created:
             return [self.created[iri].qname()]
-        if iri.startswith(LOCAL_NS):
-            name = iri[len(LOCAL_NS) :]
+        if iri.startswith(VAR_NS):
+            name = iri[len(VAR_NS) :]
             if name in self.declared:
                 return [self.declared[name].qname()]
+            return []
+        if iri.startswith(LOCAL_NS):
             return []
         return self.annotated.qnames_for(iri, self.model)
 
@@ -343,6 +343,8 @@ class _Preparer:
                     independent_units = independent_units or s.units
                 statements.append((s, ns))
 
+        for part in self.parts:
+            self._check_consistency(part)
         self._check_required(statements)
 
         time_var = self.model.time()
@@ -446,6 +448,98 @@ class _Preparer:
                 return ns
         return self.namespaces
 
+    def _check_consistency(self, part: InterfacePart) -> None:
+        """Contradictions within one protocol's interface are errors, as in the original engine."""
+        ns = part.namespaces
+        clamps: dict[str, ast.ClampVariable] = {}
+        defines: dict[str, ast.DefineEquation] = {}
+        inputs: dict[str, ast.InputVariable] = {}
+        output_units: dict[str, tuple[str | None, ast.OutputVariable]] = {}
+        declared: dict[str, ast.DeclareVariable] = {}
+        statements = part.interface.statements
+        for st in statements:
+            if isinstance(st, ast.DeclareVariable):
+                declared[st.name] = st
+        for st in statements:
+            if isinstance(st, ast.ClampVariable):
+                iri = _expand(st.name, ns)
+                if iri in clamps:
+                    raise _err(f"{st.name} is clamped twice", st.pos)
+                if iri in defines:
+                    raise _err(f"{st.name} cannot be both defined and clamped", st.pos)
+                clamps[iri] = st
+            elif isinstance(st, ast.DefineEquation) and not st.wrt:
+                iri = _expand(st.name, ns)
+                if iri in defines:
+                    raise _err(f"{st.name} is defined twice (define)", st.pos)
+                if iri in clamps:
+                    raise _err(f"{st.name} cannot be both clamped and defined", st.pos)
+                if st.name in declared and declared[st.name].initial_value is not None:
+                    raise _err(f"var {st.name} is given both a value and a define", st.pos)
+                defines[iri] = st
+            elif isinstance(st, ast.InputVariable):
+                iri = _expand(st.name, ns)
+                previous = inputs.get(iri)
+                if previous is not None and (
+                    (
+                        previous.initial_value is not None
+                        and st.initial_value is not None
+                        and previous.initial_value != st.initial_value
+                    )
+                    or (previous.units and st.units and previous.units != st.units)
+                ):
+                    raise _err(f"input {st.name} is declared twice with different values or units", st.pos)
+                inputs[iri] = st
+            elif isinstance(st, ast.OutputVariable):
+                iri = _expand(st.name, ns)
+                if (
+                    iri in output_units
+                    and st.units
+                    and output_units[iri][0]
+                    and output_units[iri][0] != st.units
+                ):
+                    raise _err(f"output {st.name} is declared twice with different units", st.pos)
+                output_units[iri] = (st.units or output_units.get(iri, (None, st))[0], st)
+        for name, var in declared.items():
+            if var.initial_value is None and VAR_NS + name not in defines:
+                raise _err(f"var {name} has neither a value nor a define", var.pos)
+        for iri, st in inputs.items():
+            out = output_units.get(iri)
+            if (
+                st.units
+                and out
+                and out[0]
+                and self._dimensionally_equal(st.units, out[0])
+                and st.units != out[0]
+            ):
+                raise _err(f"{st.name} has units {st.units} as an input but {out[0]} as an output", st.pos)
+        time_units = part.interface.independent_var_units
+        if time_units:
+            for iri, st in inputs.items():
+                if iri == OXMETA + "time" and st.units and st.units != time_units:
+                    raise _err(
+                        f"the time units conflict: independent var units {time_units}, input {st.name} units "
+                        f"{st.units}",
+                        st.pos,
+                    )
+        for iri, (units, st) in output_units.items():
+            if not units:
+                continue
+            for member in category_members(iri):
+                other = output_units.get(member)
+                if other and other[0] and other[0] != units:
+                    raise _err(
+                        f"output {_local_name(member)} has units {other[0]}, which clash with the units "
+                        f"{units} of {st.name}, a category it belongs to",
+                        other[1].pos,
+                    )
+
+    def _dimensionally_equal(self, a: str, b: str) -> bool:
+        try:
+            return conversion(self.units.get(a), self.units.get(b)) is not None
+        except ProtocolError:
+            return False
+
     def _check_required(self, statements: list[tuple[ast.InterfaceStatement, dict[str, str]]]) -> None:
         required, _optional = interface_terms(self.parts)
         missing = [iri for iri in required if iri != STATE_VARIABLE and not self.annotated.has_term(iri)]
@@ -497,7 +591,7 @@ class _Preparer:
 
     def _define(self, s: ast.DefineEquation, iri: str, ns: dict[str, str]) -> None:
         var = self.variable(iri)
-        if var is None and iri in self.optional and not iri.startswith(LOCAL_NS):
+        if var is None and iri in self.optional and not iri.startswith((LOCAL_NS, VAR_NS)):
             return
         if var is None:
             if s.wrt:
@@ -569,7 +663,7 @@ class _Preparer:
             iri == STATE_VARIABLE
             or len(qnames) > 1
             or (
-                not iri.startswith(LOCAL_NS)
+                not iri.startswith((LOCAL_NS, VAR_NS))
                 and iri not in self.created
                 and not self.annotated.annotations.get(iri)
             )
