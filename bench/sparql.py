@@ -178,7 +178,7 @@ def wait_up(url: str, process: subprocess.Popen) -> None:
 
 def report(name: str, r: dict) -> None:
     print(f"{name:10s} {r['throughput']:8.1f} q/s   p50 {r['p50_ms']:7.2f} ms   p99 {r['p99_ms']:7.2f} ms   "
-          f"({r['requests']} requests, {r['errors']} errors)")
+          f"({int(r['requests'])} requests, {int(r['errors'])} errors)")
 
 
 def main() -> None:
