@@ -97,21 +97,29 @@ SIMULATION_FEATURES = [
     ("test_unit_conversion_time_independent_var_units", LR91, SUCCESS),
     ("test_unit_conversion_time_input", LR91, SUCCESS),
     ("test_var_declaration_redefined", LR91, "declared twice"),
-    pytest.param(
-        "test_INa_IV_curves", BR77, SUCCESS, marks=_pending("clamping an optional variable the model lacks")
-    ),
+    ("test_onestep_sim", LR91, SUCCESS),
+    ("test_other_ontologies", "test_lr91.cellml", SUCCESS),
+    ("test_sim_environments", LR91, SUCCESS),
+    ("test_var_declaration", LR91, SUCCESS),
+    # local:funky_converter is required, and no model has it
+    ("test_required_annotations", LR91, "urn:fc:local#funky_converter"),
+    ("test_interface_clamp_and_define_1", LR91, "clamp"),
+    ("test_interface_clamp_and_define_2", LR91, "clamp"),
+    ("test_interface_inconsistent_clamp_1", LR91, "clamp"),
+    ("test_interface_inconsistent_clamp_2", LR91, "clamp"),
+    ("test_interface_inconsistent_define", LR91, "define"),
+    ("test_interface_inconsistent_input", LR91, "input"),
+    ("test_interface_inconsistent_input_output", LR91, "units"),
+    ("test_interface_inconsistent_output", LR91, "output"),
+    ("test_var_declaration_overdefined", LR91, "var"),
+    ("test_var_declaration_underdefined", LR91, "var"),
+    ("test_unit_conversion_time_conflict", LR91, "time"),
+    ("test_transitive_variables_clash", "transitive_variables.cellml", "units"),
     pytest.param(
         "test_create_annotated_no_units", LR91, SUCCESS, marks=_pending("units derived from a define")
     ),
     pytest.param("test_mathml_evaluation", LR91, SUCCESS, marks=_pending("MathML sec/csc/... in defines")),
     pytest.param("test_model_interpolation", "test_lr91.cellml", SUCCESS, marks=_pending("interpolate()")),
-    pytest.param("test_onestep_sim", LR91, SUCCESS, marks=_pending("exact values for dV/dt = 1")),
-    pytest.param(
-        "test_other_ontologies", "test_lr91.cellml", SUCCESS, marks=_pending("exact values for dV/dt = 1")
-    ),
-    pytest.param(
-        "test_sim_environments", LR91, SUCCESS, marks=_pending("CVODES error in a nested timecourse")
-    ),
     pytest.param(
         "test_transitive_variables",
         "transitive_variables.cellml",
@@ -133,42 +141,7 @@ SIMULATION_FEATURES = [
     pytest.param(
         "test_original_definition", SIMPLE_ODE, SUCCESS, marks=_pending("original_definition in defines")
     ),
-    pytest.param("test_var_declaration", LR91, SUCCESS, marks=_pending("var used in its own define")),
     pytest.param("test_while_loop", LR91, SUCCESS, marks=_pending("CVODES error in a while loop")),
-    # local:funky_converter is required, and no model has it
-    ("test_required_annotations", LR91, "urn:fc:local#funky_converter"),
-    pytest.param(
-        "test_interface_clamp_and_define_1", LR91, "clamp", marks=_pending("clamp and define together")
-    ),
-    pytest.param(
-        "test_interface_clamp_and_define_2", LR91, "clamp", marks=_pending("clamp and define together")
-    ),
-    pytest.param("test_interface_inconsistent_clamp_1", LR91, "clamp", marks=_pending("inconsistent clamps")),
-    pytest.param("test_interface_inconsistent_clamp_2", LR91, "clamp", marks=_pending("inconsistent clamps")),
-    pytest.param(
-        "test_interface_inconsistent_define", LR91, "define", marks=_pending("inconsistent defines")
-    ),
-    pytest.param("test_interface_inconsistent_input", LR91, "input", marks=_pending("inconsistent inputs")),
-    pytest.param(
-        "test_interface_inconsistent_input_output",
-        LR91,
-        "units",
-        marks=_pending("inconsistent input/output units"),
-    ),
-    pytest.param(
-        "test_interface_inconsistent_output", LR91, "output", marks=_pending("inconsistent outputs")
-    ),
-    pytest.param("test_var_declaration_overdefined", LR91, "var", marks=_pending("over-defined var")),
-    pytest.param("test_var_declaration_underdefined", LR91, "var", marks=_pending("under-defined var")),
-    pytest.param(
-        "test_unit_conversion_time_conflict", LR91, "time", marks=_pending("conflicting time units")
-    ),
-    pytest.param(
-        "test_transitive_variables_clash",
-        "transitive_variables.cellml",
-        "units",
-        marks=_pending("units clash via a transitive annotation"),
-    ),
 ]
 
 
