@@ -304,6 +304,17 @@ class _Preparer:
             return []
         if iri.startswith(LOCAL_NS):
             return []
+        if iri != STATE_VARIABLE and not self.annotated.annotations.get(iri):
+            members = category_members(iri)
+            if members:
+                # A category: its members in the order of their terms, including
+                # variables the interface created for member terms.
+                found: list[str] = []
+                for member in sorted(members):
+                    for qname in self.qnames(member):
+                        if qname not in found:
+                            found.append(qname)
+                return found
         return self.annotated.qnames_for(iri, self.model)
 
     def variable(self, iri: str) -> myokit.Variable | None:
@@ -941,6 +952,11 @@ class _Translator:
             keeps = name in ("floor", "ceiling", "abs")
             unit = first_unit if keeps else (first_unit**0.5 if name == "sqrt" and first_unit else None)
             return unary[name](exprs[0]), unit
+        derived = _derived_function(name, exprs[0]) if len(exprs) == 1 else None
+        if derived is not None:
+            return derived, None
+        if name == "root" and len(exprs) == 2:
+            return myokit.Power(exprs[1], myokit.Divide(myokit.Number(1), exprs[0])), None
         if name == "power" and len(exprs) == 2:
             return myokit.Power(exprs[0], exprs[1]), None
         if name == "root" and len(exprs) == 1:
@@ -960,6 +976,51 @@ class _Translator:
 # --------------------------------------------------------------------------------------------------
 # small helpers
 # --------------------------------------------------------------------------------------------------
+
+
+def _derived_function(name: str, x: myokit.Expression) -> myokit.Expression | None:
+    """MathML functions myokit lacks, written with the ones it has."""
+    one = myokit.Number(1)
+    two = myokit.Number(2)
+
+    def inv(e: myokit.Expression) -> myokit.Expression:
+        return myokit.Divide(one, e)
+
+    def ln(e: myokit.Expression) -> myokit.Expression:
+        return myokit.Log(e)
+
+    def sqrt(e: myokit.Expression) -> myokit.Expression:
+        return myokit.Sqrt(e)
+
+    ex, emx = myokit.Exp(x), myokit.Exp(myokit.PrefixMinus(x))
+    table = {
+        "sec": lambda: inv(myokit.Cos(x)),
+        "csc": lambda: inv(myokit.Sin(x)),
+        "cot": lambda: inv(myokit.Tan(x)),
+        "sinh": lambda: myokit.Divide(myokit.Minus(ex, emx), two),
+        "cosh": lambda: myokit.Divide(myokit.Plus(ex, emx), two),
+        "tanh": lambda: myokit.Divide(myokit.Minus(ex, emx), myokit.Plus(ex, emx)),
+        "sech": lambda: myokit.Divide(two, myokit.Plus(ex, emx)),
+        "csch": lambda: myokit.Divide(two, myokit.Minus(ex, emx)),
+        "coth": lambda: myokit.Divide(myokit.Plus(ex, emx), myokit.Minus(ex, emx)),
+        "arcsec": lambda: myokit.ACos(inv(x)),
+        "arccsc": lambda: myokit.ASin(inv(x)),
+        "arccot": lambda: myokit.ATan(inv(x)),
+        "arcsinh": lambda: ln(myokit.Plus(x, sqrt(myokit.Plus(myokit.Multiply(x, x), one)))),
+        "arccosh": lambda: ln(myokit.Plus(x, sqrt(myokit.Minus(myokit.Multiply(x, x), one)))),
+        "arctanh": lambda: myokit.Multiply(
+            myokit.Number(0.5), ln(myokit.Divide(myokit.Plus(one, x), myokit.Minus(one, x)))
+        ),
+        "arcsech": lambda: ln(
+            myokit.Divide(myokit.Plus(one, sqrt(myokit.Minus(one, myokit.Multiply(x, x)))), x)
+        ),
+        "arccsch": lambda: ln(myokit.Plus(inv(x), sqrt(myokit.Plus(inv(myokit.Multiply(x, x)), one)))),
+        "arccoth": lambda: myokit.Multiply(
+            myokit.Number(0.5), ln(myokit.Divide(myokit.Plus(x, one), myokit.Minus(x, one)))
+        ),
+    }
+    build = table.get(name)
+    return build() if build is not None else None
 
 
 def _mul(a: myokit.Unit | None, b: myokit.Unit | None) -> myokit.Unit | None:

@@ -301,8 +301,9 @@ class ModelSimulation:
             return model_times.copy()
         if kind == "constant":
             return np.full(n, self._constants.get(qname, np.nan))
-        if self._sim._model.get(qname).is_constant():
-            return np.full(n, float(self._sim._model.get(qname).eval()))
+        var = self._sim._model.get(qname)
+        if var.is_constant():
+            return np.full(n, _evaluate_constant(var))
         raise ProtocolError(f"myokit did not log {qname} at every output time")
 
     def _value_now(self, qname: str, kind: str) -> float:
@@ -365,6 +366,16 @@ class ModelSimulation:
 def _overrun(t: float) -> float:
     """A duration that takes a run certainly past ``t`` in floating point, and is otherwise negligible."""
     return max(1e-9, abs(t) * 1e-12)
+
+
+def _evaluate_constant(var: myokit.Variable) -> float:
+    """A derived constant's current value, with IEEE results (inf, nan) rather than errors."""
+    expr = var.rhs().clone(expand=True)
+    with np.errstate(all="ignore"):
+        try:
+            return float(expr.pyfunc(use_numpy=True)())
+        except (ArithmeticError, ValueError):
+            return float("nan")
 
 
 def _loggable(var: myokit.Variable) -> bool:
