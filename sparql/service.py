@@ -108,6 +108,7 @@ class SparqlService:
             self._mirror = PublicMirror(Path(str(path) + "-public"))
             self._pool = QueryPool({"main": Path(path), "public": self._mirror.path}, size)
         self._mirror_lock = asyncio.Lock()
+        self._anonymous_lock = asyncio.Lock()
         self._mirror_synced = -1
         # Locally every write is seen (generation), so caches only expire on change; a remote store
         # may be written by other processes, so what is cached about it expires after a second.
@@ -116,6 +117,14 @@ class SparqlService:
         self._graphs: tuple[int, float, list[str]] | None = None
         self._anonymous: tuple[int, float, Visible] | None = None
         self._flushed = -1
+
+    async def start(self) -> None:
+        """Start the query workers and fill the public mirror now rather than on the first query
+        (a startup hook: on a big store the first full copy takes a while)."""
+        if self._pool is not None:
+            await self._pool.start()
+        if self._mirror is not None:
+            await self._sync_mirror()
 
     async def close(self) -> None:
         if self._pool is not None:
@@ -148,11 +157,26 @@ class SparqlService:
         self._graphs = (self._generation(), now, names)
         return names
 
-    async def visible_to(self, caller: Any) -> Visible:
-        now = time.monotonic()
-        if caller is None and self._anonymous and self._anonymous[0] == self._generation() \
-                and now - self._anonymous[1] < self._cache_seconds:
+    def _cached_anonymous(self) -> Visible | None:
+        if self._anonymous and self._anonymous[0] == self._generation() \
+                and time.monotonic() - self._anonymous[1] < self._cache_seconds:
             return self._anonymous[2]
+        return None
+
+    async def visible_to(self, caller: Any) -> Visible:
+        if caller is None:
+            cached = self._cached_anonymous()
+            if cached is not None:
+                return cached
+            async with self._anonymous_lock:  # one computation for all the requests that arrive meanwhile
+                cached = self._cached_anonymous()
+                if cached is not None:
+                    return cached
+                return await self._visible_to(None)
+        return await self._visible_to(caller)
+
+    async def _visible_to(self, caller: Any) -> Visible:
+        now = time.monotonic()
         generation = self._generation()
         if caller is None:
             # The anonymous scope is recomputed after every write and can take a while on a big

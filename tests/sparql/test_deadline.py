@@ -31,6 +31,7 @@ async def strict(settings, services) -> AsyncIterator[tuple[httpx.AsyncClient, S
     app = with_routes(create_app(settings, services, in_process_worker=False))
     service = SparqlService(services.store, base_uri=BASE, graph_scope=scope, timeout=1.0, max_rows=3, pool_size=1)
     app.state.sparql = service
+    await service.start()
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=BASE.rstrip("/")) as client:
         yield client, service
     await service.close()
@@ -47,7 +48,6 @@ def _alive(pid: int) -> bool:
 
 async def test_a_query_past_its_deadline_is_stopped_with_503(strict) -> None:  # noqa: ANN001
     client, service = strict
-    await client.get("/sparql", params={"query": "ASK {}"})  # start the worker
     pids = [w.process.pid for w in service._pool._all]
     r = await client.get("/sparql", params={"query": SLOW})
     assert r.status_code == 503
