@@ -18,7 +18,6 @@ its vocabulary.
 from __future__ import annotations
 
 import asyncio
-import uuid
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -28,8 +27,7 @@ from strawberry.dataloader import DataLoader
 
 from ontology import compatibility as compat
 from ontology import vocab
-from ontology.graphs import ontology_graphs
-from resolvers import metadata, runs
+from resolvers import batch, metadata
 from resolvers.accounts import User
 from resolvers.entities import Entities
 from resolvers.metadata import EntityRecord, Kind, VersionRecord, Visibility
@@ -126,6 +124,7 @@ class Loaders:
         self.run = DataLoader(self._load_runs)
         self.history = DataLoader(self._load_history)
         self.outputs = DataLoader(self._load_outputs)
+        self.version_runs = DataLoader(self._load_version_runs)
 
     # --- authorization -----------------------------------------------------------------------
 
@@ -192,6 +191,23 @@ class Loaders:
                 self.versions.prime(r.uri, versions.get(r.uri, []))
             self._by_kind[kind] = [r for r in records if await self.can_see(r)]
         return self._by_kind[kind]
+
+    async def visible_version_uris(self, kind: Kind) -> frozenset[str]:
+        """Every version of a kind the caller may see (of entities it may see): from the whole-kind read."""
+        return await self._once(f"version uris:{kind.value}", lambda: self._visible_version_uris(kind))
+
+    async def _visible_version_uris(self, kind: Kind) -> frozenset[str]:
+        uris: set[str] = set()
+        for entity in await self.visible_entities(kind):
+            uris.update(v.uri for v in await self.visible_versions(entity))
+        return frozenset(uris)
+
+    async def visible_runs_of_version(self, version_uri: str) -> list[Run]:
+        """The runs using a version the caller may see, whose other version it may see too, newest first."""
+        models, protocols = await asyncio.gather(self.visible_version_uris(Kind.MODEL),
+                                                 self.visible_version_uris(Kind.PROTOCOL))
+        return [r for r in await self.version_runs.load(version_uri)
+                if r.model_version_uri in models and r.protocol_version_uri in protocols]
 
     async def latest_visible(self, entity: EntityRecord) -> VersionRecord | None:
         versions = await self.visible_versions(entity)
@@ -318,33 +334,11 @@ SELECT ?v ?how ?t ?part ?name ?units ?description ?default ?optional WHERE {{
     async def _load_compatibility(self, model_versions: list[str]) -> list[list[compat.Compatibility]]:
         """Each model version against the latest visible version of every visible protocol: one query."""
         protocols = [v.uri for _, v in await self.latest_protocol_versions()]
-        if not protocols:
-            return [[] for _ in model_versions]
-        query = vocab.PREFIXES + f"""
-SELECT ?m ?p ?t WHERE {{
-  {values("m", model_versions)} {values("p", protocols)}
-  GRAPH ?p {{ ?p weblab:requiresTerm ?t }}
-  {compat._SATISFIED}
-}}"""
-        missing: dict[tuple[str, str], set[str]] = {}
-        for s in self.store.query(query, default_graph=ontology_graphs(self.base)):
-            missing.setdefault((s["m"].value, s["p"].value), set()).add(s["t"].value)
-        return [[compat.Compatibility(m, p, tuple(sorted(missing.get((m, p), ())))) for p in protocols]
-                for m in model_versions]
+        return batch.compatibility_grid(self.store, self.base, model_versions, protocols)
 
     async def _load_pairs(self, pairs: list[tuple[str, str]]) -> list[compat.Compatibility]:
         """Compatibility of (model version, protocol version) pairs: one query for all of them."""
-        rows = " ".join(f"({ox.NamedNode(m)} {ox.NamedNode(p)})" for m, p in pairs)
-        query = vocab.PREFIXES + f"""
-SELECT ?m ?p ?t WHERE {{
-  VALUES (?m ?p) {{ {rows} }}
-  GRAPH ?p {{ ?p weblab:requiresTerm ?t }}
-  {compat._SATISFIED}
-}}"""
-        missing: dict[tuple[str, str], set[str]] = {}
-        for s in self.store.query(query, default_graph=ontology_graphs(self.base)):
-            missing.setdefault((s["m"].value, s["p"].value), set()).add(s["t"].value)
-        return [compat.Compatibility(m, p, tuple(sorted(missing.get((m, p), ())))) for m, p in pairs]
+        return batch.compatibility_of_pairs(self.store, self.base, pairs)
 
     # --- batched database reads --------------------------------------------------------------
 
@@ -361,22 +355,20 @@ SELECT ?m ?p ?t WHERE {{
 
 
     async def _load_runs(self, ids: list[str]) -> list[Run | None]:
-        valid = [i for i in ids if _is_uuid(i)]
-        found: dict[str, Run] = {}
-        if valid:
-            for run in await runs._fetch(self.services.db, f"SELECT {runs._COLUMNS} FROM runs WHERE id = ANY(%s::uuid[])",
-                                         (valid,)):
-                found[run.id] = run
+        found = await batch.runs_by_id(self.services.db, ids)
         return [found.get(i) for i in ids]
 
     async def _load_history(self, experiments: list[str]) -> list[list[Run]]:
         """Every run of each experiment, newest first (the first is the experiment's current run)."""
-        found: dict[str, list[Run]] = {}
-        for run in await runs._fetch(self.services.db, f"SELECT {runs._COLUMNS} FROM runs WHERE experiment_uri = ANY(%s)"
-                                     " ORDER BY queued_at DESC, id", (experiments,)):
-            self.run.prime(run.id, run)
-            found.setdefault(run.experiment_uri, []).append(run)
+        found = await batch.runs_of_experiments(self.services.db, experiments)
+        for history in found.values():
+            for run in history:
+                self.run.prime(run.id, run)
         return [found.get(e, []) for e in experiments]
+
+    async def _load_version_runs(self, version_uris: list[str]) -> list[list[Run]]:
+        found = await batch.runs_of_versions(self.services.db, version_uris)
+        return [found.get(v, []) for v in version_uris]
 
     async def _load_outputs(self, run_uris: list[str]) -> list[list[OutputRow]]:
         query = vocab.PREFIXES + f"""
@@ -419,14 +411,6 @@ class OutputRow:
     units: str
     shape: tuple[int, ...]
     values: tuple[float, ...] | None
-
-
-def _is_uuid(text: str) -> bool:
-    try:
-        uuid.UUID(text)
-    except (ValueError, TypeError, AttributeError):
-        return False
-    return True
 
 
 def _value(term: Any) -> str | None:

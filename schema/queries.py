@@ -12,7 +12,16 @@ from resolvers.errors import NotFound, ValidationError
 from resolvers.metadata import Kind, Visibility
 from schema.context import Info
 from schema.types import runs as run_types
-from schema.types.entities import Dataset, Entity, Model, Protocol, entity_at, entity_connection, version_at
+from schema.types.entities import (
+    Dataset,
+    Entity,
+    Model,
+    Protocol,
+    entity_at,
+    entity_connection,
+    matching_entities,
+    version_at,
+)
 from schema.types.enums import KindEnum, VisibilityEnum
 from schema.types.node import Node, node_uri
 from schema.types.ontology import OntologyTerm
@@ -39,15 +48,22 @@ async def resolve_uri(info: Info, uri: str) -> Node | None:
     return await run_types.resolve_uri(info, path, uri)
 
 
-async def _version_pairs(info: Info, ids: list[strawberry.ID] | None, kind: Kind, argument: str) -> list[tuple]:
+async def _version_pairs(info: Info, ids: list[strawberry.ID] | None, kind: Kind, argument: str,
+                         owner: str | None = None, visibility: Visibility | None = None) -> list[tuple]:
     """(entity, version) for each id you may see: a version id, or an entity id meaning its newest version;
-    all visible entities' newest versions when ``ids`` is None (at most a page)."""
+    when ``ids`` is None, the newest versions of the visible entities (of ``owner``, with a version of
+    ``visibility``, if given), by name, at most a page."""
     import asyncio
 
     loaders = info.context.loaders
     cap = info.context.limits.page_size
     if ids is None:
-        entities = (await loaders.visible_entities(kind))[:cap]
+        entities = await loaders.visible_entities(kind)
+        if owner is not None:
+            entities = [e for e in entities if e.owner == owner]
+        if visibility is not None:
+            entities = await matching_entities(info, entities, visibility=visibility, term=None, text=None)
+        entities = sorted(entities, key=lambda e: (e.name.casefold(), e.uri))[:cap]
         latest = await asyncio.gather(*(loaders.latest_visible(e) for e in entities))
         return [(e, v) for e, v in zip(entities, latest, strict=True) if v is not None]
     if len(ids) > cap:
@@ -88,6 +104,26 @@ async def _list(info: Info, kinds: list[Kind], owner: str | None, visibility: Vi
                 before: str | None) -> Connection:
     return await entity_connection(info, kinds=kinds, owner=owner, visibility=visibility, term=term, text=text,
                                    first=first, after=after, last=last, before=before)
+
+
+@strawberry.type(description="How many things you may see (private things count only for those who may see "
+                                    "them).")
+class Counts:
+    @strawberry.field(description="Models you may see.")
+    async def models(self, info: Info) -> int:
+        return len(await info.context.loaders.visible_entities(Kind.MODEL))
+
+    @strawberry.field(description="Protocols you may see.")
+    async def protocols(self, info: Info) -> int:
+        return len(await info.context.loaders.visible_entities(Kind.PROTOCOL))
+
+    @strawberry.field(description="Datasets you may see.")
+    async def datasets(self, info: Info) -> int:
+        return len(await info.context.loaders.visible_entities(Kind.DATASET))
+
+    @strawberry.field(description="Runs you may see (both of their versions visible to you).")
+    async def runs(self, info: Info) -> int:
+        return await run_types.count_runs(info)
 
 
 @strawberry.type(description="Everything that can be read.")
@@ -148,13 +184,29 @@ class Query:
         return await _list(info, [Kind.DATASET], owner, visibility, None, text, first, after, last, before)
 
     @strawberry.field(description="The experiment matrix: model versions × protocol versions with compatibility and "
-                                  "the newest run per cell. Ids may name versions or entities (their newest version "
-                                  "you may see); omitted: every model (protocol) you may see, up to a page.")
-    async def experiment_matrix(self, info: Info, models: list[strawberry.ID] | None = None,
-                                protocols: list[strawberry.ID] | None = None) -> run_types.ExperimentMatrix:
-        rows = await _version_pairs(info, models, Kind.MODEL, "models")
-        columns = await _version_pairs(info, protocols, Kind.PROTOCOL, "protocols")
+                                  "the newest run per cell, in one request. Ids may name versions or entities (their "
+                                  "newest version you may see); omitted: every model (protocol) you may see, "
+                                  "filtered by owner and visibility if given, by name, up to a page.")
+    async def experiment_matrix(
+        self, info: Info, models: list[strawberry.ID] | None = None, protocols: list[strawberry.ID] | None = None,
+        owner: Annotated[str | None, strawberry.argument(
+            description="Without ids: only entities this user owns.")] = None,
+        visibility: Annotated[VisibilityEnum | None, strawberry.argument(
+            description="Without ids: only entities with a version of this visibility.")] = None,
+    ) -> run_types.ExperimentMatrix:
+        rows = await _version_pairs(info, models, Kind.MODEL, "models", owner, visibility)
+        columns = await _version_pairs(info, protocols, Kind.PROTOCOL, "protocols", owner, visibility)
         return await run_types.matrix(info, rows, columns)
+
+    @strawberry.field(description="Runs you may see (both versions visible to you), newest first; optionally only "
+                                  "those with a status. Forward paging only (first/after).")
+    async def runs(self, info: Info, status: run_types.RunStatus | None = None, first: int | None = None,
+                   after: str | None = None) -> Connection[run_types.Run]:
+        return await run_types.recent_runs(info, status=status, first=first, after=after)
+
+    @strawberry.field(description="How many models, protocols, datasets and runs you may see.")
+    def counts(self) -> Counts:
+        return Counts()
 
     @strawberry.field(description="The experiment of a model version and a protocol version (null unless you may "
                                   "see both).")

@@ -32,6 +32,7 @@ from schema.types.ontology import (
     terms,
 )
 from schema.types.pagination import Connection, check_page_size, paginate
+from schema.types.runs import Experiment, Run, RunStatus, version_experiments, version_runs
 from schema.types.users import User
 
 
@@ -94,6 +95,18 @@ class Version(Node):
     @strawberry.field(description="Where to download the whole version as a COMBINE/OMEX archive.")
     def archive_url(self) -> str:
         return f"/{self.entity_record.kind.segment}/{self.entity_record.id}/versions/{self.record.sha}/archive"
+
+    @strawberry.field(description="Runs of experiments with this version (as model or protocol) whose other "
+                                  "version you may see too, newest first; optionally only those with a status.")
+    async def runs(self, info: Info, status: RunStatus | None = None, first: int | None = None,
+                   after: str | None = None, last: int | None = None, before: str | None = None) -> Connection[Run]:
+        return await version_runs(info, self.record.uri, status=status, first=first, after=after, last=last,
+                                  before=before)
+
+    @strawberry.field(description="Experiments with this version that have been run (and whose other version you "
+                                  "may see), the most recently run first.")
+    async def experiments(self, info: Info) -> list[Experiment]:
+        return await version_experiments(info, self.record.uri)
 
     @strawberry.field(description="Models: every ontology term the model annotates (null for other kinds).")
     async def terms(self, info: Info) -> list[OntologyTerm] | None:
@@ -233,7 +246,7 @@ async def version_at(info: Info, uri: str) -> Version | None:
 EntityConnection = Connection[Entity]
 
 
-async def _matching(info: Info, records: list[EntityRecord], *, visibility: Visibility | None, term: str | None,
+async def matching_entities(info: Info, records: list[EntityRecord], *, visibility: Visibility | None, term: str | None,
                     text: str | None) -> list[EntityRecord]:
     loaders = info.context.loaders
     if visibility is not None:
@@ -277,7 +290,7 @@ async def entity_connection(
         records += await info.context.loaders.visible_entities(kind)
     if owner is not None:
         records = [r for r in records if r.owner == owner]
-    records = await _matching(info, records, visibility=visibility, term=term, text=text)
+    records = await matching_entities(info, records, visibility=visibility, term=term, text=text)
     records.sort(key=lambda r: _newest_first(r.created, r.uri))
     return paginate(records, lambda r: _newest_first(r.created, r.uri), lambda r: entity_object(info, r),
                     first=first, after=after, last=last, before=before, maximum=limits.page_size)

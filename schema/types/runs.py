@@ -13,12 +13,23 @@ from typing import TYPE_CHECKING, Annotated
 
 import strawberry
 
-from resolvers import runs
+from resolvers import batch, runs
+from resolvers.errors import ValidationError
 from resolvers.runs import Run as RunRecord
 from schema.context import Info
 from schema.dataloaders import OutputRow
 from schema.types.node import Node, node_id
 from schema.types.ontology import Compatibility, OntologyTerm, terms
+from schema.types.pagination import (
+    DEFAULT_PAGE_SIZE,
+    Connection,
+    Edge,
+    PageInfo,
+    check_page_size,
+    decode_cursor,
+    encode_cursor,
+    paginate,
+)
 
 if TYPE_CHECKING:
     from schema.types.entities import Version
@@ -289,3 +300,70 @@ async def resolve_uri(info: Info, path: list[str], uri: str) -> Node | None:
             return None  # an experiment is known here once it has a run
         return await visible_experiment(info, history[0].model_version_uri, history[0].protocol_version_uri)
     return None
+
+
+# --- lists of runs -------------------------------------------------------------------------------
+
+def _run_key(run: RunRecord) -> tuple[float, str]:
+    """Newest first as an ascending key: queued_at descending, then id."""
+    return (-run.queued_at.timestamp(), run.id)
+
+
+async def version_runs(info: Info, version_uri: str, *, status: RunStatus | None, first: int | None,
+                       after: str | None, last: int | None, before: str | None) -> Connection[Run]:
+    """The runs using a version, whose other version the caller may see too, newest first."""
+    found = await info.context.loaders.visible_runs_of_version(version_uri)
+    if status is not None:
+        found = [r for r in found if r.status == status.value]
+    return paginate(sorted(found, key=_run_key), _run_key, lambda r: Run.of(info, r), first=first, after=after,
+                    last=last, before=before, maximum=info.context.limits.page_size)
+
+
+async def version_experiments(info: Info, version_uri: str) -> list[Experiment]:
+    """The experiments using a version that have a run the caller may see, the most recently run first."""
+    seen: dict[str, Experiment] = {}
+    for run in await info.context.loaders.visible_runs_of_version(version_uri):  # newest first
+        if run.experiment_uri not in seen:
+            seen[run.experiment_uri] = Experiment.of(info, run.model_version_uri, run.protocol_version_uri)
+    return list(seen.values())
+
+
+def _decode_run_cursor(after: str) -> tuple[datetime, str]:
+    key = decode_cursor(after, "after")
+    try:
+        when, run_id = datetime.fromisoformat(key[0]), str(key[1])
+    except (IndexError, TypeError, ValueError):
+        raise ValidationError("after", "is not a cursor returned by this API") from None
+    return when, run_id
+
+
+async def recent_runs(info: Info, *, status: RunStatus | None, first: int | None,
+                      after: str | None) -> Connection[Run]:
+    """Every run the caller may see (both versions visible), newest first, a page at a time (forward only)."""
+    from resolvers.metadata import Kind
+
+    limits = info.context.limits
+    check_page_size(first, None, limits.page_size)
+    size = first if first is not None else min(DEFAULT_PAGE_SIZE, limits.page_size)
+    loaders = info.context.loaders
+    models, protocols = await asyncio.gather(loaders.visible_version_uris(Kind.MODEL),
+                                             loaders.visible_version_uris(Kind.PROTOCOL))
+    page = await batch.recent_runs(info.context.services.db, sorted(models), sorted(protocols),
+                                   status=status.value if status is not None else None,
+                                   after=_decode_run_cursor(after) if after is not None else None, limit=size)
+    for r in page.runs:
+        loaders.run.prime(r.id, r)
+    edges = [Edge(cursor=encode_cursor([r.queued_at.isoformat(), r.id]), node=Run.of(info, r)) for r in page.runs]
+    return Connection(edges=edges, total_count=page.total, page_info=PageInfo(
+        has_next_page=page.has_more, has_previous_page=after is not None,
+        start_cursor=edges[0].cursor if edges else None, end_cursor=edges[-1].cursor if edges else None))
+
+
+async def count_runs(info: Info) -> int:
+    """How many runs the caller may see."""
+    from resolvers.metadata import Kind
+
+    loaders = info.context.loaders
+    models, protocols = await asyncio.gather(loaders.visible_version_uris(Kind.MODEL),
+                                             loaders.visible_version_uris(Kind.PROTOCOL))
+    return (await batch.recent_runs(info.context.services.db, sorted(models), sorted(protocols), limit=0)).total

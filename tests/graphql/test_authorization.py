@@ -167,3 +167,54 @@ async def test_runs_and_experiments(world: World, data: Gql, viewer: str) -> Non
                            token=world.tokens[viewer]))["node"]
         visible = label in world.public or sees(viewer)
         assert (node is not None) == visible, (label, viewer)
+
+
+COUNTS = """query { counts { models protocols datasets runs } runs(first: 100) { totalCount nodes { uri } } }"""
+
+
+@pytest.mark.parametrize("viewer", VIEWERS)
+async def test_counts_and_run_list(world: World, data: Gql, viewer: str) -> None:
+    # the world's owner and collaborator are fresh users: they see what anonymous callers see, plus the world's
+    # private entity of each kind and its one private run; the stranger sees exactly what anonymous callers see
+    baseline = await data(COUNTS)
+    seen = await data(COUNTS, token=world.tokens[viewer])
+    extra = 1 if sees(viewer) else 0
+    for kind in ("models", "protocols", "datasets", "runs"):
+        assert seen["counts"][kind] == baseline["counts"][kind] + extra, kind
+    assert seen["runs"]["totalCount"] == seen["counts"]["runs"]
+    listed = {n["uri"] for n in seen["runs"]["nodes"]}
+    assert world.public["open run"] in listed
+    assert (world.private["secret run"] in listed) == sees(viewer)
+
+
+@pytest.mark.parametrize("viewer", VIEWERS)
+async def test_version_runs_and_experiments(world: World, data: Gql, viewer: str) -> None:
+    found = (await data("""query($u: String!) { resource(uri: $u) { ... on Version {
+        runs { totalCount nodes { uri } } experiments { uri latestRun { uri } } } } }""",
+                        {"u": world.public["open model v1"]}, token=world.tokens[viewer]))["resource"]
+    runs_seen = {n["uri"] for n in found["runs"]["nodes"]}
+    experiments = {e["uri"] for e in found["experiments"]}
+    assert world.public["open run"] in runs_seen and world.public["open experiment"] in experiments
+    assert (world.private["secret run"] in runs_seen) == sees(viewer)
+    assert (world.private["secret experiment"] in experiments) == sees(viewer)
+    assert found["runs"]["totalCount"] == len(runs_seen)
+    # the private protocol's version itself is not there for outsiders, so neither are its runs
+    hidden = (await data("query($u: String!) { resource(uri: $u) { ... on Version { runs { totalCount } } } }",
+                         {"u": world.private["secret protocol v1"]}, token=world.tokens[viewer]))["resource"]
+    assert (hidden is not None) == sees(viewer)
+
+
+@pytest.mark.parametrize("viewer", VIEWERS)
+async def test_matrix_by_owner_hides_private_rows_and_columns(world: World, data: Gql, viewer: str) -> None:
+    matrix = (await data("""query($o: String!) { experimentMatrix(owner: $o) { models { uri } protocols { uri }
+        cells { modelId protocolId status experiment { uri } } } }""", {"o": world.owner.name},
+                         token=world.tokens[viewer]))["experimentMatrix"]
+    rows = {m["uri"] for m in matrix["models"]}
+    columns = {p["uri"] for p in matrix["protocols"]}
+    assert world.public["open model v1"] in rows and world.public["open protocol v1"] in columns
+    assert (world.private["secret model v1"] in rows) == sees(viewer)
+    assert (world.private["secret protocol v1"] in columns) == sees(viewer)
+    assert len(matrix["cells"]) == len(rows) * len(columns)
+    experiments = {c["experiment"]["uri"] for c in matrix["cells"]}
+    assert world.public["open experiment"] in experiments
+    assert (world.private["secret experiment"] in experiments) == sees(viewer)
