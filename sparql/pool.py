@@ -38,6 +38,10 @@ class QueryTimeout(Exception):
         self.seconds = seconds
 
 
+class WorkerCrashed(RuntimeError):
+    """A worker process died while running the job (and so did the one that retried it)."""
+
+
 @dataclass
 class WorkerAnswer:
     header: dict
@@ -108,29 +112,36 @@ class QueryPool:
             self._idle.put_nowait(await self._spawn())
 
     async def run(self, job: dict, timeout: float) -> WorkerAnswer:
-        """Run ``job`` on a worker; raise :class:`QueryTimeout` when it is not answered within ``timeout`` s."""
+        """Run ``job`` on a worker; raise :class:`QueryTimeout` when it is not answered within ``timeout`` s.
+
+        A worker found dead (killed from outside, out of memory) is replaced and the job tried once
+        more on another; a job that kills two workers raises :class:`WorkerCrashed`.
+        """
         await self.start()
         assert self._idle is not None
-        started = time.monotonic()
-        try:
-            worker = await asyncio.wait_for(self._idle.get(), timeout)
-        except TimeoutError:
-            raise QueryTimeout(timeout) from None
-        remaining = max(0.001, timeout - (time.monotonic() - started))
-        try:
-            answer = await asyncio.wait_for(worker.ask(job), remaining)
-        except (TimeoutError, asyncio.CancelledError) as exc:
-            # Killing is the only way to stop an Oxigraph query; a new worker takes its place.
-            asyncio.get_running_loop().create_task(self._replace(worker))
-            if isinstance(exc, asyncio.CancelledError):
-                raise
-            raise QueryTimeout(timeout) from None
-        except (asyncio.IncompleteReadError, ConnectionError, BrokenPipeError) as exc:
-            log.warning("query worker died: %s", exc)
-            asyncio.get_running_loop().create_task(self._replace(worker))
-            raise RuntimeError("the query worker stopped unexpectedly") from exc
-        self._idle.put_nowait(worker)
-        return answer
+        deadline = time.monotonic() + timeout
+        for attempt in range(2):
+            try:
+                worker = await asyncio.wait_for(self._idle.get(), max(0.001, deadline - time.monotonic()))
+            except TimeoutError:
+                raise QueryTimeout(timeout) from None
+            try:
+                answer = await asyncio.wait_for(worker.ask(job), max(0.001, deadline - time.monotonic()))
+            except (TimeoutError, asyncio.CancelledError) as exc:
+                # Killing is the only way to stop an Oxigraph query; a new worker takes its place.
+                asyncio.get_running_loop().create_task(self._replace(worker))
+                if isinstance(exc, asyncio.CancelledError):
+                    raise
+                raise QueryTimeout(timeout) from None
+            except (asyncio.IncompleteReadError, ConnectionError, BrokenPipeError) as exc:
+                log.warning("query worker %s died: %r", worker.process.pid, exc)
+                await self._replace(worker)
+                if attempt == 1:
+                    raise WorkerCrashed("the query stopped its worker process twice") from exc
+                continue
+            self._idle.put_nowait(worker)
+            return answer
+        raise AssertionError("unreachable")  # pragma: no cover
 
     async def close(self) -> None:
         self._closed = True

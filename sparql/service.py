@@ -32,7 +32,7 @@ import pyoxigraph as ox
 from sparql import errors, formats
 from sparql.lexer import query_shape
 from sparql.mirror import PublicMirror
-from sparql.pool import QueryPool, QueryTimeout, WorkerAnswer
+from sparql.pool import QueryPool, QueryTimeout, WorkerAnswer, WorkerCrashed
 from sparql.query_worker import run_job
 from sparql.scope import GraphScope, Visible, is_managed, managed_prefixes, visible
 from sparql.update_analysis import (
@@ -271,6 +271,9 @@ class SparqlService:
             return await self._pool.run(job, self.timeout)
         except QueryTimeout as exc:
             raise errors.Unavailable(str(exc)) from None
+        except WorkerCrashed:
+            log.exception("a query crashed its worker processes")
+            raise errors.SparqlError("the query could not be evaluated: it stopped the process running it") from None
 
     # --- updates -------------------------------------------------------------------------------
 

@@ -81,3 +81,13 @@ async def test_a_slow_update_is_refused_before_it_writes(strict, make_user, serv
     assert not services.store.has_graph(ox.NamedNode("http://example.org/out"))
     assert os.getpid()  # the test process (the server) is still here, and so is the endpoint:
     assert (await client.get("/sparql", params={"query": "ASK {}"})).status_code == 200
+
+
+async def test_a_worker_killed_from_outside_is_replaced_without_failing_a_query(strict) -> None:  # noqa: ANN001
+    client, service = strict
+    (worker,) = service._pool._all
+    worker.process.kill()
+    await worker.process.wait()
+    r = await client.get("/sparql", params={"query": "ASK {}", "format": "json"})
+    assert r.status_code == 200 and r.json()["boolean"] is True
+    assert worker not in service._pool._all
