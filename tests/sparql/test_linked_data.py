@@ -118,3 +118,16 @@ async def test_browsers_get_the_editor_from_our_own_files(sparql_client: httpx.A
     js = await sparql_client.get("/static/vendor/yasgui/yasgui.min.js")
     assert js.status_code == 200 and len(js.content) > 100_000
     assert json.dumps(BASE + "sparql") in r.text
+
+
+async def test_the_description_includes_blank_nodes(sparql_client: httpx.AsyncClient, resources, services) -> None:  # noqa: ANN001
+    version = resources["public"][1]
+    node, inner = ox.BlankNode(), ox.BlankNode()
+    services.store.add(ox.NamedNode(version), [
+        ox.Triple(ox.NamedNode(version), ox.NamedNode("http://example.org/hasPart"), node),
+        ox.Triple(node, ox.NamedNode("http://example.org/hasPart"), inner),
+        ox.Triple(inner, ox.NamedNode("http://example.org/label"), ox.Literal("deep blank node")),
+    ])
+    r = await sparql_client.get(_path(version), headers={"Accept": "application/n-triples"})
+    assert r.status_code == 200
+    assert '"deep blank node"' in r.text
