@@ -277,3 +277,47 @@ async def test_run_all_compatible(data: Gql, services: Services, lab) -> None:
     assert result["skipped"] >= 1
     assert lab["protocols"]["ICaL.txt"] not in {r["experiment"]["protocol"]["uri"]
                                                for r in result["queued"] + result["inapplicable"]}
+
+
+RUNS_PAGE = """query($s: RunStatus, $n: Int, $after: String) { runs(status: $s, first: $n, after: $after) {
+  totalCount pageInfo { hasNextPage endCursor } nodes { id status queuedAt } } }"""
+
+
+async def test_recent_runs_page_newest_first_and_filter_by_status(data: Gql, lab) -> None:
+    # one run per pair exists after the tests above; make sure of it
+    for m, p in lab["fits"]:
+        await data(RUN, {"m": gid(m), "p": gid(p)}, token=lab["token"])
+    everything = (await data(RUNS_PAGE, {"n": 100}))["runs"]
+    assert everything["totalCount"] >= len(lab["fits"])
+    whole = everything["nodes"]
+    assert [r["queuedAt"] for r in whole] == sorted((r["queuedAt"] for r in whole), reverse=True)
+    # two at a time: the same runs in the same order, each once
+    walked, after = [], None
+    while True:
+        page = (await data(RUNS_PAGE, {"n": 2, "after": after}))["runs"]
+        walked += [r["id"] for r in page["nodes"]]
+        if not page["pageInfo"]["hasNextPage"] or len(walked) >= len(whole):
+            break
+        after = page["pageInfo"]["endCursor"]
+    assert walked[:len(whole)] == [r["id"] for r in whole][:len(walked)]
+    inapplicable = (await data(RUNS_PAGE, {"s": "INAPPLICABLE", "n": 100}))["runs"]
+    assert {r["status"] for r in inapplicable["nodes"]} <= {"INAPPLICABLE"}
+    if everything["totalCount"] <= 100:
+        assert {r["id"] for r in inapplicable["nodes"]} == {r["id"] for r in whole if r["status"] == "INAPPLICABLE"}
+
+
+async def test_bad_runs_cursor_says_what_is_wrong(gql: Gql) -> None:
+    body = await gql(RUNS_PAGE, {"after": "not a cursor!"})
+    assert "after: is not a cursor returned by this API" in body["errors"][0]["message"]
+
+
+async def test_version_experiments_cover_every_pair_run(data: Gql, lab) -> None:
+    for m, p in lab["fits"]:
+        await data(RUN, {"m": gid(m), "p": gid(p)}, token=lab["token"])
+    found = (await data("""query($id: ID!) { node(id: $id) { ... on Version {
+        experiments { model { id } protocol { id } latestRun { id } }
+        runs(first: 100) { totalCount nodes { experiment { id } } } } } }""", {"id": gid(lab["model"])}))["node"]
+    partners = {e["protocol"]["id"] for e in found["experiments"]}
+    assert partners == {gid(p) for m, p in lab["fits"] if m == lab["model"]}
+    assert all(e["model"]["id"] == gid(lab["model"]) and e["latestRun"] for e in found["experiments"])
+    assert found["runs"]["totalCount"] >= len(found["experiments"])

@@ -1,4 +1,4 @@
-// Home: counts and the newest versions and runs, in one GraphQL request.
+// Home: counts (Query.counts), the newest versions (entities) and the newest runs (Query.runs).
 import { gql } from "../api.js";
 import { $, fill, formatDate, h, markReady, showError, statusLabel, viewUrl, visibilityBadge } from "../dom.js";
 
@@ -25,29 +25,21 @@ async function recentRuns() {
       h("a", { href: viewUrl(r.uri) }, `${r.experiment.model?.entity.name ?? "?"} × ${r.experiment.protocol?.entity.name ?? "?"}`),
       " ", statusLabel(r.status), " ", h("span", { class: "muted" }, formatDate(r.finishedAt || r.queuedAt))))
       : h("li", { class: "muted" }, "No runs yet."));
-  } catch {
-    fill($("#runs"), h("li", { class: "muted" }, "Runs are listed in the ", h("a", { href: "/experiments" }, "experiment matrix"), "."));
+  } catch (error) {
+    showError($("#home-error"), error);
+    fill($("#runs"), h("li", { class: "muted" }, "Runs could not be listed; see the ", h("a", { href: "/experiments" }, "experiment matrix"), "."));
   }
 }
 
-/** Counts by walking the lists a page at a time (the API has no count field); capped, so the home page stays quick. */
-async function countList(field) {
-  let n = 0;
-  let after = null;
-  for (let pages = 0; pages < 10; pages += 1) {
-    const data = await gql(`query($after: String) { list: ${field}(first: 100, after: $after) { edges { cursor } pageInfo { hasNextPage endCursor } } }`, { after });
-    n += data.list.edges.length;
-    if (!data.list.pageInfo.hasNextPage) return String(n);
-    after = data.list.pageInfo.endCursor;
-  }
-  return `${n}+`;
-}
-
+/** How many models, protocols and datasets the caller may see: one small query. */
 async function counts() {
-  await Promise.all(["models", "protocols", "datasets"].map(async (field) => {
-    const el = document.querySelector(`[data-count="${field}"]`);
-    try { el.textContent = await countList(field); } catch { el.textContent = ""; }
-  }));
+  const fields = ["models", "protocols", "datasets"];
+  try {
+    const data = await gql("query HomeCounts { counts { models protocols datasets } }");
+    for (const field of fields) document.querySelector(`[data-count="${field}"]`).textContent = String(data.counts[field]);
+  } catch {
+    for (const field of fields) document.querySelector(`[data-count="${field}"]`).textContent = "";
+  }
 }
 
 // The page is usable once the newest versions are listed; counts and runs fill in beside them.

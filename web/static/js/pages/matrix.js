@@ -1,9 +1,10 @@
 // The experiment matrix: models × protocols, each cell's status by colour AND symbol.
-// Built as one table in a single pass (about 60 × 30 cells for the demo corpus); only one cell is
+// Read with one GraphQL request (experimentMatrix: rows, columns, compatibility and the newest run of
+// every cell) and built as one table in a single pass (about 60 × 30 cells for the demo corpus); only one cell is
 // in the tab order (roving tabindex) and the arrow keys move between cells. Cells that are queued
 // or running are polled until they finish.
 import { gql } from "../api.js";
-import { RUN_FIELDS, experimentId, latestRuns } from "../experiments.js";
+import { RUN_FIELDS, latestRuns } from "../experiments.js";
 import { $, fill, h, markReady, showError, viewUrl } from "../dom.js";
 
 const main = document.getElementById("main");
@@ -20,30 +21,35 @@ function chosenIds(kind) {
 }
 
 const SYMBOL = { LOADING: "·", SUCCESS: "✓", PARTIAL: "◐", FAILED: "✕", INAPPLICABLE: "–", QUEUED: "…", RUNNING: "▶", CANCELLED: "⊘", NOTRUN: "○" };
-const PAGE = 100;
 const TERM = "iri shortName label";
 
-function listQuery(kind, extra) {
-  return `query($owner: String, $visibility: Visibility, $after: String) {
-    list: ${kind}(owner: $owner, visibility: $visibility, first: ${PAGE}, after: $after) {
-      edges { node { id uri name owner { name } latestVersion { id uri ${extra} } } }
-      pageInfo { hasNextPage endCursor } } }`;
-}
+// The whole matrix (rows, columns, and each cell's compatibility and newest run) in one request.
+const MATRIX = `query($owner: String, $visibility: Visibility, $models: [ID!], $protocols: [ID!]) {
+  matrix: experimentMatrix(owner: $owner, visibility: $visibility, models: $models, protocols: $protocols) {
+    models { id uri entity { uri name } }
+    protocols { id uri entity { uri name } }
+    cells { modelId protocolId fits missingTerms { ${TERM} } latestRun { ${RUN_FIELDS} } experiment { id } } } }`;
 
-async function all(kind, extra) {
-  const variables = { owner: subset === "mine" ? userName : null,
-    visibility: subset === "public" ? "PUBLIC" : subset === "moderated" ? "MODERATED" : null };
-  const out = [];
-  let after = null;
-  do {
-    const data = await gql(listQuery(kind, extra), { ...variables, after });
-    out.push(...data.list.edges.map((e) => e.node).filter((n) => n.latestVersion));
-    after = data.list.pageInfo.hasNextPage ? data.list.pageInfo.endCursor : null;
-  } while (after);
-  const only = chosenIds(kind);
-  return out.filter((n) => !nameFilter || n.name.toLowerCase().includes(nameFilter))
-    .filter((n) => !only || only.has(n.uri.split("/").pop()))
-    .sort((a, b) => a.name.localeCompare(b.name));
+async function loadMatrix() {
+  const chosen = (kind) => { const ids = chosenIds(kind); return ids ? [...ids].map((id) => `${kind}/${id}`) : null; };
+  const data = await gql(MATRIX, {
+    owner: subset === "mine" ? userName : null,
+    visibility: subset === "public" ? "PUBLIC" : subset === "moderated" ? "MODERATED" : null,
+    models: chosen("models"), protocols: chosen("protocols") });
+  const keep = (v) => !nameFilter || v.entity.name.toLowerCase().includes(nameFilter);
+  const byName = (a, b) => a.name.localeCompare(b.name);
+  const row = (v) => ({ name: v.entity.name, uri: v.entity.uri, versionUri: v.uri, versionId: v.id, cells: new Map() });
+  const models = data.matrix.models.filter(keep).map(row).sort(byName);
+  const protocols = data.matrix.protocols.filter(keep).map(row).sort(byName);
+  const rowOf = new Map(models.map((m) => [m.versionId, m]));
+  const columnOf = new Map(protocols.map((p) => [p.versionId, p]));
+  for (const c of data.matrix.cells) {
+    const model = rowOf.get(c.modelId);
+    const protocol = columnOf.get(c.protocolId);
+    if (!model || !protocol) continue; // filtered out by name
+    model.cells.set(protocol.versionUri, { model, protocol, fits: c.fits, missing: c.missingTerms, run: c.latestRun, id: c.experiment.id });
+  }
+  return { models, protocols };
 }
 
 const cells = new Map(); // experiment id → {button, model, protocol, fits, missing, run}
@@ -187,44 +193,16 @@ async function load() {
     fill($("#matrix"), h("p", {}, h("a", { href: "/login?next=/experiments?subset=mine" }, "Sign in"), " to see your experiments."));
     return;
   }
-  const [modelNodes, protocolNodes] = await Promise.all([
-    all("models", `compatibility { fits missingTerms { ${TERM} } protocol { uri } }`),
-    all("protocols", ""),
-  ]);
-  const protocols = protocolNodes.map((p) => ({ name: p.name, uri: p.uri, versionUri: p.latestVersion.uri, versionId: p.latestVersion.id }));
-  const models = [];
-  for (const m of modelNodes) {
-    const model = { name: m.name, uri: m.uri, versionUri: m.latestVersion.uri, versionId: m.latestVersion.id, cells: new Map() };
-    const compat = new Map((m.latestVersion.compatibility || []).filter((x) => x.protocol).map((x) => [x.protocol.uri, x]));
-    for (const p of protocols) {
-      const found = compat.get(p.versionUri);
-      model.cells.set(p.versionUri, { model, protocol: p, fits: found ? found.fits : true, missing: found ? found.missingTerms : [], run: null, id: null });
-    }
-    models.push(model);
-  }
+  const { models, protocols } = await loadMatrix();
   const allCells = models.flatMap((m) => [...m.cells.values()]);
   if (!models.length || !protocols.length) {
     fill($("#matrix"), h("p", {}, `No ${models.length ? "protocols" : "models"} in this selection.`));
     return;
   }
-  const lookup = window.crypto?.subtle ? allCells.filter((c) => c.fits) : [];
-  for (const cell of lookup) cell.run = undefined; // loading
+  for (const cell of allCells) cells.set(cell.id, cell);
   render(models, protocols);
-  summarise(models, protocols, allCells, lookup.length > 0);
-  // The table is on screen and works: the run statuses fill in as they arrive.
+  summarise(models, protocols, allCells, false);
   markReady();
-  if (lookup.length) {
-    await Promise.all(lookup.map(async (cell) => { cell.id = await experimentId(cell.model.versionUri, cell.protocol.versionUri); }));
-    for (const cell of lookup) cells.set(cell.id, cell);
-    await latestRuns(lookup.map((c) => c.id), (chunk, found) => {
-      for (const id of chunk) {
-        const cell = cells.get(id);
-        cell.run = found.get(id) || null;
-        paint(cell);
-      }
-    });
-    summarise(models, protocols, allCells, false);
-  }
   performance.mark("complete");
   document.documentElement.dataset.complete = "true";
   poll();
