@@ -6,6 +6,9 @@ the rules are the same whatever route reaches them:
 - a query runs over the caller's visible graphs (:mod:`sparql.scope`), as the
   default graph and as the named graphs; ``FROM``/``FROM NAMED`` and the
   protocol's ``default-graph-uri``/``named-graph-uri`` only narrow that;
+- callers who see exactly what anonymous callers see query the public mirror
+  (:mod:`sparql.mirror`), callers who see everything the store's union default
+  graph; only callers who see some private graphs pay for an explicit graph list;
 - a query runs in a killable worker process (:mod:`sparql.pool`) with the
   deadline; its result stops at ``max_rows``;
 - ``SERVICE`` (and ``LOAD``) are refused unless their endpoint is allowed;
@@ -350,9 +353,6 @@ class SparqlService:
             await self._run(job)
 
     # --- graph store ---------------------------------------------------------------------------
-
-    def _graph(self, graph: str | None) -> ox.NamedNode | ox.DefaultGraph:
-        return ox.DefaultGraph() if graph is None else ox.NamedNode(graph)
 
     async def graph_exists(self, caller: Any, graph: str | None) -> bool:
         if graph is None:
