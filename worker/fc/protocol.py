@@ -581,17 +581,29 @@ class Protocol:
         if model_path is not None:
             try:
                 model = load_model(model_path)
-                missing = self._missing_terms(model)
-                if missing:
-                    raise InapplicableError(missing)
-                prepared = prepare(model, self.interface_parts(), self.input_env)
-            except InapplicableError as exc:
-                return RunResult("inapplicable", messages=[str(exc)], missing_terms=list(exc.missing_terms))
             except FcError as exc:
                 return RunResult("failed", messages=[str(exc)])
             except Exception as exc:  # noqa: BLE001 - an unreadable or invalid model file
                 return RunResult(
                     "failed", messages=[f"cannot load model {model_path}: {type(exc).__name__}: {exc}"]
+                )
+            missing = self._missing_terms(model)
+            if missing:
+                message = str(InapplicableError(missing))
+                return RunResult("inapplicable", messages=[message], missing_terms=missing)
+            try:
+                prepared = prepare(model, self.interface_parts(), self.input_env)
+            except InapplicableError as exc:
+                return RunResult("inapplicable", messages=[str(exc)], missing_terms=list(exc.missing_terms))
+            except FcError as exc:
+                return RunResult("failed", messages=[str(exc)])
+            except Exception as exc:  # noqa: BLE001 - an engine bug must not crash the run
+                return RunResult(
+                    "failed",
+                    messages=[
+                        f"cannot apply the model interface to {Path(model_path).name}: "
+                        f"{type(exc).__name__}: {exc}"
+                    ],
                 )
             try:
                 simulation = ModelSimulation(prepared)
