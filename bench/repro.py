@@ -13,22 +13,29 @@ time. Each experiment runs in its own process, ``--jobs`` at a time (default
     .venv/bin/python bench/repro.py [--jobs 2] [--models a,b] [--protocols P,Q] [--timeout 1800]
 """
 
+# ruff: noqa: E402 - the imports follow the import-path guard below
 from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+# bench/ holds scripts named like standard modules (queue.py): keep it off the
+# import path, and put the project root on it.
+_BENCH = Path(__file__).resolve().parent
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _BENCH]
+sys.path.insert(0, str(_BENCH.parent))
 
 import argparse
 import multiprocessing
 import os
-import sys
 import time
 import traceback
 from concurrent.futures import ProcessPoolExecutor, TimeoutError, as_completed
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+ROOT = _BENCH.parent
 
 DATA = Path(os.environ.get("WEBLAB_SHARED_DATA", ROOT.parent / "shared" / "data")).resolve()
 MODELS = DATA / "fc" / "models" / "real"
