@@ -22,7 +22,7 @@ from resolvers.errors import WeblabError
 from web.auth import AuthMiddleware
 from web.health import unavailable_response
 from web.logs import RequestLogMiddleware
-from web.routes import accounts, entities, graphql, health, pages, runner
+from web.routes import accounts, entities, graphql, health, linked_data, pages, runner, sparql
 from web.services import Services, start_services
 from web.settings import Settings
 from worker.queue import make_worker
@@ -31,7 +31,8 @@ log = logging.getLogger(__name__)
 
 
 def all_routes() -> list[BaseRoute]:
-    return [*health.routes(), *accounts.routes(), *pages.routes(), *runner.routes(), *graphql.routes(), *entities.routes()]
+    return [*health.routes(), *accounts.routes(), *pages.routes(), *runner.routes(), *graphql.routes(), *entities.routes(),
+            *sparql.routes(), *linked_data.routes()]
 
 
 async def weblab_error(request: Request, exc: Exception) -> Response:
@@ -76,9 +77,12 @@ def create_app(settings: Settings, services: Services | None = None, *, in_proce
             worker_task = asyncio.create_task(worker.async_run(), name="in-process worker")
         for hook in app.state.startup_hooks:
             await hook(svc)
+        sparql_endpoint = sparql.service_for(app)
+        await sparql_endpoint.start()
         try:
             yield
         finally:
+            await sparql_endpoint.close()
             if worker_task is not None:
                 await worker.close()
                 worker_task.cancel()

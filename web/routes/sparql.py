@@ -39,7 +39,11 @@ _templates = Jinja2Templates(directory=str(Path(__file__).resolve().parents[1] /
 
 def sparql_service(request: Request) -> SparqlService:
     """The app's SPARQL service, built on first use from ``app.state.services`` (tests may set their own)."""
-    state = request.app.state
+    return service_for(request.app)
+
+
+def service_for(app: Any) -> SparqlService:
+    state = app.state
     service = getattr(state, "sparql", None)
     if service is None:
         from resolvers import permissions
@@ -58,6 +62,7 @@ def sparql_service(request: Request) -> SparqlService:
             max_rows=settings.sparql_max_rows,
             service_allow=settings.sparql_service_allow,
             max_body_bytes=settings.max_upload_bytes,
+            pool_size=settings.sparql_workers,
         )
         state.sparql = service
     return service
