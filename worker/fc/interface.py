@@ -706,29 +706,20 @@ class _Preparer:
         return Binding(iri, _local_name(iri), final_qnames, kinds, conversions, vector)
 
     def _apply_rule(self, var: myokit.Variable, target: myokit.Unit) -> myokit.Variable | None:
-        """Add a variable holding ``var`` converted to ``target`` by a ``convert`` rule."""
-        for actual, desired, rule, ns in self.rules:
-            if conversion(var.unit(), actual) is None or conversion(desired, target) is None:
-                continue
-            if len(rule.params) != 1 or len(rule.body) != 1 or not isinstance(rule.body[0], ast.Return):
-                continue
-            pre = conversion(var.unit(), actual)
-            arg = myokit.Name(var)
-            if pre is not None and not pre.is_identity:
-                arg = myokit.Multiply(myokit.Number(pre.factor), arg)
-            expr, unit = self._translate(rule.body[0].values[0], ns, {rule.params[0].name: (arg, actual)})
-            expr = self._convert_expr(expr, unit, target, rule.pos)
-            comp = self.component()
-            name = _safe_name(f"{var.name()}_converted")
-            i = 1
-            while comp.has_variable(name):
-                i += 1
-                name = _safe_name(f"{var.name()}_converted_{i}")
-            new = comp.add_variable(name)
-            new.set_unit(target)
-            new.set_rhs(expr)
-            return new
-        return None
+        """Add a variable holding ``var`` converted to ``target`` by ``convert`` rules (None if none apply)."""
+        expr = self._by_rules(myokit.Name(var), var.unit(), target, depth=2)
+        if expr is None:
+            return None
+        comp = self.component()
+        name = _safe_name(f"{var.name()}_converted")
+        i = 1
+        while comp.has_variable(name):
+            i += 1
+            name = _safe_name(f"{var.name()}_converted_{i}")
+        new = comp.add_variable(name)
+        new.set_unit(target)
+        new.set_rhs(expr)
+        return new
 
     # --- expressions ---------------------------------------------------------------
 
@@ -743,24 +734,37 @@ class _Preparer:
             return expr
         conv = conversion(unit, target)
         if conv is None:
-            for actual, desired, rule, ns in self.rules:
-                if conversion(unit, actual) is not None and conversion(desired, target) is not None:
-                    body = rule.body[0]
-                    if isinstance(body, ast.Return):
-                        pre = conversion(unit, actual)
-                        arg = (
-                            expr
-                            if pre is None or pre.is_identity
-                            else myokit.Multiply(myokit.Number(pre.factor), expr)
-                        )
-                        out, out_unit = self._translate(
-                            body.values[0], ns, {rule.params[0].name: (arg, actual)}
-                        )
-                        return self._convert_expr(out, out_unit, target, pos)
-            raise _err(f"cannot convert {unit} to {target}", pos)
+            converted = self._by_rules(expr, unit, target, depth=2)
+            if converted is None:
+                raise _err(f"cannot convert {unit} to {target}", pos)
+            return converted
         if conv.is_identity:
             return expr
         return myokit.Multiply(myokit.Number(conv.factor), expr)
+
+    def _by_rules(
+        self, expr: myokit.Expression, unit: myokit.Unit, target: myokit.Unit, depth: int
+    ) -> myokit.Expression | None:
+        """``expr`` (in ``unit``) converted to ``target`` through at most ``depth`` ``convert`` rules."""
+        if depth <= 0:
+            return None
+        for actual, desired, rule, ns in self.rules:
+            pre = conversion(unit, actual)
+            if pre is None or len(rule.params) != 1 or len(rule.body) != 1:
+                continue
+            body = rule.body[0]
+            if not isinstance(body, ast.Return):
+                continue
+            arg = expr if pre.is_identity else myokit.Multiply(myokit.Number(pre.factor), expr)
+            out, out_unit = self._translate(body.values[0], ns, {rule.params[0].name: (arg, actual)})
+            out_unit = out_unit or desired
+            direct = conversion(out_unit, target)
+            if direct is not None:
+                return out if direct.is_identity else myokit.Multiply(myokit.Number(direct.factor), out)
+            further = self._by_rules(out, out_unit, target, depth - 1)
+            if further is not None:
+                return further
+        return None
 
     def _translate(
         self,
