@@ -14,10 +14,11 @@ existence does not leak.
 from __future__ import annotations
 
 import asyncio
+import logging
 import re
 import secrets
 import unicodedata
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import timedelta
 from typing import Any
@@ -123,6 +124,10 @@ def _check_tag(tag: str) -> str:
     return tag
 
 
+log = logging.getLogger(__name__)
+VersionHook = Callable[[VersionRecord], Awaitable[None]]
+
+
 class Entities:
     """The entity operations over one platform's store, database and repositories."""
 
@@ -134,6 +139,9 @@ class Entities:
         self.base_uri = base_uri
         self.limits = limits or Limits()
         self.autoflush = True
+        # Called after a version is committed (the platform queues its experiments there); a failure
+        # in it is logged, never undoes the version: `weblab run-all` catches up.
+        self.on_version: VersionHook | None = None
 
     def flush(self) -> None:
         """Make writes visible to read-only openers of the store (other processes); bulk writers turn it off."""
@@ -141,12 +149,21 @@ class Entities:
             self.store.flush()
 
     @classmethod
-    def from_services(cls, services: Any) -> Entities:
+    def from_services(cls, services: Any, *, auto_run: bool = True) -> Entities:
+        """With ``auto_run``, every new version queues its compatible experiments (bulk importers turn it off)."""
         s = services.settings
-        return cls(
+        entities = cls(
             services.store, services.db, Repositories(s.repos_dir), s.base_uri,
             Limits(max_upload_bytes=s.max_upload_bytes, max_unpacked_bytes=s.max_unpacked_bytes),
         )
+        if auto_run:
+            async def queue_experiments(version: VersionRecord) -> None:
+                from resolvers import runs  # runs builds on entities
+
+                await runs.queue_for_version(services, version.uri)
+
+            entities.on_version = queue_experiments
+        return entities
 
     # --- reading ---------------------------------------------------------------------------------
 
@@ -335,6 +352,11 @@ class Entities:
                 repo.rewind(head)
                 raise
             self.flush()
+        if self.on_version is not None:
+            try:
+                await self.on_version(record)
+            except Exception:
+                log.exception("version %s was added, but queueing its experiments failed", record.uri)
         return record
 
     async def publish(

@@ -167,7 +167,7 @@ async def import_demo(services: Any, data_dir: Path) -> ImportSummary:
         log.warning("no demo corpus under %s", data_dir)
         return ImportSummary()
     owner = await demo_owner(services.db)
-    return await import_paths(Entities.from_services(services), owner, folders, progress=False)
+    return await import_paths(Entities.from_services(services, auto_run=False), owner, folders, progress=False)
 
 
 # --- the command ------------------------------------------------------------------------------
@@ -206,7 +206,7 @@ async def _run_import(args: argparse.Namespace) -> int:
             print(f"weblab: error: no user named {args.owner!r}; create one with `weblab user add`", file=sys.stderr)
             return 1
         summary = await import_paths(
-            Entities.from_services(services), owner, args.paths,
+            Entities.from_services(services, auto_run=False), owner, args.paths,
             kind=Kind(args.kind) if args.kind else None, visibility=Visibility(args.visibility),
         )
     finally:

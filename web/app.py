@@ -18,6 +18,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute
 
+from resolvers import runs
 from resolvers.errors import WeblabError
 from web.auth import AuthMiddleware
 from web.health import unavailable_response
@@ -79,9 +80,11 @@ def create_app(settings: Settings, services: Services | None = None, *, in_proce
             await hook(svc)
         sparql_endpoint = sparql.service_for(app)
         await sparql_endpoint.start()
+        await runs.start_supervisor(svc)
         try:
             yield
         finally:
+            await runs.stop_supervisor(svc)
             await sparql_endpoint.close()
             if worker_task is not None:
                 await worker.close()

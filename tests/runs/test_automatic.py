@@ -71,6 +71,20 @@ async def test_a_new_version_queues_its_experiments_with_the_counterparts_its_au
     await _cancel(services, first.queued)
 
 
+async def test_adding_a_version_through_the_platform_queues_its_experiments(
+        services: Services, publish: Publish, owner: Any, model_files: list) -> None:
+    user, _ = owner
+    protocol = await publish(user)
+    platform = Entities.from_services(services)  # as GraphQL and the upload routes use it
+    _, version = await platform.publish(user, Kind.MODEL, f"auto {model_files[1].stem}",
+                                        [Upload(model_files[1].name, model_files[1].read_bytes())])
+    run = await runs.current_run(services.db, runs.experiment_uri(services.settings.base_uri, version.uri, protocol))
+    assert run is not None and run.status == "QUEUED" and run.queue == "bulk"
+    again = await runs.queue_for_version(services, version.uri)
+    assert again.queued == [], "an experiment with a run is not queued twice"
+    await _cancel(services, [run.id])
+
+
 async def test_run_all_queues_every_latest_experiment_without_a_run_once(
         services: Services, publish: Publish, owner: Any, model_files: list) -> None:
     user, _ = owner
