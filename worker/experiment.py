@@ -200,6 +200,18 @@ async def _execute(client: RunnerClient, ctx: dict[str, Any], run_id: str, claim
 
 async def run_experiment(ctx: dict[str, Any], run_id: str, engine: str = DEFAULT_ENGINE) -> str:
     """The arq job for one run (job id = run id). Returns a one-line summary for arq's result."""
+    started = time.monotonic()
+    summary = "failed"
+    try:
+        summary = await _run_experiment(ctx, run_id, engine)
+        return summary
+    finally:
+        log.info("run %s: %s", run_id, summary, extra={
+            "job_id": run_id, "worker": ctx.get("worker_name"), "outcome": summary,
+            "duration_s": round(time.monotonic() - started, 3)})
+
+
+async def _run_experiment(ctx: dict[str, Any], run_id: str, engine: str) -> str:
     settings = _settings(ctx)
     worker = ctx.get("worker_name") or "worker"
     claim = uuid.uuid4().hex
