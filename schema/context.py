@@ -1,8 +1,8 @@
 """The one typed GraphQL context: the caller, the services (counted), the per-request loaders.
 
 Every request gets its own :class:`Context`. The services it holds are the
-platform's, wrapped so that each triple-store query and each database
-connection taken is counted: with ``settings.debug`` on, the counts are
+platform's, wrapped so that each triple-store query (including those a shared
+cache answers) and each database connection taken is counted: with ``settings.debug`` on, the counts are
 returned in the response's ``extensions.roundTrips`` (see
 ``schema/extensions.py``), which is how tests prove that a page of 50 items
 costs what a page of 5 does.
@@ -45,6 +45,16 @@ class CountingOxigraph:
     def query(self, *args: Any, **kwargs: Any) -> Any:
         self._trips.store += 1
         return self._inner.query(*args, **kwargs)
+
+    @property
+    def inner(self) -> Any:
+        """The store itself (what shared caches are kept for)."""
+        return self._inner
+
+    def count_cached(self, reads: int) -> None:
+        """Reads answered from a shared cache (``schema/caches.py``) still count as reads asked for, so the
+        count says how many reads a request needs, whether or not another request already made them."""
+        self._trips.store += reads
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._inner, name)

@@ -34,6 +34,7 @@ from resolvers.metadata import EntityRecord, Kind, VersionRecord, Visibility
 from resolvers.permissions import Access, can_edit, can_view, can_view_entity, granted_entities
 from resolvers.repositories import Repositories
 from resolvers.runs import Run
+from schema.caches import store_cache
 
 _VERSION_CLASSES = {k: k.version_class for k in Kind}
 
@@ -184,8 +185,7 @@ class Loaders:
 
     async def _visible_entities(self, kind: Kind) -> list[EntityRecord]:
         if kind not in self._by_kind:
-            records = metadata.list_entities(self.ox, self.base, kind)
-            versions = self._read_versions(None, kind)
+            records, versions = self._read_kind(kind)
             for r in records:
                 self.entity.prime(r.uri, r)
                 self.versions.prime(r.uri, versions.get(r.uri, []))
@@ -208,6 +208,21 @@ class Loaders:
                                                  self.visible_version_uris(Kind.PROTOCOL))
         return [r for r in await self.version_runs.load(version_uri)
                 if r.model_version_uri in models and r.protocol_version_uri in protocols]
+
+    def _read_kind(self, kind: Kind) -> tuple[list[EntityRecord], dict[str, list[VersionRecord]]]:
+        """Every entity of a kind and all their versions (two queries), shared between requests until the store
+        changes: the same for every caller, who each filter it through the permissions."""
+        computed = False
+
+        def read() -> tuple[list[EntityRecord], dict[str, list[VersionRecord]]]:
+            nonlocal computed
+            computed = True
+            return metadata.list_entities(self.ox, self.base, kind), self._read_versions(None, kind)
+
+        found = store_cache(self.store.inner).get(self.store, ("kind", self.base, kind), read)
+        if not computed:
+            self.store.count_cached(2)
+        return found
 
     async def latest_visible(self, entity: EntityRecord) -> VersionRecord | None:
         versions = await self.visible_versions(entity)

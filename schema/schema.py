@@ -7,6 +7,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 import strawberry
@@ -19,8 +20,10 @@ from strawberry.extensions import (
     QueryDepthLimiter,
     ValidationCache,
 )
+from strawberry.types import ExecutionResult
 
 from resolvers.errors import WeblabError
+from schema.caches import ResponseCache, generation_of, only_queries
 from schema.extensions import RoundTrips
 from schema.limits import CostLimit, Limits
 from schema.mutations import Mutation
@@ -39,7 +42,34 @@ def is_internal(error: GraphQLError) -> bool:
 
 
 class WeblabSchema(strawberry.Schema):
-    """Logs only internal errors: a user's bad query or a refused action is an answer, not an incident."""
+    """Logs only internal errors: a user's bad query or a refused action is an answer, not an incident.
+
+    Answers anonymous read-only queries that read nothing from PostgreSQL from a
+    :class:`ResponseCache` while the store is unchanged (``schema/caches.py``).
+    """
+
+    def __init__(self, *args: Any, response_cache: int = 256, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.responses = ResponseCache(response_cache)
+
+    async def execute(self, query: str | None, variable_values: dict[str, Any] | None = None,
+                      context_value: Any | None = None, root_value: Any | None = None,
+                      operation_name: str | None = None, **kwargs: Any) -> ExecutionResult:
+        key = None
+        store = getattr(getattr(context_value, "services", None), "store", None)
+        if (query is not None and store is not None and getattr(context_value, "user", True) is None
+                and self.responses.maxsize > 0 and not kwargs.get("operation_extensions") and only_queries(query)):
+            key = ResponseCache.key(query, variable_values, operation_name)
+        generation = generation_of(store)
+        if key is not None and (found := self.responses.get(generation, key)) is not None:
+            if context_value.settings.debug:
+                return dataclasses.replace(found, extensions={**(found.extensions or {}), "responseCache": "hit"})
+            return found
+        result = await super().execute(query, variable_values, context_value, root_value, operation_name, **kwargs)
+        if (key is not None and not result.errors and context_value.trips.db == 0
+                and generation_of(store) == generation):
+            self.responses.put(generation, key, result)
+        return result
 
     def process_errors(self, errors: list[GraphQLError], execution_context: Any = None) -> None:
         super().process_errors([e for e in errors if is_internal(e)], execution_context)

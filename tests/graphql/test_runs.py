@@ -318,6 +318,6 @@ async def test_version_experiments_cover_every_pair_run(data: Gql, lab) -> None:
         experiments { model { id } protocol { id } latestRun { id } }
         runs(first: 100) { totalCount nodes { experiment { id } } } } } }""", {"id": gid(lab["model"])}))["node"]
     partners = {e["protocol"]["id"] for e in found["experiments"]}
-    assert partners == {gid(p) for m, p in lab["fits"] if m == lab["model"]}
+    assert {gid(p) for m, p in lab["fits"] if m == lab["model"]} <= partners  # other tests may run it with more
     assert all(e["model"]["id"] == gid(lab["model"]) and e["latestRun"] for e in found["experiments"])
     assert found["runs"]["totalCount"] >= len(found["experiments"])

@@ -1,0 +1,115 @@
+"""Caches shared between requests, valid for one generation of the triple store.
+
+``TripleStore.generation`` (sparql/store.py) is bumped by every write, so
+anything computed only from the store's content stays right until it changes:
+
+- :class:`GenerationCache` holds store reads that do not depend on the caller
+  (every entity of a kind with all its versions); each request still filters
+  them for its caller through ``resolvers.permissions``.
+- :class:`ResponseCache` holds whole answers to anonymous read-only queries
+  that read nothing from PostgreSQL (no runs, no users, no grants): those depend
+  only on the store's content, the document and its variables. A popular public
+  page (the models list with its compatibility) is then computed once per
+  change instead of once per request.
+
+Both are per process and per store; a write in this process is seen at once.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import weakref
+from collections import OrderedDict
+from collections.abc import Callable, Hashable
+from functools import lru_cache
+from typing import Any, TypeVar
+
+from graphql import GraphQLError, OperationDefinitionNode, OperationType, parse
+
+T = TypeVar("T")
+
+
+def generation_of(store: Any) -> int:
+    """The store's write counter (0 for a store that does not count writes: then nothing is cached)."""
+    return int(getattr(store, "generation", 0))
+
+
+class GenerationCache:
+    """Values keyed by anything, forgotten as soon as the store's generation changes."""
+
+    def __init__(self) -> None:
+        self._generation = -1
+        self._values: dict[Hashable, Any] = {}
+        self._lock = threading.Lock()
+
+    def get(self, store: Any, key: Hashable, compute: Callable[[], T]) -> T:
+        generation = generation_of(store)
+        with self._lock:
+            if generation != self._generation:
+                self._values, self._generation = {}, generation
+            if key in self._values:
+                return self._values[key]
+        value = compute()
+        with self._lock:
+            if self._generation == generation == generation_of(store):  # nothing was written meanwhile
+                self._values[key] = value
+        return value
+
+
+_PER_STORE: weakref.WeakKeyDictionary[Any, GenerationCache] = weakref.WeakKeyDictionary()
+
+
+def store_cache(store: Any) -> GenerationCache:
+    """The generation cache of a store (one per store object, gone with it)."""
+    if store not in _PER_STORE:
+        _PER_STORE[store] = GenerationCache()
+    return _PER_STORE[store]
+
+
+@lru_cache(maxsize=512)
+def only_queries(document: str) -> bool:
+    """True when every operation of the document is a query (no mutation, no subscription)."""
+    try:
+        parsed = parse(document)
+    except GraphQLError:
+        return False
+    ops = [d for d in parsed.definitions if isinstance(d, OperationDefinitionNode)]
+    return bool(ops) and all(op.operation is OperationType.QUERY for op in ops)
+
+
+class ResponseCache:
+    """Answers to anonymous, read-only, database-free queries, for the store generation they were computed in."""
+
+    def __init__(self, maxsize: int = 256) -> None:
+        self.maxsize = maxsize
+        self._generation = -1
+        self._answers: OrderedDict[tuple[str, str, str | None], Any] = OrderedDict()
+        self._lock = threading.Lock()
+
+    @staticmethod
+    def key(query: str, variables: dict[str, Any] | None, operation: str | None) -> tuple[str, str, str | None] | None:
+        try:
+            encoded = json.dumps(variables or {}, sort_keys=True)
+        except (TypeError, ValueError):
+            return None  # uploads and other non-JSON values: not cacheable
+        return (query, encoded, operation)
+
+    def get(self, generation: int, key: tuple[str, str, str | None]) -> Any | None:
+        with self._lock:
+            if generation != self._generation:
+                self._answers.clear()
+                self._generation = generation
+                return None
+            found = self._answers.get(key)
+            if found is not None:
+                self._answers.move_to_end(key)
+            return found
+
+    def put(self, generation: int, key: tuple[str, str, str | None], answer: Any) -> None:
+        with self._lock:
+            if generation != self._generation or self.maxsize <= 0:
+                return
+            self._answers[key] = answer
+            while len(self._answers) > self.maxsize:
+                self._answers.popitem(last=False)
