@@ -9,7 +9,9 @@
 3. sends the page query (50 models with their latest version, annotation terms and
    compatibility with every protocol) from N concurrent clients over HTTP and prints
    the median and 95th-percentile latency and the requests per second, plus the
-   store and database round trips of one request (``WEBLAB_DEBUG`` is on).
+   store and database round trips of one request (``WEBLAB_DEBUG`` is on); twice:
+   computed afresh for every request (a unique unused variable defeats the response
+   cache of ``schema/caches.py``), then repeated as anonymous visitors would send it.
 
 Target (issue 7): p50 under 50 ms.
 """
@@ -92,19 +94,29 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-async def load(url: str, clients: int, requests: int, page: int, pid: int) -> None:
-    payload = {"query": PAGE, "variables": {"n": page}}
+async def load(url: str, clients: int, requests: int, page: int, pid: int, *, fresh: bool) -> None:
+    """``fresh``: every request carries an unused, unique variable, so no answer comes from the response cache
+    (``schema/caches.py``): the cost of computing the page. Otherwise the same request repeats, as many
+    anonymous visitors of the same page would send it."""
+    counter = 0
+
+    def payload() -> dict:
+        nonlocal counter
+        counter += 1
+        return {"query": PAGE, "variables": {"n": page, **({"nonce": counter} if fresh else {})}}
+
+    mode = "computed afresh (response cache defeated)" if fresh else "repeated (response cache allowed)"
     async with httpx.AsyncClient(base_url=url, timeout=60) as client:
-        first = (await client.post("/graphql", json=payload)).json()
+        first = (await client.post("/graphql", json=payload())).json()
         if "errors" in first:
             raise SystemExit(f"the page query failed: {first['errors']}")
         models = first["data"]["models"]
         fitting = sum(len(e["node"]["latestVersion"]["compatibleProtocols"] or []) for e in models["edges"]
                       if e["node"]["latestVersion"])
-        print(f"page: {len(models['edges'])} of {models['totalCount']} models, {fitting} compatible protocols; "
-              f"round trips per request: {first.get('extensions', {}).get('roundTrips')}")
+        print(f"[{mode}] page: {len(models['edges'])} of {models['totalCount']} models, {fitting} compatible "
+              f"protocols; round trips per request: {first.get('extensions', {}).get('roundTrips')}")
         for _ in range(5):  # warm caches (parser, validation, store pages)
-            await client.post("/graphql", json=payload)
+            await client.post("/graphql", json=payload())
 
         latencies: list[float] = []
         remaining = requests
@@ -114,7 +126,7 @@ async def load(url: str, clients: int, requests: int, page: int, pid: int) -> No
             while remaining > 0:
                 remaining -= 1
                 t = time.perf_counter()
-                response = await client.post("/graphql", json=payload)
+                response = await client.post("/graphql", json=payload())
                 latencies.append(time.perf_counter() - t)
                 assert response.status_code == 200 and "errors" not in response.json()
 
@@ -124,7 +136,7 @@ async def load(url: str, clients: int, requests: int, page: int, pid: int) -> No
     latencies.sort()
     p50 = statistics.median(latencies) * 1000
     p95 = latencies[int(0.95 * (len(latencies) - 1))] * 1000
-    print(f"{len(latencies)} requests, {clients} clients: p50 {p50:.1f} ms, p95 {p95:.1f} ms, "
+    print(f"[{mode}] {len(latencies)} requests, {clients} clients: p50 {p50:.1f} ms, p95 {p95:.1f} ms, "
           f"{len(latencies) / elapsed:.1f} req/s; server CPU {cpu / len(latencies) * 1000:.1f} ms per request; "
           f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
 
@@ -132,9 +144,9 @@ async def load(url: str, clients: int, requests: int, page: int, pid: int) -> No
         single = []
         for _ in range(20):
             t = time.perf_counter()
-            await client.post("/graphql", json=payload)
+            await client.post("/graphql", json=payload())
             single.append(time.perf_counter() - t)
-    print(f"one client, 20 requests: p50 {statistics.median(single) * 1000:.1f} ms")
+    print(f"[{mode}] one client, 20 requests: p50 {statistics.median(single) * 1000:.1f} ms")
 
 
 def main() -> None:
@@ -154,7 +166,8 @@ def main() -> None:
     url = f"http://127.0.0.1:{args.port}"
     try:
         asyncio.run(wait_ready(url, proc))
-        asyncio.run(load(url, args.clients, args.requests, args.page, proc.pid))
+        for fresh in (True, False):
+            asyncio.run(load(url, args.clients, args.requests, args.page, proc.pid, fresh=fresh))
     finally:
         proc.send_signal(signal.SIGTERM)
         try:

@@ -57,6 +57,25 @@ class GenerationCache:
         return value
 
 
+    def get_many(self, store: Any, keys: list[Hashable],
+                 compute: Callable[[list[Hashable]], dict[Hashable, T]]) -> tuple[dict[Hashable, T], bool]:
+        """Values for ``keys``; those not cached are computed together (one call of ``compute`` with the missing
+        keys, which must return a value for each). Also says whether ``compute`` was called."""
+        generation = generation_of(store)
+        with self._lock:
+            if generation != self._generation:
+                self._values, self._generation = {}, generation
+            found = {k: self._values[k] for k in keys if k in self._values}
+        missing = [k for k in dict.fromkeys(keys) if k not in found]
+        if not missing:
+            return found, False
+        computed = compute(missing)
+        with self._lock:
+            if self._generation == generation == generation_of(store):
+                self._values.update(computed)
+        return {**found, **computed}, True
+
+
 _PER_STORE: weakref.WeakKeyDictionary[Any, GenerationCache] = weakref.WeakKeyDictionary()
 
 

@@ -270,13 +270,26 @@ class Loaders:
         found = self._read_versions(valid, None) if valid else {}
         return [found.get(u, []) for u in entity_uris]
 
+    def _cached(self, name: str, keys: list[Any], compute: Callable[[list[Any]], dict[Any, Any]]) -> list[Any]:
+        """One store read for the keys no earlier request (in this store generation) has read; counted as one
+        read whether or not it was needed (``schema/context.py``)."""
+        tagged = [(name, self.base, k) for k in keys]
+        found, computed = store_cache(self.store.inner).get_many(
+            self.store, tagged, lambda missing: {(name, self.base, k): v for k, v in compute([m[2] for m in missing]).items()})
+        if not computed:
+            self.store.count_cached(1)
+        return [found[t] for t in tagged]
+
     async def _load_terms(self, version_uris: list[str]) -> list[list[str]]:
+        return self._cached("terms", version_uris, self._read_terms)
+
+    def _read_terms(self, version_uris: list[str]) -> dict[str, list[str]]:
         query = vocab.PREFIXES + f"""
 SELECT ?v ?t WHERE {{ {values("v", version_uris)} GRAPH ?v {{ ?v weblab:annotatedWith ?t }} }}"""
         found: dict[str, set[str]] = {}
         for s in self.ox.query(query):
             found.setdefault(s["v"].value, set()).add(s["t"].value)
-        return [sorted(found.get(u, ())) for u in version_uris]
+        return {u: sorted(found.get(u, ())) for u in version_uris}
 
     async def _load_variables(self, version_uris: list[str]) -> list[list[VariableRow]]:
         query = vocab.PREFIXES + f"""
@@ -348,8 +361,13 @@ SELECT ?v ?how ?t ?part ?name ?units ?description ?default ?optional WHERE {{
 
     async def _load_compatibility(self, model_versions: list[str]) -> list[list[compat.Compatibility]]:
         """Each model version against the latest visible version of every visible protocol: one query."""
-        protocols = [v.uri for _, v in await self.latest_protocol_versions()]
-        return batch.compatibility_grid(self.store, self.base, model_versions, protocols)
+        protocols = tuple(v.uri for _, v in await self.latest_protocol_versions())
+
+        def read(keys: list[tuple[str, tuple[str, ...]]]) -> dict[tuple[str, tuple[str, ...]], Any]:
+            grid = batch.compatibility_grid(self.store, self.base, [m for m, _ in keys], list(protocols))
+            return {k: row for k, row in zip(keys, grid, strict=True)}
+
+        return self._cached("compatibility", [(m, protocols) for m in model_versions], read)
 
     async def _load_pairs(self, pairs: list[tuple[str, str]]) -> list[compat.Compatibility]:
         """Compatibility of (model version, protocol version) pairs: one query for all of them."""
