@@ -1,6 +1,6 @@
 """Benchmark: the 50-model page over GraphQL on the embedded default with the demo corpus loaded.
 
-    .venv/bin/python bench/graphql.py [--data-dir DIR] [--clients 8] [--requests 200] [--port 8765]
+    .venv/bin/python bench/graphql.py [--data-dir DIR] [--clients 8] [--requests 200] [--port 8765] [--code DIR]
 
 1. prepares a data directory (once; reused when ``--data-dir`` is given again): the
    embedded default's services, the ontologies, and the demo corpus (``resolvers.importer``);
@@ -156,12 +156,17 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=200)
     parser.add_argument("--page", type=int, default=50)
     parser.add_argument("--port", type=int, default=8765)
+    parser.add_argument("--code", type=Path, default=None,
+                        help="serve the code of this checkout instead (e.g. a `git worktree` of an older commit), "
+                             "to compare before and after on the same data and machine")
     args = parser.parse_args()
     data_dir = args.data_dir or Path(tempfile.mkdtemp(prefix="weblab-bench-graphql-"))
     data_dir.mkdir(parents=True, exist_ok=True)
     asyncio.run(prepare(data_dir))
     env = _env(data_dir, args.port)
-    proc = subprocess.Popen([str(ROOT / ".venv" / "bin" / "weblab"), "serve"], env=env, cwd=ROOT,
+    if args.code is not None:
+        env["PYTHONPATH"] = str(args.code.resolve())  # ahead of the editable install
+    proc = subprocess.Popen([str(ROOT / ".venv" / "bin" / "weblab"), "serve"], env=env, cwd=args.code or ROOT,
                             start_new_session=True)
     url = f"http://127.0.0.1:{args.port}"
     try:
