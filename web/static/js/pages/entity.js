@@ -2,7 +2,6 @@
 // compatible counterparts, experiments, collaborators. One GraphQL query fills the page;
 // the experiments and compatibility tabs load when first opened.
 import { gql } from "../api.js";
-import { experimentId, latestRuns } from "../experiments.js";
 import { $, fill, formatDate, h, markReady, showError, statusLabel, viewUrl, visibilityBadge } from "../dom.js";
 import { onSubmit } from "../forms.js";
 import { setupTabs } from "../tabs.js";
@@ -229,38 +228,23 @@ async function protocolCompatibility(box) {
 }
 
 let experimentsLoaded = false;
-/** Counterpart versions: for a model, the protocols it was checked against; for a protocol, every model. */
-async function counterparts() {
-  if (kind === "model") {
-    const data = await gql(`query($id: ID!, $ref: String!) { node(id: $id) { ... on Entity { version(ref: $ref) {
-      compatibility { fits protocol { uri entity { name uri } } } } } } }`, { id: entityId, ref });
-    return (data.node.version.compatibility || []).filter((c) => c.protocol)
-      .map((c) => ({ versionUri: c.protocol.uri, name: c.protocol.entity.name, uri: c.protocol.entity.uri, fits: c.fits }));
-  }
-  const out = [];
-  let after = null;
-  do {
-    const data = await gql(`query($after: String) { models(first: 100, after: $after) {
-      edges { node { name uri latestVersion { uri } } } pageInfo { hasNextPage endCursor } } }`, { after });
-    for (const { node } of data.models.edges) {
-      if (node.latestVersion) out.push({ versionUri: node.latestVersion.uri, name: node.name, uri: node.uri, fits: true });
-    }
-    after = data.models.pageInfo.hasNextPage ? data.models.pageInfo.endCursor : null;
-  } while (after);
-  return out;
-}
-
+/** This version's experiments with their newest runs, in one request (Version.experiments); one row per
+ * counterpart entity, the most recently run of its versions. */
 async function loadExperiments() {
   if (experimentsLoaded || !entity?.version) return;
   experimentsLoaded = true;
   const box = $("#experiments");
   try {
-    const others = await counterparts();
-    for (const o of others) {
-      o.id = kind === "model" ? await experimentId(entity.version.uri, o.versionUri) : await experimentId(o.versionUri, entity.version.uri);
+    const data = await gql(`query($id: ID!, $ref: String!) { node(id: $id) { ... on Entity { version(ref: $ref) {
+      experiments { model { entity { name uri } } protocol { entity { name uri } } latestRun { uri status } } } } } }`,
+    { id: entityId, ref });
+    const seen = new Map();
+    for (const e of data.node?.version?.experiments || []) {
+      const counterpart = kind === "model" ? e.protocol : e.model;
+      if (!counterpart || !e.latestRun || seen.has(counterpart.entity.uri)) continue;
+      seen.set(counterpart.entity.uri, { name: counterpart.entity.name, uri: counterpart.entity.uri, run: e.latestRun });
     }
-    const runs = await latestRuns(others.map((o) => o.id));
-    const rows = others.filter((o) => runs.has(o.id)).sort((a, b) => a.name.localeCompare(b.name));
+    const rows = [...seen.values()].sort((a, b) => a.name.localeCompare(b.name));
     const other = kind === "model" ? "Protocol" : "Model";
     if (!rows.length) {
       fill(box, h("p", {}, "No experiments with this version yet. Start them from the ", h("a", { href: "/experiments" }, "experiment matrix"), "."));
@@ -271,7 +255,7 @@ async function loadExperiments() {
       h("thead", {}, h("tr", {}, [other, "Latest run"].map((c) => h("th", { scope: "col" }, c)))),
       h("tbody", {}, rows.map((o) => h("tr", {},
         h("td", {}, h("a", { href: viewUrl(o.uri) }, o.name)),
-        h("td", {}, h("a", { href: viewUrl(runs.get(o.id).uri) }, statusLabel(runs.get(o.id).status)))))))));
+        h("td", {}, h("a", { href: viewUrl(o.run.uri) }, statusLabel(o.run.status)))))))));
   } catch (error) {
     showError(box, error);
   }
