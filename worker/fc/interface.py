@@ -361,7 +361,21 @@ class _Preparer:
         time_var = self.model.time()
         if time_var is None:
             raise ProtocolError("the model has no free variable (time)")
-        time_unit = self.unit(independent_units) if independent_units else None
+        if independent_units:
+            time_unit = self.unit(independent_units)
+        else:
+            # Without 'independent var units' the protocol's time is in the
+            # units it gives oxmeta:time, else in milliseconds (the original
+            # engine converted every model to ms).
+            time_unit = myokit.units.ms
+            for st, ns in statements:
+                if isinstance(st, (ast.OutputVariable, ast.InputVariable)) and st.units:
+                    if _expand(st.name, ns) == OXMETA + "time":
+                        time_unit = self.unit(st.units, st.pos)
+                        independent_units = st.units
+                        break
+            if conversion(time_var.unit(), time_unit) is None:
+                time_unit = None
         time_conv = conversion(time_var.unit(), time_unit) or IDENTITY
         if time_unit is not None and conversion(time_var.unit(), time_unit) is None:
             raise ProtocolError(
@@ -1099,9 +1113,10 @@ def _prune(model: myokit.Model, roots: set[str]) -> None:
     if not unused:
         return
     for var in unused:
-        if var.is_state():
-            var.demote()
         var.set_rhs(myokit.Number(0))
+    for var in unused:
+        if var.is_state():
+            _demote(var)
         if var.binding() is not None:
             var.set_binding(None)
         if var.label() is not None:
@@ -1125,9 +1140,19 @@ def _make_literal(var: myokit.Variable, value: float) -> None:
     var.set_rhs(myokit.Number(value, var.unit()))
 
 
+def _demote(var: myokit.Variable) -> None:
+    """Make a state an ordinary variable; references to its derivative become 0 (it no longer changes)."""
+    derivative = myokit.Derivative(myokit.Name(var))
+    for other in var.model().variables(deep=True):
+        rhs = other.rhs()
+        if rhs is not None and derivative in rhs.references():
+            other.set_rhs(rhs.clone(subst={derivative: myokit.Number(0)}))
+    var.demote()
+
+
 def _replace_equation(var: myokit.Variable, expr: myokit.Expression) -> None:
     if var.is_state():
-        var.demote()
+        _demote(var)
     if var.binding() is not None:
         var.set_binding(None)
     var.set_rhs(expr)
