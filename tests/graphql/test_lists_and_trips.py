@@ -154,3 +154,17 @@ async def test_nested_lists_round_trips_do_not_grow(gql: Gql, fifty) -> None:
         assert len(body["data"]["entities"]["nodes"]) == n
         counts[n] = body["extensions"]["roundTrips"]
     assert counts[5] == counts[N]
+
+
+async def test_runs_of_versions_round_trips_do_not_grow(gql: Gql, fifty) -> None:
+    owner, token, _ = fifty
+    query = """query($o: String!, $n: Int!) { models(owner: $o, first: $n) { nodes {
+        latestVersion { runs(first: 5) { totalCount nodes { status } } experiments { id latestRun { status } } } } }
+        runs(first: 5) { totalCount } counts { models runs } }"""
+    counts = {}
+    for n in (5, N):
+        body = await gql(query, {"o": owner, "n": n}, token=token)
+        assert "errors" not in body, body["errors"]
+        assert len(body["data"]["models"]["nodes"]) == n
+        counts[n] = body["extensions"]["roundTrips"]
+    assert counts[5] == counts[N]
