@@ -1011,31 +1011,60 @@ def _derived_function(name: str, x: myokit.Expression) -> myokit.Expression | No
         return myokit.Sqrt(e)
 
     ex, emx = myokit.Exp(x), myokit.Exp(myokit.PrefixMinus(x))
+    small = myokit.Less(myokit.Abs(x), myokit.Number(1e-5))
+
+    def sinh() -> myokit.Expression:
+        # Near 0 the exponential form cancels to 0: use the series there.
+        series = myokit.Plus(x, myokit.Divide(myokit.Power(x, myokit.Number(3)), myokit.Number(6)))
+        return myokit.If(small, series, myokit.Divide(myokit.Minus(ex, emx), two))
+
+    def tanh() -> myokit.Expression:
+        # Saturates to +-1 for large |x| (the exponential form gives inf/inf there).
+        e2 = myokit.Exp(myokit.Multiply(two, x))
+        middle = myokit.Divide(myokit.Minus(e2, one), myokit.Plus(e2, one))
+        big = myokit.If(myokit.More(x, myokit.Number(0)), one, myokit.PrefixMinus(one))
+        return myokit.If(small, x, myokit.If(myokit.More(myokit.Abs(x), myokit.Number(20)), big, middle))
+
+    def asinh(e: myokit.Expression) -> myokit.Expression:
+        # Series near 0, ln(2|e|) where e*e would overflow, the closed form between.
+        tiny = myokit.Less(myokit.Abs(e), myokit.Number(1e-5))
+        huge = myokit.More(myokit.Abs(e), myokit.Number(1e150))
+        sign = myokit.If(myokit.Less(e, myokit.Number(0)), myokit.PrefixMinus(one), one)
+        far = myokit.Multiply(sign, ln(myokit.Multiply(two, myokit.Abs(e))))
+        closed = ln(myokit.Plus(e, sqrt(myokit.Plus(myokit.Multiply(e, e), one))))
+        return myokit.If(tiny, e, myokit.If(huge, far, closed))
+
+    def acosh(e: myokit.Expression) -> myokit.Expression:
+        huge = myokit.More(e, myokit.Number(1e150))
+        closed = ln(myokit.Plus(e, sqrt(myokit.Minus(myokit.Multiply(e, e), one))))
+        return myokit.If(huge, ln(myokit.Multiply(two, e)), closed)
+
+    def atanh(e: myokit.Expression) -> myokit.Expression:
+        tiny = myokit.Less(myokit.Abs(e), myokit.Number(1e-5))
+        closed = myokit.Multiply(
+            myokit.Number(0.5), ln(myokit.Divide(myokit.Plus(one, e), myokit.Minus(one, e)))
+        )
+        return myokit.If(tiny, e, closed)
+
     table = {
         "sec": lambda: inv(myokit.Cos(x)),
         "csc": lambda: inv(myokit.Sin(x)),
         "cot": lambda: inv(myokit.Tan(x)),
-        "sinh": lambda: myokit.Divide(myokit.Minus(ex, emx), two),
+        "sinh": lambda: sinh(),
         "cosh": lambda: myokit.Divide(myokit.Plus(ex, emx), two),
-        "tanh": lambda: myokit.Divide(myokit.Minus(ex, emx), myokit.Plus(ex, emx)),
+        "tanh": lambda: tanh(),
         "sech": lambda: myokit.Divide(two, myokit.Plus(ex, emx)),
-        "csch": lambda: myokit.Divide(two, myokit.Minus(ex, emx)),
-        "coth": lambda: myokit.Divide(myokit.Plus(ex, emx), myokit.Minus(ex, emx)),
+        "csch": lambda: inv(sinh()),
+        "coth": lambda: inv(tanh()),
         "arcsec": lambda: myokit.ACos(inv(x)),
         "arccsc": lambda: myokit.ASin(inv(x)),
         "arccot": lambda: myokit.ATan(inv(x)),
-        "arcsinh": lambda: ln(myokit.Plus(x, sqrt(myokit.Plus(myokit.Multiply(x, x), one)))),
-        "arccosh": lambda: ln(myokit.Plus(x, sqrt(myokit.Minus(myokit.Multiply(x, x), one)))),
-        "arctanh": lambda: myokit.Multiply(
-            myokit.Number(0.5), ln(myokit.Divide(myokit.Plus(one, x), myokit.Minus(one, x)))
-        ),
-        "arcsech": lambda: ln(
-            myokit.Divide(myokit.Plus(one, sqrt(myokit.Minus(one, myokit.Multiply(x, x)))), x)
-        ),
-        "arccsch": lambda: ln(myokit.Plus(inv(x), sqrt(myokit.Plus(inv(myokit.Multiply(x, x)), one)))),
-        "arccoth": lambda: myokit.Multiply(
-            myokit.Number(0.5), ln(myokit.Divide(myokit.Plus(x, one), myokit.Minus(x, one)))
-        ),
+        "arcsinh": lambda: asinh(x),
+        "arccosh": lambda: acosh(x),
+        "arctanh": lambda: atanh(x),
+        "arcsech": lambda: acosh(inv(x)),
+        "arccsch": lambda: asinh(inv(x)),
+        "arccoth": lambda: atanh(inv(x)),
     }
     build = table.get(name)
     return build() if build is not None else None
