@@ -13,6 +13,7 @@ anything computed only from the store's content stays right until it changes:
   change instead of once per request.
 
 Both are per process and per store; a write in this process is seen at once.
+Only the embedded store is cached (see :func:`generation_of`).
 """
 
 from __future__ import annotations
@@ -30,9 +31,18 @@ from graphql import GraphQLError, OperationDefinitionNode, OperationType, parse
 T = TypeVar("T")
 
 
-def generation_of(store: Any) -> int:
-    """The store's write counter (0 for a store that does not count writes: then nothing is cached)."""
-    return int(getattr(store, "generation", 0))
+def generation_of(store: Any) -> int | None:
+    """The store's write counter, or None when it cannot see every write (then nothing is cached).
+
+    Only the embedded store qualifies: it is open in this process alone, so every write bumps its counter.
+    A remote SPARQL server (``WEBLAB_SPARQL_URL``) may be written by other processes this one never hears of.
+    """
+    from sparql.store import TripleStore
+
+    inner = getattr(store, "inner", store)
+    if not isinstance(inner, TripleStore):
+        return None
+    return inner.generation
 
 
 class GenerationCache:
@@ -45,6 +55,8 @@ class GenerationCache:
 
     def get(self, store: Any, key: Hashable, compute: Callable[[], T]) -> T:
         generation = generation_of(store)
+        if generation is None:
+            return compute()
         with self._lock:
             if generation != self._generation:
                 self._values, self._generation = {}, generation
@@ -62,6 +74,8 @@ class GenerationCache:
         """Values for ``keys``; those not cached are computed together (one call of ``compute`` with the missing
         keys, which must return a value for each). Also says whether ``compute`` was called."""
         generation = generation_of(store)
+        if generation is None:
+            return compute(list(dict.fromkeys(keys))), True
         with self._lock:
             if generation != self._generation:
                 self._values, self._generation = {}, generation

@@ -61,6 +61,8 @@ class WeblabSchema(strawberry.Schema):
                 and self.responses.maxsize > 0 and not kwargs.get("operation_extensions") and only_queries(query)):
             key = ResponseCache.key(query, variable_values, operation_name)
         generation = generation_of(store)
+        if generation is None:
+            key = None
         if key is not None and (found := self.responses.get(generation, key)) is not None:
             if context_value.settings.debug:
                 return dataclasses.replace(found, extensions={**(found.extensions or {}), "responseCache": "hit"})
@@ -68,7 +70,7 @@ class WeblabSchema(strawberry.Schema):
         result = await super().execute(query, variable_values, context_value, root_value, operation_name, **kwargs)
         if (key is not None and not result.errors and context_value.trips.db == 0
                 and generation_of(store) == generation):
-            self.responses.put(generation, key, result)
+            self.responses.put(generation, key, result)  # type: ignore[arg-type]
         return result
 
     def process_errors(self, errors: list[GraphQLError], execution_context: Any = None) -> None:

@@ -58,3 +58,18 @@ async def test_mutations_are_never_answered_from_the_cache(gql: Gql) -> None:
     first = await gql(query)
     second = await gql(query)
     assert "errors" not in first and "responseCache" not in second.get("extensions", {})
+
+
+def test_a_store_written_elsewhere_is_never_cached(services: Services) -> None:
+    # a remote SPARQL server may be written by other processes: its reads are made afresh every time
+    from schema.caches import GenerationCache, generation_of
+
+    class Remote:
+        generation = 0  # counts only this process's writes
+
+    reads: list[int] = []
+    cache = GenerationCache()
+    for _ in range(2):
+        cache.get(Remote(), "k", lambda: reads.append(1))
+    assert len(reads) == 2 and generation_of(Remote()) is None
+    assert generation_of(services.store) == services.store.generation  # the embedded store is cached
