@@ -111,6 +111,7 @@ class Loaders:
         self._tasks: dict[str, asyncio.Future[Any]] = {}
         self._by_kind: dict[Kind, list[EntityRecord]] = {}
         self._latest_protocols: list[tuple[EntityRecord, VersionRecord]] | None = None
+        self._visible: dict[tuple[str, str], list[VersionRecord]] = {}
         # GraphQL objects already built in this request, by (type name, URI): a protocol that fits 50 models
         # is one Version object, not 50
         self.objects: dict[tuple[str, str], Any] = {}
@@ -148,9 +149,13 @@ class Loaders:
         return Access(owner=entity.owner, collaborators=mine)
 
     async def visible_versions(self, entity: EntityRecord) -> list[VersionRecord]:
-        """The entity's versions the caller may see, oldest first."""
-        access = await self.access(entity)
-        return [v for v in await self.versions.load(entity.uri) if can_view(self.user, access, v.visibility)]
+        """The entity's versions the caller may see, oldest first (decided once per entity and request)."""
+        key = (entity.uri, entity.owner)
+        if (found := self._visible.get(key)) is None:
+            access = await self.access(entity)
+            found = [v for v in await self.versions.load(entity.uri) if can_view(self.user, access, v.visibility)]
+            self._visible[key] = found
+        return list(found)
 
     async def can_see(self, entity: EntityRecord) -> bool:
         access = await self.access(entity)
