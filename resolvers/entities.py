@@ -149,14 +149,15 @@ class Entities:
             self.store.flush()
 
     @classmethod
-    def from_services(cls, services: Any, *, auto_run: bool = True) -> Entities:
-        """With ``auto_run``, every new version queues its compatible experiments (bulk importers turn it off)."""
+    def from_services(cls, services: Any, *, auto_run: bool | None = None) -> Entities:
+        """With ``auto_run`` (default: the ``auto_run`` setting), every new version queues its compatible
+        experiments; bulk importers turn it off."""
         s = services.settings
         entities = cls(
             services.store, services.db, Repositories(s.repos_dir), s.base_uri,
             Limits(max_upload_bytes=s.max_upload_bytes, max_unpacked_bytes=s.max_unpacked_bytes),
         )
-        if auto_run:
+        if s.auto_run if auto_run is None else auto_run:
             async def queue_experiments(version: VersionRecord) -> None:
                 from resolvers import runs  # runs builds on entities
 

@@ -66,6 +66,7 @@ def settings(tmp_path_factory: pytest.TempPathFactory, database_url: str) -> Set
         redis_url=REDIS_URL,
         queue_name=f"weblab-test:{os.getpid()}:{secrets.token_hex(3)}",
         import_demo=False,
+        auto_run=False,  # tests queue runs themselves; tests/runs/test_automatic.py turns it on
         demo_dir=SHARED_DATA,
         secret_key="test-secret-key",
     )

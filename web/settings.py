@@ -25,6 +25,7 @@ class Settings(BaseSettings):
     host: str = Field("127.0.0.1", description="Address to serve on.")
     port: int = Field(8000, description="Port to serve on.")
     queue_name: str = Field("weblab:queue", description="arq queue name (tests use their own).")
+    auto_run: bool = Field(True, description="Queue a new version's compatible experiments as soon as it is added.")
     import_demo: bool = Field(True, description="Import the demo corpus on the first start of the embedded default.")
     demo_dir: Path = Field(Path("../shared/data"), description="Where the demo corpus is read from.")
     max_upload_bytes: int = Field(50 * 1024 * 1024, description="Largest accepted upload (one file or archive).")

@@ -80,6 +80,7 @@ def _serve(database_url: str, data_dir: Path, *, import_demo: bool, timeout: flo
         "WEBLAB_REDIS_URL": REDIS_URL,
         "WEBLAB_QUEUE_NAME": f"weblab-browser:{os.getpid()}:{secrets.token_hex(3)}",
         "WEBLAB_SECRET_KEY": "browser-test-secret",
+        "WEBLAB_AUTO_RUN": "false",  # the workflow test starts its experiment from the matrix
         "WEBLAB_IMPORT_DEMO": "true" if import_demo else "false",
         "WEBLAB_DEMO_DIR": str(SHARED_DATA),
         "WEBLAB_LOG_LEVEL": "WARNING",

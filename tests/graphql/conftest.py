@@ -63,7 +63,7 @@ def data(gql: Gql) -> Gql:
 
 @pytest.fixture(scope="session")
 def entities(services: Services) -> Entities:
-    return Entities.from_services(services, auto_run=False)  # tests create their runs themselves
+    return Entities.from_services(services)
 
 
 @pytest.fixture(scope="session")

@@ -109,7 +109,7 @@ def entities(services: Services) -> Entities:
     from ontology.graphs import load_ontologies
 
     load_ontologies(services.store, services.settings.base_uri)  # idempotent; compatibility reads terms through it
-    return Entities.from_services(services, auto_run=False)  # these tests queue runs themselves
+    return Entities.from_services(services)
 
 
 @pytest.fixture(scope="session")

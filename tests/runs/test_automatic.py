@@ -75,7 +75,7 @@ async def test_adding_a_version_through_the_platform_queues_its_experiments(
         services: Services, publish: Publish, owner: Any, model_files: list) -> None:
     user, _ = owner
     protocol = await publish(user)
-    platform = Entities.from_services(services)  # as GraphQL and the upload routes use it
+    platform = Entities.from_services(services, auto_run=True)  # as GraphQL and the upload routes do by default
     _, version = await platform.publish(user, Kind.MODEL, f"auto {model_files[1].stem}",
                                         [Upload(model_files[1].name, model_files[1].read_bytes())])
     run = await runs.current_run(services.db, runs.experiment_uri(services.settings.base_uri, version.uri, protocol))
