@@ -17,8 +17,8 @@ from arq import ArqRedis, create_pool
 from arq.connections import RedisSettings
 from psycopg_pool import AsyncConnectionPool
 
-from resolvers import db
 from ontology.graphs import load_ontologies
+from resolvers import db
 from sparql.store import TripleStore, open_triple_store
 from web.embedded import EmbeddedServices, start_postgres, start_redis
 from web.settings import Settings
