@@ -404,15 +404,7 @@ class _Preparer:
             self._define(s, iri, ns)
         for s, ns in of(ast.ClampVariable):
             self._clamp(s, _expand(s.name, ns), ns)
-        missing_optional: list[str] = []
-        for iri, s in optional.items():
-            if self.qnames(iri):
-                continue
-            if s.default is not None:
-                expr, unit = self._translate(s.default, self._ns_of(s, statements))
-                self.new_variable(iri, unit, expr)
-            else:
-                missing_optional.append(iri)
+        missing_optional = self._create_defaults(optional, statements)
 
         # Bindings: every term used, plus outputs in order.
         bindings: dict[str, Binding] = {}
@@ -464,6 +456,41 @@ class _Preparer:
             max_step=max_step,
             missing_optional=missing_optional,
         )
+
+    def _create_defaults(
+        self,
+        optional: dict[str, ast.OptionalVariable],
+        statements: list[tuple[ast.InterfaceStatement, dict[str, str]]],
+    ) -> list[str]:
+        """Create the optional terms the model lacks from their defaults; return those left missing.
+
+        A default can use other optional terms, created in any order, so this
+        repeats until nothing changes. A default that uses a term the model
+        lacks and no default creates leaves its own term missing (as in the
+        original engine) rather than failing: INa_late's default sodium
+        reversal potential on a model without sodium concentrations.
+        """
+        pending = {iri: s for iri, s in optional.items() if not self.qnames(iri)}
+        progress = True
+        while progress:
+            progress = False
+            for iri, s in list(pending.items()):
+                if s.default is None:
+                    continue
+                ns = self._ns_of(s, statements)
+                if not all(self._resolvable(name, ns) for name in _names_in_expr(s.default)):
+                    continue
+                expr, unit = self._translate(s.default, ns)
+                self.new_variable(iri, unit, expr)
+                del pending[iri]
+                progress = True
+        return list(pending)
+
+    def _resolvable(self, name: str, ns: dict[str, str]) -> bool:
+        """Whether a name in an interface expression stands for a variable of the model (so far)."""
+        if ":" not in name and name in self.declared:
+            return True
+        return self.variable(_expand(name, ns)) is not None
 
     def _ns_of(
         self, stmt: ast.InterfaceStatement, statements: list[tuple[ast.InterfaceStatement, dict[str, str]]]
@@ -1079,7 +1106,12 @@ def _mul(a: myokit.Unit | None, b: myokit.Unit | None) -> myokit.Unit | None:
 
 
 def _as_condition(expr: myokit.Expression) -> myokit.Expression:
-    if expr.is_conditional():
+    """A myokit condition for ``expr`` (a number is true when non-zero).
+
+    myokit's ``is_conditional()`` means "contains an if", not "is a
+    condition": test the type instead.
+    """
+    if isinstance(expr, myokit.Condition):
         return expr
     return myokit.NotEqual(expr, myokit.Number(0))
 

@@ -1,0 +1,70 @@
+"""Real protocols on real models whose annotations take unusual paths through the model interface.
+
+Each case is one the engine once failed on: a stimulus ``define`` whose
+condition myokit reported as "not conditional", unused states that could
+not be demoted while other unused variables still referred to them, and an
+optional default that uses a term the model lacks. The runs are short
+(inputs shortened where the protocol allows it).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from worker.fc import load_protocol
+from worker.fc.model import OXMETA
+
+ROOT = Path(__file__).resolve().parents[2]
+DATA = Path(os.environ.get("WEBLAB_SHARED_DATA", ROOT.parent / "shared" / "data")).resolve()
+REAL_PROTOCOLS = DATA / "fc" / "protocols" / "real"
+REAL_MODELS = DATA / "fc" / "models" / "real"
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _own_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("WEBLAB_FC_CACHE", str(tmp_path_factory.mktemp("fc-cache")))
+        yield
+
+
+def test_s1s2_runs_where_the_stimulus_condition_is_a_plain_comparison(tmp_path: Path) -> None:
+    # Espinosa's stimulus define translated to a myokit condition that the
+    # engine wrapped again (``(a >= b) != 0``), which myokit rejects.
+    short = {"steady_state_beats": 2, "s2_intervals": [1000, 500], "timecourse_duration": 1500}
+    protocol = load_protocol(REAL_PROTOCOLS / "S1S2.txt", short)
+    result = protocol.run(REAL_MODELS / "espinosa_model_1998_normal.cellml", tmp_path)
+    assert result.status == "success", result.messages
+    voltage = np.asarray(result.outputs["membrane_voltage"])
+    assert voltage.shape[0] == 2
+    # Both S2 intervals elicit action potentials: each run depolarises well above rest.
+    assert (voltage.max(axis=1) - voltage.min(axis=1) > 50).all()
+
+
+@pytest.mark.parametrize("model", ["carro_2011_epi", "nygren_atrial_model_1998"])
+def test_ina_late_runs_where_unused_states_feed_each_other(model: str, tmp_path: Path) -> None:
+    # With V clamped, most of these models' states are unused; they refer to
+    # one another, so they can only be demoted once none has an equation left.
+    result = load_protocol(REAL_PROTOCOLS / "INa_late.txt").run(REAL_MODELS / f"{model}.cellml", tmp_path)
+    assert result.status == "success", result.messages
+    assert np.isfinite(np.asarray(result.outputs["late_sodium"])).all()
+
+
+@pytest.mark.parametrize(
+    "model", ["courtemanche_ramirez_nattel_model_1998", "hodgkin_huxley_squid_axon_model_1952_modified"]
+)
+def test_an_optional_default_using_a_missing_term_leaves_its_output_out(model: str, tmp_path: Path) -> None:
+    # The default sodium reversal potential needs both sodium concentrations,
+    # which these models do not annotate: the term is left missing (it is
+    # only recorded, never used by the outputs) instead of failing the run.
+    path = REAL_MODELS / f"{model}.cellml"
+    text = path.read_text()
+    assert f"{OXMETA}extracellular_sodium_concentration" not in text
+    assert f"{OXMETA}sodium_reversal_potential" not in text
+    result = load_protocol(REAL_PROTOCOLS / "INa_late.txt").run(path, tmp_path)
+    assert result.status == "success", result.messages
+    assert {"late_sodium", "fast_sodium_trace", "total_sodium_trace"} <= set(result.outputs)
