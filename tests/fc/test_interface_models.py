@@ -1,10 +1,11 @@
-"""Real protocols on real models whose annotations take unusual paths through the model interface.
+"""Real protocols on real models that once failed or differed from the reference results.
 
-Each case is one the engine once failed on: a stimulus ``define`` whose
-condition myokit reported as "not conditional", unused states that could
-not be demoted while other unused variables still referred to them, and an
-optional default that uses a term the model lacks. The runs are short
-(inputs shortened where the protocol allows it).
+The interface cases: a stimulus ``define`` whose condition myokit reported
+as "not conditional", unused states that could not be demoted while other
+unused variables still referred to them, and an optional default that uses
+a term the model lacks. Then the solver settings that SteadyStateRunner's
+pace count depends on, and nested protocols loaded once rather than once per
+pace. The runs are short (inputs shortened where the protocol allows it).
 """
 
 from __future__ import annotations
@@ -17,12 +18,15 @@ import numpy as np
 import pytest
 
 from worker.fc import load_protocol
+from worker.fc import protocol as protocol_module
 from worker.fc.model import OXMETA
+from worker.fc.outputs import read_output
 
 ROOT = Path(__file__).resolve().parents[2]
 DATA = Path(os.environ.get("WEBLAB_SHARED_DATA", ROOT.parent / "shared" / "data")).resolve()
 REAL_PROTOCOLS = DATA / "fc" / "protocols" / "real"
 REAL_MODELS = DATA / "fc" / "models" / "real"
+REFERENCE = DATA / "fc" / "reference"
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -68,3 +72,44 @@ def test_an_optional_default_using_a_missing_term_leaves_its_output_out(model: s
     result = load_protocol(REAL_PROTOCOLS / "INa_late.txt").run(path, tmp_path)
     assert result.status == "success", result.messages
     assert {"late_sodium", "fast_sodium_trace", "total_sodium_trace"} <= set(result.outputs)
+
+
+def test_steady_state_is_reached_in_the_reference_number_of_paces(tmp_path: Path) -> None:
+    # SteadyStateRunner stops when the state changes by less than 1e-6 over a
+    # pace, so its pace count depends on the solver's error: with the original
+    # engine's solver settings (steps of at most 0.5 ms even while pacing)
+    # Beeler-Reuter settles in as many paces as the published result says.
+    model = "beeler_reuter_model_1977"
+    protocol = load_protocol(REAL_PROTOCOLS / "SteadyStateRunner.txt", {"max_paces": 1000})
+    result = protocol.run(REAL_MODELS / f"{model}.cellml", tmp_path)
+    assert result.status == "success", result.messages
+    expected = read_output(REFERENCE / model / "SteadyStateRunner" / "outputs_num_paces.csv")
+    np.testing.assert_array_equal(result.outputs["num_paces"], expected)
+
+
+def test_a_nested_protocol_is_loaded_once_per_distinct_inputs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # SteadyStateRunner runs SinglePace once per pace, always with the same
+    # inputs: the file is read and its libraries run once, not once per pace.
+    loaded: list[str] = []
+    original = protocol_module.Protocol.__init__
+
+    def counting_init(
+        self: protocol_module.Protocol, path: str | Path, *args: object, **kwargs: object
+    ) -> None:
+        loaded.append(Path(path).name)
+        original(self, path, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(protocol_module.Protocol, "__init__", counting_init)
+    model = REAL_MODELS / "beeler_reuter_model_1977.cellml"
+    loads = []
+    for paces in (3, 9):
+        loaded.clear()
+        inputs = {"max_paces": paces, "norm_threshold": 0}
+        result = load_protocol(REAL_PROTOCOLS / "SteadyStateRunner.txt", inputs).run(model, tmp_path)
+        assert result.status == "success", result.messages
+        assert result.outputs["num_paces"] == paces
+        loads.append(loaded.count("SinglePace.txt"))
+    # Loading it to read its model interface aside, the pacing loop loads it once.
+    assert loads[0] == loads[1]

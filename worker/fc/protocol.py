@@ -358,6 +358,11 @@ class Protocol:
         self.input_names: list[str] = []
         self.input_values: dict[str, Any] = {}
         self.input_env.bindings["load"] = load_function(self.path.parent, folder)
+        # Nested protocols by (file, inputs), and this protocol's executed library
+        # environment as an import: a SteadyStateRunner nests SinglePace once per
+        # pace, so loading and running libraries once saves that work on every pace.
+        self._nested: dict[tuple[str, tuple[Any, ...]], Protocol] = {}
+        self._executed_env: Environment | None = None
         overrides = {k: to_value(v) for k, v in (inputs or {}).items()}
         self._load(_loading + (key,), overrides)
         unknown = set(overrides) - set(self.input_names)
@@ -683,9 +688,16 @@ class Protocol:
         return env
 
     def _library_env_executed(self) -> Environment:
-        env = self._library_env()
-        self._execute_library(env)
-        return env
+        """This protocol's library run once, for protocols that import it with a prefix.
+
+        Library statements only define names, and importers only read them,
+        so one executed environment serves every run.
+        """
+        if self._executed_env is None:
+            env = self._library_env()
+            self._execute_library(env)
+            self._executed_env = env
+        return self._executed_env
 
     def _execute_library(self, env: Environment) -> None:
         execute(self.library, env)
@@ -697,7 +709,7 @@ class Protocol:
         simulation: Any,
         cancel: threading.Event | None,
     ) -> dict[str, np.ndarray]:
-        inner = Protocol(self._nested_path(nested), inputs, folder=self.folder)
+        inner = self._nested_protocol(nested, inputs)
         outputs, messages = inner.execute(simulation, cancel=cancel)
         if messages:
             # As in the original engine, any error inside a nested protocol fails the nesting simulation.
@@ -715,6 +727,18 @@ class Protocol:
                     *_loc(select.pos),
                 )
         return selected
+
+    def _nested_protocol(self, nested: ast.NestedProtocol, inputs: dict[str, Any]) -> Protocol:
+        """The nested protocol loaded with ``inputs``, loaded once per distinct file and inputs."""
+        key = _inputs_key(inputs)
+        if key is None:  # inputs we cannot compare: load afresh
+            return Protocol(self._nested_path(nested), inputs, folder=self.folder)
+        cache_key = (f"{nested.pos.file}:{nested.written or nested.path}", key)
+        inner = self._nested.get(cache_key)
+        if inner is None:
+            inner = Protocol(self._nested_path(nested), inputs, folder=self.folder)
+            self._nested[cache_key] = inner
+        return inner
 
     def _collect_outputs(self, env: Environment, messages: list[str]) -> dict[str, np.ndarray]:
         outputs: dict[str, np.ndarray] = {}
@@ -743,6 +767,20 @@ class Protocol:
         else:
             status = "failed"
         return RunResult(status, outputs, messages)
+
+
+def _inputs_key(inputs: dict[str, Any]) -> tuple[Any, ...] | None:
+    """A hashable summary of input values that are equal exactly when the values are; None if unsure."""
+    parts: list[Any] = []
+    for name in sorted(inputs):
+        value = inputs[name]
+        if isinstance(value, np.ndarray):
+            parts.append((name, value.dtype.str, value.shape, value.tobytes()))
+        elif isinstance(value, (int, float, str, bool)):
+            parts.append((name, type(value).__name__, value))
+        else:
+            return None
+    return tuple(parts)
 
 
 def _phase(
