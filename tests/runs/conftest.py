@@ -45,6 +45,16 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
+@pytest_asyncio.fixture(scope="package", autouse=True)
+async def _no_runs_left_by_other_tests(services: Services) -> None:
+    """Other test packages queue runs they never run (GraphQL mutations, for example) on the same queue,
+    some on entities they delete afterwards; the pipeline tests' workers and recovery must not inherit them."""
+    async with services.db.connection() as conn:
+        await conn.execute("UPDATE runs SET status = 'CANCELLED', finished_at = now(),"
+                           " error = 'cleared before the pipeline tests' WHERE status IN ('QUEUED', 'RUNNING')")
+    await services.redis.delete(services.settings.queue_name)
+
+
 @pytest_asyncio.fixture(scope="session")
 async def server_url(settings: Settings, services: Services) -> AsyncIterator[str]:
     """The app served over real HTTP, for worker processes."""
