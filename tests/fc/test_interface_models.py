@@ -113,3 +113,15 @@ def test_a_nested_protocol_is_loaded_once_per_distinct_inputs(
         loads.append(loaded.count("SinglePace.txt"))
     # Loading it to read its model interface aside, the pacing loop loads it once.
     assert loads[0] == loads[1]
+
+
+@pytest.mark.slow
+def test_a_solver_failure_with_the_step_limit_is_retried_without_it(tmp_path: Path) -> None:
+    # Winslow 1999 makes CVODES fail its error test too often just after a
+    # stimulus edge when steps are limited to 0.5 ms (the original engine
+    # allowed more failures than myokit does); the interval is run again
+    # without the limit and steady pacing goes on to the end.
+    protocol = load_protocol(REAL_PROTOCOLS / "SteadyStateRunner.txt", {"max_paces": 1000})
+    result = protocol.run(REAL_MODELS / "winslow_model_1999.cellml", tmp_path)
+    assert result.status == "success", result.messages
+    assert np.isfinite(np.asarray(result.outputs["detailed_voltage"])).all()
