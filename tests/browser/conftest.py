@@ -17,7 +17,6 @@ import contextlib
 import json
 import os
 import secrets
-import socket
 import subprocess
 import sys
 import time
@@ -28,7 +27,7 @@ import httpx
 import pytest
 import pytest_asyncio
 
-from tests.conftest import REDIS_URL, ROOT, SHARED_DATA
+from tests.conftest import REDIS_URL, ROOT, SHARED_DATA, free_port
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -38,11 +37,6 @@ SCREENSHOTS = ARTIFACTS / "screenshots"
 START_TIMEOUT = 60.0
 DEMO_START_TIMEOUT = 300.0
 
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _wait_until_up(url: str, process: subprocess.Popen[bytes], log: Path, timeout: float) -> None:
@@ -70,7 +64,7 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
 
 @contextlib.contextmanager
 def _serve(database_url: str, data_dir: Path, *, import_demo: bool, timeout: float) -> Iterator[str]:
-    port = _free_port()
+    port = free_port()
     base = f"http://127.0.0.1:{port}/"
     env = {
         **os.environ,

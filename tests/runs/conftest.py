@@ -13,7 +13,6 @@ import asyncio
 import contextlib
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -30,7 +29,7 @@ from resolvers import runs
 from resolvers.entities import Entities
 from resolvers.metadata import Kind
 from resolvers.uploads import Upload
-from tests.conftest import ROOT, MakeUser
+from tests.conftest import ROOT, MakeUser, free_port
 from tests.runs.standin_engine import protocol_text
 from web.app import create_app
 from web.services import Services
@@ -38,11 +37,6 @@ from web.settings import Settings
 
 ENGINE = "tests.runs.standin_engine"
 
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest_asyncio.fixture(scope="package", autouse=True)
@@ -60,7 +54,7 @@ async def server_url(settings: Settings, services: Services) -> AsyncIterator[st
     """The app served over real HTTP, for worker processes."""
     app = create_app(settings, services, in_process_worker=False)
     app.state.run_engine = ENGINE
-    port = _free_port()
+    port = free_port()
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off"))
     task = asyncio.create_task(server.serve())
     while not server.started:

@@ -16,8 +16,7 @@ import pytest
 import pytest_asyncio
 
 from resolvers.metadata import DCTERMS, IS_VERSION_OF, OWNER, RDF_TYPE, TITLE, VISIBILITY, WEBLAB
-from tests.conftest import REDIS_URL, ROOT
-from tests.sparql.oxigraph_server import free_port
+from tests.conftest import REDIS_URL, ROOT, free_port
 from web.app import create_app
 from web.routes import linked_data, sparql
 from web.services import Services
