@@ -8,12 +8,14 @@ shared state use their own users and entities.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import os
 import secrets
 import socket
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import psycopg
@@ -46,9 +48,14 @@ def _with_database(url: str, name: str) -> str:
     return f"{base}?{query}" if query else base
 
 
-@pytest.fixture(scope="session")
-def database_url() -> Iterator[str]:
-    name = f"weblab_test_{os.getpid()}_{secrets.token_hex(3)}"
+@contextlib.contextmanager
+def fresh_database(purpose: str = "test") -> Iterator[str]:
+    """An empty database of its own on the test server, dropped afterwards.
+
+    Every deployment a test starts needs its own: a server recovers the queued runs it finds in its
+    database onto its own queue, so two servers on one database would take each other's runs.
+    """
+    name = f"weblab_{purpose}_{os.getpid()}_{secrets.token_hex(3)}"
     with psycopg.connect(ADMIN_URL, autocommit=True) as conn:
         conn.execute(f'CREATE DATABASE "{name}"')
     try:
@@ -56,6 +63,12 @@ def database_url() -> Iterator[str]:
     finally:
         with psycopg.connect(ADMIN_URL, autocommit=True) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(scope="session")
+def database_url() -> Iterator[str]:
+    with fresh_database() as url:
+        yield url
 
 
 @pytest.fixture(scope="session")
@@ -106,18 +119,23 @@ _names = itertools.count(1)
 MakeUser = Callable[..., Awaitable[tuple[accounts.User, str]]]
 
 
-@pytest_asyncio.fixture(scope="session")
-async def make_user(services: Services) -> MakeUser:
-    """Creates a fresh user and an API token for it: ``user, token = await make_user("alice", roles={"admin"})``."""
+def user_maker(db: Any) -> MakeUser:
+    """``make(prefix, roles)`` creates a fresh user and an API token for it in the database behind ``db``."""
 
     async def make(prefix: str = "user", roles: frozenset[str] | set[str] = frozenset()) -> tuple[accounts.User, str]:
         name = f"{prefix}{next(_names)}{secrets.token_hex(2)}"
-        user = await accounts.create_user(services.db, name, f"{name}@example.org", "correct horse", frozenset(roles))
-        token = await accounts.create_token(services.db, user, "test")
+        user = await accounts.create_user(db, name, f"{name}@example.org", "correct horse", frozenset(roles))
+        token = await accounts.create_token(db, user, "test")
         assert token.secret is not None
         return user, token.secret
 
     return make
+
+
+@pytest_asyncio.fixture(scope="session")
+async def make_user(services: Services) -> MakeUser:
+    """Creates a fresh user and an API token for it: ``user, token = await make_user("alice", roles={"admin"})``."""
+    return user_maker(services.db)
 
 
 def free_port() -> int:

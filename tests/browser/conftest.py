@@ -1,8 +1,9 @@
 """Browser tests: Debian's Chromium, driven by Playwright, against a real ``weblab serve``.
 
 The server runs as its own process (uvicorn, as in production; the app from
-``tests/browser/server_app.py``) on a free port, on the session's fresh
-PostgreSQL database and the test Redis, with its own data directory (so its
+``tests/browser/server_app.py``) on a free port, on a fresh
+PostgreSQL database of its own (tests make its users with ``server_user``) and
+the test Redis, with its own data directory (so its
 triple store is not shared with the test process) and an in-process experiment
 worker, so runs started in the browser really finish.
 
@@ -27,7 +28,7 @@ import httpx
 import pytest
 import pytest_asyncio
 
-from tests.conftest import REDIS_URL, ROOT, SHARED_DATA, free_port
+from tests.conftest import REDIS_URL, ROOT, SHARED_DATA, MakeUser, free_port, fresh_database, user_maker
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -92,18 +93,36 @@ def _serve(database_url: str, data_dir: Path, *, import_demo: bool, timeout: flo
 
 
 @pytest.fixture(scope="session")
-def server(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def server_database() -> Iterator[str]:
+    with fresh_database("browser") as url:
+        yield url
+
+
+@pytest.fixture(scope="session")
+def server(server_database: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """The base URL of a running server with no content."""
-    with _serve(database_url, tmp_path_factory.mktemp("browser-server"), import_demo=False,
+    with _serve(server_database, tmp_path_factory.mktemp("browser-server"), import_demo=False,
                 timeout=START_TIMEOUT) as base:
         yield base
 
 
+@pytest_asyncio.fixture(scope="session")
+async def server_user(server: str, server_database: str) -> AsyncIterator[MakeUser]:
+    """Makes users of ``server``: ``user, token = await server_user("alice")``."""
+    from resolvers import db
+
+    pool = await db.open_pool(server_database)
+    try:
+        yield user_maker(pool)
+    finally:
+        await pool.close()
+
+
 @pytest.fixture(scope="session")
-def demo_server(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def demo_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """The base URL of a running server holding the demo corpus (imported at start-up; slow)."""
-    with _serve(database_url, tmp_path_factory.mktemp("browser-demo"), import_demo=True,
-                timeout=DEMO_START_TIMEOUT) as base:
+    with fresh_database("demo") as url, _serve(url, tmp_path_factory.mktemp("browser-demo"), import_demo=True,
+                                                 timeout=DEMO_START_TIMEOUT) as base:
         yield base
 
 

@@ -59,8 +59,8 @@ async def test_register_sign_in_and_manage_tokens(server, browser, timings) -> N
     await context.close()
 
 
-async def test_sign_in_with_the_keyboard_at_phone_width(server, browser, make_user) -> None:  # noqa: ANN001
-    user, _ = await make_user("kbd")
+async def test_sign_in_with_the_keyboard_at_phone_width(server, browser, server_user) -> None:  # noqa: ANN001
+    user, _ = await server_user("kbd")
     context = await browser.new_context(viewport=PHONE)
     page = await context.new_page()
     await page.goto(server + "account")

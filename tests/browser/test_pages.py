@@ -12,8 +12,8 @@ from tests.browser.test_workflow import MODEL_FILES, PROTOCOL_FILE, sign_in, upl
 from tests.conftest import bearer
 
 
-async def test_tour_of_the_pages(server, browser, make_user, timings, tmp_path) -> None:  # noqa: ANN001
-    user, token = await make_user("tour", roles={"moderator"})
+async def test_tour_of_the_pages(server, browser, server_user, timings, tmp_path) -> None:  # noqa: ANN001
+    user, token = await server_user("tour", roles={"moderator"})
     page = await sign_in(browser, server, user.name)
     tag = secrets.token_hex(3)
     model_url = await upload(page, server, "model", f"Tour model {tag}", MODEL_FILES[0])

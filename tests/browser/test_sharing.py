@@ -8,9 +8,9 @@ import secrets
 from tests.browser.test_workflow import MODEL_FILES, sign_in, upload
 
 
-async def test_collaborator_tag_and_visibility(server, browser, make_user, tmp_path) -> None:  # noqa: ANN001
-    owner, _ = await make_user("owner")
-    friend, _ = await make_user("friend")
+async def test_collaborator_tag_and_visibility(server, browser, server_user, tmp_path) -> None:  # noqa: ANN001
+    owner, _ = await server_user("owner")
+    friend, _ = await server_user("friend")
     name = f"Shared model {secrets.token_hex(3)}"
     page = await sign_in(browser, server, owner.name)
     url = await upload(page, server, "model", name, MODEL_FILES[0], visibility="private")
@@ -51,8 +51,8 @@ async def test_collaborator_tag_and_visibility(server, browser, make_user, tmp_p
     await friend_page.context.close()
 
 
-async def test_dataset_csv_is_shown_as_a_table(server, browser, make_user, tmp_path) -> None:  # noqa: ANN001
-    user, _ = await make_user("data")
+async def test_dataset_csv_is_shown_as_a_table(server, browser, server_user, tmp_path) -> None:  # noqa: ANN001
+    user, _ = await server_user("data")
     rows = [("time", "voltage")] + [(str(t), str(-80 + t / 10)) for t in range(20)]
     csv = tmp_path / "trace.csv"
     csv.write_text("\n".join(",".join(r) for r in rows) + "\n")

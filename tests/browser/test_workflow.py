@@ -49,8 +49,8 @@ def names() -> dict[str, str]:
     return {"br": f"Beeler-Reuter {tag}", "lr": f"Luo-Rudy {tag}", "gs": f"GraphState {tag}"}
 
 
-async def test_upload_shows_errors_next_to_the_field(server, browser, make_user, tmp_path) -> None:  # noqa: ANN001
-    user, _ = await make_user("upl")
+async def test_upload_shows_errors_next_to_the_field(server, browser, server_user, tmp_path) -> None:  # noqa: ANN001
+    user, _ = await server_user("upl")
     page = await sign_in(browser, server, user.name)
     bad = tmp_path / "broken.cellml"
     bad.write_text("<model this is not xml")
@@ -65,8 +65,8 @@ async def test_upload_shows_errors_next_to_the_field(server, browser, make_user,
     await page.context.close()
 
 
-async def test_upload_run_watch_and_compare(server, browser, make_user, timings, names) -> None:  # noqa: ANN001
-    user, _ = await make_user("mod")
+async def test_upload_run_watch_and_compare(server, browser, server_user, timings, names) -> None:  # noqa: ANN001
+    user, _ = await server_user("mod")
     page = await sign_in(browser, server, user.name)
     model_urls = [await upload(page, server, "model", names[k], f) for k, f in zip(("br", "lr"), MODEL_FILES, strict=True)]
     protocol_url = await upload(page, server, "protocol", names["gs"], PROTOCOL_FILE)
@@ -150,9 +150,9 @@ async def test_upload_run_watch_and_compare(server, browser, make_user, timings,
     await page.context.close()
 
 
-async def test_private_model_is_invisible_to_another_user(server, browser, make_user) -> None:  # noqa: ANN001
-    owner, _ = await make_user("own")
-    other, _ = await make_user("oth")
+async def test_private_model_is_invisible_to_another_user(server, browser, server_user) -> None:  # noqa: ANN001
+    owner, _ = await server_user("own")
+    other, _ = await server_user("oth")
     name = f"Secret model {secrets.token_hex(3)}"
     page = await sign_in(browser, server, owner.name)
     url = await upload(page, server, "model", name, MODEL_FILES[0], visibility="private")
