@@ -5,6 +5,7 @@ usable with the keyboard alone."""
 from __future__ import annotations
 
 import asyncio
+import re
 import secrets
 from typing import Any
 
@@ -94,3 +95,56 @@ async def test_main_pages_have_no_serious_accessibility_violations(server, brows
     await phone.context.close()
 
     assert not found, "axe-core found serious or critical violations:\n" + "\n".join(found)
+
+
+async def focused(page: Any) -> dict[str, str]:
+    """What has the keyboard focus: its id, tag and accessible text."""
+    return await page.evaluate("""() => { const e = document.activeElement;
+        return { id: e.id, tag: e.tagName.toLowerCase(), text: (e.innerText || e.value || '').trim(),
+                 label: e.getAttribute('aria-label') || '' }; }""")
+
+
+async def test_upload_and_read_a_model_with_the_keyboard_alone(server, browser, server_user) -> None:  # noqa: ANN001
+    user, _ = await server_user("keys")
+    page = await sign_in(browser, server, user.name)
+    name = f"Keyboard model {secrets.token_hex(3)}"
+    await open_page(page, server + "upload?kind=model", screenshot=False)
+
+    # The first Tab reaches the skip link, which jumps past the menu to the page's content.
+    await page.keyboard.press("Tab")
+    assert (await focused(page))["text"] == "Skip to content"
+    await page.keyboard.press("Enter")
+    assert (await focused(page))["id"] == "main"
+    # The kind of entity is one tab stop (the chosen radio button), then the name.
+    await page.keyboard.press("Tab")
+    assert await page.evaluate("document.activeElement.checked && document.activeElement.value") == "model"
+    await page.keyboard.press("Tab")
+    assert (await focused(page))["id"] == "upload-name"
+    await page.keyboard.type(name)
+    # Enter submits; with no file chosen, the error is announced and focus moves to the file input.
+    await page.keyboard.press("Enter")
+    await page.locator("#upload-files-error").wait_for()
+    assert (await focused(page))["id"] == "upload-files"
+    async with page.expect_file_chooser() as chooser:
+        await page.keyboard.press("Space")
+    await (await chooser.value).set_files(str(MODEL_FILES[0]))
+    await page.keyboard.press("Shift+Tab")
+    assert (await focused(page))["id"] == "upload-name"
+    await page.keyboard.press("Enter")
+    await page.wait_for_url(re.compile(r".*/view/models/[^/?#]+$"))
+    await page.wait_for_selector("html[data-ready]", state="attached")
+    assert await page.locator("#entity-name").inner_text() == name
+
+    # The shown file is reachable with Tab, and the keys scroll it.
+    await page.locator("#file-view pre").wait_for()
+    for _ in range(60):
+        await page.keyboard.press("Tab")
+        if (await focused(page))["label"].startswith("Contents of "):
+            break
+    else:
+        raise AssertionError("Tab never reached the file's contents")
+    viewer = page.locator("#file-view .viewer")
+    assert await viewer.evaluate("v => v.scrollTop") == 0
+    await page.keyboard.press("PageDown")
+    await page.wait_for_function("document.querySelector('#file-view .viewer').scrollTop > 0")
+    await page.context.close()
