@@ -74,11 +74,6 @@ SIMPLE_ODE = "simple_ode.cellml"
 SUCCESS = "success"
 
 
-def _pending(reason: str) -> pytest.MarkDecorator:
-    """A feature the model/simulation side (FC-sim) does not handle yet; not run, listed with its reason."""
-    return pytest.mark.xfail(reason=f"model/simulation side: {reason}", run=False)
-
-
 # (protocol, model, expected): "success", or a fragment of the error message the protocol exists to provoke.
 SIMULATION_FEATURES = [
     ("test_S1S2", BR77, SUCCESS),
@@ -115,39 +110,22 @@ SIMULATION_FEATURES = [
     ("test_var_declaration_underdefined", LR91, "var"),
     ("test_unit_conversion_time_conflict", LR91, "time"),
     ("test_transitive_variables_clash", "transitive_variables.cellml", "units"),
-    pytest.param(
-        "test_create_annotated_no_units", LR91, SUCCESS, marks=_pending("units derived from a define")
-    ),
-    pytest.param(
-        "test_model_interpolation",
-        "test_lr91.cellml",
-        SUCCESS,
-        marks=_pending(
-            "interpolate(); its data files (../input/) are not shipped and lie outside its folder"
-        ),
-    ),
+    # designed for simple_ode (as the original engine's test): creates a state with units from its ODE
+    ("test_create_annotated_no_units", SIMPLE_ODE, SUCCESS),
     pytest.param(
         "test_transitive_variables",
         "transitive_variables.cellml",
         SUCCESS,
-        marks=_pending("unit conversion of transitive variables"),
+        marks=pytest.mark.xfail(
+            reason="the protocol's last assert (membrane_voltage[1] == -3) contradicts its own comment "
+            "and the model: dV/dt = -(11 + 22 + 3 + 14) uA / 10 uF = -5 mV/ms; every other assert "
+            "passes (see test_transitive_variables_holds_with_the_voltage_its_comment_derives)",
+            strict=True,
+        ),
     ),
-    pytest.param(
-        "test_unit_conversion_inputs_initial_values", LR91, SUCCESS, marks=_pending("CVODES error at t=0")
-    ),
-    pytest.param(
-        "test_unit_conversion_rules",
-        "unit_conversion_rules.cellml",
-        SUCCESS,
-        marks=_pending("convert rules for currents"),
-    ),
-    pytest.param(
-        "test_units_of", "simple_ode.cellml", SUCCESS, marks=_pending("creating variables with units_of")
-    ),
-    pytest.param(
-        "test_original_definition", SIMPLE_ODE, SUCCESS, marks=_pending("original_definition in defines")
-    ),
-    pytest.param("test_while_loop", LR91, SUCCESS, marks=_pending("CVODES error in a while loop")),
+    ("test_unit_conversion_rules", "unit_conversion_rules.cellml", SUCCESS),
+    ("test_units_of", SIMPLE_ODE, SUCCESS),
+    ("test_original_definition", SIMPLE_ODE, SUCCESS),
 ]
 
 
@@ -160,6 +138,101 @@ def test_simulation_feature_protocols(tmp_path: Path, name: str, model: str, exp
     else:
         assert result.status in ("failed", "inapplicable"), result.status
         assert any(expected in m for m in result.messages), result.messages
+
+
+def test_while_loop_protocol_with_the_input_its_asserts_expect(tmp_path: Path) -> None:
+    # Its asserts expect num_iters = 10 (sim3 and sim4 stop at 10 points whatever the input);
+    # the original engine's tests set it so too.
+    protocol = load_protocol(PROTOCOLS / "test_while_loop.txt", {"num_iters": 10})
+    result = protocol.run(MODELS / LR91, tmp_path)
+    assert result.status == "success", result.messages
+    np.testing.assert_array_equal(result.outputs["V2"], np.arange(10.0))  # while t < num_iters
+    assert result.outputs["V_nested"].shape == (2, 10)  # the nested loop ran until V passed 15
+
+
+@pytest.mark.parametrize(
+    "name, na_rate_mM_per_ms, v0_V, v_rate_V_per_ms",
+    [
+        # n := 3 M/ms as an initial value; V(0) := 10 V; V keeps the model's dV/dt = a = 1 mV/ms
+        ("test_unit_conversion_inputs_initial_values", 3 * 1000, 10, 1e-3),
+        # n := 5 M/ms by a define; dV/dt := 3 V/ms by a define; V(0) is the model's 0 mV
+        ("test_unit_conversion_inputs_defines", 5 * 1000, 0, 3),
+    ],
+)
+def test_unit_converted_inputs_reach_the_simple_ode_model(
+    tmp_path: Path, name: str, na_rate_mM_per_ms: float, v0_V: float, v_rate_V_per_ms: float
+) -> None:
+    # simple_ode: dNa/dt = n (Na(0) = 0 mM), dV/dt = a; both protocols run 5 ms and output
+    # Na in mM and V in volts. (Designed for this model, as in the original engine's tests.)
+    result = load_protocol(PROTOCOLS / f"{name}.txt").run(MODELS / SIMPLE_ODE, tmp_path)
+    assert result.status == "success", result.messages
+    np.testing.assert_allclose(result.outputs["cytosolic_sodium_concentration"], [0, 5 * na_rate_mM_per_ms])
+    np.testing.assert_allclose(result.outputs["membrane_voltage"], [v0_V, v0_V + 5 * v_rate_V_per_ms])
+
+
+def test_transitive_variables_holds_with_the_voltage_its_comment_derives(tmp_path: Path) -> None:
+    text = (PROTOCOLS / "test_transitive_variables.txt").read_text()
+    assert "dV/dt = -50 microamps / 10 microfarad = -5 mV/ms" in text
+    last = "assert Close(sim:membrane_voltage[1], -3)"
+    assert text.count(last) == 1
+    copy = tmp_path / "test_transitive_variables.txt"
+    copy.write_text(text.replace(last, "assert Close(sim:membrane_voltage[1], -5)"))
+    result = load_protocol(copy).run(MODELS / "transitive_variables.cellml", tmp_path / "out")
+    assert result.status == "success", result.messages
+
+
+def _interpolation_folder(tmp_path: Path) -> Path:
+    """test_model_interpolation with data files in ``../input/`` as it expects.
+
+    Its tables are not shipped. Two are spelled out by the protocol's own asserts on
+    ``load(...)``; the regular one is built here (x every 2 ms in microseconds, y in molar)
+    to give the sodium trace the protocol asserts: 1 mM/ms for 10 ms, then 2 mM/ms.
+    """
+    (tmp_path / "protocols").mkdir()
+    (tmp_path / "input").mkdir()
+    (tmp_path / "protocols" / "test_model_interpolation.txt").write_text(
+        (PROTOCOLS / "test_model_interpolation.txt").read_text()
+    )
+    tables = {
+        "interpolation_test.csv": [
+            [0.000, 0.003, 0.006, 0.0075, 0.009, 0.012, 0.012, 0.014],
+            [0, 3000, 9000, 6000, 6000, 6900, 12000, 14000],
+        ],
+        "interpolation_test_derived.csv": [
+            [0.000, 0.003, 0.006, 0.009, 0.012, 0.015],
+            [0, 3000, 9000, 6000, 6900, 6000],
+        ],
+        "interpolation_test_regular.csv": [
+            [2000.0 * i for i in range(8)],
+            [1e-3 * mM for mM in (0, 2, 4, 6, 8, 10, 14, 18)],
+        ],
+    }
+    for name, (xs, ys) in tables.items():
+        (tmp_path / "input" / name).write_text("".join(f"{x!r},{y!r}\n" for x, y in zip(xs, ys, strict=True)))
+    return tmp_path
+
+
+def test_model_interpolation_runs_with_its_data_tables(tmp_path: Path) -> None:
+    folder = _interpolation_folder(tmp_path)
+    protocol = load_protocol(folder / "protocols" / "test_model_interpolation.txt", root=folder)
+    result = protocol.run(MODELS / "test_lr91.cellml", tmp_path / "out")
+    assert result.status == "success", result.messages  # its own asserts on every trace
+    # between knots the value is linear in time: V(4 ms) a third of the way from 3 mV at 3 ms to 9 mV at 6 ms
+    assert result.outputs["V"][4] == pytest.approx(3 + (9 - 3) * (4 - 3) / (6 - 3), rel=1e-12)
+
+
+def test_model_interpolation_as_shipped_names_its_missing_data_file() -> None:
+    path = PROTOCOLS / "test_model_interpolation.txt"
+    # By default files above the protocol's folder are refused when it loads ...
+    with pytest.raises(Exception) as info:
+        load_protocol(path)
+    assert "'../input/interpolation_test_derived.csv'" in str(info.value)
+    assert "outside the protocol's folder" in str(info.value)
+    # ... and with the shared data folder as the root, the run names the table that is missing.
+    result = load_protocol(path, root=DATA / "fc").run(MODELS / "test_lr91.cellml")
+    assert result.status == "failed"
+    assert not (DATA / "fc" / "input").exists()
+    assert any("interpolation_test" in m and "not found" in m for m in result.messages), result.messages
 
 
 def _mathml_evaluation(tmp_path: Path) -> tuple[dict[str, dict[str, np.ndarray]], np.ndarray]:
@@ -208,16 +281,26 @@ def test_mathml_evaluation_computes_every_function(tmp_path: Path) -> None:
             _compare(outputs[sign][name], values, f"{sign}_{name}")
 
 
-@pytest.mark.xfail(
-    reason="model side: myokit has no hyperbolic functions; written with exp they give 0 for tiny "
-    "arguments and nan for large ones (tanh(1e25) should be 1)",
-    strict=False,
-)
 def test_mathml_evaluation_hyperbolic_functions_over_the_double_range(tmp_path: Path) -> None:
+    # myokit has none of them: the model side writes them with exp/log in the forms C libraries
+    # use, which must hold from 1e-300 (sinh(x) = x, not 0) to 1e300 (tanh = 1, not nan).
     outputs, positive = _mathml_evaluation(tmp_path)
     for sign, x in (("pos", positive), ("neg", -positive)):
         with np.errstate(all="ignore"):
-            expected = {"sinh": np.sinh(x), "tanh": np.tanh(x), "arcsinh": np.arcsinh(x)}
+            expected = {
+                "sinh": np.sinh(x),
+                "cosh": np.cosh(x),
+                "tanh": np.tanh(x),
+                "sech": 1 / np.cosh(x),
+                "csch": 1 / np.sinh(x),
+                "coth": 1 / np.tanh(x),
+                "arcsinh": np.arcsinh(x),
+                "arccosh": np.arccosh(x),
+                "arctanh": np.arctanh(x),
+                "arcsech": np.arccosh(1 / x),
+                "arccsch": np.arcsinh(1 / x),
+                "arccoth": np.arctanh(1 / x),
+            }
         for name, values in expected.items():
             _compare(outputs[sign][name], values, f"{sign}_{name}")
 

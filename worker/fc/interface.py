@@ -23,6 +23,14 @@ protocol does not matter, as in the original engine):
   different dimensions (currents per area ↔ per capacitance ↔ absolute);
 * ``independent var units u`` gives the units of the time axis.
 
+Units a term is given by ``input``/``output ... units u`` are *its protocol units*: an
+input value written without units, and ``n :: units_of(T)``, are in them (else in the
+model's units of T). In a define, ``original_definition`` is the equation it replaces;
+defines run in dependency order (one may use a variable a later one creates).
+``input T = v`` with ``define diff(T; t) = e`` creates T as a new state when the model
+lacks it. ``interpolate("file.csv", x, x_units, y_units)`` becomes a piecewise-linear
+expression of x over the file's table.
+
 Expressions in ``define`` / ``clamp`` / ``optional ... default`` become myokit
 expressions with units tracked through them: a variable is read in model
 units, a number with units (``0 :: mV``) in its own, and conversion factors
@@ -44,6 +52,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import myokit
 import numpy as np
@@ -57,6 +66,7 @@ PROTOCOL_COMPONENT = "fc_protocol"
 PACE_QNAME = f"{PROTOCOL_COMPONENT}.pace"
 LOCAL_NS = "urn:fc:local#"  # ``local:x`` terms: variables the protocol adds to the model
 VAR_NS = "urn:fc:var#"  # bare names: ``var`` declarations
+ORIGINAL_DEFINITION = "original_definition"  # in a define: the equation it replaces
 MAX_STEP_MS = 0.5
 
 
@@ -173,6 +183,7 @@ def interface_terms(parts: Sequence[InterfacePart]) -> tuple[list[str], list[str
     for part in parts:
         ns = part.namespaces
         declared = {s.name for s in part.interface.statements if isinstance(s, ast.DeclareVariable)}
+        creatable |= _created_states(part.interface, ns)
         for s in part.interface.statements:
             if isinstance(s, ast.OptionalVariable):
                 optional.add(_expand(s.name, ns))
@@ -192,6 +203,17 @@ def interface_terms(parts: Sequence[InterfacePart]) -> tuple[list[str], list[str
     required -= optional | creatable
     optional -= creatable
     return sorted(required), sorted(optional)
+
+
+def _created_states(interface: ast.ModelInterface, ns: dict[str, str]) -> set[str]:
+    """Terms the interface creates as new states: ``input T = v`` together with ``define diff(T; t)``."""
+    valued = {
+        _expand(s.name, ns)
+        for s in interface.statements
+        if isinstance(s, ast.InputVariable) and s.initial_value is not None
+    }
+    odes = {_expand(s.name, ns) for s in interface.statements if isinstance(s, ast.DefineEquation) and s.wrt}
+    return valued & odes
 
 
 def _names_in_statement(s: ast.InterfaceStatement) -> list[str]:
@@ -286,6 +308,13 @@ class _Preparer:
         self.rules: list[tuple[myokit.Unit, myokit.Unit, ast.Lambda, dict[str, str]]] = []
         self.pulse: PulseTrain | None = None
         self.optional: set[str] = set()
+        # Units the protocol gives a term (``input``/``output ... units u``): an input value
+        # without units and ``units_of(term)`` are in these, as in the original engine,
+        # which converted the model's variable to them.
+        self.protocol_units: dict[str, myokit.Unit] = {}
+        # ``input T = v`` for a T the model lacks: the initial value of the state that
+        # ``define diff(T; t)`` creates, and its units if given.
+        self.pending_initial: dict[str, tuple[float, myokit.Unit | None]] = {}
 
     # --- helpers -----------------------------------------------------------------
 
@@ -334,6 +363,16 @@ class _Preparer:
         var.set_rhs(rhs)
         self.created[iri] = var
         return var
+
+    def units_of(self, name: str, ns: dict[str, str], pos: ast.Pos | None) -> myokit.Unit | None:
+        """``units_of(name)``: the units the protocol gives the term, else its model variable's."""
+        iri = _expand(name, ns)
+        if iri in self.protocol_units:
+            return self.protocol_units[iri]
+        var = self.variable(iri)
+        if var is None:
+            raise _err(f"units_of({name}): the model has no such variable", pos)
+        return var.unit()
 
     def unit(self, name: str | None, pos: ast.Pos | None = None) -> myokit.Unit | None:
         if name is None:
@@ -392,13 +431,16 @@ class _Preparer:
             self._declare(s)
         for s, ns in of(ast.UnitsConversion):
             self.rules.append((self.unit(s.actual, s.pos), self.unit(s.desired, s.pos), s.rule, ns))
+        for s, ns in of(ast.InputVariable) + of(ast.OutputVariable):
+            if s.units and _expand(s.name, ns) not in self.protocol_units:
+                self.protocol_units[_expand(s.name, ns)] = self.unit(s.units, s.pos)
         input_units: dict[str, str | None] = {}
         for s, ns in of(ast.InputVariable):
             iri = _expand(s.name, ns)
             input_units[iri] = s.units or input_units.get(iri)
             self._input(s, iri)
         defined: set[str] = set()
-        for s, ns in of(ast.DefineEquation):
+        for s, ns in _defines_in_dependency_order(of(ast.DefineEquation)):
             iri = _expand(s.name, ns)
             defined.add(iri)
             self._define(s, iri, ns)
@@ -611,11 +653,13 @@ class _Preparer:
         self.declared[s.name] = var
 
     def _input(self, s: ast.InputVariable, iri: str) -> None:
-        unit = self.unit(s.units, s.pos)
+        unit = self.unit(s.units, s.pos) if s.units else self.protocol_units.get(iri)
         qnames = self.qnames(iri)
         if not qnames:
-            if unit is not None and s.initial_value is not None:
+            if s.units is not None and s.initial_value is not None:
                 self.new_variable(iri, unit, myokit.Number(s.initial_value, unit))
+            elif s.initial_value is not None:
+                self.pending_initial[iri] = (float(s.initial_value), unit)
             return
         for qname in qnames:
             var = self.model.get(qname)
@@ -646,15 +690,17 @@ class _Preparer:
             return
         if var is None:
             if s.wrt:
-                raise _err(f"cannot define the derivative of {s.name}: no such variable", s.pos)
+                self._create_state(s, iri, ns)
+                return
             expr, unit = self._translate(s.value, ns)
             self.new_variable(iri, unit, expr)
             return
         if s.wrt:
-            expr, unit = self._translate(s.value, ns)
             target = (
                 var.unit() / self.model.time().unit() if var.unit() and self.model.time().unit() else None
             )
+            original = _original_definition(var, target, derivative=True)
+            expr, unit = self._translate(s.value, ns, original)
             expr = self._convert_expr(expr, unit, target, s.pos)
             if not var.is_state():
                 initial = float(var.eval()) if var.rhs() is not None else 0.0
@@ -672,9 +718,31 @@ class _Preparer:
             _replace_equation(var, myokit.Multiply(expr, myokit.Name(pace)))
             self.pulse = pulse_train
             return
-        expr, unit = self._translate(s.value, ns)
+        expr, unit = self._translate(s.value, ns, _original_definition(var, var.unit(), derivative=False))
         expr = self._convert_expr(expr, unit, var.unit(), s.pos)
         _replace_equation(var, expr)
+
+    def _create_state(self, s: ast.DefineEquation, iri: str, ns: dict[str, str]) -> None:
+        """``input T = v`` with ``define diff(T; t) = e`` for a T the model lacks: a new state.
+
+        Its units are the input's (or the protocol's for T) if given, else those of ``e``
+        times the model's time units (test_create_annotated_no_units).
+        """
+        if iri not in self.pending_initial:
+            raise _err(
+                f"cannot define the derivative of {s.name}: the model has no such variable "
+                f"(give it an initial value with 'input {s.name} = ...' to create it)",
+                s.pos,
+            )
+        initial, unit = self.pending_initial[iri]
+        expr, rate_unit = self._translate(s.value, ns)
+        time_unit = self.model.time().unit()
+        if unit is not None and time_unit is not None:
+            expr = self._convert_expr(expr, rate_unit, unit / time_unit, s.pos)
+        elif rate_unit is not None and time_unit is not None:
+            unit = rate_unit * time_unit
+        var = self.new_variable(iri, unit, expr)
+        var.promote(initial)
 
     def _clamp(self, s: ast.ClampVariable, iri: str, ns: dict[str, str]) -> None:
         qnames = self.qnames(iri)
@@ -887,9 +955,7 @@ class _Translator:
             unit = None
             if e.units:
                 if e.units.startswith("units_of("):
-                    name = e.units[len("units_of(") : -1].strip()
-                    var = self.prep.variable(_expand(name, self.ns))
-                    unit = var.unit() if var is not None else None
+                    unit = self.prep.units_of(e.units[len("units_of(") : -1].strip(), self.ns, e.pos)
                 else:
                     unit = self.prep.unit(e.units, e.pos)
             return myokit.Number(float(e.value), unit), unit
@@ -913,6 +979,10 @@ class _Translator:
                 "true": 1.0,
                 "false": 0.0,
             }
+            if e.name == "notanumber":
+                return _nan(), None
+            if e.name == "infinity":  # myokit would print ``inf``, which C does not accept either
+                return myokit.Divide(_num(1), _num(0)), None
             if e.name in constants:
                 return myokit.Number(constants[e.name]), None
             raise _err(f"MathML:{e.name} is not a value", e.pos)
@@ -933,9 +1003,36 @@ class _Translator:
             return myokit.If(_as_condition(test), then, orelse), unit
         if isinstance(e, ast.Call) and isinstance(e.function, ast.MathML):
             return self.call(e.function.name, e.args, e.pos)
+        if isinstance(e, ast.Interpolate):
+            return self.interpolate(e)
         raise _err(
             f"this kind of expression ({type(e).__name__}) cannot be used in the model interface", e.pos
         )
+
+    def interpolate(self, e: ast.Interpolate) -> tuple[myokit.Expression, myokit.Unit | None]:
+        """``interpolate("file.csv", x, x_units, y_units)``: linear interpolation in a data table.
+
+        The file (read relative to the protocol that names it; protocol.py has checked that
+        it lies inside the protocol's folder) has one ``x,y`` row per point, x increasing (a
+        repeated x is a step). ``x`` is converted to ``x_units``; the result is in ``y_units``.
+        Outside the table the value is nan, so a simulation that uses it fails.
+        """
+        base = Path(e.pos.file).parent if e.pos.file else Path.cwd()
+        path = base / e.path
+        if not path.is_file():
+            raise _err(f"interpolate(): data file {e.path!r} not found (looked for {path})", e.pos)
+        try:
+            data = np.loadtxt(path, dtype=float, delimiter=",", ndmin=2, unpack=True, comments="#")
+        except ValueError as exc:
+            raise _err(f"interpolate(): {path} is not a CSV of numbers: {exc}", e.pos) from None
+        if data.shape[0] != 2 or data.shape[1] < 2:
+            raise _err(f"interpolate(): {path} must have two columns (x, y) and at least two rows", e.pos)
+        xs, ys = data
+        if np.any(np.diff(xs) < 0) or not np.all(np.isfinite(data)):
+            raise _err(f"interpolate(): the x column of {path} must be finite and increasing", e.pos)
+        x, x_unit = self.translate(e.variable)
+        x = self.prep._convert_expr(x, x_unit, self.prep.unit(e.x_units, e.pos), e.pos)
+        return _piecewise_linear(x, xs, ys), self.prep.unit(e.y_units, e.pos)
 
     def binary(self, e: ast.BinaryOp) -> tuple[myokit.Expression, myokit.Unit | None]:
         left, lu = self.translate(e.left)
@@ -1023,77 +1120,191 @@ class _Translator:
 
 
 def _derived_function(name: str, x: myokit.Expression) -> myokit.Expression | None:
-    """MathML functions myokit lacks, written with the ones it has."""
-    one = myokit.Number(1)
-    two = myokit.Number(2)
+    """MathML functions myokit lacks, written with the ones it has.
 
-    def inv(e: myokit.Expression) -> myokit.Expression:
-        return myokit.Divide(one, e)
-
-    def ln(e: myokit.Expression) -> myokit.Expression:
-        return myokit.Log(e)
-
-    def sqrt(e: myokit.Expression) -> myokit.Expression:
-        return myokit.Sqrt(e)
-
-    ex, emx = myokit.Exp(x), myokit.Exp(myokit.PrefixMinus(x))
-    small = myokit.Less(myokit.Abs(x), myokit.Number(1e-5))
-
-    def sinh() -> myokit.Expression:
-        # Near 0 the exponential form cancels to 0: use the series there.
-        series = myokit.Plus(x, myokit.Divide(myokit.Power(x, myokit.Number(3)), myokit.Number(6)))
-        return myokit.If(small, series, myokit.Divide(myokit.Minus(ex, emx), two))
-
-    def tanh() -> myokit.Expression:
-        # Saturates to +-1 for large |x| (the exponential form gives inf/inf there).
-        e2 = myokit.Exp(myokit.Multiply(two, x))
-        middle = myokit.Divide(myokit.Minus(e2, one), myokit.Plus(e2, one))
-        big = myokit.If(myokit.More(x, myokit.Number(0)), one, myokit.PrefixMinus(one))
-        return myokit.If(small, x, myokit.If(myokit.More(myokit.Abs(x), myokit.Number(20)), big, middle))
-
-    def asinh(e: myokit.Expression) -> myokit.Expression:
-        # Series near 0, ln(2|e|) where e*e would overflow, the closed form between.
-        tiny = myokit.Less(myokit.Abs(e), myokit.Number(1e-5))
-        huge = myokit.More(myokit.Abs(e), myokit.Number(1e150))
-        sign = myokit.If(myokit.Less(e, myokit.Number(0)), myokit.PrefixMinus(one), one)
-        far = myokit.Multiply(sign, ln(myokit.Multiply(two, myokit.Abs(e))))
-        closed = ln(myokit.Plus(e, sqrt(myokit.Plus(myokit.Multiply(e, e), one))))
-        return myokit.If(tiny, e, myokit.If(huge, far, closed))
-
-    def acosh(e: myokit.Expression) -> myokit.Expression:
-        huge = myokit.More(e, myokit.Number(1e150))
-        closed = ln(myokit.Plus(e, sqrt(myokit.Minus(myokit.Multiply(e, e), one))))
-        return myokit.If(huge, ln(myokit.Multiply(two, e)), closed)
-
-    def atanh(e: myokit.Expression) -> myokit.Expression:
-        tiny = myokit.Less(myokit.Abs(e), myokit.Number(1e-5))
-        closed = myokit.Multiply(
-            myokit.Number(0.5), ln(myokit.Divide(myokit.Plus(one, e), myokit.Minus(one, e)))
-        )
-        return myokit.If(tiny, e, closed)
-
+    The hyperbolic functions use the forms of C libraries (via ``expm1`` and ``log1p``,
+    themselves built from ``exp`` and ``log`` with Kahan's and Goldberg's corrections), so
+    they keep full precision over the whole double range: the plain exponential forms give
+    0 for tiny arguments, nan for large ones, and lose digits in between.
+    """
     table = {
-        "sec": lambda: inv(myokit.Cos(x)),
-        "csc": lambda: inv(myokit.Sin(x)),
-        "cot": lambda: inv(myokit.Tan(x)),
-        "sinh": lambda: sinh(),
-        "cosh": lambda: myokit.Divide(myokit.Plus(ex, emx), two),
-        "tanh": lambda: tanh(),
-        "sech": lambda: myokit.Divide(two, myokit.Plus(ex, emx)),
-        "csch": lambda: inv(sinh()),
-        "coth": lambda: inv(tanh()),
-        "arcsec": lambda: myokit.ACos(inv(x)),
-        "arccsc": lambda: myokit.ASin(inv(x)),
-        "arccot": lambda: myokit.ATan(inv(x)),
-        "arcsinh": lambda: asinh(x),
-        "arccosh": lambda: acosh(x),
-        "arctanh": lambda: atanh(x),
-        "arcsech": lambda: acosh(inv(x)),
-        "arccsch": lambda: asinh(inv(x)),
-        "arccoth": lambda: atanh(inv(x)),
+        "sec": lambda: _inv(myokit.Cos(x)),
+        "csc": lambda: _inv(myokit.Sin(x)),
+        "cot": lambda: _inv(myokit.Tan(x)),
+        "sinh": lambda: _sinh(x),
+        "cosh": lambda: _cosh(x),
+        "tanh": lambda: _tanh(x),
+        "sech": lambda: _inv(_cosh(x)),
+        "csch": lambda: _inv(_sinh(x)),
+        "coth": lambda: _inv(_tanh(x)),
+        "arcsec": lambda: myokit.ACos(_inv(x)),
+        "arccsc": lambda: myokit.ASin(_inv(x)),
+        "arccot": lambda: myokit.ATan(_inv(x)),
+        "arcsinh": lambda: _asinh(x),
+        "arccosh": lambda: _acosh(x),
+        "arctanh": lambda: _atanh(x),
+        "arcsech": lambda: _acosh(_inv(x)),
+        "arccsch": lambda: _asinh(_inv(x)),
+        "arccoth": lambda: _atanh(_inv(x)),
     }
     build = table.get(name)
     return build() if build is not None else None
+
+
+def _piecewise_linear(x: myokit.Expression, xs: np.ndarray, ys: np.ndarray) -> myokit.Expression:
+    """The linear interpolant of (xs, ys) at ``x`` as nested ifs (a balanced tree over the
+    segments, so evaluation costs log(n) comparisons); nan outside [xs[0], xs[-1]].
+
+    At a repeated x (a step) the value is the left segment's end, as at any other knot.
+    """
+    segments = [i for i in range(len(xs) - 1) if xs[i + 1] > xs[i]]
+
+    def segment(i: int) -> myokit.Expression:
+        slope = (ys[i + 1] - ys[i]) / (xs[i + 1] - xs[i])
+        offset = myokit.Minus(x, _num(float(xs[i])))
+        return myokit.Plus(_num(float(ys[i])), myokit.Multiply(_num(float(slope)), offset))
+
+    def tree(lo: int, hi: int) -> myokit.Expression:  # segments[lo:hi], hi > lo
+        if hi - lo == 1:
+            return segment(segments[lo])
+        mid = (lo + hi) // 2
+        end = float(xs[segments[mid - 1] + 1])
+        return myokit.If(myokit.LessEqual(x, _num(end)), tree(lo, mid), tree(mid, hi))
+
+    inside = myokit.And(myokit.MoreEqual(x, _num(float(xs[0]))), myokit.LessEqual(x, _num(float(xs[-1]))))
+    return myokit.If(inside, tree(0, len(segments)), _nan())
+
+
+def _nan() -> myokit.Expression:
+    """nan as an expression: myokit prints a nan literal as ``nan``, which C does not accept."""
+    return myokit.Divide(_num(0), _num(0))
+
+
+def _num(value: float) -> myokit.Number:
+    return myokit.Number(value)
+
+
+def _inv(e: myokit.Expression) -> myokit.Expression:
+    return myokit.Divide(_num(1), e)
+
+
+def _odd(x: myokit.Expression, magnitude: myokit.Expression) -> myokit.Expression:
+    """An odd function's value at ``x`` from its value at ``|x|``."""
+    return myokit.If(myokit.Less(x, _num(0)), myokit.PrefixMinus(magnitude), magnitude)
+
+
+def _expm1(x: myokit.Expression) -> myokit.Expression:
+    """exp(x) - 1 without cancellation near 0 (Kahan: (u - 1) * x / ln(u) with u = exp(x))."""
+    u = myokit.Exp(x)
+    kahan = myokit.Divide(myokit.Multiply(myokit.Minus(u, _num(1)), x), myokit.Log(u))
+    far = myokit.More(myokit.Abs(x), _num(700))  # u is 0 or overflows: ln(u) is useless
+    return myokit.If(myokit.Equal(u, _num(1)), x, myokit.If(far, myokit.Minus(u, _num(1)), kahan))
+
+
+def _log1p(t: myokit.Expression) -> myokit.Expression:
+    """ln(1 + t) without losing digits for small t (Goldberg: t * ln(u) / (u - 1) with u = 1 + t)."""
+    u = myokit.Plus(_num(1), t)
+    goldberg = myokit.Divide(myokit.Multiply(t, myokit.Log(u)), myokit.Minus(u, _num(1)))
+    return myokit.If(myokit.Equal(u, _num(1)), t, goldberg)
+
+
+def _sinh(x: myokit.Expression) -> myokit.Expression:
+    a = myokit.Abs(x)
+    e = _expm1(a)
+    near = myokit.Multiply(_num(0.5), myokit.Plus(e, myokit.Divide(e, myokit.Plus(e, _num(1)))))
+    half = myokit.Exp(myokit.Multiply(_num(0.5), a))  # exp(a) / 2 as (exp(a/2) / 2) * exp(a/2)
+    far = myokit.Multiply(myokit.Multiply(_num(0.5), half), half)
+    return _odd(x, myokit.If(myokit.More(a, _num(22)), far, near))
+
+
+def _cosh(x: myokit.Expression) -> myokit.Expression:
+    a = myokit.Abs(x)
+    half = myokit.Exp(myokit.Multiply(_num(0.5), a))
+    far = myokit.Multiply(myokit.Multiply(_num(0.5), half), half)
+    ea = myokit.Exp(a)
+    near = myokit.Multiply(_num(0.5), myokit.Plus(ea, _inv(ea)))
+    return myokit.If(myokit.More(a, _num(22)), far, near)
+
+
+def _tanh(x: myokit.Expression) -> myokit.Expression:
+    a = myokit.Abs(x)
+    e = _expm1(myokit.Multiply(_num(-2), a))
+    near = myokit.PrefixMinus(myokit.Divide(e, myokit.Plus(e, _num(2))))
+    return _odd(x, myokit.If(myokit.More(a, _num(22)), _num(1), near))
+
+
+def _asinh(x: myokit.Expression) -> myokit.Expression:
+    a = myokit.Abs(x)
+    a2 = myokit.Multiply(a, a)
+    t = myokit.Plus(a, myokit.Divide(a2, myokit.Plus(_num(1), myokit.Sqrt(myokit.Plus(_num(1), a2)))))
+    far = myokit.Plus(myokit.Log(a), _num(float(np.log(2.0))))  # ln(2a): a * a would overflow
+    return _odd(x, myokit.If(myokit.More(a, _num(2.0**28)), far, _log1p(t)))
+
+
+def _acosh(x: myokit.Expression) -> myokit.Expression:
+    # sqrt(x - 1) * sqrt(x + 1) rather than sqrt(x * x - 1): nan below 1, as it should be
+    root = myokit.Multiply(myokit.Sqrt(myokit.Minus(x, _num(1))), myokit.Sqrt(myokit.Plus(x, _num(1))))
+    closed = myokit.Log(myokit.Plus(x, root))
+    far = myokit.Plus(myokit.Log(x), _num(float(np.log(2.0))))
+    return myokit.If(myokit.More(x, _num(2.0**28)), far, closed)
+
+
+def _atanh(x: myokit.Expression) -> myokit.Expression:
+    a = myokit.Abs(x)
+    inner = myokit.Divide(myokit.Multiply(_num(2), a), myokit.Minus(_num(1), a))
+    return _odd(x, myokit.Multiply(_num(0.5), _log1p(inner)))
+
+
+def _defines_in_dependency_order(
+    defines: list[tuple[ast.InterfaceStatement, dict[str, str]]],
+) -> list[tuple[ast.InterfaceStatement, dict[str, str]]]:
+    """Defines ordered so that one creating a variable comes before those using it.
+
+    A define may use (or take ``units_of``) a variable that a later define creates
+    (test_units_of); the original engine resolved them in dependency order too.
+    """
+    targets: dict[str, int] = {}
+    for i, (s, ns) in enumerate(defines):
+        assert isinstance(s, ast.DefineEquation)
+        if not s.wrt:
+            targets.setdefault(_expand(s.name, ns), i)
+    ordered: list[int] = []
+    state: dict[int, str] = {}
+
+    def place(i: int) -> None:
+        if state.get(i) is not None:
+            return  # placed, or on the current path (a cycle: keep the written order)
+        state[i] = "visiting"
+        s, ns = defines[i]
+        assert isinstance(s, ast.DefineEquation)
+        for name in _names_in_expr(s.value):
+            if name == ORIGINAL_DEFINITION:
+                continue
+            j = targets.get(_expand(name, ns))
+            if j is not None and j != i:
+                place(j)
+        state[i] = "placed"
+        ordered.append(i)
+
+    for i in range(len(defines)):
+        place(i)
+    return [defines[i] for i in ordered]
+
+
+def _original_definition(
+    var: myokit.Variable, unit: myokit.Unit | None, *, derivative: bool
+) -> dict[str, tuple[myokit.Expression, myokit.Unit | None]]:
+    """``original_definition`` in a define: the equation the define replaces, in the variable's units.
+
+    For ``define diff(V; t)`` that is V's original derivative; a variable that was not a
+    state has none, so the name is left unbound there (using it is then reported).
+    """
+    if derivative and not var.is_state():
+        return {}
+    rhs = var.rhs()
+    if rhs is None:
+        return {}
+    return {ORIGINAL_DEFINITION: (rhs.clone(), unit)}
 
 
 def _mul(a: myokit.Unit | None, b: myokit.Unit | None) -> myokit.Unit | None:

@@ -275,6 +275,17 @@ def model_terms(protocols: Iterable[ast.Protocol]) -> tuple[set[str], set[str]]:
                 add([s.name], optional)
                 if s.default is not None:
                     add(_names(s.default), optional)
+        # ``input T = v`` with ``define diff(T; t) = e`` creates T as a new state when the model
+        # lacks it (test_create_annotated_no_units, which the original engine runs on a model
+        # without T; its compatibility check alone would have called T required).
+        valued: set[str] = set()
+        odes: set[str] = set()
+        for s in protocol.model_interface.statements:
+            if isinstance(s, ast.InputVariable) and s.initial_value is not None:
+                add([s.name], valued)
+            elif isinstance(s, ast.DefineEquation) and s.wrt:
+                add([s.name], odes)
+        optional |= valued & odes
     optional |= maybe_optional - maybe_required
     return maybe_required - optional - declared, optional - declared
 
