@@ -23,10 +23,12 @@ import threading
 import weakref
 from collections import OrderedDict
 from collections.abc import Callable, Hashable
+from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any, TypeVar
 
 from graphql import GraphQLError, OperationDefinitionNode, OperationType, parse
+from strawberry.types import ExecutionResult
 
 T = TypeVar("T")
 
@@ -111,6 +113,14 @@ def only_queries(document: str) -> bool:
     return bool(ops) and all(op.operation is OperationType.QUERY for op in ops)
 
 
+@dataclass
+class CachedResult(ExecutionResult):
+    """A cached answer, and its JSON once the first hit has encoded it: on a big page, encoding the answer
+    again for every hit would cost more than everything else a hit does (``web/routes/graphql.py``)."""
+
+    encoded: bytes | None = field(default=None, compare=False, repr=False)
+
+
 class ResponseCache:
     """Answers to anonymous, read-only, database-free queries, for the store generation they were computed in."""
 
@@ -128,7 +138,7 @@ class ResponseCache:
             return None  # uploads and other non-JSON values: not cacheable
         return (query, encoded, operation)
 
-    def get(self, generation: int, key: tuple[str, str, str | None]) -> Any | None:
+    def get(self, generation: int, key: tuple[str, str, str | None]) -> CachedResult | None:
         with self._lock:
             if generation != self._generation:
                 self._answers.clear()
@@ -139,10 +149,10 @@ class ResponseCache:
                 self._answers.move_to_end(key)
             return found
 
-    def put(self, generation: int, key: tuple[str, str, str | None], answer: Any) -> None:
+    def put(self, generation: int, key: tuple[str, str, str | None], answer: ExecutionResult) -> None:
         with self._lock:
             if generation != self._generation or self.maxsize <= 0:
                 return
-            self._answers[key] = answer
+            self._answers[key] = CachedResult(answer.data, answer.errors, answer.extensions)
             while len(self._answers) > self.maxsize:
                 self._answers.popitem(last=False)

@@ -7,7 +7,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 from typing import Any
 
 import strawberry
@@ -64,13 +63,14 @@ class WeblabSchema(strawberry.Schema):
         if generation is None:
             key = None
         if key is not None and (found := self.responses.get(generation, key)) is not None:
-            if context_value.settings.debug:
-                return dataclasses.replace(found, extensions={**(found.extensions or {}), "responseCache": "hit"})
             return found
         result = await super().execute(query, variable_values, context_value, root_value, operation_name, **kwargs)
         if (key is not None and not result.errors and context_value.trips.db == 0
                 and generation_of(store) == generation):
-            self.responses.put(generation, key, result)  # type: ignore[arg-type]
+            extensions = result.extensions
+            if context_value.settings.debug:  # hits say that they are
+                extensions = {**(extensions or {}), "responseCache": "hit"}
+            self.responses.put(generation, key, ExecutionResult(result.data, result.errors, extensions))
         return result
 
     def process_errors(self, errors: list[GraphQLError], execution_context: Any = None) -> None:

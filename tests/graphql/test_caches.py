@@ -21,6 +21,7 @@ async def test_anonymous_answers_follow_every_write(gql: Gql, entities: Entities
     again = await gql(FIND, {"t": tag})
     assert again["data"] == before["data"] == {"models": {"totalCount": 0, "nodes": []}}
     assert again["extensions"].get("responseCache") == "hit"  # nothing changed: the same answer, not recomputed
+    assert await gql(FIND, {"t": tag}) == again  # later hits send the first hit's encoded answer
     await entities.publish(owner, Kind.MODEL, f"cached {tag}", [cellml("noble_model_1962.cellml")])
     after = await gql(FIND, {"t": tag})
     assert after["data"] == {"models": {"totalCount": 1, "nodes": [{"name": f"cached {tag}"}]}}

@@ -22,6 +22,7 @@ from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 
+from schema.caches import CachedResult
 from schema.context import Context, build_context
 from schema.limits import Limits
 from schema.schema import build_schema
@@ -65,6 +66,12 @@ GRAPHIQL_PAGE = """<!doctype html>
 """
 
 
+class _CachedAnswer(dict):
+    """The response body of an answer from the response cache, which keeps its encoded JSON."""
+
+    source: CachedResult
+
+
 class WeblabGraphQL(GraphQL[Context, None]):
     """Strawberry's ASGI app with Weblab's context and its own GraphiQL page."""
 
@@ -83,6 +90,22 @@ class WeblabGraphQL(GraphQL[Context, None]):
             if request_adapter.method == "GET" and exc.status_code == 400 and "GET" in exc.reason:
                 raise HTTPException(405, exc.reason + "; send it with POST") from exc
             raise
+
+    async def process_result(self, request: Request, result: Any) -> Any:
+        data = await super().process_result(request, result)
+        if isinstance(result, CachedResult):
+            data = _CachedAnswer(data)
+            data.source = result
+        return data
+
+    def encode_json(self, data: object) -> str | bytes:
+        """A cached answer is encoded once, by its first hit, and then sent as those bytes."""
+        if isinstance(data, _CachedAnswer):
+            if data.source.encoded is None:
+                encoded = super().encode_json(data)
+                data.source.encoded = encoded.encode() if isinstance(encoded, str) else encoded
+            return data.source.encoded
+        return super().encode_json(data)
 
     def create_response(self, response_data: Any, sub_response: Response) -> Response:
         """GraphQL over HTTP: a client accepting ``application/graphql-response+json`` gets that type, and a
