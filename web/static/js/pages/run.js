@@ -72,8 +72,22 @@ async function act(mutation) {
   }
 }
 
+// What the plots and outputs sections say instead of "appear when the run has finished" once a run
+// has ended without results.
+const NO_RESULTS = {
+  FAILED: "The run failed before producing outputs; see what went wrong above.",
+  INAPPLICABLE: "The experiment cannot run on this model, so there are no outputs.",
+  CANCELLED: "The run was cancelled before producing outputs.",
+};
+
 async function showResults() {
-  if (shownResults || !run.archiveUrl || !["SUCCESS", "PARTIAL"].includes(run.status)) return;
+  if (shownResults || !FINAL.has(run.status)) return;
+  if (!run.archiveUrl || !["SUCCESS", "PARTIAL"].includes(run.status)) {
+    const why = NO_RESULTS[run.status] || "The run left no result archive.";
+    fill($("#plots"), h("p", { class: "muted" }, why));
+    fill($("#outputs"), h("p", { class: "muted" }, why));
+    return;
+  }
   shownResults = true;
   const results = await loadResults(run.archiveUrl);
   const plotsBox = $("#plots");
