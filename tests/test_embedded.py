@@ -126,3 +126,21 @@ def test_user_add_reads_the_password_from_stdin(tmp_path: Path, database_url: st
             await pool.close()
 
     assert asyncio.run(check()).is_admin
+
+
+def test_a_data_directory_in_use_is_refused_in_one_clear_line(tmp_path: Path, database_url: str, settings,
+                                                                shared_data: Path) -> None:
+    """`weblab import` beside a running server on the same data directory: told so, nothing started."""
+    holder = subprocess.Popen([sys.executable, "-c", "import sys, pyoxigraph; s = pyoxigraph.Store(sys.argv[1]); "
+                               "print('open', flush=True); sys.stdin.read()", str(tmp_path / "store")],
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "open"
+        env = _env(WEBLAB_DATA_DIR=str(tmp_path), WEBLAB_DATABASE_URL=database_url, WEBLAB_REDIS_URL=settings.redis_url)
+        r = subprocess.run([*WEBLAB, "import", "--owner", "nobody", str(shared_data / "cellml" / "noble_model_1962.cellml")],
+                           env=env, cwd=ROOT, capture_output=True, text=True, timeout=60)
+    finally:
+        holder.communicate("", timeout=30)
+    assert r.returncode == 1
+    errors = [line for line in r.stderr.splitlines() if line.startswith("weblab: error:")]
+    assert len(errors) == 1 and f"the data directory {tmp_path} is in use" in errors[0], r.stderr

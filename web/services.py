@@ -60,7 +60,10 @@ async def start_services(settings: Settings, *, store: TripleStore | None = None
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     embedded = EmbeddedServices()
     pool: AsyncConnectionPool | None = None
+    given = store
     try:
+        # The store first: a data directory that another process holds is refused before anything is started.
+        store = store or await asyncio.to_thread(open_store, settings)
         database_url = settings.database_url or await asyncio.to_thread(start_postgres, settings.data_dir, embedded)
         try:
             pool = await db.open_pool(database_url)
@@ -69,10 +72,11 @@ async def start_services(settings: Settings, *, store: TripleStore | None = None
         await db.migrate(pool)
         redis_url = settings.redis_url or await asyncio.to_thread(start_redis, settings.data_dir, embedded)
         redis = await open_redis(redis_url)
-        store = store or await asyncio.to_thread(open_store, settings)
     except BaseException:
         if pool is not None:
             await pool.close()
+        if store is not None and given is None:
+            store.close()
         await asyncio.to_thread(embedded.stop)
         raise
     return Services(settings=settings, db=pool, redis=redis, store=store, embedded=embedded, redis_url=redis_url)
@@ -85,5 +89,10 @@ def open_store(settings: Settings) -> TripleStore:
         store = open_triple_store(settings.store_dir, settings.sparql_url)
         load_ontologies(store, settings.base_uri)
     except Exception as exc:
+        if settings.sparql_url is None and "LOCK" in str(exc):
+            raise StartupError(
+                f"the data directory {settings.data_dir} is in use: another Weblab process (a running `weblab "
+                "serve`?) holds its triple store. Stop that process first, or add content through the running "
+                f"server (its upload pages, GraphQL or HTTP API) ({exc})") from exc
         raise StartupError(f"cannot open the triple store at {where}: {exc}") from exc
     return store
