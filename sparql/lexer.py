@@ -19,6 +19,7 @@ one-character ``PUNCT`` tokens.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from urllib.parse import urljoin
 
@@ -56,8 +57,8 @@ def _unescape(text: str) -> str:
     return _ESCAPE.sub(lambda m: chr(int(m.group(1) or m.group(2), 16)), text)
 
 
-def tokenize(text: str) -> list[Token]:
-    tokens: list[Token] = []
+def iter_tokens(text: str) -> Iterator[Token]:
+    """The tokens of ``text``, one at a time (a caller that has seen enough stops early)."""
     pos = 0
     while pos < len(text):
         m = _TOKEN.match(text, pos)
@@ -66,23 +67,26 @@ def tokenize(text: str) -> list[Token]:
         kind = m.lastgroup
         raw = m.group()
         if kind == "iri":
-            tokens.append(Token(IRI, _unescape(raw[1:-1]), m.start(), m.end()))
+            yield Token(IRI, _unescape(raw[1:-1]), m.start(), m.end())
         elif kind in ("string3", "string1"):
-            tokens.append(Token(STRING, raw, m.start(), m.end()))
+            yield Token(STRING, raw, m.start(), m.end())
         elif kind == "var":
-            tokens.append(Token(VAR, raw, m.start(), m.end()))
+            yield Token(VAR, raw, m.start(), m.end())
         elif kind == "bnode":
-            tokens.append(Token(BNODE, raw, m.start(), m.end()))
+            yield Token(BNODE, raw, m.start(), m.end())
         elif kind == "pname":
-            tokens.append(Token(PNAME, _unescape(raw), m.start(), m.end()))
+            yield Token(PNAME, _unescape(raw), m.start(), m.end())
         elif kind == "number":
-            tokens.append(Token(NUMBER, raw, m.start(), m.end()))
+            yield Token(NUMBER, raw, m.start(), m.end())
         elif kind == "keyword":
-            tokens.append(Token(KEYWORD, raw.upper(), m.start(), m.end()))
+            yield Token(KEYWORD, raw.upper(), m.start(), m.end())
         elif kind == "punct":
-            tokens.append(Token(PUNCT, raw, m.start(), m.end()))
+            yield Token(PUNCT, raw, m.start(), m.end())
         pos = m.end()
-    return tokens
+
+
+def tokenize(text: str) -> list[Token]:
+    return list(iter_tokens(text))
 
 
 class Resolver:
@@ -126,7 +130,25 @@ class QueryShape:
     service_targets: list[str | None]  # None for SERVICE ?variable
 
 
+_FORMS = frozenset(("SELECT", "ASK", "CONSTRUCT", "DESCRIBE"))
+# Keywords that make the rest of the query matter to the endpoint; a query without them anywhere in its
+# text (the usual case) is only tokenized up to its form.
+_DATASET_OR_SERVICE = re.compile("from|service", re.IGNORECASE)
+
+
 def query_shape(text: str, base: str | None = None) -> QueryShape:
+    """The form, ``FROM``/``FROM NAMED`` graphs and ``SERVICE`` targets of a query.
+
+    >>> query_shape('PREFIX ex: <http://e/> SELECT * FROM ex:g { SERVICE <http://s/> { ?s ?p ?o } }').from_graphs
+    ['http://e/g']
+    >>> query_shape('ASK { ?s ?p "no dataset here" }')
+    QueryShape(form='ASK', from_graphs=[], from_named_graphs=[], has_dataset_clause=False, service_targets=[])
+    """
+    if _DATASET_OR_SERVICE.search(text) is None:
+        # Neither keyword can occur as a token: only the form is left to find, the first form keyword
+        # (a BASE or PREFIX declaration holds none), so tokenizing stops there.
+        form = next((t.value for t in iter_tokens(text) if t.kind == KEYWORD and t.value in _FORMS), None)
+        return QueryShape(form, [], [], False, [])
     tokens = tokenize(text)
     resolver = Resolver(base)
     form: str | None = None
@@ -147,7 +169,7 @@ def query_shape(text: str, base: str | None = None) -> QueryShape:
         elif t.kind == PUNCT and t.value == "}":
             depth -= 1
         elif t.kind == KEYWORD:
-            if form is None and t.value in ("SELECT", "ASK", "CONSTRUCT", "DESCRIBE"):
+            if form is None and t.value in _FORMS:
                 form = t.value
             elif t.value == "FROM" and depth == 0:
                 has_dataset = True

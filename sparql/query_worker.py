@@ -7,9 +7,9 @@ only reads. It reopens the store when the parent says the store has changed
 read-only open sees the store as it was at that moment.
 
 Protocol on stdin/stdout, one job at a time: the parent writes a frame
-holding a JSON job; the worker answers with a frame holding a JSON header and
-one holding the body bytes. A frame is an 8-byte big-endian length and the
-payload. Run as ``python -m sparql.query_worker main=STORE_DIR [public=MIRROR_DIR]``;
+holding a JSON job (an 8-byte big-endian length and the payload); the worker
+answers, in one write, with the 8-byte lengths of a JSON header and of the
+body, then the header, then the body bytes. Run as ``python -m sparql.query_worker main=STORE_DIR [public=MIRROR_DIR]``;
 a job names the store it runs on (``"store"``, default ``main``).
 """
 
@@ -26,14 +26,16 @@ import pyoxigraph as ox
 from sparql import formats
 
 _LENGTH = struct.Struct(">Q")
+_ANSWER = struct.Struct(">QQ")
 _ATTEMPTS = 4
 # Reopen at least this often (seconds) even when the parent reports no change (belt and braces).
 _MAX_AGE = 30.0
 
 
-def write_frame(stream: BinaryIO, payload: bytes) -> None:
-    stream.write(_LENGTH.pack(len(payload)))
-    stream.write(payload)
+def write_answer(stream: BinaryIO, header: dict, body: bytes) -> None:
+    encoded = json.dumps(header).encode()
+    stream.write(_ANSWER.pack(len(encoded), len(body)) + encoded + body)
+    stream.flush()
 
 
 def read_frame(stream: BinaryIO) -> bytes | None:
@@ -123,9 +125,7 @@ def main(paths: dict[str, str]) -> None:
             except Exception as exc:  # a failure here must reach the caller as an answer, not kill the worker
                 header, body = {"status": 500, "error": type(exc).__name__, "message": str(exc)}, b""
                 break
-        write_frame(stdout, json.dumps(header).encode())
-        write_frame(stdout, body)
-        stdout.flush()
+        write_answer(stdout, header, body)
 
 
 if __name__ == "__main__":
