@@ -77,7 +77,8 @@ async def entity_list(request: Request) -> Response:
                    owner=request.query_params.get("owner", ""),
                    visibility=request.query_params.get("visibility", ""),
                    term=request.query_params.get("term", ""),
-                   text=request.query_params.get("q", ""))
+                   text=request.query_params.get("q", ""),
+                   deleted=request.query_params.get("deleted", ""))  # the entity page sends here after a delete
 
 
 async def entity_page(request: Request) -> Response:

@@ -52,7 +52,29 @@ function renderHeader() {
   const actions = $("#entity-actions");
   fill(actions,
     v ? h("a", { class: "button secondary", href: v.archiveUrl, download: "" }, "Download archive (OMEX)") : null,
-    entity.canEdit ? h("a", { class: "button secondary", href: `/upload?kind=${kind}&entity=${encodeURIComponent(entity.uri)}` }, "Upload a new version") : null);
+    entity.canEdit ? h("a", { class: "button secondary", href: `/upload?kind=${kind}&entity=${encodeURIComponent(entity.uri)}` }, "Upload a new version") : null,
+    entity.canManage ? h("button", { type: "button", class: "danger", onclick: confirmDelete }, `Delete this ${kind}`) : null);
+}
+
+/** Deleting takes every version with it, so the owner (or an admin) confirms in a dialog first; "Keep it"
+ * has the focus, so a stray Enter keeps the entity. */
+function confirmDelete() {
+  const dialog = $("#delete-dialog");
+  const count = entity.versions.edges.length;
+  fill($("#delete-what"), `${entity.name} and its ${count === 1 ? "version" : `${count} versions`} will be deleted, `,
+    "with their files, for everyone. This cannot be undone.");
+  dialog.returnValue = "";
+  dialog.showModal();
+}
+
+async function deleteEntity() {
+  try {
+    await mutate("deleteEntity", `mutation($id: ID!) { deleteEntity(entity: $id) {
+      __typename ... on Error { message } } }`, { id: entity.id });
+    location.assign(`/${segment}?deleted=${encodeURIComponent(entity.name)}`);
+  } catch (error) {
+    showError($("#entity-error"), error);
+  }
 }
 
 function renderFiles() {
@@ -279,6 +301,9 @@ async function load() {
   renderCollaborators();
 }
 
+$("#delete-dialog").addEventListener("close", (event) => {
+  if (event.target.returnValue === "delete") deleteEntity();
+});
 setupTabs($("#tabs"), (name) => {
   if (name === "compatibility") loadCompatibility();
   if (name === "experiments") loadExperiments();
