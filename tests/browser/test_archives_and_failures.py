@@ -9,7 +9,7 @@ import zipfile
 from pathlib import Path
 
 from tests.browser.accessibility import serious_violations
-from tests.browser.navigation import open_page
+from tests.browser.navigation import open_page, wait_complete
 from tests.browser.test_accessibility import run_to_the_end
 from tests.browser.test_workflow import PROTOCOL_FILE, sign_in, upload
 from tests.conftest import SHARED_DATA
@@ -142,4 +142,11 @@ async def test_failed_and_inapplicable_runs_say_why(server, browser, server_user
     assert await page.get_by_role("button", name="Run again").count() == 0
     assert "cannot run on this model" in await page.locator("#outputs").inner_text()
     assert await serious_violations(page, "inapplicable run page") == []
+
+    # The matrix shows both kinds of cell, each in words for screen readers and in colours that read.
+    await open_page(page, server + "experiments?subset=mine", screenshot=False)
+    await wait_complete(page, name="matrix-failures")
+    statuses = {await b.get_attribute("data-status") for b in await page.locator("table.matrix td button").all()}
+    assert {"FAILED", "INAPPLICABLE"} <= statuses, statuses
+    assert await serious_violations(page, "matrix with failed and inapplicable runs") == []
     await page.context.close()
