@@ -21,7 +21,7 @@ FINAL = {"SUCCESS", "PARTIAL", "FAILED", "INAPPLICABLE", "CANCELLED"}
 
 async def run_to_the_end(server: str, token: str, model_url: str, protocol_url: str) -> dict[str, Any]:
     """Start the experiment of the latest versions over GraphQL, as a program would, and wait until the
-    server's worker has finished it; returns the run (``uri``, ``status``, ``error``)."""
+    server's worker has finished it; returns the run (``uri``, ``status``, ``error``, ``experiment { uri }``)."""
     model_id = "models/" + model_url.rsplit("/", 1)[1]
     protocol_id = "protocols/" + protocol_url.rsplit("/", 1)[1]
     async with httpx.AsyncClient(base_url=server, headers=bearer(token), timeout=30) as http:
@@ -33,7 +33,7 @@ async def run_to_the_end(server: str, token: str, model_url: str, protocol_url: 
             "variables": {"m": found["data"]["m"]["latestVersion"]["id"],
                           "p": found["data"]["p"]["latestVersion"]["id"]}})).json()
         run_id = started["data"]["runExperiment"]["id"]
-        status_query = "query($id: ID!) { node(id: $id) { ... on Run { uri status error } } }"
+        status_query = "query($id: ID!) { node(id: $id) { ... on Run { uri status error experiment { uri } } } }"
         for _ in range(900):
             run = (await http.post("/graphql", json={"query": status_query, "variables": {"id": run_id}})).json()
             if run["data"]["node"]["status"] in FINAL:
@@ -76,6 +76,8 @@ async def test_main_pages_have_no_serious_accessibility_violations(server, brows
     await open_page(page, run_page, screenshot=False)
     await page.wait_for_selector("figure.plot canvas", timeout=60_000)
     found += await serious_violations(page, "run page")
+    await open_page(page, server + "view/experiments/" + run["experiment"]["uri"].rsplit("/", 1)[1], screenshot=False)
+    found += await serious_violations(page, "experiment page")
 
     await open_page(page, server + "sparql", screenshot=False)
     found += await serious_violations(page, "SPARQL editor")

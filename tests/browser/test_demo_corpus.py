@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import pytest
 
+from tests.browser.accessibility import serious_violations
 from tests.browser.navigation import open_page, wait_complete
 from tests.conftest import SHARED_DATA
 
@@ -23,6 +24,8 @@ async def test_pages_with_the_demo_corpus(demo_server, browser, timings) -> None
         await open_page(page, demo_server + "protocols", name="demo-protocols", timings=timings)
         await open_page(page, demo_server + "experiments", name="demo-matrix", timings=timings)
         await wait_complete(page, name="demo-matrix-complete", timings=timings)
+    # The whole corpus on screen, the pages still pass axe-core.
+    found = await serious_violations(page, "demo matrix")
     rows = await page.locator("table.matrix tbody tr").count()
     columns = await page.locator("table.matrix thead th").count() - 1
     assert rows == len(MODELS)
@@ -42,6 +45,12 @@ async def test_pages_with_the_demo_corpus(demo_server, browser, timings) -> None
     await open_page(page, page.url, name="demo-entity-model", timings=timings)
     await page.get_by_role("tab", name="Annotations").click()
     assert await page.locator("#annotations tbody tr").count() >= 1
+    found += await serious_violations(page, "demo model page, annotations")
     await open_page(page, demo_server + "models?term=oxmeta:membrane_voltage", name="demo-models-by-term",
                     timings=timings)
+    found += await serious_violations(page, "demo models by term")
+    for name in ("", "models", "protocols"):
+        await open_page(page, demo_server + name, screenshot=False)
+        found += await serious_violations(page, f"demo /{name}")
+    assert not found, "axe-core found serious or critical violations:\n" + "\n".join(found)
     await page.context.close()
