@@ -149,4 +149,18 @@ async def test_failed_and_inapplicable_runs_say_why(server, browser, server_user
     statuses = {await b.get_attribute("data-status") for b in await page.locator("table.matrix td button").all()}
     assert {"FAILED", "INAPPLICABLE"} <= statuses, statuses
     assert await serious_violations(page, "matrix with failed and inapplicable runs") == []
+
+    # With the keyboard: the arrows move between cells, each announcing what it holds (and showing it in
+    # the tooltip); Enter opens the failed run.
+    label = "() => document.activeElement.getAttribute('aria-label')"
+    await page.locator("table.matrix td button[tabindex='0']").focus()
+    assert (await page.evaluate(label)).startswith(f"Failing model {tag} × False assertion {tag}: failed")
+    await page.keyboard.press("ArrowDown")
+    assert "inapplicable, the model lacks" in await page.evaluate(label)
+    assert "inapplicable" in await page.locator("#tooltip").inner_text()
+    await page.keyboard.press("ArrowUp")
+    await page.keyboard.press("Enter")
+    await page.wait_for_url(re.compile(r".*/view/runs/[0-9a-f-]+$"))
+    await page.wait_for_selector("html[data-ready]", state="attached")
+    assert await page.locator("#run-status").inner_text() == "failed"
     await page.context.close()

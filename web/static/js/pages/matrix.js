@@ -78,7 +78,7 @@ function paint(cell) {
   b.textContent = SYMBOL[status] || "?";
   if (status === "RUNNING") {
     const pct = cell.run.progressTotal ? Math.round((100 * cell.run.progressDone) / cell.run.progressTotal) : 50;
-    b.style.background = `linear-gradient(to top, var(--running) ${pct}%, #c8b6f0 ${pct}%)`;
+    b.style.background = `linear-gradient(to top, var(--running-fill) ${pct}%, var(--running-rest) ${pct}%)`;
   } else {
     b.style.background = "";
   }
