@@ -13,6 +13,7 @@ pyoxigraph serializes a whole result at once, and the endpoint must stop at
 from __future__ import annotations
 
 import csv
+import functools
 import io
 import json
 from collections.abc import Iterable
@@ -95,8 +96,12 @@ def _matches(media_range: str, fmt: Format) -> int:
     return 0
 
 
+@functools.lru_cache(maxsize=512)
 def negotiate(accept: str | None, offered: tuple[Format, ...]) -> Format:
-    """The offered format the ``Accept`` header prefers; the first offered one when there is no header."""
+    """The offered format the ``Accept`` header prefers; the first offered one when there is no header.
+
+    Cached: a client sends the same ``Accept`` header query after query.
+    """
     if not accept or not accept.strip():
         return offered[0]
     best: tuple[float, int, int, int] | None = None

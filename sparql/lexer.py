@@ -131,9 +131,6 @@ class QueryShape:
 
 
 _FORMS = frozenset(("SELECT", "ASK", "CONSTRUCT", "DESCRIBE"))
-# Keywords that make the rest of the query matter to the endpoint; a query without them anywhere in its
-# text (the usual case) is only tokenized up to its form.
-_DATASET_OR_SERVICE = re.compile("from|service", re.IGNORECASE)
 
 
 def query_shape(text: str, base: str | None = None) -> QueryShape:
@@ -144,9 +141,10 @@ def query_shape(text: str, base: str | None = None) -> QueryShape:
     >>> query_shape('ASK { ?s ?p "no dataset here" }')
     QueryShape(form='ASK', from_graphs=[], from_named_graphs=[], has_dataset_clause=False, service_targets=[])
     """
-    if _DATASET_OR_SERVICE.search(text) is None:
-        # Neither keyword can occur as a token: only the form is left to find, the first form keyword
-        # (a BASE or PREFIX declaration holds none), so tokenizing stops there.
+    lowered = text.lower()
+    if "from" not in lowered and "service" not in lowered:
+        # Neither keyword can occur as a token (the usual case): only the form is left to find, the
+        # first form keyword (a BASE or PREFIX declaration holds none), so tokenizing stops there.
         form = next((t.value for t in iter_tokens(text) if t.kind == KEYWORD and t.value in _FORMS), None)
         return QueryShape(form, [], [], False, [])
     tokens = tokenize(text)

@@ -134,7 +134,8 @@ async def _limited_body(request: Request, limit: int) -> bytes:
 
 async def _operation(request: Request, limit: int) -> tuple[str | None, str | None, list[tuple[str, str]]]:
     """(query, update, all parameters) from a GET or POST, following the SPARQL 1.1 Protocol."""
-    url_params = parse_qsl(request.url.query, keep_blank_values=True)
+    # The raw query string, as Starlette's request.url.query gives it, without building the whole URL.
+    url_params = parse_qsl(request.scope.get("query_string", b"").decode("latin-1"), keep_blank_values=True)
     if request.method in ("GET", "HEAD"):
         return _one(url_params, "query"), _one(url_params, "update"), url_params
     media, params = _media_type(request)
