@@ -87,6 +87,9 @@ async def test_main_pages_have_no_serious_accessibility_violations(server, brows
     await page.get_by_role("button", name="Run query").click()
     await page.locator(".yasr table").get_by_text(f"Axe model {tag}").first.wait_for()
     found += await serious_violations(page, "SPARQL editor with results")
+    await page.get_by_role("button", name="New query tab").click()
+    await page.get_by_role("tablist").get_by_role("tab").nth(1).wait_for()
+    found += await serious_violations(page, "SPARQL editor with a second tab")
     await page.context.close()
 
     # Signed out, at phone width: the sign-in and registration forms, the home page and the SPARQL editor,
