@@ -61,12 +61,19 @@ def run_job(store: ox.Store, job: dict) -> tuple[dict, bytes]:
         kwargs["default_graph"] = _graphs(job["default_graph"])
     if job.get("named_graphs") is not None:  # None: every named graph (the caller sees them all)
         kwargs["named_graphs"] = [g for g in _graphs(job["named_graphs"]) or [] if isinstance(g, ox.NamedNode)]
-    fmt = formats.BY_NAME[job["format"]]
-    max_rows = int(job["max_rows"])
     try:
         result = store.query(job["query"], **kwargs)
     except SyntaxError as exc:
         return {"status": 400, "error": "syntax", "message": str(exc)}, b""
+    return serialize_result(result, formats.BY_NAME[job["format"]], int(job["max_rows"]), job.get("prefixes"))
+
+
+def serialize_result(result: object, fmt: formats.Format, max_rows: int,
+                     prefixes: dict[str, str] | None = None) -> tuple[dict, bytes]:
+    """A query result (boolean, solutions, or an iterable of triples) in ``fmt``, stopped at ``max_rows``.
+
+    Rows past the cap are never read from ``result``; the header says whether there were any.
+    """
     truncated = False
     if isinstance(result, ox.QueryBoolean):
         if fmt not in formats.BOOLEAN_FORMATS:
@@ -87,12 +94,12 @@ def run_job(store: ox.Store, job: dict) -> tuple[dict, bytes]:
         if fmt not in formats.GRAPH_FORMATS:
             return {"status": 406, "message": str(formats.NotAcceptable(formats.GRAPH_FORMATS))}, b""
         triples = []
-        for triple in result:
+        for triple in result:  # type: ignore[attr-defined]
             if len(triples) == max_rows:
                 truncated = True
                 break
             triples.append(triple)
-        body = formats.serialize_triples(triples, fmt, job.get("prefixes"))
+        body = formats.serialize_triples(triples, fmt, prefixes)
     return {"status": 200, "content_type": formats.content_type(fmt), "truncated": truncated}, body
 
 

@@ -19,20 +19,27 @@ Differences from the embedded store, all deliberate:
 - a query past the deadline is abandoned (the HTTP request is closed); the
   remote server decides whether it stops computing (``oxigraph serve
   --timeout-s`` makes it);
+- the endpoint's row cap is applied to the remote server's answer: the
+  endpoint asks for SPARQL JSON results or N-Triples, reads at most the cap's
+  rows from it and writes them in the caller's format (the remote server
+  still computes and sends its whole answer);
 - there is no ``.oxigraph`` attribute: code that needs the raw pyoxigraph
   store must check for it.
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterable, Iterator
 from typing import Any
 
 import httpx
 import pyoxigraph as ox
 
+from sparql import formats
 from sparql.lexer import inject_values, query_shape
 from sparql.pool import QueryTimeout, WorkerAnswer
+from sparql.query_worker import serialize_result
 
 
 class RemoteStoreError(Exception):
@@ -96,9 +103,10 @@ class RemoteTripleStore:
         return ox.parse_query_results(response.content, format=ox.QueryResultsFormat.JSON)
 
     async def query_http(self, job: dict, timeout: float) -> WorkerAnswer:
-        """Run an endpoint job (see :mod:`sparql.query_worker`) on the remote server, with a deadline."""
-        from sparql import formats
+        """Run an endpoint job (see :mod:`sparql.query_worker`) on the remote server, with a deadline.
 
+        The answer is capped at ``job["max_rows"]`` as the embedded store's is.
+        """
         if self._async is None:
             self._async = httpx.AsyncClient()
         fmt = formats.BY_NAME[job["format"]]
@@ -117,8 +125,11 @@ class RemoteTripleStore:
             data.append(("named-graph-uri", g))
         if named is not None and not named:
             data.append(("named-graph-uri", "urn:weblab:empty"))
+        # Asked in a format read here, so that the row cap can be applied (and the answer written in ``fmt``).
+        graph_result = (job.get("form") or query_shape(job["query"]).form) in ("CONSTRUCT", "DESCRIBE")
+        accept = "application/n-triples" if graph_result else "application/sparql-results+json"
         try:
-            response = await self._async.post(self.query_url, data=_form(data), headers={"Accept": fmt.media_type},
+            response = await self._async.post(self.query_url, data=_form(data), headers={"Accept": accept},
                                               timeout=timeout)
         except httpx.TimeoutException:
             raise QueryTimeout(timeout) from None
@@ -131,8 +142,12 @@ class RemoteTripleStore:
         if response.status_code >= 300:
             return WorkerAnswer({"status": 500, "error": f"remote {response.status_code}",
                                  "message": response.text[:500]}, b"")
-        return WorkerAnswer({"status": 200, "content_type": response.headers.get("content-type", fmt.media_type),
-                             "truncated": False}, response.content)
+        try:
+            header, body = await asyncio.to_thread(_capped, response.content, graph_result, fmt, int(job["max_rows"]),
+                                                   job.get("prefixes"))
+        except SyntaxError as exc:
+            return WorkerAnswer({"status": 500, "error": "remote", "message": f"unreadable answer: {exc}"}, b"")
+        return WorkerAnswer(header, body)
 
     def update(self, update: str, *, base_iri: str | None = None) -> None:
         if base_iri:
@@ -225,6 +240,18 @@ class RemoteTripleStore:
 
     def close(self) -> None:
         self._client.close()
+
+
+def _capped(content: bytes, graph_result: bool, fmt: formats.Format, max_rows: int,
+            prefixes: dict[str, str] | None) -> tuple[dict, bytes]:
+    """The remote answer (N-Triples or SPARQL JSON results) in ``fmt``, at most ``max_rows`` rows of it."""
+    result: object
+    if graph_result:
+        result = (ox.Triple(q.subject, q.predicate, q.object)
+                  for q in ox.parse(content, format=ox.RdfFormat.N_TRIPLES))
+    else:
+        result = ox.parse_query_results(content, format=ox.QueryResultsFormat.JSON)
+    return serialize_result(result, fmt, max_rows, prefixes)
 
 
 def _dataset_params(default_graph: list | None, named_graphs: list | None, union: bool) -> list[tuple[str, str]]:

@@ -230,7 +230,8 @@ class SparqlService:
         default_graph_uris = [_iri(g, "default-graph-uri") for g in default_graph_uris or []]
         named_graph_uris = [_iri(g, "named-graph-uri") for g in named_graph_uris or []]
         scope = await self.visible_to(caller)
-        job = {"query": text, "base_iri": self.endpoint, "format": fmt.name, "max_rows": self.max_rows}
+        job = {"query": text, "base_iri": self.endpoint, "format": fmt.name, "max_rows": self.max_rows,
+               "form": shape.form}
         if default_graph_uris or named_graph_uris:
             job.update(scope.restrict(default_graph_uris, named_graph_uris).job())
         elif shape.has_dataset_clause:

@@ -98,6 +98,31 @@ async def test_the_endpoint_over_a_remote_store(remote_url: str) -> None:
     store.close()
 
 
+async def test_the_row_cap_holds_over_a_remote_store(remote_url: str) -> None:
+    store = RemoteTripleStore(remote_url)
+    store.update("DROP SILENT ALL")
+    graph = ox.NamedNode("http://example.org/many")
+    store.replace_graph(graph, [ox.Triple(ox.NamedNode(f"http://example.org/s{i}"), P, ox.Literal(str(i)))
+                                for i in range(10)])
+
+    async def scope(user):  # noqa: ANN001, ANN202
+        return []
+
+    service = SparqlService(store, base_uri="http://localhost:8000/", graph_scope=scope, max_rows=3)
+    rows = await service.query("SELECT ?s ?o WHERE { ?s ?p ?o }", None, format="json")
+    bindings = httpx.Response(200, content=rows.body).json()["results"]["bindings"]
+    assert len(bindings) == 3 and rows.truncated
+    assert all(b["s"]["value"].startswith("http://example.org/s") for b in bindings)
+    graph_answer = await service.query("CONSTRUCT WHERE { ?s ?p ?o }", None, format="nt")
+    assert len(graph_answer.body.decode().strip().splitlines()) == 3 and graph_answer.truncated
+    assert graph_answer.content_type.startswith("application/n-triples")
+    csv = await service.query("SELECT ?o WHERE { ?s ?p ?o } LIMIT 2", None, format="csv")
+    assert len(csv.body.decode().splitlines()) == 1 + 2 and not csv.truncated
+    ask = await service.query("ASK { ?s ?p ?o }", None, format="xml")
+    assert b"<boolean>true</boolean>" in ask.body and not ask.truncated
+    store.close()
+
+
 async def test_service_works_only_for_allowed_endpoints(remote_url: str, tmp_path) -> None:  # noqa: ANN001
     remote = RemoteTripleStore(remote_url)
     remote.update("DROP SILENT ALL")
