@@ -61,6 +61,14 @@ async def test_a_model_from_a_combine_archive_and_from_a_zip(server, browser, se
     assert await page.locator("#file-view code.hljs").count() == 1
     await page.get_by_role("tab", name="Annotations").click()
     await page.locator("#annotations a[href*='membrane_voltage']").first.wait_for()
+    # A link to a tab opens the page on that tab, with its contents loaded.
+    url = page.url.split("#")[0]
+    for tab in ("annotations", "compatibility"):
+        await page.goto(server + "models")
+        await open_page(page, f"{url}#{tab}", screenshot=False)
+        assert await page.get_by_role("tab", selected=True).get_attribute("id") == f"tab-{tab}"
+        await page.locator(f"#{tab} .loading").wait_for(state="detached")
+        assert await page.locator(f"#{tab}").inner_text()
 
     # A plain zip of the same two models cannot say which is the model: the server's question appears
     # next to the Main file field; answering it there creates the model.

@@ -44,7 +44,7 @@ async def test_pages_with_the_demo_corpus(demo_server, browser, timings) -> None
     await page.wait_for_selector("html[data-ready]", state="attached")
     await open_page(page, page.url, name="demo-entity-model", timings=timings)
     await page.get_by_role("tab", name="Annotations").click()
-    assert await page.locator("#annotations tbody tr").count() >= 1
+    await page.locator("#annotations tbody tr").first.wait_for()
     found += await serious_violations(page, "demo model page, annotations")
     await open_page(page, demo_server + "models?term=oxmeta:membrane_voltage", name="demo-models-by-term",
                     timings=timings)

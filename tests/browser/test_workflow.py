@@ -75,7 +75,7 @@ async def test_upload_run_watch_and_compare(server, browser, server_user, timing
     await open_page(page, model_urls[0], name="entity-model", timings=timings)
     assert await page.locator("#file-view code.hljs").count() == 1
     await page.get_by_role("tab", name="Annotations").click()
-    assert await page.locator("#annotations a[href*='membrane_voltage']").count() >= 1
+    await page.locator("#annotations a[href*='membrane_voltage']").first.wait_for()
     await page.get_by_role("tab", name="Compatibility").click()
     await page.locator("#compatibility").get_by_role("link", name=names["gs"]).wait_for()
 
