@@ -66,3 +66,20 @@ def test_a_model_lacking_required_terms_is_inapplicable() -> None:
     assert "https://chaste.comlab.ox.ac.uk/cellml/ns/oxford-metadata#membrane_stimulus_current_amplitude" in (
         result.missing_terms
     )
+
+
+def test_a_state_read_in_protocol_units_is_in_those_units_in_the_state_vector() -> None:
+    # Paci 2013 has its voltage in volts; GraphState reads it in mV, and the original engine
+    # then lists it in mV among the states too (the reference's first state row).
+    model = "paci_hyttinen_aaltosetala_severi_ventricularVersion"
+    result = load_protocol(PROTOCOLS / "GraphState.txt").run(MODELS / f"{model}.cellml")
+    assert result.status == "success", result.messages
+    expected = read_output(REFERENCE / model / "GraphState" / "outputs_state.csv")
+    state = np.asarray(result.outputs["state"])
+    assert state.shape == expected.shape
+    np.testing.assert_allclose(state[0], np.asarray(result.outputs["voltage"]), rtol=1e-12)
+    # Every state but the voltage matches the reference throughout; the voltage differs only
+    # where it jumps by millivolts per sample (a spontaneous upstroke at 594 ms).
+    np.testing.assert_allclose(state[1:], expected[1:], rtol=0.005, atol=2.5e-4)
+    close = np.isclose(state[0], expected[0], rtol=0.005, atol=2.5e-4)
+    assert close.sum() >= expected.shape[1] - 1

@@ -474,6 +474,7 @@ class _Preparer:
             bindings[iri] = binding
             if iri in outputs:
                 recorded.append(iri)
+        _states_in_protocol_units(bindings, output_units, input_units)
         # The original engine limits CVODE's step to 0.5 ms always, pacing or not; steady-state
         # tests (SteadyStateRunner's norm below 1e-6) are sensitive to it, so do the same.
         max_step = MAX_STEP_MS / time_conv.factor if time_conv.factor else MAX_STEP_MS
@@ -1440,3 +1441,26 @@ def _err(message: str, pos: ast.Pos | None) -> ProtocolError:
     if pos is None or pos.line == 0:
         return ProtocolError(message)
     return ProtocolError(message, pos.file, pos.line, pos.column)
+
+
+def _states_in_protocol_units(
+    bindings: dict[str, Binding], output_units: dict[str, str | None], input_units: dict[str, str | None]
+) -> None:
+    """Give each ``state_variable`` element the units its own term is read or set in.
+
+    The original engine converts a state variable that an ``input``/``output ... units u``
+    names to ``u`` in the model itself (cellmlmanip's ``convert_variable`` makes the converted
+    variable the state), so the state vector then holds it in ``u``: GraphState on a model with
+    voltage in volts (Paci 2013) lists the membrane voltage in mV.
+    """
+    states = bindings.get(STATE_VARIABLE)
+    if states is None:
+        return
+    position = {qname: i for i, qname in enumerate(states.qnames)}
+    for iri, binding in bindings.items():
+        if iri == STATE_VARIABLE or not (output_units.get(iri) or input_units.get(iri)):
+            continue
+        for qname, kind, conv in zip(binding.qnames, binding.kinds, binding.conversions, strict=True):
+            i = position.get(qname)
+            if i is not None and kind == "state" and not conv.is_identity:
+                states.conversions[i] = conv
