@@ -92,15 +92,20 @@ async def test_main_pages_have_no_serious_accessibility_violations(server, brows
     found += await serious_violations(page, "SPARQL editor with a second tab")
     await page.context.close()
 
-    # Signed out, at phone width: the sign-in and registration forms, the home page and the SPARQL editor,
-    # none wider than the screen.
+    # Signed out, at phone width: the sign-in and registration forms, the home page, the SPARQL editor and
+    # the public run with its plots, none wider than the screen.
     phone = await (await browser.new_context(viewport=PHONE)).new_page()
-    for name, path in [("login", "login"), ("register", "register"), ("home", ""), ("SPARQL editor", "sparql")]:
+    for name, path in [("login", "login"), ("register", "register"), ("home", ""), ("SPARQL editor", "sparql"),
+                       ("run page", run_page.removeprefix(server)),
+                       ("compare", "compare?runs=" + run["uri"].rsplit("/", 1)[1])]:
         await open_page(phone, server + path, name=f"phone-{name.split()[0].lower()}")
         found += await serious_violations(phone, f"{name} at phone width")
         width = await phone.evaluate("document.documentElement.scrollWidth")
         if width > PHONE["width"]:
             found.append(f"{name} at phone width: the page is {width} px wide on a {PHONE['width']} px screen")
+        if name == "run page":  # a visitor may download the results, but not run the experiment again
+            assert await phone.get_by_role("link", name="Download results archive").is_visible()
+            assert await phone.get_by_role("button", name="Run again").count() == 0
     await phone.context.close()
 
     assert not found, "axe-core found serious or critical violations:\n" + "\n".join(found)

@@ -7,6 +7,8 @@ import { asRows } from "../outputs.js";
 import { axisLabel, loadResults, plotSeries } from "../results.js";
 
 const runId = document.getElementById("main").dataset.runId;
+// Cancelling and running again need an account: visitors who are not signed in are not offered them.
+const signedIn = Boolean(document.getElementById("main").dataset.signedIn);
 const FINAL = new Set(["SUCCESS", "PARTIAL", "FAILED", "INAPPLICABLE", "CANCELLED"]);
 const RUN = `id uri status queue attempts progressDone progressTotal queuedAt startedAt finishedAt error archiveUrl
   missingTerms { iri shortName label }`;
@@ -56,8 +58,8 @@ function renderSummary() {
   fill($("#run-actions"),
     run.archiveUrl ? h("a", { class: "button secondary", href: run.archiveUrl, download: "" }, "Download results archive") : null,
     FINAL.has(run.status) && run.archiveUrl ? h("a", { class: "button secondary", href: `/compare?runs=${run.uri.split("/").pop()}` }, "Compare with other runs") : null,
-    !FINAL.has(run.status) ? h("button", { type: "button", class: "danger", onclick: () => act("cancelRun") }, "Cancel run") : null,
-    FINAL.has(run.status) && run.status !== "INAPPLICABLE" ? h("button", { type: "button", class: "secondary", onclick: () => act("rerun") }, "Run again") : null);
+    signedIn && !FINAL.has(run.status) ? h("button", { type: "button", class: "danger", onclick: () => act("cancelRun") }, "Cancel run") : null,
+    signedIn && FINAL.has(run.status) && run.status !== "INAPPLICABLE" ? h("button", { type: "button", class: "secondary", onclick: () => act("rerun") }, "Run again") : null);
 }
 
 async function act(mutation) {
