@@ -9,7 +9,10 @@ Oxigraph's own server (``serve-read-only --union-default-graph``, the same
 semantics as our anonymous default graph), then through Weblab's full app
 (``web.app.create_app``: auth and logging middleware, visibility scope,
 killable query workers). The two servers run one after the other, never
-together. Prints both throughputs, p50/p99 latencies and the ratio.
+together. Prints both throughputs, p50/p99 latencies and the ratio, and each
+server's CPU time per request (its process and its children, from /proc):
+on a machine shared with other work, throughput follows the CPU share the
+bench happens to get, while CPU per request says what each server costs.
 
 ``--private N`` makes N models private, so that anonymous queries take the
 slow path (an explicit list of visible graphs instead of the union).
@@ -102,7 +105,42 @@ def query_mix(models: int, rng: random.Random) -> tuple[str, str]:
     return kind, f"CONSTRUCT {{ <{version}> ?p ?o }} WHERE {{ <{version}> ?p ?o }}"
 
 
-async def load(url: str, models: int, clients: int, seconds: float, warmup: float = 2.0) -> dict:
+def _process_tree(pid: int) -> list[int]:
+    try:
+        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    except OSError:
+        return [pid]
+    return [pid, *[p for child in children for p in _process_tree(int(child))]]
+
+
+def cpu_seconds(pid: int | None) -> float:
+    """User + system CPU of ``pid`` and its live descendants (0 where /proc cannot tell)."""
+    if pid is None:
+        return 0.0
+    total = 0
+    for p in _process_tree(pid):
+        try:
+            fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += int(fields[11]) + int(fields[12])
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+def pid_running(marker: str) -> int | None:
+    """The process whose command line mentions ``marker`` (the Oxigraph server, started by a helper)."""
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if marker in (entry / "cmdline").read_bytes().decode(errors="replace"):
+                    return int(entry.name)
+            except OSError:
+                continue
+    return None
+
+
+async def load(url: str, models: int, clients: int, seconds: float, warmup: float = 2.0,
+               server_pid: int | None = None) -> dict:
     """``clients`` concurrent loops POSTing queries for ``seconds``; latencies of successful answers."""
     latencies: list[float] = []
     errors = 0
@@ -127,7 +165,13 @@ async def load(url: str, models: int, clients: int, seconds: float, warmup: floa
                 elif now >= measure_from:
                     latencies.append(took)
 
+    async def measured() -> float:
+        await asyncio.sleep(max(0.0, measure_from - time.monotonic()))
+        return cpu_seconds(server_pid)
+
+    cpu_task = asyncio.ensure_future(measured())
     await asyncio.gather(*(client(n) for n in range(clients)))
+    cpu = cpu_seconds(server_pid) - await cpu_task
     latencies.sort()
     return {
         "requests": len(latencies),
@@ -135,6 +179,7 @@ async def load(url: str, models: int, clients: int, seconds: float, warmup: floa
         "p50_ms": 1000 * statistics.median(latencies),
         "p99_ms": 1000 * latencies[int(0.99 * (len(latencies) - 1))],
         "errors": errors,
+        "cpu_ms": 1000 * cpu / max(1, len(latencies)),
     }
 
 
@@ -179,7 +224,7 @@ def wait_up(url: str, process: subprocess.Popen) -> None:
 
 def report(name: str, r: dict) -> None:
     print(f"{name:10s} {r['throughput']:8.1f} q/s   p50 {r['p50_ms']:7.2f} ms   p99 {r['p99_ms']:7.2f} ms   "
-          f"({int(r['requests'])} requests, {int(r['errors'])} errors)")
+          f"server CPU {r['cpu_ms']:5.2f} ms/request   ({int(r['requests'])} requests, {int(r['errors'])} errors)")
 
 
 def main() -> None:
@@ -203,12 +248,15 @@ def main() -> None:
         try:
             wait_up(weblab_url, process)
             with oxigraph_server(oxigraph_dir, read_only=True, extra=("--union-default-graph",)) as url:
+                oxigraph_pid = pid_running(str(oxigraph_dir))
                 # Rounds alternate between the servers (only one is loaded at a time), so that
                 # changes in the machine's load affect both alike; medians are reported.
                 rounds: dict[str, list[dict]] = {"oxigraph": [], "weblab": []}
                 for _ in range(args.rounds):
-                    rounds["oxigraph"].append(asyncio.run(load(url + "/query", args.models, args.clients, args.seconds)))
-                    rounds["weblab"].append(asyncio.run(load(weblab_url, args.models, args.clients, args.seconds)))
+                    rounds["oxigraph"].append(asyncio.run(load(url + "/query", args.models, args.clients, args.seconds,
+                                                               server_pid=oxigraph_pid)))
+                    rounds["weblab"].append(asyncio.run(load(weblab_url, args.models, args.clients, args.seconds,
+                                                             server_pid=process.pid)))
             static = asyncio.run(ceiling(f"http://127.0.0.1:{port}/ns/context.jsonld", args.clients, args.seconds))
         finally:
             process.terminate()
@@ -221,6 +269,9 @@ def main() -> None:
         print(f"weblab app, static JSON route (front-end ceiling): {static:.1f} req/s")
         print(f"ratio (weblab / oxigraph throughput): median {statistics.median(ratios):.2f} "
               f"(rounds: {', '.join(f'{r:.2f}' for r in ratios)})")
+        cost = [o["cpu_ms"] / w["cpu_ms"] for o, w in zip(rounds["oxigraph"], rounds["weblab"], strict=True)]
+        print(f"ratio (oxigraph / weblab server CPU per request): median {statistics.median(cost):.2f} "
+              f"(rounds: {', '.join(f'{r:.2f}' for r in cost)}); load average {os.getloadavg()[0]:.1f}")
     finally:
         shutil.rmtree(work, ignore_errors=True)
 

@@ -7,11 +7,10 @@ fresh one is started in its place, and the caller gets :class:`QueryTimeout`.
 Waiting for an idle worker counts against the same deadline, so a flood of
 slow queries is answered with timeouts, not an ever-growing queue.
 
-Idle workers are taken last-in first-out: under light load the same worker
-answers request after request with its caches warm, while the others sleep;
-measured on 2 busy cores, a first-in first-out rotation through four workers
-cost about a third more worker CPU per query. A job and its answer cross the
-pipe in one write each way.
+Idle workers are taken last-in first-out, so that under light load the same
+worker answers request after request with its caches warm while the others
+sleep. A job and its answer cross the pipe in one write each way, and the
+deadline is an ``asyncio.timeout`` (no extra task per query).
 
 Children are started with ``asyncio.create_subprocess_exec`` and belong to
 the event loop that started the pool.
