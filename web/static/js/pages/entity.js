@@ -175,14 +175,16 @@ function renderInterface() {
   const iface = entity.version?.interface;
   if (!iface) { fill(box, h("p", {}, "No interface is recorded for this version.")); return; }
   const terms = (list) => (list.length ? h("ul", {}, list.map((t) => h("li", {}, termLink(t)))) : h("p", { class: "muted" }, "None."));
+  // A column whose heading would be empty gets one for screen readers only: [visible, spoken].
+  const heading = (c) => h("th", { scope: "col" }, Array.isArray(c) ? h("span", { class: "sr-only" }, c[1]) : c);
   const items = (list, cols, row) => h("div", { class: "table-wrap" }, h("table", {},
-    h("thead", {}, h("tr", {}, cols.map((c) => h("th", { scope: "col" }, c)))),
+    h("thead", {}, h("tr", {}, cols.map(heading))),
     h("tbody", {}, list.map((i) => h("tr", {}, row(i).map((c) => h("td", {}, c)))))));
   fill(box,
     h("h2", {}, "Terms a model must annotate"), terms(iface.requiredTerms),
     h("h2", {}, "Terms used when present"), terms(iface.optionalTerms),
     h("h2", {}, "Inputs"), items(iface.inputs, ["Name", "Units", "Default"], (i) => [i.name, i.units || "", i.defaultValue ?? ""]),
-    h("h2", {}, "Outputs"), items(iface.outputs, ["Name", "Units", "Description", ""], (o) => [o.name, o.units || "", o.description || "", o.optional ? "optional" : ""]));
+    h("h2", {}, "Outputs"), items(iface.outputs, ["Name", "Units", "Description", ["", "Optional"]], (o) => [o.name, o.units || "", o.description || "", o.optional ? "optional" : ""]));
 }
 
 function renderCollaborators() {

@@ -103,7 +103,8 @@ async function showResults() {
   const described = new Map((run.outputs || []).map((o) => [o.name, o]));
   fill($("#outputs"), h("div", { class: "table-wrap" }, h("table", {},
     h("caption", { class: "sr-only" }, "Outputs"),
-    h("thead", {}, h("tr", {}, ["Output", "Description", "Units", "Shape", "Value", ""].map((c) => h("th", { scope: "col" }, c)))),
+    h("thead", {}, h("tr", {}, ["Output", "Description", "Units", "Shape", "Value"].map((c) => h("th", { scope: "col" }, c)),
+      h("th", { scope: "col" }, h("span", { class: "sr-only" }, "Table or download")))),
     h("tbody", {}, results.names.map((name) => {
       const info = described.get(name) || {};
       const contents = results.contents[name] || {};
@@ -114,8 +115,8 @@ async function showResults() {
         h("td", {}, info.shape ? (info.shape.length ? info.shape.join(" × ") : "scalar") : ""),
         h("td", { class: "num" }, info.scalar ?? ""),
         h("td", {},
-          h("button", { type: "button", class: "link", onclick: () => showTable(results, name) }, "table"), " · ",
-          h("button", { type: "button", class: "link", onclick: async () => saveBlob(await results.fileBlob(name), `outputs_${name}.csv`) }, "download")));
+          h("button", { type: "button", class: "link", "aria-label": `Show ${name} as a table`, onclick: () => showTable(results, name) }, "table"), " · ",
+          h("button", { type: "button", class: "link", "aria-label": `Download ${name}`, onclick: async () => saveBlob(await results.fileBlob(name), `outputs_${name}.csv`) }, "download")));
     })))));
 }
 
