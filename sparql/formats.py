@@ -96,12 +96,23 @@ def _matches(media_range: str, fmt: Format) -> int:
     return 0
 
 
-@functools.lru_cache(maxsize=512)
 def negotiate(accept: str | None, offered: tuple[Format, ...]) -> Format:
     """The offered format the ``Accept`` header prefers; the first offered one when there is no header.
 
-    Cached: a client sends the same ``Accept`` header query after query.
+    Cached for ordinary headers: a client sends the same ``Accept`` header query after query
+    (long ones, which nobody sends twice, are not kept).
     """
+    if accept is None or len(accept) <= 200:
+        return _negotiate_cached(accept, offered)
+    return _negotiate(accept, offered)
+
+
+@functools.lru_cache(maxsize=256)
+def _negotiate_cached(accept: str | None, offered: tuple[Format, ...]) -> Format:
+    return _negotiate(accept, offered)
+
+
+def _negotiate(accept: str | None, offered: tuple[Format, ...]) -> Format:
     if not accept or not accept.strip():
         return offered[0]
     best: tuple[float, int, int, int] | None = None
