@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import secrets
 from typing import Any
+from xml.etree import ElementTree
 
 import httpx
 
@@ -66,11 +67,18 @@ async def test_create_model_with_upload_and_read_it_back(gclient, data: Gql, mak
     by_uri = (await data("query($u: String!) { resource(uri: $u) { id } }", {"u": created["uri"]}))["resource"]
     assert by_uri == {"id": created["id"]}
     version = (await data("""query($id: ID!) { node(id: $id) { ... on Version { sha entity { id }
-        terms { iri label } variables { name component terms { iri } } } } }""", {"id": latest["id"]}))["node"]
+        terms { iri label } variables { name component units initialValue isState terms { iri } } } } }""",
+                          {"id": latest["id"]}))["node"]
     assert version["sha"] == latest["sha"] and version["entity"]["id"] == created["id"]
     assert any(t["iri"].endswith("#membrane_voltage") for t in version["terms"])
     voltage = [v for v in version["variables"] if any(t["iri"].endswith("#membrane_voltage") for t in v["terms"])]
     assert voltage and voltage[0]["component"] == "membrane"
+    # units and initial value as the CellML file declares them; V is the state of an ODE there
+    cellml_ns = "{http://www.cellml.org/cellml/1.0#}"
+    component = next(c for c in ElementTree.fromstring(f.data).iter(cellml_ns + "component") if c.get("name") == "membrane")
+    declared = next(x for x in component.iter(cellml_ns + "variable") if x.get("name") == voltage[0]["name"])
+    assert (voltage[0]["units"], voltage[0]["initialValue"]) == (declared.get("units"), declared.get("initial_value"))
+    assert voltage[0]["isState"] is True
 
 
 async def test_add_version_tag_visibility_and_errors(gclient, data: Gql, make_user, cellml) -> None:
