@@ -80,6 +80,14 @@ def unpack_archive(data: bytes, into: Path) -> Path:
     raise ValueError("the archive's manifest marks no master file")
 
 
+def _as_published(text: str, work: Path) -> str:
+    """Paths in what the engine said as the user knows them (``protocol.txt:12:5``), not inside this worker's
+    temporary folder, which means nothing to the reader and only tells them about the worker's machine."""
+    for folder in (work / "protocol", work / "model", work):
+        text = text.replace(f"{folder}/", "")
+    return text
+
+
 def build_result_archive(output_dir: Path, work_dir: Path, outcome: Outcome) -> bytes:
     """The run's COMBINE archive: the engine's files, its printed output and, unless SUCCESS, its errors."""
     files: dict[str, bytes] = {}
@@ -91,7 +99,7 @@ def build_result_archive(output_dir: Path, work_dir: Path, outcome: Outcome) -> 
     files.setdefault("outputs-default-plots.csv", b"Plot title,File name,Data file name,Line style,First variable id,"
                                                   b"Optional second variable id,Optional key variable id\n")
     stdout = work_dir / "stdout.txt"
-    files["stdout.txt"] = stdout.read_bytes() if stdout.exists() else b""
+    files["stdout.txt"] = _as_published(stdout.read_text(errors="replace"), work_dir).encode() if stdout.exists() else b""
     if outcome.status != "SUCCESS":
         lines = [m for m in outcome.messages if m]
         if outcome.missing_terms:
@@ -192,6 +200,7 @@ async def _execute(client: RunnerClient, ctx: dict[str, Any], run_id: str, claim
             except BaseException:
                 monitor.close()
                 raise
+            outcome.messages = [_as_published(m, work) for m in outcome.messages]
         await monitor.flush()
         if outcome.status == "CANCELLED":
             return outcome, None

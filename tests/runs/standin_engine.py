@@ -33,12 +33,13 @@ def load_protocol(path: Path, inputs: dict[str, Any] | None = None) -> Any:
         from worker import fc
 
         return fc.load_protocol(path, inputs)
-    return StandIn(json.loads(text[len(MARKER):]))
+    return StandIn(json.loads(text[len(MARKER):]), Path(path))
 
 
 class StandIn:
-    def __init__(self, spec: dict[str, Any]) -> None:
+    def __init__(self, spec: dict[str, Any], path: Path) -> None:
         self.spec = spec
+        self.path = path
 
     def run(self, model_path: Path, output_dir: Path, progress: Any = None, cancel: Any = None) -> Any:
         spec = self.spec
@@ -70,4 +71,5 @@ class StandIn:
         (output_dir / "outputs-default-plots.csv").write_text(
             "Plot title,File name,Data file name,Line style,First variable id,Optional second variable id\n")
         status = spec.get("status", "SUCCESS")
-        return SimpleNamespace(status=status, messages=spec.get("messages", []), missing_terms=spec.get("missing", []))
+        messages = [m.replace("{protocol}", str(self.path)) for m in spec.get("messages", [])]  # as located errors
+        return SimpleNamespace(status=status, messages=messages, missing_terms=spec.get("missing", []))

@@ -159,15 +159,18 @@ async def test_an_engine_that_falls_short_gives_its_status_with_errors_in_the_ar
     oxmeta = "https://chaste.comlab.ox.ac.uk/cellml/ns/oxford-metadata#"
     model = await publish(user, model=model_files[0])
     partial = await runs.create_run(services, model, await publish(
-        user, status="PARTIAL", messages=["output 'x' could not be computed"]))
+        user, status="PARTIAL", messages=["{protocol}:3:7: output 'x' could not be computed"]))
     inapplicable = await runs.create_run(services, model, await publish(
         user, status="INAPPLICABLE", missing=[oxmeta + "cytosolic_calcium_concentration"]))
     workers.start()
     done = await wait_for(services, partial.id, lambda r: r.finished)
-    assert done.status == "PARTIAL" and "could not be computed" in (done.error or "")
+    # located as the author knows the file, not in the worker's temporary folder
+    assert done.status == "PARTIAL" and done.error is not None
+    assert done.error.startswith("protocol.txt:3:7: output 'x' could not be computed"), done.error
     async with http(server_url) as client:
         r = await client.get(f"/runs/{partial.id}/archive", headers=bearer(token))
-    assert "could not be computed" in zipfile.ZipFile(io.BytesIO(r.content)).read("errors.txt").decode()
+    errors = zipfile.ZipFile(io.BytesIO(r.content)).read("errors.txt").decode()
+    assert errors.startswith("protocol.txt:3:7: output 'x' could not be computed"), errors
     unfit = await wait_for(services, inapplicable.id, lambda r: r.finished)
     assert unfit.status == "INAPPLICABLE" and unfit.missing_terms == (oxmeta + "cytosolic_calcium_concentration",)
     assert "cytosolic_calcium_concentration" in (unfit.error or "")
