@@ -36,6 +36,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import functools
 import hashlib
 import logging
 import os
@@ -119,6 +120,7 @@ class Run:
 
 # --- names -------------------------------------------------------------------------------------
 
+@functools.lru_cache(maxsize=65536)  # the experiment matrix names ~2,000 experiments per request
 def experiment_id(model_version_uri: str, protocol_version_uri: str) -> str:
     """Stable id of an experiment: the same pair of versions always names the same experiment."""
     digest = hashlib.sha256(f"{model_version_uri}\n{protocol_version_uri}".encode()).hexdigest()

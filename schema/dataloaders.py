@@ -368,7 +368,12 @@ SELECT ?v ?how ?t ?part ?name ?units ?description ?default ?optional WHERE {{
 
     async def _load_compatibility(self, model_versions: list[str]) -> list[list[compat.Compatibility]]:
         """Each model version against the latest visible version of every visible protocol: one query."""
-        protocols = tuple(v.uri for _, v in await self.latest_protocol_versions())
+        return self.grid(model_versions, [v.uri for _, v in await self.latest_protocol_versions()])
+
+    def grid(self, model_versions: list[str], protocol_versions: list[str]) -> list[list[compat.Compatibility]]:
+        """Each model version against these protocol versions (rows in their order): one store read, shared by
+        the requests of one store generation (the experiment matrix asks for ~2,000 pairs at once)."""
+        protocols = tuple(protocol_versions)
 
         def read(keys: list[tuple[str, tuple[str, ...]]]) -> dict[tuple[str, tuple[str, ...]], Any]:
             grid = batch.compatibility_grid(self.store, self.base, [m for m, _ in keys], list(protocols))
@@ -397,6 +402,10 @@ SELECT ?v ?how ?t ?part ?name ?units ?description ?default ?optional WHERE {{
     async def _load_runs(self, ids: list[str]) -> list[Run | None]:
         found = await batch.runs_by_id(self.services.db, ids)
         return [found.get(i) for i in ids]
+
+    async def histories(self, experiments: list[str]) -> list[list[Run]]:
+        """``history.load_many`` in one call, without a future per experiment (the matrix asks for ~2,000)."""
+        return await self._load_history(experiments)
 
     async def _load_history(self, experiments: list[str]) -> list[list[Run]]:
         """Every run of each experiment, newest first (the first is the experiment's current run)."""

@@ -270,10 +270,10 @@ async def matrix(info: Info, models: list[tuple[object, object]], protocols: lis
     from schema.types.entities import Version
 
     loaders = info.context.loaders
-    pairs = [(m[1].uri, p[1].uri) for m in models for p in protocols]  # type: ignore[attr-defined]
-    found = await loaders.pair.load_many(pairs) if pairs else []
+    rows = loaders.grid([v.uri for _, v in models], [v.uri for _, v in protocols])  # type: ignore[attr-defined]
+    found = [c for row in rows for c in row]
     base = info.context.settings.base_uri
-    histories = await loaders.history.load_many([runs.experiment_uri(base, m, p) for m, p in pairs]) if pairs else []
+    histories = await loaders.histories([runs.experiment_uri(base, c.model, c.protocol) for c in found]) if found else []
     return ExperimentMatrix(
         models=[Version.of(info, e, v) for e, v in models],  # type: ignore[arg-type]
         protocols=[Version.of(info, e, v) for e, v in protocols],  # type: ignore[arg-type]
