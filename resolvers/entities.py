@@ -423,8 +423,8 @@ class Entities:
             return version
         graph = ox.NamedNode(version.uri)
         async with _lock(entity.uri):
-            self.ox.remove(ox.Quad(graph, metadata.VISIBILITY, version.visibility.term, graph))
-            self.ox.add(ox.Quad(graph, metadata.VISIBILITY, new.term, graph))
+            self.ox.swap(ox.Quad(graph, metadata.VISIBILITY, version.visibility.term, graph),
+                         ox.Quad(graph, metadata.VISIBILITY, new.term, graph))
         return replace(version, visibility=new)
 
     async def delete_version(self, caller: Caller | None, entity_uri: str, ref: str) -> None:

@@ -23,8 +23,10 @@ Differences from the embedded store, all deliberate:
   endpoint asks for SPARQL JSON results or N-Triples, reads at most the cap's
   rows from it and writes them in the caller's format (the remote server
   still computes and sends its whole answer);
-- there is no ``.oxigraph`` attribute: code that needs the raw pyoxigraph
-  store must check for it.
+- ``.oxigraph`` is a :class:`RemoteOxigraph`: the part of pyoxigraph's ``Store``
+  API the platform writes and reads quads with, each call one SPARQL request
+  (one transaction on the server), so entities, runs and GraphQL work on a
+  remote store as on the embedded one.
 """
 
 from __future__ import annotations
@@ -238,8 +240,80 @@ class RemoteTripleStore:
     def flush(self) -> None:
         """Nothing to do: the remote server owns durability."""
 
+    @property
+    def oxigraph(self) -> RemoteOxigraph:
+        return RemoteOxigraph(self)
+
     def close(self) -> None:
         self._client.close()
+
+
+def _quad_data(quads: Iterable[ox.Quad]) -> str:
+    """Quads as the body of INSERT DATA / DELETE DATA (terms written by pyoxigraph, never as raw text)."""
+    by_graph: dict[str, list[str]] = {}
+    for q in quads:
+        graph = "" if isinstance(q.graph_name, ox.DefaultGraph) else str(q.graph_name)
+        by_graph.setdefault(graph, []).append(f"{q.subject} {q.predicate} {q.object} .")
+    return " ".join(" ".join(t) if not g else f"GRAPH {g} {{ {' '.join(t)} }}" for g, t in by_graph.items())
+
+
+class RemoteOxigraph:
+    """pyoxigraph's ``Store`` API as far as the platform uses it (``TripleStore.oxigraph``), on a remote server.
+
+    Writes are SPARQL Update requests, one per call: ``swap`` deletes and inserts in one request, so the
+    server applies both or neither, as the embedded store's transaction does.
+    """
+
+    def __init__(self, remote: RemoteTripleStore) -> None:
+        self._remote = remote
+
+    def query(self, query: str, **options: Any) -> Any:  # noqa: ANN401 - pyoxigraph's result types
+        return self._remote.query(query, **options)
+
+    def named_graphs(self) -> Iterator[ox.NamedNode]:
+        return self._remote.named_graphs()
+
+    def contains_named_graph(self, graph: ox.NamedNode) -> bool:
+        return self._remote.has_graph(graph)
+
+    def add(self, quad: ox.Quad) -> None:
+        self.extend([quad])
+
+    def extend(self, quads: Iterable[ox.Quad]) -> None:
+        if data := _quad_data(quads):
+            self._remote.update(f"INSERT DATA {{ {data} }}")
+
+    def remove(self, quad: ox.Quad) -> None:
+        self._remote.update(f"DELETE DATA {{ {_quad_data([quad])} }}")
+
+    def swap(self, old: ox.Quad, new: ox.Quad) -> None:
+        self._remote.update(f"DELETE DATA {{ {_quad_data([old])} }} ; INSERT DATA {{ {_quad_data([new])} }}")
+
+    def add_graph(self, graph: ox.NamedNode) -> None:
+        self._remote.update(f"CREATE SILENT GRAPH {graph}")
+
+    def remove_graph(self, graph: ox.NamedNode) -> None:
+        self._remote.update(f"DROP SILENT GRAPH {graph}")
+
+    def clear_graph(self, graph: ox.NamedNode) -> None:
+        self._remote.update(f"CLEAR SILENT GRAPH {graph}")
+
+    def quads_for_pattern(self, subject: Any, predicate: Any, object: Any,  # noqa: A002 - pyoxigraph's names
+                          graph_name: Any = None) -> Iterator[ox.Quad]:
+        bound = {ox.Variable(name): term for name, term in (("s", subject), ("p", predicate), ("o", object))
+                 if term is not None}
+        if isinstance(graph_name, ox.DefaultGraph):
+            where = "{ ?s ?p ?o }"
+        elif graph_name is not None:
+            where, bound[ox.Variable("g")] = "{ GRAPH ?g { ?s ?p ?o } }", graph_name
+        else:
+            where = "{ { ?s ?p ?o } UNION { GRAPH ?g { ?s ?p ?o } } }"
+        for s in self._remote.query(f"SELECT ?s ?p ?o ?g WHERE {where}", substitutions=bound or None):
+            graph = graph_name if graph_name is not None else (s["g"] or ox.DefaultGraph())
+            yield ox.Quad(s["s"] or subject, s["p"] or predicate, s["o"] or object, graph)
+
+    def flush(self) -> None:
+        """Nothing to do: the remote server owns durability."""
 
 
 def _capped(content: bytes, graph_result: bool, fmt: formats.Format, max_rows: int,

@@ -54,6 +54,18 @@ class _TrackedStore:
         finally:
             self._owner._changed({_graph_key(quad.graph_name)})
 
+    def swap(self, old: ox.Quad, new: ox.Quad) -> None:
+        """``old`` out and ``new`` in, in one transaction: no reader, and no crash, sees one without the other
+        (a version's visibility must never be missing, even for a moment)."""
+        def data(quad: ox.Quad) -> str:
+            graph = "" if isinstance(quad.graph_name, ox.DefaultGraph) else f"GRAPH {quad.graph_name} "
+            return f"{graph}{{ {quad.subject} {quad.predicate} {quad.object} }}"
+
+        try:
+            self._store.update(f"DELETE DATA {{ {data(old)} }} ; INSERT DATA {{ {data(new)} }}")
+        finally:
+            self._owner._changed({_graph_key(old.graph_name), _graph_key(new.graph_name)})
+
     def extend(self, quads: Iterable[ox.Quad]) -> None:
         seen: set[str] = set()
         try:
