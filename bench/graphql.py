@@ -26,12 +26,14 @@ sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__)
 
 import argparse  # noqa: E402
 import asyncio  # noqa: E402
+import contextlib  # noqa: E402
 import os  # noqa: E402
 import signal  # noqa: E402
 import statistics  # noqa: E402
 import subprocess  # noqa: E402
 import tempfile  # noqa: E402
 import time  # noqa: E402
+from collections.abc import Iterator  # noqa: E402
 
 import httpx  # noqa: E402
 
@@ -86,6 +88,22 @@ async def wait_ready(url: str, proc: subprocess.Popen, timeout: float = 120.0) -
                 pass
             await asyncio.sleep(0.5)
     raise SystemExit("weblab serve did not become ready")
+
+
+@contextlib.contextmanager
+def serving(url: str, env: dict[str, str], *, cwd: Path = ROOT) -> Iterator[subprocess.Popen]:
+    """``weblab serve`` as its own process, as a user runs it, ready at ``url``; stopped afterwards."""
+    proc = subprocess.Popen([str(ROOT / ".venv" / "bin" / "weblab"), "serve"], env=env, cwd=cwd,
+                            start_new_session=True)
+    try:
+        asyncio.run(wait_ready(url, proc))
+        yield proc
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
 
 
 def cpu_seconds(pid: int) -> float:
@@ -166,19 +184,10 @@ def main() -> None:
     env = _env(data_dir, args.port)
     if args.code is not None:
         env["PYTHONPATH"] = str(args.code.resolve())  # ahead of the editable install
-    proc = subprocess.Popen([str(ROOT / ".venv" / "bin" / "weblab"), "serve"], env=env, cwd=args.code or ROOT,
-                            start_new_session=True)
     url = f"http://127.0.0.1:{args.port}"
-    try:
-        asyncio.run(wait_ready(url, proc))
+    with serving(url, env, cwd=args.code or ROOT) as proc:
         for fresh in (True, False):
             asyncio.run(load(url, args.clients, args.requests, args.page, proc.pid, fresh=fresh))
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
     print(f"data directory: {data_dir}")
 
 

@@ -31,9 +31,7 @@ import argparse  # noqa: E402
 import asyncio  # noqa: E402
 import os  # noqa: E402
 import secrets  # noqa: E402
-import signal  # noqa: E402
 import statistics  # noqa: E402
-import subprocess  # noqa: E402
 import tempfile  # noqa: E402
 import time  # noqa: E402
 from dataclasses import dataclass  # noqa: E402
@@ -42,7 +40,7 @@ from typing import Any  # noqa: E402
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.graphql import _env, prepare, wait_ready  # noqa: E402
+from bench.graphql import _env, prepare, serving  # noqa: E402
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -199,17 +197,8 @@ def main() -> None:
     url = f"http://127.0.0.1:{args.port}"
     # The worker reaches the server at its base URI unless told otherwise; the prepared data keeps the default one.
     env = {**_env(data_dir, args.port), "WEBLAB_DEBUG": "false", "WEBLAB_SERVER_URL": url + "/"}
-    proc = subprocess.Popen([str(ROOT / ".venv" / "bin" / "weblab"), "serve"], env=env, cwd=ROOT,
-                            start_new_session=True)
-    try:
-        asyncio.run(wait_ready(url, proc))
+    with serving(url, env):
         asyncio.run(measure(url, args.loads))
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
     print(f"data directory: {data_dir}")
 
 
