@@ -189,7 +189,11 @@ def _int(n: int) -> ox.Literal:
 
 
 def run_triples(base_uri: str, run: Any, outputs: Iterable[Output], *, engine_version: str = "") -> list[ox.Triple]:
-    """The triples of a finished run's graph (``run`` is a ``resolvers.runs.Run``)."""
+    """The triples of a finished run's graph (``run`` is a ``resolvers.runs.Run``).
+
+    A run that ended without a result (inapplicable, cancelled, given up) has no archive, and the engine is
+    named only if the run started.
+    """
     base = base_uri.rstrip("/")
     r = ox.NamedNode(f"{base}/runs/{run.id}")
     model = ox.NamedNode(run.model_version_uri)
@@ -208,14 +212,20 @@ def run_triples(base_uri: str, run: Any, outputs: Iterable[Output], *, engine_ve
         ox.Triple(r, _w("attempts"), _int(run.attempts)),
         ox.Triple(r, _w("visibilityFrom"), model),
         ox.Triple(r, _w("visibilityFrom"), protocol),
-        ox.Triple(r, _p("wasAssociatedWith"), engine),
-        ox.Triple(engine, _TYPE, _p("SoftwareAgent")),
-        ox.Triple(engine, ox.NamedNode(RDFS + "label"), ox.Literal("weblab functional curation engine")),
-        ox.Triple(r, _p("generated"), archive),
-        ox.Triple(archive, _TYPE, _p("Entity")),
-        ox.Triple(archive, ox.NamedNode(DCTERMS + "format"), ox.Literal("application/zip")),
-        ox.Triple(archive, _p("wasGeneratedBy"), r),
     ]
+    if run.started_at or engine_version:
+        t += [
+            ox.Triple(r, _p("wasAssociatedWith"), engine),
+            ox.Triple(engine, _TYPE, _p("SoftwareAgent")),
+            ox.Triple(engine, ox.NamedNode(RDFS + "label"), ox.Literal("weblab functional curation engine")),
+        ]
+    if run.archive_path:
+        t += [
+            ox.Triple(r, _p("generated"), archive),
+            ox.Triple(archive, _TYPE, _p("Entity")),
+            ox.Triple(archive, ox.NamedNode(DCTERMS + "format"), ox.Literal("application/zip")),
+            ox.Triple(archive, _p("wasGeneratedBy"), r),
+        ]
     if engine_version:
         t.append(ox.Triple(engine, _w("engineVersion"), ox.Literal(engine_version)))
     if run.worker:

@@ -244,13 +244,14 @@ async def _forget_job(services: Any, run_id: str) -> None:
 
 
 async def create_run(services: Any, model: str, protocol: str, *, queue: str = "interactive",
-                     caller: Caller | None = None, missing: Iterable[str] | None = None) -> Run:
+                     caller: Caller | None = None, missing: Iterable[str] | None = None, record: bool = True) -> Run:
     """Queue one experiment run, or record it INAPPLICABLE when the model lacks terms the protocol needs.
 
     With a ``caller`` (a user clicked "run"), both versions must be visible to them; without one
     (automatic runs) the server acts for itself. An experiment that already has a queued or
     running run gets that run back rather than a second one. ``missing`` may pass compatibility
-    already known to the caller (run-all computes the whole matrix at once).
+    already known to the caller (run-all computes the whole matrix at once). ``record=False`` leaves the
+    graph of a run recorded INAPPLICABLE to the caller, who writes many at once (:func:`record_ended`).
     """
     if queue not in QUEUES:
         raise ValidationError("queue", f"{queue!r} is not a queue; use one of {', '.join(QUEUES)}")
@@ -287,7 +288,9 @@ async def create_run(services: Any, model: str, protocol: str, *, queue: str = "
                 if active:
                     return active[0]
                 raise Conflict("the experiment was queued and finished meanwhile; run it again") from None
-    if not lacking:
+    if lacking and record:
+        await record_ended([run_id], services)
+    else:
         # The row is committed before the job exists, so a fast worker never claims a row it cannot see yet;
         # if enqueueing fails the row goes again, and if this process dies in between, recover() enqueues it.
         try:
@@ -351,6 +354,7 @@ async def mark_cancelled(services: Any, run_id: str, reason: str) -> Run:
         if await job.status() in (JobStatus.queued, JobStatus.deferred):
             await services.redis.zrem(settings.queue_name, run_id)
             await services.redis.delete(job_key_prefix + run_id)
+        await record_ended([run_id], services)
     return await get_run(services.db, run_id)
 
 
@@ -413,7 +417,10 @@ async def release_run(services: Any, run_id: str, claim: str, reason: str, *,
             " WHERE id = %(id)s AND status = 'RUNNING' AND claim = %(claim)s",
             {"max": max_attempts, "reason": reason[:1000], "id": run_id, "claim": claim},
         )
-    return await get_run(services.db, run_id)
+    run = await get_run(services.db, run_id)
+    if run.status == "FAILED" and run.archive_path is None:
+        await record_ended([run_id], services)
+    return run
 
 
 def should_stop(run: Run, claim: str) -> bool:
@@ -480,6 +487,16 @@ async def finish_run(services: Any, run_id: str, claim: str, status: str, archiv
     return Finish(await get_run(services.db, run_id), True)
 
 
+async def record_ended(run_ids: list[str], services: Any) -> None:
+    """The graph of each run that ended without a result (inapplicable, cancelled, given up): what is known of
+    it is linked data too, as a finished run's is, and its experiment's current run is this one."""
+    if not run_ids:
+        return
+    for run in await _fetch(services.db, f"SELECT {_COLUMNS} FROM runs WHERE id = ANY(%s::uuid[])", (run_ids,)):
+        provenance.write_run_graph(services.store, services.settings.base_uri, run, [])
+    await _flush(services.store)
+
+
 async def _flush(store: Any) -> None:
     """Make the new graphs visible to readers in other processes (SPARQL workers) without blocking the event
     loop: a flush takes tens of milliseconds, and every worker callback waits behind a blocked loop."""
@@ -541,6 +558,7 @@ async def _reap(services: Any, report: Recovery, stale_after: float, max_attempt
                 report.retried.append(run_id)
             else:
                 report.failed.append(run_id)
+    await record_ended(report.failed, services)
 
 
 async def _reconcile(services: Any, report: Recovery) -> None:
@@ -639,8 +657,9 @@ async def _queue_pairs(services: Any, pairs: Iterable[tuple[str, str, tuple[str,
         if (model, protocol) in done:
             result.skipped += 1
             continue
-        run = await create_run(services, model, protocol, queue="bulk", missing=lacking)
+        run = await create_run(services, model, protocol, queue="bulk", missing=lacking, record=False)
         (result.inapplicable if run.status == "INAPPLICABLE" else result.queued).append(run.id)
+    await record_ended(result.inapplicable, services)
     return result
 
 

@@ -45,6 +45,14 @@ async def test_an_incompatible_pair_is_inapplicable_with_its_missing_terms_and_n
     assert "does not annotate" in (run.error or "")
     job = Job(run.id, services.redis, _queue_name=services.settings.queue_name)
     assert await job.status() == JobStatus.not_found
+    # ... and known as linked data: the run's graph names its status and the missing terms, and no archive
+    graph = f"{services.settings.base_uri.rstrip('/')}/runs/{run.id}"
+    told = {(r["p"].value, r["o"].value) for r in services.store.query(
+        f"SELECT ?p ?o WHERE {{ GRAPH <{graph}> {{ <{graph}> ?p ?o }} }}")}
+    weblab = "https://w3id.org/weblab/ns#"
+    assert (weblab + "status", "INAPPLICABLE") in told and (weblab + "model", model.uri) in told
+    assert {o for p, o in told if p == weblab + "missingTerm"} == required - annotated
+    assert not any(p == "http://www.w3.org/ns/prov#generated" for p, _ in told)
 
     complete = shared_data / "fc" / "models" / "real" / "beeler_reuter_model_1977.cellml"
     _, fitting = await entities.publish(user, Kind.MODEL, "BR for compatibility",

@@ -174,6 +174,10 @@ async def test_a_lost_worker_is_retried_then_failed_with_the_reason(
     failed = await runs.get_run(services.db, run.id)
     assert failed.status == "FAILED" and failed.attempts == 2
     assert "stopped responding" in (failed.error or "") and "giving up" in (failed.error or "")
+    graph = f"{settings.base_uri.rstrip('/')}/runs/{run.id}"
+    status = [r["s"].value for r in services.store.query(
+        f"SELECT ?s WHERE {{ GRAPH <{graph}> {{ <{graph}> <https://w3id.org/weblab/ns#status> ?s }} }}")]
+    assert status == ["FAILED"], "a run given up is in the store too, with its status"
 
 
 async def test_jobs_without_rows_and_rows_without_jobs_are_reconciled(
