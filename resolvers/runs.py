@@ -289,7 +289,7 @@ async def create_run(services: Any, model: str, protocol: str, *, queue: str = "
                     return active[0]
                 raise Conflict("the experiment was queued and finished meanwhile; run it again") from None
     if lacking and record:
-        await record_ended([run_id], services)
+        await record_ended(services, [run_id])
     else:
         # The row is committed before the job exists, so a fast worker never claims a row it cannot see yet;
         # if enqueueing fails the row goes again, and if this process dies in between, recover() enqueues it.
@@ -354,7 +354,7 @@ async def mark_cancelled(services: Any, run_id: str, reason: str) -> Run:
         if await job.status() in (JobStatus.queued, JobStatus.deferred):
             await services.redis.zrem(settings.queue_name, run_id)
             await services.redis.delete(job_key_prefix + run_id)
-        await record_ended([run_id], services)
+        await record_ended(services, [run_id])
     return await get_run(services.db, run_id)
 
 
@@ -419,7 +419,7 @@ async def release_run(services: Any, run_id: str, claim: str, reason: str, *,
         )
     run = await get_run(services.db, run_id)
     if run.status == "FAILED" and run.archive_path is None:
-        await record_ended([run_id], services)
+        await record_ended(services, [run_id])
     return run
 
 
@@ -487,7 +487,7 @@ async def finish_run(services: Any, run_id: str, claim: str, status: str, archiv
     return Finish(await get_run(services.db, run_id), True)
 
 
-async def record_ended(run_ids: list[str], services: Any) -> None:
+async def record_ended(services: Any, run_ids: list[str]) -> None:
     """The graph of each run that ended without a result (inapplicable, cancelled, given up): what is known of
     it is linked data too, as a finished run's is, and its experiment's current run is this one."""
     if not run_ids:
@@ -558,7 +558,7 @@ async def _reap(services: Any, report: Recovery, stale_after: float, max_attempt
                 report.retried.append(run_id)
             else:
                 report.failed.append(run_id)
-    await record_ended(report.failed, services)
+    await record_ended(services, report.failed)
 
 
 async def _reconcile(services: Any, report: Recovery) -> None:
@@ -659,7 +659,7 @@ async def _queue_pairs(services: Any, pairs: Iterable[tuple[str, str, tuple[str,
             continue
         run = await create_run(services, model, protocol, queue="bulk", missing=lacking, record=False)
         (result.inapplicable if run.status == "INAPPLICABLE" else result.queued).append(run.id)
-    await record_ended(result.inapplicable, services)
+    await record_ended(services, result.inapplicable)
     return result
 
 
