@@ -149,10 +149,10 @@ class ResponseCache:
                 self._answers.move_to_end(key)
             return found
 
-    def put(self, generation: int, key: tuple[str, str, str | None], answer: ExecutionResult) -> None:
+    def put(self, generation: int, key: tuple[str, str, str | None], answer: CachedResult) -> None:
         with self._lock:
             if generation != self._generation or self.maxsize <= 0:
                 return
-            self._answers[key] = CachedResult(answer.data, answer.errors, answer.extensions)
+            self._answers[key] = answer
             while len(self._answers) > self.maxsize:
                 self._answers.popitem(last=False)

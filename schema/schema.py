@@ -22,7 +22,7 @@ from strawberry.extensions import (
 from strawberry.types import ExecutionResult
 
 from resolvers.errors import WeblabError
-from schema.caches import ResponseCache, generation_of, only_queries
+from schema.caches import CachedResult, ResponseCache, generation_of, only_queries
 from schema.extensions import RoundTrips
 from schema.limits import CostLimit, Limits
 from schema.mutations import Mutation
@@ -70,7 +70,7 @@ class WeblabSchema(strawberry.Schema):
             extensions = result.extensions
             if context_value.settings.debug:  # hits say that they are
                 extensions = {**(extensions or {}), "responseCache": "hit"}
-            self.responses.put(generation, key, ExecutionResult(result.data, result.errors, extensions))
+            self.responses.put(generation, key, CachedResult(result.data, result.errors, extensions))
         return result
 
     def process_errors(self, errors: list[GraphQLError], execution_context: Any = None) -> None:

@@ -42,6 +42,7 @@ from sparql import formats
 from sparql.lexer import inject_values, query_shape
 from sparql.pool import QueryTimeout, WorkerAnswer
 from sparql.query_worker import serialize_result
+from sparql.store import quads_as_data, swap_update
 
 
 class RemoteStoreError(Exception):
@@ -248,15 +249,6 @@ class RemoteTripleStore:
         self._client.close()
 
 
-def _quad_data(quads: Iterable[ox.Quad]) -> str:
-    """Quads as the body of INSERT DATA / DELETE DATA (terms written by pyoxigraph, never as raw text)."""
-    by_graph: dict[str, list[str]] = {}
-    for q in quads:
-        graph = "" if isinstance(q.graph_name, ox.DefaultGraph) else str(q.graph_name)
-        by_graph.setdefault(graph, []).append(f"{q.subject} {q.predicate} {q.object} .")
-    return " ".join(" ".join(t) if not g else f"GRAPH {g} {{ {' '.join(t)} }}" for g, t in by_graph.items())
-
-
 class RemoteOxigraph:
     """pyoxigraph's ``Store`` API as far as the platform uses it (``TripleStore.oxigraph``), on a remote server.
 
@@ -280,14 +272,14 @@ class RemoteOxigraph:
         self.extend([quad])
 
     def extend(self, quads: Iterable[ox.Quad]) -> None:
-        if data := _quad_data(quads):
+        if data := quads_as_data(quads):
             self._remote.update(f"INSERT DATA {{ {data} }}")
 
     def remove(self, quad: ox.Quad) -> None:
-        self._remote.update(f"DELETE DATA {{ {_quad_data([quad])} }}")
+        self._remote.update(f"DELETE DATA {{ {quads_as_data([quad])} }}")
 
     def swap(self, old: ox.Quad, new: ox.Quad) -> None:
-        self._remote.update(f"DELETE DATA {{ {_quad_data([old])} }} ; INSERT DATA {{ {_quad_data([new])} }}")
+        self._remote.update(swap_update(old, new))
 
     def add_graph(self, graph: ox.NamedNode) -> None:
         self._remote.update(f"CREATE SILENT GRAPH {graph}")

@@ -22,6 +22,20 @@ def _graph_key(graph: object) -> str:
     return graph.value if isinstance(graph, ox.NamedNode) else ""
 
 
+def quads_as_data(quads: Iterable[ox.Quad]) -> str:
+    """Quads as the body of INSERT DATA / DELETE DATA (terms written by pyoxigraph, never as raw text)."""
+    by_graph: dict[str, list[str]] = {}
+    for q in quads:
+        graph = "" if isinstance(q.graph_name, ox.DefaultGraph) else str(q.graph_name)
+        by_graph.setdefault(graph, []).append(f"{q.subject} {q.predicate} {q.object} .")
+    return " ".join(" ".join(t) if not g else f"GRAPH {g} {{ {' '.join(t)} }}" for g, t in by_graph.items())
+
+
+def swap_update(old: ox.Quad, new: ox.Quad) -> str:
+    """The SPARQL Update that takes ``old`` out and puts ``new`` in: one request, one transaction."""
+    return f"DELETE DATA {{ {quads_as_data([old])} }} ; INSERT DATA {{ {quads_as_data([new])} }}"
+
+
 class _TrackedStore:
     """A pyoxigraph store that tells its :class:`TripleStore` which graphs are written; otherwise the same.
 
@@ -57,12 +71,8 @@ class _TrackedStore:
     def swap(self, old: ox.Quad, new: ox.Quad) -> None:
         """``old`` out and ``new`` in, in one transaction: no reader, and no crash, sees one without the other
         (a version's visibility must never be missing, even for a moment)."""
-        def data(quad: ox.Quad) -> str:
-            graph = "" if isinstance(quad.graph_name, ox.DefaultGraph) else f"GRAPH {quad.graph_name} "
-            return f"{graph}{{ {quad.subject} {quad.predicate} {quad.object} }}"
-
         try:
-            self._store.update(f"DELETE DATA {{ {data(old)} }} ; INSERT DATA {{ {data(new)} }}")
+            self._store.update(swap_update(old, new))
         finally:
             self._owner._changed({_graph_key(old.graph_name), _graph_key(new.graph_name)})
 
