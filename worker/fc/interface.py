@@ -1209,22 +1209,24 @@ def _log1p(t: myokit.Expression) -> myokit.Expression:
     return myokit.If(myokit.Equal(u, _num(1)), t, goldberg)
 
 
+def _half_exp(a: myokit.Expression) -> myokit.Expression:
+    """exp(a) / 2 as (exp(a/2) / 2) * exp(a/2): finite wherever the result is (sinh and cosh of large a)."""
+    half = myokit.Exp(myokit.Multiply(_num(0.5), a))
+    return myokit.Multiply(myokit.Multiply(_num(0.5), half), half)
+
+
 def _sinh(x: myokit.Expression) -> myokit.Expression:
     a = myokit.Abs(x)
     e = _expm1(a)
     near = myokit.Multiply(_num(0.5), myokit.Plus(e, myokit.Divide(e, myokit.Plus(e, _num(1)))))
-    half = myokit.Exp(myokit.Multiply(_num(0.5), a))  # exp(a) / 2 as (exp(a/2) / 2) * exp(a/2)
-    far = myokit.Multiply(myokit.Multiply(_num(0.5), half), half)
-    return _odd(x, myokit.If(myokit.More(a, _num(22)), far, near))
+    return _odd(x, myokit.If(myokit.More(a, _num(22)), _half_exp(a), near))
 
 
 def _cosh(x: myokit.Expression) -> myokit.Expression:
     a = myokit.Abs(x)
-    half = myokit.Exp(myokit.Multiply(_num(0.5), a))
-    far = myokit.Multiply(myokit.Multiply(_num(0.5), half), half)
     ea = myokit.Exp(a)
     near = myokit.Multiply(_num(0.5), myokit.Plus(ea, _inv(ea)))
-    return myokit.If(myokit.More(a, _num(22)), far, near)
+    return myokit.If(myokit.More(a, _num(22)), _half_exp(a), near)
 
 
 def _tanh(x: myokit.Expression) -> myokit.Expression:
@@ -1270,12 +1272,12 @@ def _defines_in_dependency_order(
         if not s.wrt:
             targets.setdefault(_expand(s.name, ns), i)
     ordered: list[int] = []
-    state: dict[int, str] = {}
+    seen: set[int] = set()
 
     def place(i: int) -> None:
-        if state.get(i) is not None:
+        if i in seen:
             return  # placed, or on the current path (a cycle: keep the written order)
-        state[i] = "visiting"
+        seen.add(i)
         s, ns = defines[i]
         assert isinstance(s, ast.DefineEquation)
         for name in _names_in_expr(s.value):
@@ -1284,7 +1286,6 @@ def _defines_in_dependency_order(
             j = targets.get(_expand(name, ns))
             if j is not None and j != i:
                 place(j)
-        state[i] = "placed"
         ordered.append(i)
 
     for i in range(len(defines)):
