@@ -1,6 +1,6 @@
 """Our /sparql against ``oxigraph serve-read-only`` on the same data, 8 concurrent clients.
 
-    .venv/bin/python bench/sparql.py [--models 2000] [--seconds 15] [--clients 8] [--private 0]
+    .venv/bin/python bench/sparql.py [--models 2000] [--seconds 6] [--rounds 3] [--clients 8] [--private 0] [--cache-mb 64]
 
 Builds a store of public models (entity graph + 3 version graphs each, written the
 way the platform writes them), then runs the same query mix — point lookups,
@@ -13,6 +13,10 @@ together. Prints both throughputs, p50/p99 latencies and the ratio, and each
 server's CPU time per request (its process and its children, from /proc):
 on a machine shared with other work, throughput follows the CPU share the
 bench happens to get, while CPU per request says what each server costs.
+
+``--cache-mb 0`` turns off the endpoint's cache of answers to repeated queries
+(``WEBLAB_SPARQL_CACHE_MB``; Oxigraph's server has none): in this mix the
+COUNT is the same query every time and point lookups repeat now and then.
 
 ``--private N`` makes N models private, so that anonymous queries take the
 slow path (an explicit list of visible graphs instead of the union).
@@ -140,8 +144,12 @@ def pid_running(marker: str) -> int | None:
 
 
 async def load(url: str, models: int, clients: int, seconds: float, warmup: float = 2.0,
-               server_pid: int | None = None) -> dict:
-    """``clients`` concurrent loops POSTing queries for ``seconds``; latencies of successful answers."""
+               server_pid: int | None = None, seed: int = 0) -> dict:
+    """``clients`` concurrent loops POSTing queries for ``seconds``; latencies of successful answers.
+
+    Each round (``seed``) draws new queries, the same for both servers: a round must not replay the
+    queries of an earlier one, which the endpoint's answer cache would then answer from memory.
+    """
     latencies: list[float] = []
     errors = 0
     stop_at = time.monotonic() + warmup + seconds
@@ -149,7 +157,7 @@ async def load(url: str, models: int, clients: int, seconds: float, warmup: floa
 
     async def client(n: int) -> None:
         nonlocal errors
-        rng = random.Random(n)
+        rng = random.Random(seed * 1000 + n)
         async with httpx.AsyncClient(timeout=60) as http:
             while (now := time.monotonic()) < stop_at:
                 kind, query = query_mix(models, rng)
@@ -199,11 +207,12 @@ async def ceiling(url: str, clients: int, seconds: float) -> float:
     return count / seconds
 
 
-def serve_weblab(data_dir: Path, port: int) -> subprocess.Popen:
+def serve_weblab(data_dir: Path, port: int, cache_mb: int = 64) -> subprocess.Popen:
     env = dict(os.environ, WEBLAB_DATA_DIR=str(data_dir), WEBLAB_BASE_URI=BASE, WEBLAB_IMPORT_DEMO="false",
                WEBLAB_DATABASE_URL=os.environ.get("WEBLAB_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/test"),
                WEBLAB_REDIS_URL=os.environ.get("WEBLAB_REDIS_URL", "redis://127.0.0.1:6379/0"),
-               WEBLAB_QUEUE_NAME=f"weblab-bench:{port}", WEBLAB_SECRET_KEY="bench", PYTHONPATH=str(ROOT))
+               WEBLAB_QUEUE_NAME=f"weblab-bench:{port}", WEBLAB_SECRET_KEY="bench", PYTHONPATH=str(ROOT),
+               WEBLAB_SPARQL_CACHE_MB=str(cache_mb))
     return subprocess.Popen([sys.executable, "-m", "uvicorn", "--factory", "tests.sparql.w3c_server:app",
                              "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning",
                              "--no-access-log"], cwd=ROOT, env=env)
@@ -234,6 +243,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=6.0, help="length of one round")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--clients", type=int, default=8)
+    parser.add_argument("--cache-mb", type=int, default=64, help="the endpoint's answer cache (0: off)")
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="weblab-bench-"))
     oxigraph_dir = work / "oxigraph-copy"
@@ -243,7 +253,7 @@ def main() -> None:
         shutil.copytree(work / "store", oxigraph_dir)  # the same data, but its own files: both may run at once
         print(f"built {args.models} models ({args.private} private) in {time.monotonic() - started:.1f} s")
         port = free_port()
-        process = serve_weblab(work, port)
+        process = serve_weblab(work, port, args.cache_mb)
         weblab_url = f"http://127.0.0.1:{port}/sparql"
         try:
             wait_up(weblab_url, process)
@@ -252,11 +262,11 @@ def main() -> None:
                 # Rounds alternate between the servers (only one is loaded at a time), so that
                 # changes in the machine's load affect both alike; medians are reported.
                 rounds: dict[str, list[dict]] = {"oxigraph": [], "weblab": []}
-                for _ in range(args.rounds):
+                for n in range(args.rounds):
                     rounds["oxigraph"].append(asyncio.run(load(url + "/query", args.models, args.clients, args.seconds,
-                                                               server_pid=oxigraph_pid)))
+                                                               server_pid=oxigraph_pid, seed=n)))
                     rounds["weblab"].append(asyncio.run(load(weblab_url, args.models, args.clients, args.seconds,
-                                                             server_pid=process.pid)))
+                                                             server_pid=process.pid, seed=n)))
             static = asyncio.run(ceiling(f"http://127.0.0.1:{port}/ns/context.jsonld", args.clients, args.seconds))
         finally:
             process.terminate()

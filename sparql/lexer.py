@@ -128,9 +128,20 @@ class QueryShape:
     from_named_graphs: list[str]
     has_dataset_clause: bool
     service_targets: list[str | None]  # None for SERVICE ?variable
+    # False when two runs on the same data may answer differently (a function whose value changes from
+    # call to call, or data fetched from elsewhere): such an answer must not be reused.
+    repeatable: bool = True
 
 
 _FORMS = frozenset(("SELECT", "ASK", "CONSTRUCT", "DESCRIBE"))
+_VOLATILE = frozenset(("RAND", "NOW", "UUID", "STRUUID", "BNODE"))
+
+
+def _repeatable(text: str, lowered: str) -> bool:
+    """No call of a function whose value changes between calls (only looked for if its name occurs)."""
+    if not any(name in lowered for name in ("rand", "now", "uuid", "bnode")):
+        return True
+    return not any(t.kind == KEYWORD and t.value in _VOLATILE for t in iter_tokens(text))
 
 
 def query_shape(text: str, base: str | None = None) -> QueryShape:
@@ -139,14 +150,16 @@ def query_shape(text: str, base: str | None = None) -> QueryShape:
     >>> query_shape('PREFIX ex: <http://e/> SELECT * FROM ex:g { SERVICE <http://s/> { ?s ?p ?o } }').from_graphs
     ['http://e/g']
     >>> query_shape('ASK { ?s ?p "no dataset here" }')
-    QueryShape(form='ASK', from_graphs=[], from_named_graphs=[], has_dataset_clause=False, service_targets=[])
+    QueryShape(form='ASK', from_graphs=[], from_named_graphs=[], has_dataset_clause=False, service_targets=[], repeatable=True)
+    >>> query_shape('SELECT (RAND() AS ?r) {}').repeatable
+    False
     """
     lowered = text.lower()
     if "from" not in lowered and "service" not in lowered:
         # Neither keyword can occur as a token (the usual case): only the form is left to find, the
         # first form keyword (a BASE or PREFIX declaration holds none), so tokenizing stops there.
         form = next((t.value for t in iter_tokens(text) if t.kind == KEYWORD and t.value in _FORMS), None)
-        return QueryShape(form, [], [], False, [])
+        return QueryShape(form, [], [], False, [], _repeatable(text, lowered))
     tokens = tokenize(text)
     resolver = Resolver(base)
     form: str | None = None
@@ -180,7 +193,8 @@ def query_shape(text: str, base: str | None = None) -> QueryShape:
             elif t.value == "SERVICE":
                 services.append(_service_target(tokens, i, resolver))
         i += 1
-    return QueryShape(form, froms, from_named, has_dataset, services)
+    return QueryShape(form, froms, from_named, has_dataset, services,
+                      not services and not any(t.kind == KEYWORD and t.value in _VOLATILE for t in tokens))
 
 
 def _service_target(tokens: list[Token], i: int, resolver: Resolver) -> str | None:

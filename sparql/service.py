@@ -10,7 +10,8 @@ the rules are the same whatever route reaches them:
   (:mod:`sparql.mirror`), callers who see everything the store's union default
   graph; only callers who see some private graphs pay for an explicit graph list;
 - a query runs in a killable worker process (:mod:`sparql.pool`) with the
-  deadline; its result stops at ``max_rows``;
+  deadline; its result stops at ``max_rows``; an answer is kept until the
+  store changes and given again to the same job (:mod:`sparql.answer_cache`);
 - ``SERVICE`` (and ``LOAD``) are refused unless their endpoint is allowed;
 - writes need an admin, and never touch a platform-managed graph (``CLEAR ALL``,
   ``DROP NAMED`` and the like mean every graph SPARQL may write: the default
@@ -33,6 +34,7 @@ from typing import Any
 import pyoxigraph as ox
 
 from sparql import errors, formats
+from sparql.answer_cache import AnswerCache
 from sparql.lexer import query_shape
 from sparql.mirror import PublicMirror
 from sparql.pool import QueryPool, QueryTimeout, WorkerAnswer, WorkerCrashed
@@ -89,6 +91,7 @@ class SparqlService:
         pool_size: int | None = None,
         endpoint: str | None = None,
         max_body_bytes: int = 50 * 1024 * 1024,
+        cache_bytes: int = 64 * 1024 * 1024,
     ) -> None:
         self.store = store
         self.base_uri = base_uri.rstrip("/") + "/"
@@ -120,6 +123,9 @@ class SparqlService:
         self._graphs: tuple[int, float, list[str]] | None = None
         self._anonymous: tuple[int, float, Visible] | None = None
         self._flushed = -1
+        # A remote store can be written by others without our knowing: nothing is kept for it.
+        self._answers = AnswerCache(cache_bytes) if cache_bytes and not self.remote else None
+        self._answers_generation = -1
 
     async def start(self) -> None:
         """Start the query workers and fill the public mirror now rather than on the first query
@@ -245,7 +251,7 @@ class SparqlService:
             job.update(store="public", union=True, default_graph=None, named_graphs=None)
         else:
             job.update(scope.whole().job())
-        answer = await self._run(job)
+        answer = await self._answer(job, shape.repeatable)
         header = answer.header
         if header["status"] == 400:
             raise errors.BadRequest(f"SPARQL syntax error: {header['message']}")
@@ -256,12 +262,32 @@ class SparqlService:
             raise errors.SparqlError("the query could not be evaluated (internal error; it has been logged)")
         return Answer(200, header["content_type"], answer.body, header.get("truncated", False))
 
-    async def _run(self, job: dict) -> WorkerAnswer:
+    async def _answer(self, job: dict, repeatable: bool) -> WorkerAnswer:
+        """The job's answer: the one given before at this generation of the store, or a worker's."""
+        if self._answers is None or not repeatable:
+            return await self._run(job)
+        if self._answers_generation != self._generation():  # what is kept describes an older store
+            self._answers.clear()
+            self._answers_generation = self._generation()
+        self._stamp(job)
+        key = AnswerCache.key(job)
+        answer = self._answers.get(key)
+        if answer is None:
+            answer = await self._run(job)
+            if answer.header["status"] == 200:
+                self._answers.put(key, answer)
+        return answer
+
+    def _stamp(self, job: dict) -> None:
+        """Name the generation of the store the job runs on (workers reopen a store that is newer)."""
         if job.get("store") == "public":
             assert self._mirror is not None
             job["generation"] = self._mirror.generation
         else:
             job["generation"] = self._generation()
+
+    async def _run(self, job: dict) -> WorkerAnswer:
+        self._stamp(job)
         if self.remote:
             return await self.store.query_http(job, self.timeout)
         if self._pool is None:  # an in-memory store cannot be shared with workers: no hard deadline

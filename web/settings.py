@@ -33,6 +33,7 @@ class Settings(BaseSettings):
     sparql_timeout: float = Field(30.0, description="Deadline in seconds for one SPARQL query or update.")
     sparql_max_rows: int = Field(100_000, description="Most result rows one SPARQL query returns.")
     sparql_workers: int = Field(4, description="Query worker processes of the SPARQL endpoint (each can be killed at the deadline).")
+    sparql_cache_mb: int = Field(64, description="Memory for answers to repeated SPARQL queries, kept until the store changes (0: off).")
     sparql_service_allow: list[str] = Field(default_factory=list, description="SERVICE endpoints allowed (federation is off when empty).")
     run_time_limit: float = Field(3600.0, description="Hard wall-clock limit of one experiment, in seconds.")
     server_url: str | None = Field(None, description="URL at which workers reach the web server (archive downloads, runner callback); defaults to BASE_URI.")

@@ -70,6 +70,20 @@ async def test_anonymous_and_strangers_never_see_a_private_version(sparql_client
         assert r.json()["boolean"] is False
 
 
+async def test_answers_kept_for_the_owner_never_reach_anyone_else(sparql_client, world) -> None:  # noqa: ANN001
+    """Answers to repeated queries are kept (sparql.answer_cache); the owner asks first, then the others."""
+    private_version = world["private"][1]
+    for template in LEAKY_QUERIES:
+        query = template.replace("{v}", private_version)
+        fmt = "ntriples" if query.startswith(("CONSTRUCT", "DESCRIBE")) else "json"
+        owners = [await sparql_client.get("/sparql", params={"query": query, "format": fmt},
+                                          headers=_auth(world, "alice")) for _ in range(2)]
+        assert owners[0].text == owners[1].text and private_version in owners[0].text, query
+        for who in (None, "bob"):
+            r = await sparql_client.get("/sparql", params={"query": query, "format": fmt}, headers=_auth(world, who))
+            assert SECRET not in r.text and private_version not in r.text, (who, query)
+
+
 async def test_owner_and_admin_see_it_and_the_public_one_is_public(sparql_client, world) -> None:  # noqa: ANN001
     for who in ("alice", "admin"):
         assert SECRET in await _select(sparql_client, "SELECT * WHERE { ?s ?p ?o }", who, world)

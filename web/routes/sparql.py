@@ -63,6 +63,7 @@ def service_for(app: Any) -> SparqlService:
             service_allow=settings.sparql_service_allow,
             max_body_bytes=settings.max_upload_bytes,
             pool_size=settings.sparql_workers,
+            cache_bytes=settings.sparql_cache_mb * 1024 * 1024,
         )
         state.sparql = service
     return service

@@ -1,0 +1,64 @@
+"""Answers to repeated queries, kept until the store changes.
+
+A query's answer is fixed by the job sent to a worker (query text, dataset,
+format, row cap) and the generation of the store it runs on, which every write
+advances: a job that has been answered at this generation can be answered again
+without a worker. Popular queries (the editor's examples, a dashboard's counts,
+a linked-data client asking for the same resource) then cost no process hop and
+no evaluation. Queries whose answer may differ between two runs at the same
+generation (``RAND``, ``NOW``, ``UUID``, ``STRUUID``, ``BNODE()``, ``SERVICE``)
+are never kept: see :attr:`sparql.lexer.QueryShape.repeatable`.
+
+The cache is bounded by the bytes of the answers it holds (least recently used
+answers go first), and an answer larger than a sixteenth of the budget is not
+kept, so that one huge answer cannot empty it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections import OrderedDict
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from sparql.pool import WorkerAnswer
+
+
+class AnswerCache:
+    """``budget`` bytes of worker answers, keyed by their job (which names the store and its generation)."""
+
+    def __init__(self, budget: int) -> None:
+        self.budget = budget
+        self.size = 0
+        self.hits = 0
+        self.misses = 0
+        self._answers: OrderedDict[bytes, WorkerAnswer] = OrderedDict()
+
+    @staticmethod
+    def key(job: dict) -> bytes:
+        """A fixed-size key: a job can hold a long query and a long list of graphs."""
+        return hashlib.blake2b(json.dumps(job, sort_keys=True).encode(), digest_size=20).digest()
+
+    def get(self, key: bytes) -> WorkerAnswer | None:
+        answer = self._answers.get(key)
+        if answer is None:
+            self.misses += 1
+            return None
+        self._answers.move_to_end(key)
+        self.hits += 1
+        return answer
+
+    def put(self, key: bytes, answer: WorkerAnswer) -> None:
+        cost = len(answer.body) + 256  # the header, the key and the entry's own bookkeeping
+        if cost > self.budget // 16 or key in self._answers:
+            return
+        self._answers[key] = answer
+        self.size += cost
+        while self.size > self.budget:
+            _, dropped = self._answers.popitem(last=False)
+            self.size -= len(dropped.body) + 256
+
+    def clear(self) -> None:
+        self._answers.clear()
+        self.size = 0
