@@ -10,7 +10,7 @@ the largest error, or failed with the reason), then the totals and the wall
 time. Each experiment runs in its own process, ``--jobs`` at a time (default
 2: both cores).
 
-    .venv/bin/python bench/repro.py [--jobs 2] [--models a,b] [--protocols P,Q] [--timeout 1800] [--max-paces 1000]
+    .venv/bin/python bench/repro.py [--jobs 2] [--models a,b] [--protocols P,Q] [--timeout 3600] [--max-paces 1000]
 """
 
 # ruff: noqa: E402 - the imports follow the import-path guard below
@@ -28,9 +28,10 @@ sys.path.insert(0, str(_BENCH.parent))
 import argparse
 import multiprocessing
 import os
+import threading
 import time
 import traceback
-from concurrent.futures import ProcessPoolExecutor, TimeoutError, as_completed
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
 
 import numpy as np
@@ -186,19 +187,28 @@ def _older_state_order(model: str, actual: np.ndarray, expected: np.ndarray) -> 
     return ""
 
 
-def run_one(model: str, protocol: str, paces: int = 1000) -> tuple[list[Row], float]:
-    """Run one experiment (in a worker process) and compare its checked outputs."""
+def run_one(model: str, protocol: str, paces: int = 1000, timeout: float | None = None) -> tuple[list[Row], float]:
+    """Run one experiment (in a worker process) and compare its checked outputs.
+
+    Past ``timeout`` seconds the engine's cancel flag is set, so that one stuck
+    experiment cannot hold a worker process for the rest of the matrix.
+    """
     from worker.fc import load_protocol
     from worker.fc.outputs import read_output
 
     start = time.perf_counter()
+    cancel = threading.Event()
+    timer = threading.Timer(timeout, cancel.set) if timeout else None
+    if timer is not None:
+        timer.daemon = True
+        timer.start()
     try:
         proto = load_protocol(PROTOCOLS / f"{protocol}.txt")
         names = {spec.name for spec in proto.interface().inputs}
         inputs = {k: paces for k in LONG_INPUTS if k in names}
         if inputs:
             proto = load_protocol(PROTOCOLS / f"{protocol}.txt", inputs)
-        result = proto.run(MODELS / f"{model}.cellml")
+        result = proto.run(MODELS / f"{model}.cellml", cancel=cancel)
     except Exception as exc:  # noqa: BLE001 - a crash is a result here
         reason = f"{type(exc).__name__}: {exc}".splitlines()[0]
         tb = traceback.format_exc(limit=-1).strip().splitlines()[-2:]
@@ -206,8 +216,13 @@ def run_one(model: str, protocol: str, paces: int = 1000) -> tuple[list[Row], fl
             Row(model, protocol, o, "failed", f"{reason} [{' '.join(tb)[:160]}]") for o in CHECKED[protocol]
         ]
         return rows, time.perf_counter() - start
+    finally:
+        if timer is not None:
+            timer.cancel()
     rows = []
     reason = "; ".join(result.messages)[:300] if result.messages else result.status
+    if cancel.is_set():
+        reason = f"timed out after {timeout:g} s"
     for output in CHECKED[protocol]:
         path = REFERENCE / model / protocol / f"outputs_{output}.csv"
         if not path.exists():
@@ -251,16 +266,11 @@ def main() -> None:
     rows: list[Row] = []
     context = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(max_workers=args.jobs, mp_context=context, max_tasks_per_child=1) as pool:
-        futures = {pool.submit(run_one, m, p, args.max_paces): (m, p) for m, p in pairs}
+        futures = {pool.submit(run_one, m, p, args.max_paces, args.timeout): (m, p) for m, p in pairs}
         for future in as_completed(futures):
             model, protocol = futures[future]
             try:
-                result_rows, seconds = future.result(timeout=args.timeout)
-            except TimeoutError:
-                result_rows, seconds = (
-                    [Row(model, protocol, o, "failed", "timed out") for o in CHECKED[protocol]],
-                    0,
-                )
+                result_rows, seconds = future.result()
             except Exception as exc:  # noqa: BLE001 - the worker process died
                 result_rows = [
                     Row(model, protocol, o, "failed", f"worker died: {exc}") for o in CHECKED[protocol]
