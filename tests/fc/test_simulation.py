@@ -132,6 +132,38 @@ def test_the_standard_stimulus_paces_the_cell_and_inputs_change_without_recompil
     assert simulation_module.stats.compiled == compiled
 
 
+def _paced_directly(model_file: Path, paces: int) -> np.ndarray:
+    """V (mV) every ms over ``paces`` 1 s paces, from myokit alone: the file as myokit imports it, its
+    stimulus replaced by amplitude × pace, pulses at 10 ms into every second (all in the file's seconds)."""
+    import myokit
+    import myokit.formats.cellml
+
+    model = myokit.formats.cellml.CellMLImporter().model(str(model_file))
+    named = {v.name(): v for v in model.variables(deep=True)}
+    pace = model.add_component("pacing").add_variable("pace")
+    pace.set_rhs(0)
+    pace.set_binding("pace")
+    named["i_Stim"].set_rhs(myokit.Multiply(myokit.Name(named["stim_amplitude"]), myokit.Name(pace)))
+    protocol = myokit.Protocol()
+    protocol.schedule(1, 0.01, named["stim_duration"].eval(), 1.0, 0)
+    sim = myokit.Simulation(model, protocol)
+    sim.set_tolerance(simulation_module.ATOL, simulation_module.RTOL)
+    sim.set_max_step_size(0.0005)
+    voltage = next(v for v in model.states() if v.name() == "V").qname()
+    return np.array(sim.run(paces * 1.0, log_interval=0.001, log=[voltage])[voltage])[: paces * 1000]
+
+
+def test_a_model_in_seconds_is_paced_as_myokit_paces_it_directly(tmp_path: Path) -> None:
+    """noble_model_1991 counts time in seconds, the protocol in ms: offsets, periods, durations, the
+    solver's step limit and the outputs all cross that conversion."""
+    sim = ModelSimulation(prepared(PACING, "noble_model_1991"), tmp_path)
+    # each pace runs from -10 to 990 ms; its last point is the next pace's first
+    ours = np.concatenate([sim.timecourse(np.arange(-10.0, 991.0))["membrane_voltage"][:-1] for _ in range(3)])
+    direct = _paced_directly(MODELS / "noble_model_1991.cellml", 3)
+    assert ours.max() > 40 and ours[:10].max() < -80  # three action potentials from rest
+    np.testing.assert_allclose(ours, direct, rtol=1e-4, atol=0.01)
+
+
 def test_save_and_reset_state(tmp_path: Path) -> None:
     sim = ModelSimulation(prepared(PACING, "beeler_reuter_model_1977"), tmp_path)
     initial = sim.state()
