@@ -25,14 +25,17 @@ if TYPE_CHECKING:
     from sparql.pool import WorkerAnswer
 
 
+def _cost(answer: WorkerAnswer) -> int:
+    """Bytes an entry takes: its body, and about 256 for the header, the key and the entry's bookkeeping."""
+    return len(answer.body) + 256
+
+
 class AnswerCache:
     """``budget`` bytes of worker answers, keyed by their job (which names the store and its generation)."""
 
     def __init__(self, budget: int) -> None:
         self.budget = budget
         self.size = 0
-        self.hits = 0
-        self.misses = 0
         self._answers: OrderedDict[bytes, WorkerAnswer] = OrderedDict()
 
     @staticmethod
@@ -42,22 +45,19 @@ class AnswerCache:
 
     def get(self, key: bytes) -> WorkerAnswer | None:
         answer = self._answers.get(key)
-        if answer is None:
-            self.misses += 1
-            return None
-        self._answers.move_to_end(key)
-        self.hits += 1
+        if answer is not None:
+            self._answers.move_to_end(key)
         return answer
 
     def put(self, key: bytes, answer: WorkerAnswer) -> None:
-        cost = len(answer.body) + 256  # the header, the key and the entry's own bookkeeping
+        cost = _cost(answer)
         if cost > self.budget // 16 or key in self._answers:
             return
         self._answers[key] = answer
         self.size += cost
         while self.size > self.budget:
             _, dropped = self._answers.popitem(last=False)
-            self.size -= len(dropped.body) + 256
+            self.size -= _cost(dropped)
 
     def clear(self) -> None:
         self._answers.clear()

@@ -19,7 +19,7 @@ one-character ``PUNCT`` tokens.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from urllib.parse import urljoin
 
@@ -137,11 +137,9 @@ _FORMS = frozenset(("SELECT", "ASK", "CONSTRUCT", "DESCRIBE"))
 _VOLATILE = frozenset(("RAND", "NOW", "UUID", "STRUUID", "BNODE"))
 
 
-def _repeatable(text: str, lowered: str) -> bool:
-    """No call of a function whose value changes between calls (only looked for if its name occurs)."""
-    if not any(name in lowered for name in ("rand", "now", "uuid", "bnode")):
-        return True
-    return not any(t.kind == KEYWORD and t.value in _VOLATILE for t in iter_tokens(text))
+def _calls_volatile(tokens: Iterable[Token]) -> bool:
+    """Whether the query calls a function whose value changes from call to call."""
+    return any(t.kind == KEYWORD and t.value in _VOLATILE for t in tokens)
 
 
 def query_shape(text: str, base: str | None = None) -> QueryShape:
@@ -159,7 +157,10 @@ def query_shape(text: str, base: str | None = None) -> QueryShape:
         # Neither keyword can occur as a token (the usual case): only the form is left to find, the
         # first form keyword (a BASE or PREFIX declaration holds none), so tokenizing stops there.
         form = next((t.value for t in iter_tokens(text) if t.kind == KEYWORD and t.value in _FORMS), None)
-        return QueryShape(form, [], [], False, [], _repeatable(text, lowered))
+        # Tokenized again only if a volatile function's name occurs at all.
+        volatile = any(name in lowered for name in ("rand", "now", "uuid", "bnode")) and _calls_volatile(
+            iter_tokens(text))
+        return QueryShape(form, [], [], False, [], not volatile)
     tokens = tokenize(text)
     resolver = Resolver(base)
     form: str | None = None
@@ -193,8 +194,7 @@ def query_shape(text: str, base: str | None = None) -> QueryShape:
             elif t.value == "SERVICE":
                 services.append(_service_target(tokens, i, resolver))
         i += 1
-    return QueryShape(form, froms, from_named, has_dataset, services,
-                      not services and not any(t.kind == KEYWORD and t.value in _VOLATILE for t in tokens))
+    return QueryShape(form, froms, from_named, has_dataset, services, not services and not _calls_volatile(tokens))
 
 
 def _service_target(tokens: list[Token], i: int, resolver: Resolver) -> str | None:

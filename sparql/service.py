@@ -263,13 +263,21 @@ class SparqlService:
         return Answer(200, header["content_type"], answer.body, header.get("truncated", False))
 
     async def _answer(self, job: dict, repeatable: bool) -> WorkerAnswer:
-        """The job's answer: the one given before at this generation of the store, or a worker's."""
+        """The job's answer: the one given before at this generation of the store, or a worker's.
+
+        The job is stamped with the generation of the store it runs on first: workers reopen a
+        store that is newer, and the stamp is part of the cache key.
+        """
+        if job.get("store") == "public":
+            assert self._mirror is not None
+            job["generation"] = self._mirror.generation
+        else:
+            job["generation"] = self._generation()
         if self._answers is None or not repeatable:
             return await self._run(job)
         if self._answers_generation != self._generation():  # what is kept describes an older store
             self._answers.clear()
             self._answers_generation = self._generation()
-        self._stamp(job)
         key = AnswerCache.key(job)
         answer = self._answers.get(key)
         if answer is None:
@@ -278,16 +286,8 @@ class SparqlService:
                 self._answers.put(key, answer)
         return answer
 
-    def _stamp(self, job: dict) -> None:
-        """Name the generation of the store the job runs on (workers reopen a store that is newer)."""
-        if job.get("store") == "public":
-            assert self._mirror is not None
-            job["generation"] = self._mirror.generation
-        else:
-            job["generation"] = self._generation()
-
     async def _run(self, job: dict) -> WorkerAnswer:
-        self._stamp(job)
+        """Run a stamped job (see :meth:`_answer`) where the store is: remote, in-process or a worker."""
         if self.remote:
             return await self.store.query_http(job, self.timeout)
         if self._pool is None:  # an in-memory store cannot be shared with workers: no hard deadline
@@ -377,7 +377,7 @@ class SparqlService:
                    "union": False, "default_graph": None, "named_graphs": None}
             if not dataset:
                 job["default_graph"] = [""]
-            await self._run(job)
+            await self._answer(job, repeatable=False)
 
     # --- graph store ---------------------------------------------------------------------------
 
