@@ -83,3 +83,20 @@ def test_a_state_read_in_protocol_units_is_in_those_units_in_the_state_vector() 
     np.testing.assert_allclose(state[1:], expected[1:], rtol=0.005, atol=2.5e-4)
     close = np.isclose(state[0], expected[0], rtol=0.005, atol=2.5e-4)
     assert close.sum() >= expected.shape[1] - 1
+
+
+def test_a_simulation_failing_part_way_keeps_the_iterations_it_completed() -> None:
+    # nygren_atrial_model_1998 diverges at ICaL's 23rd test potential (+65 mV) at the first
+    # calcium level. Post-processing still runs on the 22 potentials that completed, and
+    # gives the reference's outputs (one calcium level of 22 potentials).
+    model = "nygren_atrial_model_1998"
+    result = load_protocol(PROTOCOLS / "ICaL.txt").run(MODELS / f"{model}.cellml")
+    assert result.status == "partial"
+    assert len(result.messages) == 1, result.messages
+    assert "ICaL.txt:81:19: the simulation failed" in result.messages[0]
+    assert "post-processing used the iterations of sim completed before the failure" in result.messages[0]
+    for output in ("min_LCC", "final_membrane_voltage"):
+        expected = read_output(REFERENCE / model / "ICaL" / f"outputs_{output}.csv")
+        actual = np.asarray(result.outputs[output])
+        assert actual.shape == expected.shape, output
+        np.testing.assert_allclose(actual, expected, rtol=0.005, atol=2.5e-4, err_msg=output)

@@ -14,6 +14,8 @@ one attached by the first enclosing node that knows its position
 
 from __future__ import annotations
 
+from typing import Any
+
 
 class FcError(Exception):
     """Base class of the engine's own errors."""
@@ -30,6 +32,9 @@ class ProtocolError(FcError):
         self.line = line
         self.column = column
         self.trace: list[str] = []  # "called from file:line:col", innermost first
+        # A simulation that failed part-way: the results of the iterations it completed
+        # (see tasks._Collector.partial), which post-processing still gets to use.
+        self.partial: dict[str, Any] | None = None
         super().__init__(str(self))
 
     def add_trace(self, where: str) -> None:

@@ -679,7 +679,17 @@ class Protocol:
                     label = task.prefix or f"simulation {i + 1}"
                     if progress is not None:
                         progress(i, total, label)
-                    results = run_tasks([task], context)
+                    try:
+                        results = run_tasks([task], context)
+                    except ProtocolError as exc:
+                        # What a failed simulation completed still reaches post-processing.
+                        if exc.partial and task.prefix:
+                            library_env.prefixes[task.prefix].bindings.update(exc.partial)
+                            exc.message = exc.message.rstrip(".") + (
+                                f"; post-processing used the iterations of {task.prefix} completed before the failure"
+                            )
+                            exc.args = (str(exc),)
+                        raise
                     if task.prefix:
                         target = library_env.prefixes[task.prefix]
                         target.bindings.update(results.get(task.prefix, {}))

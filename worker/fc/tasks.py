@@ -389,7 +389,12 @@ def _nested(body: ast.Nested, env: Any, context: TaskContext, prefix: str) -> Re
             _apply(body.modifiers, "start", env, context)
         _apply(body.modifiers, "each", env, context)
         inner_env = context.child(env)
-        collector.add(_run_inner(body.nested, inner_env, context))
+        try:
+            inner = _run_inner(body.nested, inner_env, context)
+        except ProtocolError as e:
+            e.partial = collector.partial(e.partial)
+            raise
+        collector.add(inner)
         if view is not None:
             collector.publish(view, context)
         count += 1
@@ -461,6 +466,21 @@ class _Collector:
                     buffer = self._buffers[name] = grown
                 buffer[self._count] = value
         self._count += 1
+
+    def partial(self, failed: Results | None) -> Results | None:
+        """What to keep when an iteration fails: the iterations completed before it.
+
+        As the original engine did, so that post-processing can still use them. When
+        none completed, the failed iteration's own partial results (from a loop inside
+        it) stand as the only iteration: nygren_atrial_model_1998 x ICaL diverges at the
+        23rd test potential of the first calcium level, and its reference holds the 22
+        that ran, as one calcium level of 22 potentials.
+        """
+        if self._count == 0:
+            if not failed:
+                return None
+            self.add(failed)
+        return self.results()
 
     def publish(self, env: Any, context: TaskContext) -> None:
         for name, buffer in self._buffers.items():
