@@ -100,3 +100,16 @@ def test_a_simulation_failing_part_way_keeps_the_iterations_it_completed() -> No
         actual = np.asarray(result.outputs[output])
         assert actual.shape == expected.shape, output
         np.testing.assert_allclose(actual, expected, rtol=0.005, atol=2.5e-4, err_msg=output)
+
+
+@pytest.mark.slow
+def test_a_model_in_seconds_reproduces_its_reference_with_the_paces_it_was_made_with() -> None:
+    # noble_model_1991's references were made with 10000 paces although its num_paces output
+    # reads 1000: its reference rests at -72.32 mV, where 10000 paces lead and 1000 do not (-92.1).
+    model = "noble_model_1991"
+    result = load_protocol(PROTOCOLS / "SteadyStateRunner.txt", {"max_paces": 10000}).run(
+        MODELS / f"{model}.cellml"
+    )
+    assert result.status == "success", result.messages
+    expected = read_output(REFERENCE / model / "SteadyStateRunner" / "outputs_detailed_voltage.csv")
+    np.testing.assert_allclose(result.outputs["detailed_voltage"], expected, rtol=0.005, atol=2.5e-4)
