@@ -10,7 +10,7 @@ the largest error, or failed with the reason), then the totals and the wall
 time. Each experiment runs in its own process, ``--jobs`` at a time (default
 2: both cores).
 
-    .venv/bin/python bench/repro.py [--jobs 2] [--models a,b] [--protocols P,Q] [--timeout 3600] [--max-paces 1000]
+    .venv/bin/python bench/repro.py [--jobs 2] [--models a,b] [--protocols P,Q] [--timeout 3600] [--max-paces 1000|auto]
 """
 
 # ruff: noqa: E402 - the imports follow the import-path guard below
@@ -113,20 +113,37 @@ def compare(actual: np.ndarray | None, expected: np.ndarray) -> tuple[str, str]:
     return "mismatch", detail
 
 
-def _reference_paces(model: str, paces: int) -> str:
-    """Say so when the model's references were made with more paces than this run allowed."""
+def _made_with(model: str) -> int:
+    """The paces the model's references were made with, as far as they tell (at least 1000)."""
     from worker.fc.outputs import read_output
 
     if model in MADE_WITH_10000_PACES:
-        made_with = 10000
-    else:
-        path = REFERENCE / model / "SteadyStateRunner" / "outputs_num_paces.csv"
-        if not path.exists():
-            return ""
-        made_with = int(float(np.asarray(read_output(path)).reshape(-1)[0]))
+        return 10000
+    path = REFERENCE / model / "SteadyStateRunner" / "outputs_num_paces.csv"
+    if not path.exists():
+        return LONG_INPUTS["max_paces"]
+    return max(LONG_INPUTS["max_paces"], int(float(np.asarray(read_output(path)).reshape(-1)[0])))
+
+
+def _paces_for(model: str, setting: str) -> int:
+    """``--max-paces``: a number, or ``auto`` for 10000 where the references needed more than 1000."""
+    if setting == "auto":
+        return 10000 if _made_with(model) > LONG_INPUTS["max_paces"] else LONG_INPUTS["max_paces"]
+    return int(setting)
+
+
+def _max_paces_arg(text: str) -> str:
+    if text != "auto" and not (text.isdigit() and int(text) > 0):
+        raise argparse.ArgumentTypeError(f"expected a positive number of paces or 'auto', not {text!r}")
+    return text
+
+
+def _reference_paces(model: str, paces: int) -> str:
+    """Say so when the model's references were made with more paces than this run allowed."""
+    made_with = _made_with(model)
     if made_with <= paces:
         return ""
-    return f"; this model's references were made with {made_with} paces (try --max-paces 10000)"
+    return f"; this model's references were made with {made_with} paces (try --max-paces auto)"
 
 
 def _same_columns_permuted(actual: np.ndarray, expected: np.ndarray) -> bool:
@@ -235,10 +252,10 @@ def main() -> None:
     parser.add_argument("--timeout", type=float, default=3600.0, help="seconds per experiment")
     parser.add_argument(
         "--max-paces",
-        type=int,
-        default=LONG_INPUTS["max_paces"],
-        help="max_paces / max_steady_state_beats (default 1000, the reference setting; some references "
-        "were made with the protocols' default 10000)",
+        type=_max_paces_arg,
+        default=str(LONG_INPUTS["max_paces"]),
+        help="max_paces / max_steady_state_beats: a number (default 1000, the reference setting), or "
+        "'auto' for 10000 on the models whose references were made with more than 1000",
     )
     args = parser.parse_args()
     models = set(args.models.split(",")) if args.models else None
@@ -250,7 +267,7 @@ def main() -> None:
     rows: list[Row] = []
     context = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(max_workers=args.jobs, mp_context=context, max_tasks_per_child=1) as pool:
-        futures = {pool.submit(run_one, m, p, args.max_paces, args.timeout): (m, p) for m, p in pairs}
+        futures = {pool.submit(run_one, m, p, _paces_for(m, args.max_paces), args.timeout): (m, p) for m, p in pairs}
         for future in as_completed(futures):
             model, protocol = futures[future]
             try:
