@@ -126,7 +126,7 @@ def _made_with(model: str) -> int:
     return max(LONG_INPUTS["max_paces"], int(float(np.asarray(read_output(path)).reshape(-1)[0])))
 
 
-def _paces_for(model: str, setting: str) -> int | None:
+def _paces_for(model: str, setting: int | str) -> int | None:
     """``--max-paces``: a number, or ``auto``: the protocols' own defaults (None) for the models
     whose references were made with them, 1000 for the rest."""
     if setting == "auto":
@@ -134,10 +134,12 @@ def _paces_for(model: str, setting: str) -> int | None:
     return int(setting)
 
 
-def _max_paces_arg(text: str) -> str:
-    if text != "auto" and not (text.isdigit() and int(text) > 0):
+def _max_paces_arg(text: str) -> int | str:
+    if text == "auto":
+        return text
+    if not (text.isdigit() and int(text) > 0):
         raise argparse.ArgumentTypeError(f"expected a positive number of paces or 'auto', not {text!r}")
-    return text
+    return int(text)
 
 
 def _reference_paces(model: str, paces: int | None) -> str:
@@ -254,7 +256,7 @@ def main() -> None:
     parser.add_argument(
         "--max-paces",
         type=_max_paces_arg,
-        default=str(LONG_INPUTS["max_paces"]),
+        default=LONG_INPUTS["max_paces"],
         help="max_paces / max_steady_state_beats: a number (default 1000, the reference setting), or "
         "'auto' for the protocols' own defaults (10000, or 1000 in IK1/Ito/NCX_block) on the models "
         "whose references were made with those",
