@@ -111,7 +111,17 @@ def compare(actual: np.ndarray | None, expected: np.ndarray) -> tuple[str, str]:
     detail = f"max |error| {error:.4g}"
     if actual.ndim == 2 and _same_columns_permuted(actual, expected):
         detail += " (the same columns in another order: the reference's state-variable order)"
+    elif actual.ndim == 2:
+        detail += _rows_off(actual, expected)
     return "mismatch", detail
+
+
+def _rows_off(actual: np.ndarray, expected: np.ndarray) -> str:
+    """Which rows (block levels, concentrations, ...) of a 2-D output differ: often only one does."""
+    close = np.isclose(actual, expected, rtol=RTOL, atol=ATOL, equal_nan=True).all(axis=1)
+    rows = np.flatnonzero(~close)
+    shown = ", ".join(str(i) for i in rows[:5]) + (", ..." if len(rows) > 5 else "")
+    return f" in {len(rows)} of {len(close)} rows ({shown})"
 
 
 def _made_with(model: str) -> int:
