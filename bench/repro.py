@@ -49,9 +49,11 @@ LONG_INPUTS = {"max_paces": 1000, "max_steady_state_beats": 1000}
 # reads num_paces 1000: the three whose time unit is the second. Measured: with 10000 paces
 # SteadyStateRunner matches for all three, and for earm and noble_1991 so do
 # ExtracellularPotassiumVariation, SteadyStateRestitution and RyR_block (earm's RyR trace
-# within 0.0011 mV), none of which match with 1000; noble_1991's NCX_block matches at 10 of
-# 11 block levels with 1000 paces and at none with 10000. noble_model_1991 rests at
-# -72.32 mV in its SteadyStateRunner reference: 10000 paces give that, 1000 give -92.1 mV.
+# within 0.0011 mV), none of which match with 1000; earm's NCX_block matches with 1000 paces
+# and noble_1991's at 10 of 11 block levels (none with 10000; at 60 % block the beats
+# alternate and the reference holds the other one: 999 or 1001 paces match it).
+# noble_model_1991 rests at -72.32 mV in its SteadyStateRunner reference: 10000 paces give
+# that, 1000 give -92.1 mV.
 MADE_WITH_DEFAULT_PACES = {"earm_noble_model_1990", "noble_model_1991", "winslow_model_1999"}
 
 # The outputs checked for each standard protocol (../shared/data/README.md).
