@@ -156,9 +156,10 @@ def _max_paces_arg(text: str) -> int | str:
     return int(text)
 
 
-def _reference_paces(model: str, paces: int | None) -> str:
-    """Say so when the model's references were made with more paces than this run allowed."""
-    if paces is None or _made_with(model) <= paces:
+def _reference_paces(model: str, paces: int | None, protocol_default: float) -> str:
+    """Say so when the model's references were made with more paces than this run allowed and
+    the protocol's own default would allow them (NCX_block's default is 1000: no hint there)."""
+    if paces is None or min(_made_with(model), protocol_default) <= paces:
         return ""
     return "; this model's references were made with the protocols' default max_paces (try --max-paces auto)"
 
@@ -224,8 +225,8 @@ def run_one(model: str, protocol: str, paces: int | None = 1000, timeout: float 
         timer.start()
     try:
         proto = load_protocol(PROTOCOLS / f"{protocol}.txt")
-        names = {spec.name for spec in proto.interface().inputs}
-        inputs = {k: paces for k in LONG_INPUTS if k in names} if paces is not None else {}
+        defaults = {spec.name: spec.default for spec in proto.interface().inputs}
+        inputs = {k: paces for k in LONG_INPUTS if k in defaults} if paces is not None else {}
         if inputs:
             proto = load_protocol(PROTOCOLS / f"{protocol}.txt", inputs)
         result = proto.run(MODELS / f"{model}.cellml", cancel=cancel)
@@ -256,7 +257,7 @@ def run_one(model: str, protocol: str, paces: int | None = 1000, timeout: float 
         if status == "mismatch" and output == "state":
             detail += _older_state_order(model, np.asarray(actual, dtype=float), expected)
         elif status == "mismatch" and inputs:
-            detail += _reference_paces(model, paces)
+            detail += _reference_paces(model, paces, max(defaults[k] for k in inputs))
         rows.append(Row(model, protocol, output, status, detail))
     return rows, time.perf_counter() - start
 
