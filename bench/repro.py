@@ -133,7 +133,12 @@ def _pair_rows(actual: np.ndarray, expected: np.ndarray) -> list[int]:
 
     The reference files name no state variables, and the PyCml-era engine that
     made some of them listed the states in another order than document order
-    (the current original engine's and ours).
+    (the current original engine's and ours). Two GraphState references differ
+    from their model files, not only in order; measured, each matches in full
+    after one edit to the model: luo_rudy_1994 with a 0.5 ms stimulus (the file
+    says 2 ms: the reference's upstroke stops at -61.8 mV), and
+    paci_..._atrialVersion with the initial voltage left unconverted
+    (-0.0687 mV, the file's value in volts: the reference's first voltage sample).
     """
     free = list(range(len(actual)))
     order = []
