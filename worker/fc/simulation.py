@@ -20,7 +20,7 @@ pacing makes CVODES stop at the pulse edges: without the limit the solver's
 error differs enough to change how many paces SteadyStateRunner needs, e.g.
 10 instead of the reference's 4 on Beeler-Reuter), and up to 15 error-test
 failures in one step (CVODES's default is 7, which Winslow 1999 exceeds
-after a few thousand fast paces). myokit has no setting for the last, so
+in SteadyStateRestitution at its default 10000 paces). myokit has no setting for the last, so
 builds use myokit's own C template with that one call added.
 """
 
