@@ -16,19 +16,14 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
-import secrets
-import subprocess
-import sys
-import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
-import httpx
 import pytest
 import pytest_asyncio
 
-from tests.conftest import REDIS_URL, ROOT, SHARED_DATA, MakeUser, free_port, fresh_database, user_maker
+from tests import servers
+from tests.conftest import ROOT, MakeUser, fresh_database, user_maker
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -40,56 +35,12 @@ DEMO_START_TIMEOUT = 300.0
 
 
 
-def _wait_until_up(url: str, process: subprocess.Popen[bytes], log: Path, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"the server exited with {process.returncode}:\n{log.read_text()[-3000:]}")
-        try:
-            if httpx.get(url + "login", timeout=2).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.2)
-    raise RuntimeError(f"the server did not answer within {timeout} s:\n{log.read_text()[-3000:]}")
-
-
-def _stop(process: subprocess.Popen[bytes]) -> None:
-    process.terminate()
-    try:
-        process.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
-
-
 @contextlib.contextmanager
 def _serve(database_url: str, data_dir: Path, *, import_demo: bool, timeout: float) -> Iterator[str]:
-    port = free_port()
-    base = f"http://127.0.0.1:{port}/"
-    env = {
-        **os.environ,
-        "WEBLAB_DATA_DIR": str(data_dir),
-        "WEBLAB_BASE_URI": base,
-        "WEBLAB_DATABASE_URL": database_url,
-        "WEBLAB_REDIS_URL": REDIS_URL,
-        "WEBLAB_QUEUE_NAME": f"weblab-browser:{os.getpid()}:{secrets.token_hex(3)}",
-        "WEBLAB_SECRET_KEY": "browser-test-secret",
-        "WEBLAB_AUTO_RUN": "false",  # the workflow test starts its experiment from the matrix
-        "WEBLAB_IMPORT_DEMO": "true" if import_demo else "false",
-        "WEBLAB_DEMO_DIR": str(SHARED_DATA),
-        "WEBLAB_LOG_LEVEL": "WARNING",
-    }
-    log = data_dir / "server.log"
-    command = [sys.executable, "-m", "uvicorn", "--factory", "tests.browser.server_app:app",
-               "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"]
-    with log.open("wb") as out:
-        serve = subprocess.Popen(command, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
-    try:
-        _wait_until_up(base, serve, log, timeout)
+    # the workflow test starts its experiment from the matrix, so auto-run stays off
+    with servers.serve(database_url, data_dir, timeout=timeout, import_demo="true" if import_demo else "false",
+                       secret_key="browser-test-secret") as base:
         yield base
-    finally:
-        _stop(serve)
 
 
 @pytest.fixture(scope="session")
