@@ -158,7 +158,10 @@ async def load(url: str, models: int, clients: int, seconds: float, warmup: floa
     async def client(n: int) -> None:
         nonlocal errors
         rng = random.Random(seed * 1000 + n)
-        async with httpx.AsyncClient(timeout=60) as http:
+        # each client from a loopback address of its own: they are separate callers, and the endpoint
+        # limits how many queries one caller runs at a time (WEBLAB_SPARQL_PER_CLIENT)
+        transport = httpx.AsyncHTTPTransport(local_address=f"127.0.0.{n + 2}")
+        async with httpx.AsyncClient(timeout=60, transport=transport) as http:
             while (now := time.monotonic()) < stop_at:
                 kind, query = query_mix(models, rng)
                 accept = "application/n-triples" if kind == "construct" else "application/sparql-results+json"

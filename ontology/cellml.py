@@ -6,8 +6,8 @@ myokit reads only the first kind, and only the first ``bqbiol:is`` of each
 variable. This reader finds every block wherever it is, so that a model's
 annotations are known as data before anything runs.
 
-It never raises on a bad file: the XML is parsed with defusedxml (no entity
-expansion, no DTD fetching), each RDF block is parsed on its own with rdflib,
+It never raises on a bad file: the XML is parsed with defusedxml (no DTD at
+all, no entity expansion), each RDF block is parsed on its own with rdflib,
 and a block that cannot be read becomes a warning while the others are kept.
 
 >>> doc = b'''<model xmlns="http://www.cellml.org/cellml/1.0#" name="m"
@@ -111,7 +111,7 @@ def read_annotations(data: bytes, *, source: str = "model.cellml") -> ModelAnnot
     """The annotated and state variables of a CellML 1.0/1.1/2.0 document; problems become warnings."""
     result = ModelAnnotations()
     try:
-        root = DET.fromstring(data)
+        root = DET.fromstring(data, forbid_dtd=True)
     except DefusedXmlException as exc:
         result.warnings.append(f"{source}: refused to read the XML ({type(exc).__name__}: {exc}); no annotations read")
         return result

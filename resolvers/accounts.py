@@ -2,16 +2,34 @@
 
 Passwords are hashed with argon2; API tokens and session tokens are random
 secrets of which only a SHA-256 digest is stored, so a database leak gives no
-working credential. A wrong password and an unknown user get the same answer.
+working credential. A wrong password and an unknown user get the same answer, after the same work (an unknown
+user's password is verified against a dummy hash).
+
+Hashing and verifying run on a small thread pool of their own, off the event loop: one argon2
+verification takes about 0.1 s of CPU (and up to four threads), so on the loop a few parallel logins
+would stall every other request. The pool has half the process's cores (at least one), so logins queue
+behind each other instead of taking every core. Throttling of failed logins is in :mod:`resolvers.throttle`.
+
+Passwords chosen at registration (HTTP, GraphQL and ``weblab user add``, all through :func:`create_user`)
+follow :func:`check_password`: at least ``MIN_PASSWORD`` characters, not one of the common passwords in
+``resolvers/common-passwords.txt`` (see ``common-passwords.LICENSE``), and not made of the user name or
+email.
 """
 
 from __future__ import annotations
 
+import asyncio
+import functools
 import hashlib
+import os
 import re
 import secrets
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Literal, TypeVar
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -24,9 +42,51 @@ ROLES = frozenset({"admin", "moderator"})
 SESSION_LIFETIME = timedelta(days=14)
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+MIN_PASSWORD = 10
+MAX_PASSWORD = 1000
 _hasher = PasswordHasher()
 # Verified against when the user does not exist, so both paths cost one argon2 check.
 _DUMMY_HASH = _hasher.hash("not a password")
+HASH_THREADS = max(1, len(os.sched_getaffinity(0)) // 2) if hasattr(os, "sched_getaffinity") else 1
+_hashing = ThreadPoolExecutor(max_workers=HASH_THREADS, thread_name_prefix="argon2")
+_COMMON_FILE = Path(__file__).with_name("common-passwords.txt")
+_T = TypeVar("_T")
+
+
+async def _off_loop(call: Callable[..., _T], *args: str) -> _T:
+    """Runs an argon2 call on the hashing pool (never more at once than it has threads)."""
+    return await asyncio.get_running_loop().run_in_executor(_hashing, call, *args)
+
+
+@functools.cache
+def common_passwords() -> frozenset[str]:
+    """The common passwords (lower case) refused at registration."""
+    lines = _COMMON_FILE.read_text(encoding="utf-8").splitlines()
+    return frozenset(line.strip() for line in lines if line.strip())
+
+
+def check_password(password: str, name: str = "", email: str = "") -> None:
+    """Refuses a weak password with a ValidationError naming the rule it breaks."""
+    if len(password) < MIN_PASSWORD:
+        raise ValidationError("password", f"a password has at least {MIN_PASSWORD} characters")
+    if len(password) > MAX_PASSWORD:
+        raise ValidationError("password", f"a password has at most {MAX_PASSWORD} characters")
+    lowered = password.casefold()
+    # "Password123!" is "password" with a common ending: refused like the word itself
+    stem = lowered.rstrip("0123456789!?.@#$%&*_-+= ")
+    common = common_passwords()
+    if lowered in common or stem in common:
+        raise ValidationError("password", "this is one of the most common passwords; choose another, "
+                                          "e.g. a few unrelated words")
+    if len(set(lowered)) < 3:
+        raise ValidationError("password", "a password needs more than two different characters")
+    rest = lowered
+    owns = {email.casefold(), email.partition("@")[0].casefold(), name.casefold()}
+    for own in sorted(owns, key=len, reverse=True):
+        if len(own) >= 3:
+            rest = rest.replace(own, "")
+    if rest != lowered and len(rest) < MIN_PASSWORD:
+        raise ValidationError("password", "a password must not be made of your user name or email address")
 
 
 class AuthenticationFailed(Unauthenticated):
@@ -74,8 +134,7 @@ def validate_registration(name: str, email: str, password: str, roles: frozenset
         raise ValidationError("name", "a user name is 1-64 letters, digits, '.', '_' or '-', starting with a letter or digit")
     if not _EMAIL.match(email or ""):
         raise ValidationError("email", f"{email!r} is not an email address")
-    if len(password or "") < 8:
-        raise ValidationError("password", "a password has at least 8 characters")
+    check_password(password or "", name, email)
     if unknown := roles - ROLES:
         raise ValidationError("roles", f"unknown role(s) {', '.join(sorted(unknown))}; roles are admin, moderator")
 
@@ -83,7 +142,7 @@ def validate_registration(name: str, email: str, password: str, roles: frozenset
 async def create_user(db: AsyncConnectionPool, name: str, email: str, password: str,
                       roles: frozenset[str] = frozenset()) -> User:
     validate_registration(name, email, password, roles)
-    password_hash = _hasher.hash(password)
+    password_hash = await _off_loop(_hasher.hash, password)
     try:
         async with db.connection() as conn:
             cur = await conn.execute(
@@ -120,7 +179,7 @@ async def authenticate(db: AsyncConnectionPool, name: str, password: str) -> Use
         row = await cur.fetchone()
     stored = row[4] if row else _DUMMY_HASH
     try:
-        _hasher.verify(stored, password or "")
+        await _off_loop(_hasher.verify, stored, password or "")
     except (VerificationError, InvalidHashError):
         raise AuthenticationFailed() from None
     if row is None:
@@ -172,13 +231,17 @@ async def list_tokens(db: AsyncConnectionPool, user: User) -> list[ApiToken]:
         return [ApiToken(*row) for row in await cur.fetchall()]
 
 
-async def revoke_token(db: AsyncConnectionPool, user: User, token_id: int) -> None:
+async def revoke_token(db: AsyncConnectionPool, user: User, token_id: int) -> bytes:
+    """Revokes one of the user's tokens; returns its digest (to tell open WebSockets, see ``web/auth.py``)."""
     async with db.connection() as conn:
         cur = await conn.execute(
-            "UPDATE api_tokens SET revoked_at = coalesce(revoked_at, now()) WHERE id = %s AND user_id = %s",
+            "UPDATE api_tokens SET revoked_at = coalesce(revoked_at, now()) WHERE id = %s AND user_id = %s"
+            " RETURNING token_hash",
             (token_id, user.id))
-        if cur.rowcount == 0:
-            raise NotFound(f"no token {token_id} of yours")
+        row = await cur.fetchone()
+    if row is None:
+        raise NotFound(f"no token {token_id} of yours")
+    return bytes(row[0])
 
 
 async def user_for_token(db: AsyncConnectionPool, secret: str) -> User | None:
@@ -190,6 +253,16 @@ async def user_for_token(db: AsyncConnectionPool, secret: str) -> User | None:
             (digest(secret),))
         row = await cur.fetchone()
     return _user(row) if row else None
+
+
+async def credential_active(db: AsyncConnectionPool, kind: Literal["token", "session"],
+                            secret_digest: bytes) -> bool:
+    """Whether the API token or session with this digest still authenticates (not revoked, ended or expired)."""
+    query = ("SELECT 1 FROM api_tokens WHERE token_hash = %s AND revoked_at IS NULL" if kind == "token" else
+             "SELECT 1 FROM sessions WHERE token_hash = %s AND expires_at > now()")
+    async with db.connection() as conn:
+        cur = await conn.execute(query, (secret_digest,))
+        return await cur.fetchone() is not None
 
 
 # --- browser sessions -------------------------------------------------------------------------

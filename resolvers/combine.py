@@ -3,7 +3,7 @@
 The manifest follows the OMEX specification as the Web Lab wrote it: formats are
 ``http://identifiers.org/combine.specifications/cellml`` for CellML and
 ``http://purl.org/NET/mediatypes/<mime>`` otherwise. Manifests that users upload
-are parsed with defusedxml: no entity expansion, no DTD fetching, no network.
+are parsed with defusedxml: no DTD at all (refused), no entity expansion, no network.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import zipfile
 from datetime import datetime
 from xml.etree.ElementTree import ParseError
 
-from defusedxml import DefusedXmlException
+from defusedxml import DefusedXmlException, DTDForbidden
 from defusedxml.ElementTree import fromstring
 
 from resolvers.errors import ValidationError
@@ -60,6 +60,9 @@ def read_manifest_master(data: bytes, source: str) -> str | None:
     """The path the manifest marks as master (None if none), relative to the archive root."""
     try:
         root = fromstring(data, forbid_dtd=True)
+    except DTDForbidden as e:
+        raise ValidationError(source, "a DOCTYPE is not allowed in manifest.xml (no DTD, entity declaration or"
+                                      f" external reference); remove the <!DOCTYPE ...> declaration ({e})") from e
     except (ParseError, DefusedXmlException) as e:
         raise ValidationError(source, f"manifest.xml is not a safe, well-formed XML file ({e})") from e
     if root.tag != f"{{{OMEX_NS}}}omexManifest":

@@ -2,8 +2,9 @@
 
 Models are CellML 1.0, 1.1 or 2.0 (their imports must be uploaded with them);
 protocols are functional-curation text (UTF-8); datasets are CSV with a header
-row. XML is parsed with defusedxml: an entity declaration (the "billion laughs"
-bomb) or an external reference is refused, never expanded or fetched.
+row. XML is parsed with defusedxml: a DOCTYPE (any DTD, internal or pointing
+elsewhere), an entity declaration (the "billion laughs" bomb) or an external
+reference is refused, never expanded or fetched.
 """
 
 from __future__ import annotations
@@ -14,11 +15,12 @@ import posixpath
 import re
 from xml.etree.ElementTree import Element, ParseError
 
-from defusedxml import DefusedXmlException
+from defusedxml import DefusedXmlException, DTDForbidden
 from defusedxml.ElementTree import fromstring
 
 from resolvers.errors import ValidationError
 from resolvers.metadata import Kind
+from resolvers.uploads import DTD_REFUSED
 
 CELLML_NAMESPACES = {
     "http://www.cellml.org/cellml/1.0#": "1.0",
@@ -33,9 +35,11 @@ _PROTOCOL_IMPORT = re.compile(
 
 
 def parse_xml(data: bytes, source: str) -> Element:
-    """A hardened parse: refuses entity declarations and external references, names the file on failure."""
+    """A hardened parse: refuses DTDs, entity declarations and external references, names the file on failure."""
     try:
-        return fromstring(data)
+        return fromstring(data, forbid_dtd=True)
+    except DTDForbidden as e:
+        raise ValidationError(source, f"{DTD_REFUSED} ({e})") from e
     except DefusedXmlException as e:
         raise ValidationError(source, f"XML with entity declarations or external references is refused ({e})") from e
     except ParseError as e:

@@ -6,9 +6,14 @@ whole. This is where the functional-curation engine (for protocol interfaces)
 and the ontology code meet; ``ontology/`` itself imports neither.
 
 A problem with the content (malformed RDF in a CellML file, a protocol the
-engine cannot read) never refuses the version: it is stored with what could be
+engine cannot load) never refuses the version: it is stored with what could be
 read, and the problem becomes a ``weblab:warning`` on the version (in the
-triples) and an entry in ``Description.warnings``.
+triples) and an entry in ``Description.warnings``. The exception is a protocol
+that does not parse (its main file, or a protocol of the version it imports or
+nests): its interface would be empty, so it would "fit" every model and auto-run
+would queue an experiment with each. That is a :class:`ProtocolSyntaxError`
+(a 400 naming the file, line, column and what was expected), raised by
+:func:`read_interface` before anything is written.
 
 Protocol text is untrusted, and reading a protocol's interface means parsing
 it and evaluating its input defaults, which could loop or allocate without
@@ -22,11 +27,14 @@ out of time is killed and replaced, and the version gets the warning
 
 from __future__ import annotations
 
+import copy
+import hashlib
 import logging
 import multiprocessing
 import queue
 import tempfile
 import threading
+import time
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 from pathlib import Path, PurePosixPath
@@ -39,6 +47,7 @@ from ontology.cellml import annotation_triples, read_annotations
 from ontology.graphs import known_terms
 from ontology.protocols import InterfaceError, interface_triples, normalise_interface, unknown_terms
 from ontology.shacl import violations
+from resolvers.errors import ValidationError
 
 log = logging.getLogger(__name__)
 
@@ -53,17 +62,42 @@ class Description:
     warnings: list[str] = field(default_factory=list)
 
 
-def describe_version(kind: str, files: dict[str, bytes], main: str, version_uri: str) -> Description:
+class ProtocolSyntaxError(ValidationError):
+    """A protocol of the upload does not parse; ``field`` is its path in the version, with line, column and
+    the tokens the parser expected (lark's), also as fields of the HTTP error."""
+
+    def __init__(self, file: str, line: int, column: int, message: str, expected: str) -> None:
+        super().__init__(file, f"the protocol does not parse: line {line}, column {column}: {message}")
+        self.line, self.column, self.expected = line, column, expected
+
+    def to_json(self) -> dict[str, Any]:
+        body = super().to_json()
+        body["error"].update(line=self.line, column=self.column, expected=self.expected)
+        return body
+
+
+@dataclass(frozen=True)
+class Unread:
+    """Why a protocol's interface could not be read; the version is stored with this as a warning."""
+
+    warning: str
+
+
+def describe_version(
+    kind: str, files: dict[str, bytes], main: str, version_uri: str, *, interface: Any | None = None
+) -> Description:
     """Triples to add to the version's graph for its content (annotations or interface).
 
     ``kind`` is ``"model"``, ``"protocol"`` or ``"dataset"``; ``files`` maps paths (as in
-    the version's repository) to content; ``main`` is the main file's path.
+    the version's repository) to content; ``main`` is the main file's path; ``interface``
+    (protocols) is what :func:`read_interface` answered, when the caller has it already.
+    Raises :class:`ProtocolSyntaxError` for a protocol that does not parse.
     """
     kind = str(kind)
     if kind == "model":
         return describe_model(files, main, version_uri)
     if kind == "protocol":
-        return describe_protocol(files, main, version_uri)
+        return describe_protocol(files, main, version_uri, interface)
     return Description()
 
 
@@ -79,29 +113,12 @@ def describe_model(files: dict[str, bytes], main: str, version_uri: str) -> Desc
 def describe_protocol(
     files: dict[str, bytes], main: str, version_uri: str, interface: Any | None = None
 ) -> Description:
-    """The interface's RDF; ``interface`` (engine object or dict) skips the engine, for callers that have it."""
+    """The interface's RDF; ``interface`` (engine object, dict or :class:`Unread`) skips the engine, for callers
+    that have it. Raises :class:`ProtocolSyntaxError` when the protocol does not parse."""
     if interface is None:
-        if main not in files:
-            return _warned(
-                version_uri, f"the main file {main!r} is not among the version's files; no interface read"
-            )
-        try:
-            interface = _engine_interface(files, main)
-        except _EngineUnavailable as exc:
-            log.warning("protocol interface of %s not recorded: %s", version_uri, exc)
-            return _warned(version_uri, f"the protocol interface was not recorded: {exc}")
-        except _ProtocolUnreadable as exc:
-            return _warned(
-                version_uri, f"{main}: the protocol could not be read ({exc}); no interface recorded"
-            )
-        except _ReaderFailed as exc:
-            log.warning("protocol interface of %s not read: %s", version_uri, exc)
-            return _warned(version_uri, f"{main}: protocol interface could not be read: {exc}")
-        except Exception as exc:  # noqa: BLE001 - any other failure is the protocol's problem, not a crash
-            return _warned(
-                version_uri,
-                f"{main}: the protocol could not be read ({type(exc).__name__}: {exc}); no interface recorded",
-            )
+        interface = read_interface(files, main)
+    if isinstance(interface, Unread):
+        return _warned(version_uri, interface.warning)
     try:
         iface = normalise_interface(interface)
     except InterfaceError as exc:
@@ -128,6 +145,55 @@ class _ReaderFailed(RuntimeError):
     """The child reading the interface ran out of time or memory, or died."""
 
 
+RECENT_INTERFACES = 16  # interfaces remembered, so that a check before writing and the description share one read
+RECENT_INTERFACE_S = 120.0  # for this long
+_recent: dict[str, tuple[float, dict[str, Any] | Unread]] = {}
+_recent_lock = threading.Lock()
+
+
+def _digest(files: dict[str, bytes], main: str) -> str:
+    h = hashlib.sha256(main.encode() + b"\0")
+    for name in sorted(files):
+        h.update(hashlib.sha256(name.encode()).digest() + hashlib.sha256(files[name]).digest())
+    return h.hexdigest()
+
+
+def read_interface(files: dict[str, bytes], main: str) -> dict[str, Any] | Unread:
+    """The protocol's interface as plain data (read by the engine in a child process), or :class:`Unread`.
+
+    Raises :class:`ProtocolSyntaxError` when the main file, or a protocol of the version it imports or nests,
+    does not parse. Thread-safe; the same files are read once within ``RECENT_INTERFACE_S``."""
+    if main not in files:
+        return Unread(f"the main file {main!r} is not among the version's files; no interface read")
+    key = _digest(files, main)
+    now = time.monotonic()
+    with _recent_lock:
+        hit = _recent.get(key)
+        if hit is not None and now - hit[0] < RECENT_INTERFACE_S:
+            return copy.deepcopy(hit[1])
+    try:
+        result: dict[str, Any] | Unread = _engine_interface(files, main)
+    except _EngineUnavailable as exc:
+        log.warning("protocol interface of %s not recorded: %s", main, exc)
+        return Unread(f"the protocol interface was not recorded: {exc}")  # not remembered: may be fixed soon
+    except _ProtocolUnreadable as exc:
+        result = Unread(f"{main}: the protocol could not be read ({exc}); no interface recorded")
+    except _ReaderFailed as exc:
+        log.warning("protocol interface of %s not read: %s", main, exc)
+        result = Unread(f"{main}: protocol interface could not be read: {exc}")
+    except ProtocolSyntaxError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - any other failure is the protocol's problem, not a crash
+        result = Unread(f"{main}: the protocol could not be read ({type(exc).__name__}: {exc}); no interface recorded")
+    with _recent_lock:
+        for stale in [k for k, (at, _) in _recent.items() if now - at >= RECENT_INTERFACE_S]:
+            del _recent[stale]
+        while len(_recent) >= RECENT_INTERFACES:
+            del _recent[next(iter(_recent))]
+        _recent[key] = (now, copy.deepcopy(result))
+    return result
+
+
 def _engine_interface(files: dict[str, bytes], main: str) -> dict[str, Any]:
     """The protocol's interface as plain data, read by the engine in a child process."""
     for name in files:
@@ -143,6 +209,9 @@ def _engine_interface(files: dict[str, bytes], main: str) -> dict[str, Any]:
         raise _ReaderFailed(
             f"it needs more than {INTERFACE_MEMORY_BYTES >> 20} MiB of memory ({answer['memory']})"
         )
+    if "syntax" in answer:
+        where = answer["syntax"]
+        raise ProtocolSyntaxError(where["file"], where["line"], where["column"], where["message"], where["expected"])
     raise _ProtocolUnreadable(answer["error"])
 
 
@@ -187,8 +256,59 @@ def _read_in_child(files: dict[str, bytes], main: str) -> dict[str, Any]:
         except RecursionError:
             return {"error": "RecursionError: the protocol nests too deeply"}
         except Exception as exc:  # noqa: BLE001 - reported without the private temporary path
+            syntax = _syntax_error(exc, root)
+            if syntax is not None:
+                return {"syntax": syntax}
             message = str(exc).replace(str(root) + "/", "")
             return {"error": f"{type(exc).__name__}: {message}"}
+
+
+def _syntax_error(exc: Exception, root: Path) -> dict[str, Any] | None:
+    """Where and why, when ``exc`` is the engine failing to parse a protocol file of the version (the file it
+    names does not parse on its own either); None for any other failure (a missing import, a bad input, ...)."""
+    from worker.fc import ProtocolError
+    from worker.fc.parser import parse_text
+
+    file = getattr(exc, "file", None)
+    if not isinstance(exc, ProtocolError) or not file:
+        return None
+    path = Path(file)
+    try:
+        relative = path.resolve().relative_to(root.resolve())
+        text = path.read_text(encoding="utf-8")
+    except (ValueError, OSError, UnicodeDecodeError):
+        return None  # outside the version (the packaged library), or unreadable: not a syntax error of its own
+    try:
+        parse_text(text, relative.as_posix())
+    except ProtocolError as parse_error:
+        message = parse_error.message
+        expected = message.partition("; expected ")[2] or _expected_at(text, parse_error.line, parse_error.column)
+        if expected and "; expected " not in message:
+            message = f"{message}; expected {expected}"
+        return {"file": relative.as_posix(), "line": parse_error.line or 0, "column": parse_error.column or 0,
+                "message": message, "expected": expected or ""}
+    except Exception:  # noqa: BLE001 - it parses as far as the parser is concerned
+        return None
+    return None
+
+
+def _expected_at(text: str, line: int | None, column: int | None) -> str:
+    """The tokens the parser would take at ``line``:``column`` (for an unexpected character, which lark's lexer
+    reports without them); empty when they cannot be told."""
+    from worker.fc import parser as fc_parser
+
+    if not line or not column:
+        return ""
+    lines = text.split("\n")
+    offset = sum(len(x) + 1 for x in lines[: line - 1]) + column - 1
+    try:
+        lark = fc_parser._lark()
+        interactive = lark.parse_interactive("")
+        for token in lark.lex(text[:offset]):
+            fc_parser._feed(interactive, token, "")
+        return fc_parser._expected(set(interactive.accepts()))
+    except Exception:  # noqa: BLE001 - a best-effort hint only
+        return ""
 
 
 # -- the parent side --------------------------------------------------------------------------------

@@ -128,6 +128,15 @@ log = logging.getLogger(__name__)
 VersionHook = Callable[[VersionRecord], Awaitable[None]]
 
 
+async def _read_interface(kind: Kind, files: dict[str, bytes], main: str) -> Any | None:
+    """A protocol's interface (or why it could not be read), off the event loop; None for other kinds.
+
+    Raises ``describe.ProtocolSyntaxError`` (400) when the protocol, or one it imports, does not parse."""
+    if kind is not Kind.PROTOCOL:
+        return None
+    return await asyncio.to_thread(describe.read_interface, files, main)
+
+
 class Entities:
     """The entity operations over one platform's store, database and repositories."""
 
@@ -325,6 +334,7 @@ class Entities:
                 raise NothingChanged(f"the files are identical to the latest version of {entity.name!r}; no version added")
             content = {p: d for p, d in files.items() if p != MANIFEST}
             check_files(entity.kind, content, main)
+            interface = await _read_interface(entity.kind, content, main)  # a protocol that does not parse: 400
             sha = repo.write_commit(
                 tree, message or f"{entity.name}: new version", user.name,
                 getattr(user, "email", "") or f"{user.name}@weblab", created, head,
@@ -335,7 +345,8 @@ class Entities:
                 message=message, author=user.name, created=created, visibility=visibility, main=main, parent=parent,
                 tags=(tag,) if tag else (),
             )
-            description = describe.describe_version(entity.kind.value, content, main, record.uri)
+            description = describe.describe_version(entity.kind.value, content, main, record.uri,
+                                                     interface=interface)
             triples = metadata.version_triples(record, self.base_uri) + list(description.triples)
             if entity.kind is Kind.DATASET:
                 triples += metadata.column_triples(record.uri, csv_header(files[main], main))
@@ -345,11 +356,13 @@ class Entities:
             graph = ox.NamedNode(record.uri)
             metadata.write_graph(self.ox, graph, triples)
             try:
+                metadata.write_revision(self.ox, record.uri, parent)
                 repo.advance(sha, head)
                 if tag:
                     repo.set_tag(tag, sha)
             except BaseException:
                 metadata.drop_graph(self.ox, graph)
+                metadata.write_revision(self.ox, record.uri, None)
                 repo.rewind(head)
                 raise
             self.flush()
@@ -374,7 +387,12 @@ class Entities:
         protocol: str | None = None,
     ) -> tuple[EntityRecord, VersionRecord]:
         """A new entity with its first version, or neither: the entity is removed again if the version is refused."""
-        unpack(uploads, self.limits)  # refuse bad uploads before creating anything
+        _require_user(caller)
+        kind = parse_kind(kind)
+        unpacked = unpack(uploads, self.limits)  # refuse bad uploads (and bad content, below) before creating anything
+        first_main = choose_main(kind, unpacked.files, main or unpacked.main)
+        check_files(kind, unpacked.files, first_main)
+        await _read_interface(kind, unpacked.files, first_main)  # remembered for add_version's description
         entity = await self.create_entity(caller, kind, name, protocol=protocol)
         try:
             version = await self.add_version(
@@ -442,18 +460,19 @@ class Entities:
             saved = metadata.graph_triples(self.ox, graph)
             successors = [v for v in remaining if v.parent == version.uri]
             metadata.drop_graph(self.ox, graph)
+            metadata.write_revision(self.ox, version.uri, None)
             try:
                 for s in successors:
-                    g = ox.NamedNode(s.uri)
-                    self.ox.remove(ox.Quad(g, metadata.WAS_REVISION_OF, graph, g))
-                    if version.parent:
-                        self.ox.add(ox.Quad(g, metadata.WAS_REVISION_OF, ox.NamedNode(version.parent), g))
+                    metadata.write_revision(self.ox, s.uri, version.parent)
                 if head == version.sha:
                     repo.rewind(remaining[-1].sha if remaining else None)
                 for t in version.tags:
                     repo.delete_tag(t)
             except BaseException:
                 metadata.write_graph(self.ox, graph, saved)
+                metadata.write_revision(self.ox, version.uri, version.parent)
+                for s in successors:
+                    metadata.write_revision(self.ox, s.uri, version.uri)
                 raise
             self.flush()
 
@@ -467,7 +486,9 @@ class Entities:
 
     async def _remove_entity(self, entity: EntityRecord) -> None:
         async with _lock(entity.uri):
-            graphs = [ox.NamedNode(v.uri) for v in metadata.list_versions(self.ox, self.base_uri, entity.uri)]
+            versions = metadata.list_versions(self.ox, self.base_uri, entity.uri)
+            graphs = [ox.NamedNode(v.uri) for v in versions]
+            graphs += [metadata.revision_graph(v.uri) for v in versions if v.parent]
             graphs.append(ox.NamedNode(entity.uri))
             saved = {g: metadata.graph_triples(self.ox, g) for g in graphs}
             for g in graphs:

@@ -180,10 +180,47 @@ def version_triples(record: VersionRecord, base_uri: str) -> list[ox.Triple]:
         ox.Triple(v, COMMIT, ox.Literal(record.sha)),
         ox.Triple(v, MAIN_FILE, ox.Literal(record.main)),
     ]
-    if record.parent:
-        triples.append(ox.Triple(v, WAS_REVISION_OF, ox.NamedNode(record.parent)))
     triples.extend(ox.Triple(v, TAG, ox.Literal(t)) for t in record.tags)
     return triples
+
+
+def revision_graph(version_uri: str) -> ox.NamedNode:
+    """Where a version's link to the version it revises lives: a graph of its own.
+
+    The link is visible only when both versions are (``weblab:visibilityFrom``), so a public
+    version names its predecessor in SPARQL and linked data exactly when GraphQL shows it.
+    """
+    return ox.NamedNode(version_uri + "/revision")
+
+
+def revision_triples(version_uri: str, parent_uri: str) -> list[ox.Triple]:
+    graph, version, parent = revision_graph(version_uri), ox.NamedNode(version_uri), ox.NamedNode(parent_uri)
+    return [ox.Triple(version, WAS_REVISION_OF, parent),
+            ox.Triple(graph, VISIBILITY_FROM, version), ox.Triple(graph, VISIBILITY_FROM, parent)]
+
+
+def write_revision(store: ox.Store, version_uri: str, parent_uri: str | None) -> None:
+    """Link ``version_uri`` to ``parent_uri`` (None: to nothing), replacing any earlier link."""
+    graph = revision_graph(version_uri)
+    if parent_uri is None:
+        drop_graph(store, graph)
+    else:
+        write_graph(store, graph, revision_triples(version_uri, parent_uri))
+
+
+_OLD_REVISION_LINKS = PREFIXES + """
+SELECT ?v ?parent WHERE { GRAPH ?v { ?v prov:wasRevisionOf ?parent ; dcterms:isVersionOf ?e } }"""
+
+
+def move_revision_links(store: ox.Store) -> int:
+    """Move links written inside version graphs (stores from before revision graphs) to their own graphs."""
+    moved = 0
+    for s in list(store.query(_OLD_REVISION_LINKS)):
+        version, parent = s["v"], s["parent"]
+        write_revision(store, version.value, parent.value)
+        store.remove(ox.Quad(version, WAS_REVISION_OF, parent, version))
+        moved += 1
+    return moved
 
 
 def write_graph(store: ox.Store, graph: ox.NamedNode, triples: list[ox.Triple]) -> None:
@@ -273,8 +310,8 @@ SELECT * WHERE {
                 dcterms:created ?created ; weblab:visibility ?visibility ; weblab:commit ?sha ;
                 weblab:mainFile ?main .
              FILTER(?class IN (weblab:ModelVersion, weblab:ProtocolVersion, weblab:DatasetVersion))
-             OPTIONAL { ?v prov:wasRevisionOf ?parent }
              OPTIONAL { ?v weblab:tag ?tag } }
+  OPTIONAL { GRAPH ?link { ?v prov:wasRevisionOf ?parent } FILTER(STR(?link) = CONCAT(STR(?v), "/revision")) }
 }"""
 
 

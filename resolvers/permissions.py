@@ -9,9 +9,10 @@ Rules (ARCHITECTURE.md, "Visibility"):
   deletes versions and entities, sets visibility and grants collaborators;
   only moderators and admins may set ``moderated`` (or change a moderated version);
 - an entity is visible when the caller may see one of its versions, or may edit it;
-- any other graph is visible when it says so (``weblab:visibility``), when every
-  version it depends on is visible (``weblab:visibilityFrom``: experiments, runs),
-  or when it is an ontology (``{BASE}ontologies/…``).
+- any other graph of the platform's is visible when it says so (``weblab:visibility``), when
+  every version it depends on is visible (``weblab:visibilityFrom``: experiments, runs),
+  or when it is an ontology (``{BASE}ontologies/…``);
+- what admins' graphs (:mod:`sparql.registry`) say about visibility or owners is ignored.
 
 GraphQL, the SPARQL endpoint, linked-data pages and downloads all call
 :func:`visible_graphs` or the ``can_*`` predicates; none decides on its own.
@@ -26,6 +27,7 @@ from typing import Any, Protocol
 import pyoxigraph as ox
 
 from resolvers.metadata import PREFIXES, WEBLAB, Visibility, user_name
+from sparql.registry import ADMIN_GRAPH, REGISTRY
 
 
 class Caller(Protocol):
@@ -94,18 +96,23 @@ def can_set_visibility(user: Caller | None, access: Access, current: Visibility,
     return user.is_admin or is_owner(user, access)
 
 
-_GRAPHS_QUERY = PREFIXES + """
-SELECT ?g ?vis ?entity ?owner ?dep WHERE {
-  {
-    GRAPH ?g { ?g weblab:visibility ?vis . OPTIONAL { ?g dcterms:isVersionOf ?entity } }
-    OPTIONAL { GRAPH ?entity { ?entity weblab:owner ?owner } }
-  } UNION {
-    GRAPH ?g { ?g weblab:owner ?owner }
+# What admins' graphs say about visibility is ignored: only the platform's own graphs decide it.
+_THE_PLATFORMS = f"FILTER NOT EXISTS {{ GRAPH {REGISTRY} {{ ?g a {ADMIN_GRAPH} }} }}"
+_GRAPHS_QUERY = PREFIXES + f"""
+SELECT ?g ?vis ?entity ?owner ?dep WHERE {{
+  {{
+    GRAPH ?g {{ ?g weblab:visibility ?vis . OPTIONAL {{ ?g dcterms:isVersionOf ?entity }} }}
+    {_THE_PLATFORMS}
+    OPTIONAL {{ GRAPH ?entity {{ ?entity weblab:owner ?owner }} }}
+  }} UNION {{
+    GRAPH ?g {{ ?g weblab:owner ?owner }}
+    {_THE_PLATFORMS}
     BIND(?g AS ?entity)
-  } UNION {
-    GRAPH ?g { ?g weblab:visibilityFrom ?dep }
-  }
-}"""
+  }} UNION {{
+    GRAPH ?g {{ ?g weblab:visibilityFrom ?dep }}
+    {_THE_PLATFORMS}
+  }}
+}}"""
 
 
 def visible_graphs_for(

@@ -6,6 +6,8 @@ Two kinds, both HMAC-SHA256 and both short-lived:
   a purpose and an expiry, signed, URL-safe. The server hands a worker a
   download URL holding one, so a worker can fetch exactly the model and protocol
   archives of the run it claimed, for a few minutes, and nothing else;
+  The token is a bearer secret: :func:`redact` takes it (and any ``claim``,
+  ``token`` or ``signature`` query parameter) out of paths before they are logged;
 - **request signatures** (:func:`sign_request` / :func:`verify_request`): a
   worker signs each runner callback (method, path, timestamp, SHA-256 of the
   body). A callback is accepted only within :data:`MAX_SKEW` seconds of its
@@ -21,11 +23,23 @@ import base64
 import hashlib
 import hmac
 import json
+import re
 import time
 from typing import Any
 
 SIGNATURE_HEADER = "X-Weblab-Signature"
 MAX_SKEW = 300.0
+REDACTED = "REDACTED"
+# Where secrets travel in URLs: the archive token is a path segment; claims (and any token or signature)
+# are query parameters.
+_SECRET_SEGMENT = re.compile(r"(/runner/archives/)[^/?#]+")
+_SECRET_PARAMETER = re.compile(r"(?i)(^|[?&;])(claim|token|signature|sig|key|secret)=[^&;#]*")
+
+
+def redact(url: str) -> str:
+    """A path (or URL, with its query) safe to log: archive tokens and secret query values become REDACTED."""
+    url = _SECRET_SEGMENT.sub(rf"\g<1>{REDACTED}", url)
+    return _SECRET_PARAMETER.sub(rf"\g<1>\g<2>={REDACTED}", url) if "=" in url else url
 
 
 class BadSignature(Exception):

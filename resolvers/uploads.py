@@ -6,6 +6,9 @@ unpacked size (``max_unpacked_bytes``, both as declared by the archive and as
 actually inflated, so a lying header does not help a zip bomb), paths that
 escape the version's folder (``../``, absolute paths, drive letters,
 backslashes), symbolic links, encrypted entries, empty files and name clashes.
+An XML file (by its name: ``.cellml``, ``.xml``, ``.sedml``, ...) may not declare a
+DOCTYPE: a DTD, internal or pointing elsewhere, is refused outright, whether or
+not Weblab itself reads the file (it never expands or fetches one either).
 """
 
 from __future__ import annotations
@@ -21,6 +24,9 @@ from resolvers.combine import MANIFEST, read_manifest_master
 from resolvers.errors import UploadTooLarge, ValidationError
 
 ARCHIVE_SUFFIXES = (".zip", ".omex")
+XML_SUFFIXES = (".cellml", ".xml", ".sedml", ".sbml", ".rdf", ".owl")
+DTD_REFUSED = ("a DOCTYPE is not allowed in uploaded XML (no DTD, entity declaration or external reference);"
+               " remove the <!DOCTYPE ...> declaration")
 MAX_ARCHIVE_ENTRIES = 10_000
 _CHUNK = 1 << 16
 
@@ -64,6 +70,33 @@ def clean_path(name: str, source: str) -> str:
     if any(p.startswith(".git") for p in parts):
         raise ValidationError(source, f"path {name!r} uses a reserved name (.git)")
     return "/".join(parts)
+
+
+def declares_doctype(data: bytes) -> bool:
+    """Whether an XML document's prolog (after the XML declaration, comments, processing instructions and
+    white space) holds a ``<!DOCTYPE``; a linear scan, without parsing the document."""
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        data = data.decode("utf-16", "replace").encode()
+    elif data.startswith(b"\xef\xbb\xbf"):
+        data = data[3:]
+    i, n = 0, len(data)
+    while True:
+        while i < n and data[i] in b" \t\r\n":
+            i += 1
+        if data.startswith(b"<?", i):
+            end, skip = data.find(b"?>", i + 2), 2
+        elif data.startswith(b"<!--", i):
+            end, skip = data.find(b"-->", i + 4), 3
+        else:
+            return data.startswith(b"<!DOCTYPE", i)
+        if end < 0:
+            return False
+        i = end + skip
+
+
+def _check_xml(path: str, data: bytes, source: str) -> None:
+    if path.lower().endswith(XML_SUFFIXES) and declares_doctype(data):
+        raise ValidationError(source, DTD_REFUSED)
 
 
 def _is_archive(upload: Upload) -> bool:
@@ -162,6 +195,7 @@ def unpack(uploads: Sequence[Upload], limits: Limits) -> Unpacked:
         if budget < 0:
             raise UploadTooLarge(upload.name, f"uploads total more than the limit of {limits.max_unpacked_bytes} bytes")
         for path, data in files.items():
+            _check_xml(path, data, sources[path])
             key = path.casefold()
             if key in folded:
                 raise ValidationError(sources[path], f"name clash: {path!r} is uploaded twice (as {folded[key]!r})")

@@ -103,10 +103,13 @@ def store_cache(store: Any) -> GenerationCache:
 
 
 @lru_cache(maxsize=512)
-def only_queries(document: str) -> bool:
-    """True when every operation of the document is a query (no mutation, no subscription)."""
+def only_queries(document: str, max_tokens: int | None = None) -> bool:
+    """True when every operation of the document is a query (no mutation, no subscription).
+
+    ``max_tokens`` (the GraphQL token limit): a longer document is not parsed to its end (it is refused anyway).
+    """
     try:
-        parsed = parse(document)
+        parsed = parse(document, max_tokens=max_tokens)
     except GraphQLError:
         return False
     ops = [d for d in parsed.definitions if isinstance(d, OperationDefinitionNode)]

@@ -54,8 +54,8 @@ SELECT ?e ?v ?class ?message ?creator ?created ?visibility ?sha ?main ?parent ?t
                dcterms:created ?created ; weblab:visibility ?visibility ; weblab:commit ?sha ;
                weblab:mainFile ?main .
              FILTER(?class IN ({classes}))
-             OPTIONAL {{ ?v prov:wasRevisionOf ?parent }}
              OPTIONAL {{ ?v weblab:tag ?tag }} }}
+  OPTIONAL {{ GRAPH ?link {{ ?v prov:wasRevisionOf ?parent }} FILTER(STR(?link) = CONCAT(STR(?v), "/revision")) }}
 }}"""
 
 

@@ -1,4 +1,4 @@
-"""How big a GraphQL request may be: depth, aliases, tokens, cost and page size.
+"""How big a GraphQL request may be: depth, aliases, tokens, cost, page size and string length.
 
 Defaults below; ``WEBLAB_GRAPHQL_LIMITS`` (JSON, e.g. ``{"depth": 12}``) overrides any
 of them. Each limit answers with an error naming the limit and its value.
@@ -8,10 +8,18 @@ before execution: every field costs 1, and the fields under a list field that
 takes ``first``/``last`` count that many times (the default page size when
 neither is given). Nested pages therefore multiply, which is what makes them
 expensive.
+
+String length bounds every string a caller sends, inline in the document or in a
+variable (``string_length`` characters), and document length the document itself
+(``document_length`` characters). Both are checked before the document is parsed, so
+that a huge literal, name or comment costs a regular-expression scan, not a parse
+(graphql-core's lexer is Python: about 0.4 s a megabyte, on the event loop). Inline
+strings are measured as written (escapes count as written); variables as decoded.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass, fields
 from typing import Any
@@ -40,6 +48,8 @@ class Limits:
     tokens: int = 2000
     cost: int = 5000
     page_size: int = 100
+    string_length: int = 10_000
+    document_length: int = 100_000
 
     @classmethod
     def from_settings(cls, settings: Any) -> Limits:
@@ -130,3 +140,78 @@ def _selection_cost(selection_set: SelectionSetNode | None, fragments: dict[str,
                 continue  # cycles and unknown fragments are reported by the standard rules
             total += _selection_cost(fragments[name].selection_set, fragments, variables, maximum, seen | {name})
     return total
+
+
+class StringLimit(SchemaExtension):
+    """Refuses a string argument (inline or a variable) longer than ``limits.string_length``, and a document
+    longer than ``limits.document_length``, before parsing.
+
+    First in the extension list: its ``on_operation`` runs before the document is parsed.
+    """
+
+    def __init__(self, limits: Limits) -> None:
+        super().__init__()
+        self.limits = limits
+
+    def on_operation(self) -> Iterator[None]:
+        ec = self.execution_context
+        error = string_error(ec.query, ec.variables, self.limits.string_length, max_strings=self.limits.tokens)
+        if error is None and ec.query is not None and len(ec.query) > self.limits.document_length:
+            error = GraphQLError(f"the document is {len(ec.query)} characters long, over the limit of "
+                                 f"{self.limits.document_length}; send a shorter query (or pass long values "
+                                 "as variables)")
+        if error is not None:
+            raise error
+        yield
+
+
+# Comments and strings (block strings first); possessive, so that an unterminated string cannot backtrack.
+_STRINGS = re.compile(r'#[^\n\r]*+|"""(?:[^"\\]++|\\"""|\\|"(?!""))*+"""|"(?:[^"\\\n\r]++|\\.)*+"')
+_ARGUMENT_BEFORE = re.compile(r'([_A-Za-z][_0-9A-Za-z]*)\s*:\s*[\[{\s]*$')
+
+
+def string_error(query: str | None, variables: dict[str, Any] | None, limit: int, *,
+                 max_strings: int | None = None) -> GraphQLError | None:
+    """An error naming the first string over ``limit`` characters (in the document, or in a variable), or None.
+
+    ``max_strings``: look at no more strings and comments than that (the token limit: a document with more
+    tokens is refused by the parser, which stops counting there).
+    """
+    if query and len(query) > limit:
+        for n, match in enumerate(_STRINGS.finditer(query)):
+            if max_strings is not None and n >= max_strings:
+                break
+            text = match.group()
+            if text.startswith("#"):
+                continue
+            length = len(text) - (6 if text.startswith('"""') else 2)
+            if length > limit:
+                before = _ARGUMENT_BEFORE.search(query, max(0, match.start() - 200), match.start())
+                what = f"argument '{before.group(1)}'" if before else "a string in the document"
+                return GraphQLError(f"{what} is {length} characters long, over the limit of {limit}; "
+                                    "send a shorter string")
+    for name, value in (variables or {}).items():
+        found = _long_string(value, limit, f"${name}")
+        if found is not None:
+            path, length = found
+            used = sorted(set(re.findall(rf'([_A-Za-z][_0-9A-Za-z]*)\s*:\s*[\[{{\s]*\${re.escape(name)}\b',
+                                         query or "")))
+            what = f"argument {', '.join(repr(u) for u in used)} ({path})" if used else f"variable {path}"
+            return GraphQLError(f"{what} is {length} characters long, over the limit of {limit}; "
+                                "send a shorter string")
+    return None
+
+
+def _long_string(value: Any, limit: int, path: str) -> tuple[str, int] | None:
+    if isinstance(value, str):
+        return (path, len(value)) if len(value) > limit else None
+    if isinstance(value, dict):
+        items: Any = ((f"{path}.{k}", v) for k, v in value.items())
+    elif isinstance(value, list):
+        items = ((f"{path}[{i}]", v) for i, v in enumerate(value))
+    else:
+        return None
+    for inner_path, inner in items:
+        if (found := _long_string(inner, limit, inner_path)) is not None:
+            return found
+    return None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Annotated
 
 import strawberry
@@ -233,8 +234,17 @@ class Query:
                 ids.append(uri.removeprefix(base))
         return await run_types.compare(info, ids)
 
-    @strawberry.field(description="A user by name (null if there is none).")
+    @strawberry.field(description="A user by name: null if there is none, or if they own nothing you may see "
+                                  "(and are not you), so that the answer does not tell which accounts exist.")
     async def user(self, info: Info, name: str) -> User | None:
+        caller = info.context.user
+        if caller is None or caller.name != name:
+            import asyncio
+
+            loaders = info.context.loaders
+            visible = await asyncio.gather(*(loaders.visible_entities(kind) for kind in Kind))
+            if not any(e.owner == name for entities in visible for e in entities):
+                return None
         try:
             found = await accounts.get_user(info.context.services.db, name)
         except NotFound:
@@ -242,6 +252,7 @@ class Query:
         return User.named(info, found.name)
 
     @strawberry.field(description="Ontology terms whose IRI or label contains the text (case-insensitive).")
-    def ontology_terms(self, info: Info, text: str) -> list[OntologyTerm]:
-        found = search.find_terms(info.context.services.store, info.context.settings.base_uri, text, graphs=[])
+    async def ontology_terms(self, info: Info, text: str) -> list[OntologyTerm]:
+        found = await asyncio.to_thread(search.find_terms, info.context.services.store,
+                                        info.context.settings.base_uri, text, graphs=[])  # off the event loop
         return [OntologyTerm.of(t.iri) for t in found[: info.context.limits.page_size]]

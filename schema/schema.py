@@ -24,7 +24,7 @@ from strawberry.types import ExecutionResult
 from resolvers.errors import WeblabError
 from schema.caches import CachedResult, ResponseCache, generation_of, only_queries
 from schema.extensions import RoundTrips
-from schema.limits import CostLimit, Limits
+from schema.limits import CostLimit, Limits, StringLimit, string_error
 from schema.mutations import Mutation
 from schema.queries import Query
 from schema.subscriptions import Subscription
@@ -47,9 +47,17 @@ class WeblabSchema(strawberry.Schema):
     :class:`ResponseCache` while the store is unchanged (``schema/caches.py``).
     """
 
-    def __init__(self, *args: Any, response_cache: int = 256, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, response_cache: int = 256, limits: Limits | None = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.responses = ResponseCache(response_cache)
+        self.limits = limits or Limits()
+
+    def _cheap_to_parse(self, query: str, variables: dict[str, Any] | None) -> bool:
+        """Within the document and string limits (which ``StringLimit`` reports): only then is the document
+        parsed here, for the response cache, ahead of the extensions."""
+        limits = self.limits
+        return len(query) <= limits.document_length and string_error(
+            query, variables, limits.string_length, max_strings=limits.tokens) is None
 
     async def execute(self, query: str | None, variable_values: dict[str, Any] | None = None,
                       context_value: Any | None = None, root_value: Any | None = None,
@@ -57,7 +65,8 @@ class WeblabSchema(strawberry.Schema):
         key = None
         store = getattr(getattr(context_value, "services", None), "store", None)
         if (query is not None and store is not None and getattr(context_value, "user", True) is None
-                and self.responses.maxsize > 0 and not kwargs.get("operation_extensions") and only_queries(query)):
+                and self.responses.maxsize > 0 and not kwargs.get("operation_extensions")
+                and self._cheap_to_parse(query, variable_values) and only_queries(query, max_tokens=self.limits.tokens)):
             key = ResponseCache.key(query, variable_values, operation_name)
         generation = generation_of(store)
         if generation is None:
@@ -85,7 +94,9 @@ def build_schema(limits: Limits | None = None) -> strawberry.Schema:
         subscription=Subscription,
         types=[Model, Protocol, Dataset, Version, User, Run, Experiment, *ERROR_TYPES],
         # factories: a fresh extension per request; the parse and validation caches are shared by maxsize
+        limits=limits,
         extensions=[
+            lambda: StringLimit(limits),  # first, and before parsing: huge documents are refused unparsed
             lambda: ParserCache(maxsize=256),
             lambda: ValidationCache(maxsize=256),
             lambda: QueryDepthLimiter(max_depth=limits.depth),

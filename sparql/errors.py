@@ -10,6 +10,8 @@
     ├── NotAcceptable         406  no requested format fits the result
     ├── PayloadTooLarge       413
     ├── UnsupportedMediaType  415  a body in a media type the operation does not take
+    ├── TooMuchMemory         422  the query needed more memory than a query worker may use (or nested too deeply)
+    ├── TooManyRequests       429  the caller already has as many queries running and waiting as it may
     └── Unavailable           503  the deadline passed and the work was stopped
 
 Messages never name a graph the caller did not name themselves.
@@ -60,6 +62,25 @@ class PayloadTooLarge(SparqlError):
 class UnsupportedMediaType(SparqlError):
     status = 415
     code = "unsupported_media_type"
+
+
+class TooMuchMemory(SparqlError):
+    """422 rather than 413 (which is about the request's own size) or 503 (which invites a retry): the request
+    is well-formed, but evaluating it needs more than a query may use, and sending it again will not help."""
+
+    status = 422
+    code = "too_much_memory"
+
+
+class TooManyRequests(SparqlError):
+    """``retry_after``: seconds until one of the caller's queries is sure to have ended (its deadline)."""
+
+    status = 429
+    code = "too_many_queries"
+
+    def __init__(self, message: str, retry_after: int) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
 
 
 class Unavailable(SparqlError):

@@ -4,7 +4,9 @@ The endpoint answers with the format the caller asks for, by the ``Accept``
 header (q-values honoured) or by a ``format`` parameter (a short name or a
 media type). Solutions are serialized here rather than by pyoxigraph because
 pyoxigraph serializes a whole result at once, and the endpoint must stop at
-``max_rows`` and say it did (the ``Weblab-Results-Truncated`` header).
+``max_rows`` or at ``max_bytes`` and say it did (the ``Weblab-Results-Truncated``
+header): :class:`SolutionWriter` writes a result row by row, so the writer can
+stop before the row that would pass the byte cap and still close the document.
 
 >>> negotiate("application/sparql-results+json;q=0.5, text/csv", SOLUTION_FORMATS).name
 'csv'
@@ -194,38 +196,67 @@ def _csv_term(term: object) -> str:
 
 # --- results -----------------------------------------------------------------------------------
 
+_JSON = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
+
+
+class SolutionWriter:
+    """A SELECT result (variables without '?') in ``fmt``, piece by piece: :attr:`head`, then
+    :meth:`row` for each solution in order, then :attr:`tail`; the pieces joined are the document.
+
+    >>> w = SolutionWriter(["x"], SPARQL_JSON)
+    >>> (w.head + w.row([ox.Literal("a")]) + w.row([None]) + w.tail).decode()
+    '{"head":{"vars":["x"]},"results":{"bindings":[{"x":{"type":"literal","value":"a"}},{}]}}'
+    """
+
+    def __init__(self, variables: list[str], fmt: Format) -> None:
+        self.variables, self.fmt, self._first = variables, fmt, True
+        if fmt is SPARQL_JSON:
+            self.head = ('{"head":{"vars":' + _JSON.encode(variables) + '},"results":{"bindings":[').encode()
+            self.tail = b"]}}"
+        elif fmt is SPARQL_XML:
+            self.head = ('<?xml version="1.0"?>\n<sparql xmlns="http://www.w3.org/2005/sparql-results#"><head>'
+                         + "".join(f"<variable name={quoteattr(v)}/>" for v in variables)
+                         + "</head><results>").encode()
+            self.tail = b"</results></sparql>"
+        elif fmt is SPARQL_CSV:
+            self._buffer = io.StringIO()
+            self._csv = csv.writer(self._buffer, lineterminator="\r\n")
+            self.head = self._csv_line(variables)
+            self.tail = b""
+        elif fmt is SPARQL_TSV:
+            self.head = ("\t".join("?" + v for v in variables) + "\n").encode()
+            self.tail = b""
+        else:
+            raise NotAcceptable(SOLUTION_FORMATS)
+
+    def _csv_line(self, values: list[str]) -> bytes:
+        self._buffer.seek(0)
+        self._buffer.truncate()
+        self._csv.writerow(values)
+        return self._buffer.getvalue().encode()
+
+    def row(self, row: list[object | None]) -> bytes:
+        """One solution (terms, or None for unbound), with whatever separates it from the one before."""
+        fmt = self.fmt
+        if fmt is SPARQL_JSON:
+            text = _JSON.encode({v: _json_term(t) for v, t in zip(self.variables, row, strict=True) if t is not None})
+            if self._first:
+                self._first = False
+                return text.encode()
+            return ("," + text).encode()
+        if fmt is SPARQL_XML:
+            return ("<result>" + "".join(f"<binding name={quoteattr(v)}>{_xml_term(t)}</binding>"
+                                         for v, t in zip(self.variables, row, strict=True) if t is not None)
+                    + "</result>").encode()
+        if fmt is SPARQL_CSV:
+            return self._csv_line([_csv_term(t) for t in row])
+        return ("\t".join("" if t is None else str(t) for t in row) + "\n").encode()
+
+
 def serialize_solutions(variables: list[str], rows: list[list[object | None]], fmt: Format) -> bytes:
     """A SELECT result (variables without '?', rows of terms or None for unbound)."""
-    if fmt is SPARQL_JSON:
-        bindings = []
-        for row in rows:
-            bindings.append({v: _json_term(t) for v, t in zip(variables, row, strict=True) if t is not None})
-        return json.dumps({"head": {"vars": variables}, "results": {"bindings": bindings}},
-                          ensure_ascii=False, separators=(",", ":")).encode()
-    if fmt is SPARQL_XML:
-        out = ['<?xml version="1.0"?>\n<sparql xmlns="http://www.w3.org/2005/sparql-results#"><head>']
-        out += [f"<variable name={quoteattr(v)}/>" for v in variables]
-        out.append("</head><results>")
-        for row in rows:
-            out.append("<result>")
-            out += [f"<binding name={quoteattr(v)}>{_xml_term(t)}</binding>"
-                    for v, t in zip(variables, row, strict=True) if t is not None]
-            out.append("</result>")
-        out.append("</results></sparql>")
-        return "".join(out).encode()
-    if fmt is SPARQL_CSV:
-        buffer = io.StringIO()
-        writer = csv.writer(buffer, lineterminator="\r\n")
-        writer.writerow(variables)
-        for row in rows:
-            writer.writerow([_csv_term(t) for t in row])
-        return buffer.getvalue().encode()
-    if fmt is SPARQL_TSV:
-        lines = ["\t".join("?" + v for v in variables)]
-        for row in rows:
-            lines.append("\t".join("" if t is None else str(t) for t in row))
-        return ("\n".join(lines) + "\n").encode()
-    raise NotAcceptable(SOLUTION_FORMATS)
+    writer = SolutionWriter(variables, fmt)
+    return b"".join([writer.head, *[writer.row(row) for row in rows], writer.tail])
 
 
 def serialize_boolean(value: bool, fmt: Format) -> bytes:

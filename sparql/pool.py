@@ -9,8 +9,20 @@ slow queries is answered with timeouts, not an ever-growing queue.
 
 Idle workers are taken last-in first-out, so that under light load the same
 worker answers request after request with its caches warm while the others
-sleep. A job and its answer cross the pipe in one write each way, and the
+sleep. A job and its answer cross the pipe in one write each way (a large
+answer's body in a write of its own, so that it is never copied), and the
 deadline is an ``asyncio.timeout`` (no extra task per query).
+
+Each worker's heap is bounded (``memory_mb``, see :mod:`sparql.query_worker`).
+A worker that dies of it mid-query (Oxigraph aborts on a failed allocation:
+``SIGABRT``; an overflowed stack is ``SIGSEGV``) is replaced, and the caller
+gets :class:`QueryTooLarge` at once: the same query would only kill the next
+worker too. A worker that dies otherwise (killed from outside) is replaced and
+the job tried once more.
+
+One client holds at most ``per_client`` workers at a time (:mod:`sparql.limits`),
+so that its runaway queries leave the other workers to everyone else; its
+waiting for a slot counts against the same deadline.
 
 Children are started with ``asyncio.create_subprocess_exec`` and belong to
 the event loop that started the pool.
@@ -22,12 +34,16 @@ import asyncio
 import json
 import logging
 import os
+import signal
 import struct
 import sys
 import time
 from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
+
+from sparql.limits import ClientLimiter
+from sparql.query_worker import memory_message
 
 log = logging.getLogger(__name__)
 _LENGTH = struct.Struct(">Q")
@@ -49,6 +65,15 @@ class WorkerCrashed(RuntimeError):
     """A worker process died while running the job (and so did the one that retried it)."""
 
 
+class QueryTooLarge(Exception):
+    """The job made its worker run out of memory (or stack), and so was not tried again."""
+
+
+# How a worker dies of its own memory: Oxigraph (Rust) aborts when an allocation fails, and an
+# overflowed stack is a segmentation fault. Neither is how this pool stops a worker (SIGKILL).
+_OUT_OF_MEMORY = {-signal.SIGABRT, -signal.SIGSEGV, -signal.SIGBUS}
+
+
 @dataclass
 class WorkerAnswer:
     header: dict
@@ -66,8 +91,11 @@ class _Worker:
         stdin.write(_LENGTH.pack(len(payload)) + payload)
         await stdin.drain()
         header_size, body_size = _ANSWER.unpack(await stdout.readexactly(_ANSWER.size))
-        answer = await stdout.readexactly(header_size + body_size)
-        return WorkerAnswer(json.loads(answer[:header_size]), answer[header_size:])
+        if body_size < 1 << 16:
+            answer = await stdout.readexactly(header_size + body_size)
+            return WorkerAnswer(json.loads(answer[:header_size]), answer[header_size:])
+        header = json.loads(await stdout.readexactly(header_size))  # a large body is not copied out of a slice
+        return WorkerAnswer(header, await stdout.readexactly(body_size))
 
     def kill(self) -> None:
         if self.process.returncode is None:
@@ -77,9 +105,12 @@ class _Worker:
 class QueryPool:
     """``size`` workers over the stores in ``paths`` (name → directory); :meth:`run` sends one job with a deadline."""
 
-    def __init__(self, paths: dict[str, Path], size: int = 2) -> None:
+    def __init__(self, paths: dict[str, Path], size: int = 2, *, memory_mb: int = 0, per_client: int = 0) -> None:
         self.paths = paths
         self.size = size
+        self.memory_mb = memory_mb
+        self.clients = ClientLimiter(per_client)
+        self._tasks: set[asyncio.Task] = set()  # replacements under way (the loop keeps only weak references)
         self._idle: list[_Worker] | None = None  # a stack: the most recently used worker is taken first
         self._waiting: deque[asyncio.Future[_Worker]] = deque()
         self._all: set[_Worker] = set()
@@ -89,7 +120,8 @@ class QueryPool:
         env = dict(os.environ)
         env["PYTHONPATH"] = os.pathsep.join([str(Path(__file__).resolve().parents[1]), env.get("PYTHONPATH", "")])
         process = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "sparql.query_worker", *[f"{k}={v}" for k, v in self.paths.items()],
+            sys.executable, "-m", "sparql.query_worker", f"--memory-mb={self.memory_mb}",
+            *[f"{k}={v}" for k, v in self.paths.items()],
             stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, env=env,
             limit=1 << 20,
         )
@@ -138,15 +170,33 @@ class QueryPool:
         if not self._closed and self._idle is not None:
             self._release(await self._spawn())
 
-    async def run(self, job: dict, timeout: float) -> WorkerAnswer:
+    def _in_background(self, coroutine: object) -> None:
+        task = asyncio.get_running_loop().create_task(coroutine)  # type: ignore[arg-type]
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def run(self, job: dict, timeout: float, client: str | None = None) -> WorkerAnswer:
         """Run ``job`` on a worker; raise :class:`QueryTimeout` when it is not answered within ``timeout`` s.
 
-        A worker found dead (killed from outside, out of memory) is replaced and the job tried once
-        more on another; a job that kills two workers raises :class:`WorkerCrashed`.
+        ``client`` (None: not limited) waits for one of its slots first, within the same deadline, and
+        :class:`sparql.limits.TooManyQueries` is raised when it has too many queries already.
+        A worker that dies of its memory limit raises :class:`QueryTooLarge`; one found dead otherwise
+        (killed from outside) is replaced and the job tried once more on another; a job that kills two
+        workers raises :class:`WorkerCrashed`.
         """
         await self.start()
         assert self._idle is not None
         deadline = time.monotonic() + timeout
+        try:
+            slot = await self.clients.acquire(client, deadline)
+        except TimeoutError:
+            raise QueryTimeout(timeout) from None
+        try:
+            return await self._run(job, timeout, deadline)
+        finally:
+            self.clients.release(slot)
+
+    async def _run(self, job: dict, timeout: float, deadline: float) -> WorkerAnswer:
         for attempt in range(2):
             try:
                 worker = await self._acquire(max(0.001, deadline - time.monotonic()))
@@ -158,13 +208,20 @@ class QueryPool:
                     answer = await worker.ask(job)
             except (TimeoutError, asyncio.CancelledError) as exc:
                 # Killing is the only way to stop an Oxigraph query; a new worker takes its place.
-                asyncio.get_running_loop().create_task(self._replace(worker))
+                self._in_background(self._replace(worker))
                 if isinstance(exc, asyncio.CancelledError):
                     raise
                 raise QueryTimeout(timeout) from None
             except (asyncio.IncompleteReadError, ConnectionError, BrokenPipeError) as exc:
-                log.warning("query worker %s died: %r", worker.process.pid, exc)
-                await self._replace(worker)
+                try:  # it has closed its pipe: it is gone or going
+                    async with asyncio.timeout(1.0):
+                        code = await worker.process.wait()
+                except TimeoutError:
+                    code = None
+                log.warning("query worker %s died (exit status %s): %r", worker.process.pid, code, exc)
+                self._in_background(self._replace(worker))
+                if code in _OUT_OF_MEMORY:
+                    raise QueryTooLarge(memory_message(self.memory_mb)) from None
                 if attempt == 1:
                     raise WorkerCrashed("the query stopped its worker process twice") from exc
                 continue

@@ -1,16 +1,17 @@
 """Which graphs a caller's query runs over, and which graphs nobody may write through SPARQL.
 
-The platform manages every named graph under ``{BASE}models/``,
-``{BASE}protocols/``, ``{BASE}datasets/``, ``{BASE}runs/``,
-``{BASE}experiments/``, ``{BASE}ontologies/`` and ``{BASE}users/``; those are
-written only by the platform's own services, and read according to the
-caller's permissions (the ``graph_scope`` callable, in production
-``resolvers.permissions.visible_graphs``).
+Every named graph is the platform's (*managed*) unless the registry
+(:mod:`sparql.registry`) says an admin made it: managed graphs are written only
+by the platform's own services and read according to the caller's permissions
+(the ``graph_scope`` callable, in production ``resolvers.permissions.visible_graphs``).
+A graph's name decides nothing, so a store opened under another base URI, or a
+graph written to a remote store behind the platform's back, stays hidden.
 
-Every other graph — the store's default graph and named graphs an admin
-creates through SPARQL Update or the Graph Store protocol — is *unmanaged*
-and public: anyone may read it, admins may write it. (Admins use these for
-shared reference data; nothing private belongs there.)
+Admins' graphs (made through SPARQL Update or the Graph Store protocol) and the
+store's default graph are *unmanaged* and public: anyone may read them, admins
+may write them. (Admins use these for shared reference data; nothing private
+belongs there.) A graph that does not exist yet reads as empty; one under the
+base's platform areas (``{BASE}models/`` …) may never be created by an admin.
 
 The dataset of a query is therefore: the visible managed graphs, plus all
 unmanaged graphs, plus the default graph; when the caller can see every
@@ -26,19 +27,10 @@ from typing import Any
 
 import pyoxigraph as ox
 
-MANAGED_AREAS = ("models/", "protocols/", "datasets/", "runs/", "experiments/", "ontologies/", "users/")
+from sparql.registry import REGISTRY
 
 GraphScope = Callable[[Any], Awaitable[list[ox.NamedNode]]]
 """``async (caller) -> visible named graphs``; caller is a user object or None for anonymous."""
-
-
-def managed_prefixes(base_uri: str) -> tuple[str, ...]:
-    base = base_uri.rstrip("/") + "/"
-    return tuple(base + area for area in MANAGED_AREAS)
-
-
-def is_managed(iri: str, prefixes: tuple[str, ...]) -> bool:
-    return iri.startswith(prefixes)
 
 
 @dataclass(frozen=True)
@@ -62,11 +54,12 @@ class Visible:
 
     named: frozenset[str]  # every readable named graph (managed and unmanaged)
     everything: bool  # no graph in the store is hidden from this caller
-    prefixes: tuple[str, ...]
+    existing: frozenset[str]  # every named graph in the store
+    prefixes: tuple[str, ...]  # the platform's areas: a graph there is the platform's even before it exists
 
     def allows(self, iri: str) -> bool:
-        """May the caller read graph ``iri``? Unmanaged IRIs (existing or not) are public."""
-        return iri in self.named or not is_managed(iri, self.prefixes)
+        """May the caller read graph ``iri``? Readable graphs, and names that are nobody's yet (they read empty)."""
+        return iri in self.named or (iri not in self.existing and not iri.startswith(self.prefixes))
 
     def whole(self) -> Dataset:
         if self.everything:
@@ -82,9 +75,10 @@ class Visible:
         return Dataset(False, [g for g in default_graph if self.allows(g)], [g for g in named_graphs if self.allows(g)])
 
 
-def visible(all_named: Iterable[str], visible_managed: Iterable[str], prefixes: tuple[str, ...]) -> Visible:
-    all_named = list(all_named)
-    readable = {g for g in all_named if not is_managed(g, prefixes)}
-    readable.update(g for g in visible_managed if is_managed(g, prefixes))
-    everything = all(g in readable for g in all_named)
-    return Visible(frozenset(readable), everything, prefixes)
+def visible(all_named: Iterable[str], visible_managed: Iterable[str], admin: Iterable[str],
+            prefixes: tuple[str, ...]) -> Visible:
+    """``admin``: the graphs the registry says admins made; ``visible_managed``: the platform's the caller sees."""
+    existing = frozenset(all_named)
+    # The registry itself is public: it names admins' graphs (public anyway) and the base URI.
+    readable = existing & (frozenset(admin) | frozenset(visible_managed) | {REGISTRY.value})
+    return Visible(readable, readable == existing, existing, prefixes)

@@ -10,7 +10,8 @@ the rules are the same whatever route reaches them:
   (:mod:`sparql.mirror`), callers who see everything the store's union default
   graph; only callers who see some private graphs pay for an explicit graph list;
 - a query runs in a killable worker process (:mod:`sparql.pool`) with the
-  deadline; its result stops at ``max_rows``; an answer is kept until the
+  deadline and a bounded heap; its result stops at ``max_rows`` rows and ``max_bytes`` bytes; one
+  client holds at most ``per_client`` workers at a time (:mod:`sparql.limits`); an answer is kept until the
   store changes and given again to the same job (:mod:`sparql.answer_cache`);
 - ``SERVICE`` (and ``LOAD``) are refused unless their endpoint is allowed;
 - writes need an admin, and never touch a platform-managed graph (``CLEAR ALL``,
@@ -33,13 +34,14 @@ from typing import Any
 
 import pyoxigraph as ox
 
-from sparql import errors, formats
+from sparql import errors, formats, registry
 from sparql.answer_cache import AnswerCache
 from sparql.lexer import query_shape
+from sparql.limits import TooManyQueries
 from sparql.mirror import PublicMirror
-from sparql.pool import QueryPool, QueryTimeout, WorkerAnswer, WorkerCrashed
+from sparql.pool import QueryPool, QueryTimeout, QueryTooLarge, WorkerAnswer, WorkerCrashed
 from sparql.query_worker import run_job
-from sparql.scope import GraphScope, Visible, is_managed, managed_prefixes, visible
+from sparql.scope import GraphScope, Visible, visible
 from sparql.update_analysis import (
     ALL_NAMED,
     ANY_GRAPH,
@@ -92,6 +94,9 @@ class SparqlService:
         endpoint: str | None = None,
         max_body_bytes: int = 50 * 1024 * 1024,
         cache_bytes: int = 64 * 1024 * 1024,
+        max_bytes: int = 64 * 1024 * 1024,
+        worker_memory_mb: int = 0,
+        per_client: int = 0,
     ) -> None:
         self.store = store
         self.base_uri = base_uri.rstrip("/") + "/"
@@ -100,9 +105,10 @@ class SparqlService:
         self.graph_scope = graph_scope
         self.timeout = timeout
         self.max_rows = max_rows
+        self.max_bytes = max_bytes
         self.service_allow = frozenset(service_allow)
         self.max_body_bytes = max_body_bytes
-        self.prefixes = managed_prefixes(self.base_uri)
+        self.prefixes = registry.managed_prefixes(self.base_uri)
         self.remote = hasattr(store, "query_http")
         path = getattr(store, "path", None)
         # Four workers by default: measured on 2 cores, more workers than cores lets one query's
@@ -112,7 +118,8 @@ class SparqlService:
         self._pool: QueryPool | None = None
         if path is not None and not self.remote:
             self._mirror = PublicMirror(Path(str(path) + "-public"))
-            self._pool = QueryPool({"main": Path(path), "public": self._mirror.path}, size)
+            self._pool = QueryPool({"main": Path(path), "public": self._mirror.path}, size,
+                                   memory_mb=worker_memory_mb, per_client=per_client)
         self._mirror_lock = asyncio.Lock()
         self._anonymous_lock = asyncio.Lock()
         self._mirror_synced = -1
@@ -121,6 +128,7 @@ class SparqlService:
         self._cache_seconds = 1.0 if self.remote else float("inf")
         self._write_lock = asyncio.Lock()
         self._graphs: tuple[int, float, list[str]] | None = None
+        self._admin: tuple[int, float, frozenset[str]] | None = None
         self._anonymous: tuple[int, float, Visible] | None = None
         self._flushed = -1
         # A remote store can be written by others without our knowing: nothing is kept for it.
@@ -166,6 +174,15 @@ class SparqlService:
         self._graphs = (self._generation(), now, names)
         return names
 
+    async def admin_graphs(self) -> frozenset[str]:
+        """The graphs the registry says admins made (:mod:`sparql.registry`): the only ones SPARQL writes."""
+        now = time.monotonic()
+        if self._admin and self._admin[0] == self._generation() and now - self._admin[1] < self._cache_seconds:
+            return self._admin[2]
+        admin = await asyncio.to_thread(registry.admin_graphs, self.store)
+        self._admin = (self._generation(), now, admin)
+        return admin
+
     def _cached_anonymous(self) -> Visible | None:
         if self._anonymous and self._anonymous[0] == self._generation() \
                 and time.monotonic() - self._anonymous[1] < self._cache_seconds:
@@ -195,7 +212,7 @@ class SparqlService:
         else:
             scoped = await self.graph_scope(caller)
         managed = [g.value for g in scoped]
-        result = visible(await self.all_named(), managed, self.prefixes)
+        result = visible(await self.all_named(), managed, await self.admin_graphs(), self.prefixes)
         if caller is None:
             self._anonymous = (generation, now, result)
         return result
@@ -229,7 +246,9 @@ class SparqlService:
         named_graph_uris: list[str] | None = None,
         accept: str | None = None,
         format: str | None = None,
+        client: str | None = None,
     ) -> Answer:
+        """``client`` names who asks, for the per-client limit on workers (None: not limited)."""
         shape = query_shape(text, self.endpoint)
         self._check_services(shape.service_targets)
         fmt = self._format(shape.form, accept, format)
@@ -237,7 +256,7 @@ class SparqlService:
         named_graph_uris = [_iri(g, "named-graph-uri") for g in named_graph_uris or []]
         scope = await self.visible_to(caller)
         job = {"query": text, "base_iri": self.endpoint, "format": fmt.name, "max_rows": self.max_rows,
-               "form": shape.form}
+               "max_bytes": self.max_bytes, "form": shape.form}
         if default_graph_uris or named_graph_uris:
             job.update(scope.restrict(default_graph_uris, named_graph_uris).job())
         elif shape.has_dataset_clause:
@@ -251,18 +270,20 @@ class SparqlService:
             job.update(store="public", union=True, default_graph=None, named_graphs=None)
         else:
             job.update(scope.whole().job())
-        answer = await self._answer(job, shape.repeatable)
+        answer = await self._answer(job, shape.repeatable, client)
         header = answer.header
         if header["status"] == 400:
             raise errors.BadRequest(f"SPARQL syntax error: {header['message']}")
         if header["status"] == 406:
             raise errors.NotAcceptable(header["message"])
+        if header["status"] == 422:
+            raise errors.TooMuchMemory(header["message"])
         if header["status"] != 200:
             log.error("query failed: %s: %s", header.get("error"), header.get("message"))
             raise errors.SparqlError("the query could not be evaluated (internal error; it has been logged)")
         return Answer(200, header["content_type"], answer.body, header.get("truncated", False))
 
-    async def _answer(self, job: dict, repeatable: bool) -> WorkerAnswer:
+    async def _answer(self, job: dict, repeatable: bool, client: str | None = None) -> WorkerAnswer:
         """The job's answer: the one given before at this generation of the store, or a worker's.
 
         The job is stamped with the generation of the store it runs on first: workers reopen a
@@ -274,19 +295,19 @@ class SparqlService:
         else:
             job["generation"] = self._generation()
         if self._answers is None or not repeatable:
-            return await self._run(job)
+            return await self._run(job, client)
         if self._answers_generation != self._generation():  # what is kept describes an older store
             self._answers.clear()
             self._answers_generation = self._generation()
         key = AnswerCache.key(job)
         answer = self._answers.get(key)
         if answer is None:
-            answer = await self._run(job)
+            answer = await self._run(job, client)
             if answer.header["status"] == 200:
                 self._answers.put(key, answer)
         return answer
 
-    async def _run(self, job: dict) -> WorkerAnswer:
+    async def _run(self, job: dict, client: str | None = None) -> WorkerAnswer:
         """Run a stamped job (see :meth:`_answer`) where the store is: remote, in-process or a worker."""
         if self.remote:
             return await self.store.query_http(job, self.timeout)
@@ -298,9 +319,13 @@ class SparqlService:
             await asyncio.to_thread(self.store.flush)
             self._flushed = generation
         try:
-            return await self._pool.run(job, self.timeout)
+            return await self._pool.run(job, self.timeout, client)
         except QueryTimeout as exc:
             raise errors.Unavailable(str(exc)) from None
+        except QueryTooLarge as exc:
+            raise errors.TooMuchMemory(str(exc)) from None
+        except TooManyQueries as exc:
+            raise errors.TooManyRequests(str(exc), exc.retry_after) from None
         except WorkerCrashed:
             log.exception("a query crashed its worker processes")
             raise errors.SparqlError("the query could not be evaluated: it stopped the process running it") from None
@@ -313,22 +338,54 @@ class SparqlService:
         if not getattr(caller, "is_admin", False):
             raise errors.Forbidden("only admins may write through SPARQL Update and the Graph Store protocol")
 
-    async def _check_writes(self, writes: set[str]) -> None:
+    async def _platform_graphs_exist(self) -> bool:
+        admin = await self.admin_graphs()
+        return any(g not in admin and g != registry.REGISTRY.value for g in await self.all_named())
+
+    async def _unmanaged(self, graph: str) -> bool:
+        """May SPARQL touch ``graph``: an admin's graph, or a name that is nobody's yet (outside the platform's areas)."""
+        if graph in await self.admin_graphs():
+            return True
+        return graph not in await self.all_named() and not graph.startswith(self.prefixes)
+
+    async def _check_writes(self, writes: set[str]) -> set[str]:
+        """Refuse writes to the platform's graphs; returns the graphs the update would create (to register)."""
+        created = set()
         for graph in sorted(writes):
             if graph in (DEFAULT, ALL_NAMED):  # ALL/NAMED are confined to unmanaged graphs (confine_bulk)
                 continue
             if graph == ANY_GRAPH:
-                if any(is_managed(g, self.prefixes) for g in await self.all_named()):
+                if await self._platform_graphs_exist():
                     raise errors.Forbidden(
                         "this update writes to a graph chosen at run time (GRAPH ?var), which could be one "
                         "of the graphs the platform manages "
                         "(models, protocols, datasets, experiments, runs, ontologies, users); "
                         "name the unmanaged graphs you mean instead")
                 continue
-            if is_managed(graph, self.prefixes):
+            if not await self._unmanaged(graph):
                 raise errors.Forbidden(
                     f"<{graph}> is managed by the platform and read-only through SPARQL; "
                     "change it through the platform (GraphQL or the web pages)")
+            if graph not in await self.admin_graphs():
+                created.add(graph)
+        return created
+
+    async def _check_reads(self, reads: set[str]) -> None:
+        """Refuse updates that read the platform's graphs: their triples could be copied where everyone reads."""
+        for graph in sorted(reads):
+            if graph in (DEFAULT, ALL_NAMED):
+                continue
+            if graph == ANY_GRAPH:
+                if await self._platform_graphs_exist():
+                    raise errors.Forbidden(
+                        "this update reads a graph chosen at run time (GRAPH ?var), which could be one of the "
+                        "graphs the platform manages; an update may read only the default graph and admins' "
+                        "graphs, so name them (GRAPH <…>, or USING NAMED <…>)")
+                continue
+            if not await self._unmanaged(graph):
+                raise errors.Forbidden(
+                    f"<{graph}> is managed by the platform: an update may not read it (what it copies would be "
+                    "public); query it with SPARQL instead")
 
     async def update(self, text: str, caller: Any, *, using: list[str] | None = None,
                      using_named: list[str] | None = None) -> None:
@@ -345,14 +402,20 @@ class SparqlService:
                 raise errors.BadRequest(
                     f"LOAD <{url}> is refused: the server does not fetch URLs unless an administrator allows "
                     "them (WEBLAB_SPARQL_SERVICE_ALLOW); send the data with the Graph Store protocol instead")
-        await self._check_writes(shape.writes)
+        created = await self._check_writes(shape.writes)
+        reads = shape.reads | set(using) | set(using_named)
+        if using or using_named:  # the protocol's dataset is the whole dataset of every WHERE
+            reads.discard(ANY_GRAPH)
+        await self._check_reads(reads)
         protocol_dataset = " ".join([f"FROM <{g}>" for g in using] + [f"FROM NAMED <{g}>" for g in using_named])
         async with self._write_lock:
             await self._rehearse(text, shape, protocol_dataset)
             final = with_protocol_dataset(text, shape, using, using_named)
             if shape.bulk:
-                writable = [g for g in await self.all_named() if not is_managed(g, self.prefixes)]
+                writable = sorted(await self.admin_graphs() & set(await self.all_named()))
                 final = confine_bulk(final, analyse_update(final, self.endpoint), writable)
+            if created:  # registered in the same transaction as the writes that create them
+                final = f"{final}\n;\n{registry.register_update(created)}"
             try:
                 await asyncio.to_thread(self.store.update, final, base_iri=self.endpoint)
             except SyntaxError as exc:
@@ -424,9 +487,14 @@ class SparqlService:
 
     async def _writable(self, caller: Any, graph: str | None) -> None:
         self.require_admin(caller)
-        if graph is not None and is_managed(graph, self.prefixes):
+        if graph is not None and not await self._unmanaged(graph):
             raise errors.Forbidden(f"<{graph}> is managed by the platform and read-only through the Graph Store "
                                    "protocol")
+
+    def _create(self, graph: ox.NamedNode, triples: list[ox.Triple]) -> None:
+        """Write a new admin's graph and register it (a crash between the two leaves it hidden, not public)."""
+        self.store.replace_graph(graph, triples)
+        registry.register(self.store, [graph.value])
 
     async def graph_put(self, caller: Any, graph: str | None, triples: list[ox.Triple]) -> bool:
         """Replace a graph; True when it did not exist before."""
@@ -443,7 +511,7 @@ class SparqlService:
                 return await asyncio.to_thread(replace_default)
             node = ox.NamedNode(graph)
             existed = await asyncio.to_thread(self.store.has_graph, node)
-            await asyncio.to_thread(self.store.replace_graph, node, triples)
+            await asyncio.to_thread(self._create, node, triples)
             return not existed
 
     async def graph_post(self, caller: Any, graph: str | None, triples: list[ox.Triple]) -> bool:
@@ -458,7 +526,7 @@ class SparqlService:
             if existed:
                 await asyncio.to_thread(self.store.add, node, triples)
             else:
-                await asyncio.to_thread(self.store.replace_graph, node, triples)
+                await asyncio.to_thread(self._create, node, triples)
             return not existed
 
     async def graph_create(self, caller: Any, triples: list[ox.Triple]) -> str:
@@ -466,7 +534,7 @@ class SparqlService:
         await self._writable(caller, None)
         graph = f"{self.graph_store}/{uuid.uuid4()}"
         async with self._write_lock:
-            await asyncio.to_thread(self.store.replace_graph, ox.NamedNode(graph), triples)
+            await asyncio.to_thread(self._create, ox.NamedNode(graph), triples)
         return graph
 
     async def graph_delete(self, caller: Any, graph: str | None) -> None:

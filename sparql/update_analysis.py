@@ -14,6 +14,14 @@ can rephrase; a miss would be a corrupted entity.
 >>> a = analyse_update('INSERT DATA { GRAPH <http://x/g> { <a:s> <a:p> 1 } }')
 >>> sorted(a.writes)
 ['http://x/g']
+
+The graphs it reads are found the same way, so that an update cannot copy what its
+author may not publish:
+
+>>> sorted(analyse_update('COPY <http://x/private> TO <urn:copy>').reads)
+['http://x/private']
+>>> sorted(analyse_update('INSERT { GRAPH <urn:c> { ?s ?p ?o } } WHERE { GRAPH ?g { ?s ?p ?o } }').reads)
+['ANY']
 """
 
 from __future__ import annotations
@@ -30,6 +38,8 @@ ANY_GRAPH = "ANY"  # a graph chosen by a variable at run time
 @dataclass
 class UpdateShape:
     writes: set[str] = field(default_factory=set)  # graph IRIs, or DEFAULT / ALL_NAMED / ANY_GRAPH
+    # graphs read by WHERE parts (GRAPH <g>, GRAPH ?var as ANY_GRAPH), USING, WITH, and ADD/MOVE/COPY sources
+    reads: set[str] = field(default_factory=set)
     loads: list[str] = field(default_factory=list)  # URLs LOAD would fetch
     services: list[str | None] = field(default_factory=list)
     has_dataset_clause: bool = False  # USING, USING NAMED or WITH
@@ -95,6 +105,16 @@ def _block_writes(tokens: list[Token], start: int, end: int, resolver: Resolver,
     return writes
 
 
+def _block_reads(tokens: list[Token], start: int, end: int, resolver: Resolver) -> set[str]:
+    """Graphs a WHERE group reads by name (``GRAPH <g>``), or :data:`ANY_GRAPH` for ``GRAPH ?var``."""
+    reads: set[str] = set()
+    for k in range(start, end - 1):
+        if tokens[k].kind == KEYWORD and tokens[k].value == "GRAPH":
+            target = tokens[k + 1]
+            reads.add(ANY_GRAPH if target.kind == VAR else resolver.iri(target) or ANY_GRAPH)
+    return reads
+
+
 def _graph_ref(tokens: list[Token], i: int, resolver: Resolver) -> tuple[str, int]:
     """A ``GraphOrDefault``/``GraphRefAll`` operand: returns (graph, next index)."""
     if i < len(tokens) and tokens[i].kind == KEYWORD and tokens[i].value == "GRAPH":
@@ -157,6 +177,7 @@ def analyse_update(text: str, base: str | None = None) -> UpdateShape:
                 k += 1
             target, i = _graph_ref(tokens, k, resolver)
             shape.writes.add(target)
+            shape.reads.add(source)
             if word == "MOVE":
                 shape.writes.add(source)
         elif word == "LOAD":
@@ -176,6 +197,7 @@ def analyse_update(text: str, base: str | None = None) -> UpdateShape:
             with_graph = resolver.iri(tokens[i + 1]) if i + 1 < len(tokens) else None
             if with_graph is None:
                 with_graph = ANY_GRAPH
+            shape.reads.add(with_graph)
             i += 2
         elif word == "USING":
             shape.has_dataset_clause = True
@@ -185,6 +207,7 @@ def analyse_update(text: str, base: str | None = None) -> UpdateShape:
             iri = resolver.iri(tokens[k]) if k < len(tokens) else None
             if iri:
                 using.append(f"FROM {'NAMED ' if named else ''}<{iri}>")
+            shape.reads.add(iri or ANY_GRAPH)
             i = k + 1
         elif word in ("INSERT", "DELETE"):
             k = i + 1
@@ -198,6 +221,7 @@ def analyse_update(text: str, base: str | None = None) -> UpdateShape:
                     outer = DEFAULT
                 shape.writes |= _block_writes(tokens, k, end, resolver, outer)
                 if data_or_where and tokens[i + 1].value == "WHERE":
+                    shape.reads |= _block_reads(tokens, k, end, resolver)
                     _collect_services(tokens, k, end, resolver, shape)
                     shape.where_blocks.append((tokens[k].start, tokens[end - 1].end, ""))
                 i = end
@@ -209,6 +233,10 @@ def analyse_update(text: str, base: str | None = None) -> UpdateShape:
             k = i + 1
             if k < len(tokens) and tokens[k].kind == PUNCT and tokens[k].value == "{":
                 end = _skip_block(tokens, k)
+                reads = _block_reads(tokens, k, end, resolver)
+                if using:  # USING (NAMED) is the whole dataset: GRAPH ?var ranges over the graphs it names
+                    reads.discard(ANY_GRAPH)
+                shape.reads |= reads
                 _collect_services(tokens, k, end, resolver, shape)
                 dataset = " ".join(using) or (f"FROM <{with_graph}>" if with_graph and with_graph != ANY_GRAPH else "")
                 shape.where_blocks.append((tokens[k].start, tokens[end - 1].end, dataset))

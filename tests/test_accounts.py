@@ -24,7 +24,10 @@ async def test_register_then_login_with_a_session_cookie(browser: httpx.AsyncCli
     assert r.status_code == 201, r.text
     assert r.json()["user"]["name"] == name
 
-    r = await browser.post("/auth/login", data={"name": name, "password": "long enough"})
+    # a form login carries the CSRF token the login page set (cookie and hidden field)
+    await browser.get("/login")
+    token = browser.cookies["weblab_csrf"]
+    r = await browser.post("/auth/login", data={"name": name, "password": "long enough", "csrf_token": token})
     assert r.status_code == 200
     assert r.cookies["weblab_csrf"] == r.json()["csrf_token"]
     me = await browser.get("/auth/me")

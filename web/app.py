@@ -13,6 +13,7 @@ import logging
 from collections.abc import AsyncIterator
 
 from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -22,6 +23,7 @@ from resolvers import runs
 from resolvers.errors import WeblabError
 from web.auth import AuthMiddleware
 from web.health import unavailable_response
+from web.limits import BodyLimitMiddleware, http_error
 from web.logs import RequestLogMiddleware
 from web.routes import accounts, entities, graphql, health, linked_data, pages, runner, sparql
 from web.services import Services, start_services
@@ -98,8 +100,10 @@ def create_app(settings: Settings, services: Services | None = None, *, in_proce
 
     app = Starlette(
         routes=all_routes(),
-        middleware=[Middleware(RequestLogMiddleware), Middleware(AuthMiddleware)],
-        exception_handlers={WeblabError: weblab_error, **{exc: service_error for exc in _service_exceptions()}},
+        # bodies are bounded before authentication reads the database, and logged with their 413
+        middleware=[Middleware(RequestLogMiddleware), Middleware(BodyLimitMiddleware), Middleware(AuthMiddleware)],
+        exception_handlers={WeblabError: weblab_error, HTTPException: http_error,
+                            **{exc: service_error for exc in _service_exceptions()}},
         lifespan=lifespan,
     )
     app.state.settings = settings

@@ -136,6 +136,58 @@ def cmd_user_add(args: argparse.Namespace, settings: Settings) -> int:
     return asyncio.run(_with_services(settings, action))
 
 
+# --- rebase -------------------------------------------------------------------------------------
+
+_REBASED_COLUMNS = (("collaborators", "entity_uri"), ("runs", "experiment_uri"), ("runs", "model_version_uri"),
+                    ("runs", "protocol_version_uri"))
+
+
+async def _rebase(settings: Settings, old: str, new: str) -> int:
+    """Rewrite the database's URIs in one transaction that commits only once the store's one update succeeded."""
+    from resolvers import db
+    from sparql import registry
+    from sparql.store import open_triple_store
+    from web.embedded import EmbeddedServices, start_postgres
+
+    old, new = old.rstrip("/") + "/", new.rstrip("/") + "/"
+    for uri in (old, new):
+        if not uri.startswith(("http://", "https://")):
+            return _fail(f"{uri!r} is not an http(s) base URI", 2)
+    try:
+        store = open_triple_store(settings.store_dir, settings.sparql_url)
+    except Exception as exc:  # pyoxigraph says "LOCK" in an OSError when another process holds the store
+        return _fail(f"cannot open the triple store ({exc}); stop every Weblab process on this data directory first")
+    embedded = EmbeddedServices()
+    try:
+        url = settings.database_url or start_postgres(settings.data_dir, embedded)
+        pool = await db.open_pool(url, max_size=1)
+        try:
+            await db.migrate(pool)
+            async with pool.connection() as conn, conn.transaction():
+                rows = 0
+                for table, column in _REBASED_COLUMNS:
+                    cur = await conn.execute(
+                        f"UPDATE {table} SET {column} = %(new)s || substr({column}, length(%(old)s) + 1) "
+                        f"WHERE starts_with({column}, %(old)s)", {"old": old, "new": new})
+                    rows += cur.rowcount
+                # raises before the database commits: a refused or failed rewrite leaves both as they were
+                await asyncio.to_thread(registry.rebase_store, store, old, new)
+        finally:
+            await pool.close()
+    except (db.DatabaseUnavailable, ValueError) as exc:
+        return _fail(str(exc))
+    finally:
+        store.close()
+        embedded.stop()
+    print(f"rebased from {old} to {new}: the triple store, and {rows} database rows; "
+          f"start the platform with WEBLAB_BASE_URI={new}")
+    return 0
+
+
+def cmd_rebase(args: argparse.Namespace, settings: Settings) -> int:
+    return asyncio.run(_rebase(settings, args.old, args.new))
+
+
 # --- the parser -------------------------------------------------------------------------------
 
 def build_parser() -> argparse.ArgumentParser:
@@ -164,6 +216,12 @@ def build_parser() -> argparse.ArgumentParser:
     add.add_argument("--email", required=True)
     add.add_argument("--role", action="append", choices=["admin", "moderator"], help="may be repeated")
     add.set_defaults(func=cmd_user_add)
+
+    rebase = sub.add_parser("rebase", help="rewrite the store and database from one base URI to another "
+                            "(stop every Weblab process first)")
+    rebase.add_argument("old", help="the base URI the data was written under")
+    rebase.add_argument("new", help="the base URI to serve it under (WEBLAB_BASE_URI from then on)")
+    rebase.set_defaults(func=cmd_rebase)
 
     for module in ("resolvers.importer", "worker.fc.cli", "resolvers.runs"):
         try:

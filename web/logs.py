@@ -1,7 +1,8 @@
 """Structured logging: one JSON object per line, so logs can be grepped and shipped as they are.
 
 Request and job log lines carry their ids (``request_id``, ``job_id``) as
-fields, passed through ``extra=``.
+fields, passed through ``extra=``. Paths are logged with their secrets (runner
+archive tokens) replaced by ``REDACTED`` (``resolvers.signing.redact``).
 """
 
 from __future__ import annotations
@@ -11,6 +12,8 @@ import logging
 import sys
 import time
 from typing import Any
+
+from resolvers.signing import redact
 
 _STANDARD = set(vars(logging.LogRecord("", 0, "", 0, "", (), None))) | {"message", "asctime"}
 
@@ -70,9 +73,10 @@ class RequestLogMiddleware:
             await self.app(scope, receive, send_with_id)
         finally:
             user = scope.get("state", {}).get("user")
+            path = redact(scope["path"])
             self.log.info(
-                "%s %s %s", scope["method"], scope["path"], status,
-                extra={"request_id": request_id, "status": status, "method": scope["method"], "path": scope["path"],
+                "%s %s %s", scope["method"], path, status,
+                extra={"request_id": request_id, "status": status, "method": scope["method"], "path": path,
                        "duration_ms": round((time.perf_counter() - started) * 1000, 1),
                        "user": getattr(user, "name", None)},
             )

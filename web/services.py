@@ -18,7 +18,8 @@ from arq.connections import RedisSettings
 from psycopg_pool import AsyncConnectionPool
 
 from ontology.graphs import load_ontologies
-from resolvers import db
+from resolvers import db, metadata
+from sparql import registry
 from sparql.store import TripleStore, open_triple_store
 from web.embedded import EmbeddedServices, start_postgres, start_redis
 from web.settings import Settings
@@ -87,12 +88,21 @@ def open_store(settings: Settings) -> TripleStore:
     where = settings.sparql_url or str(settings.store_dir)
     try:
         store = open_triple_store(settings.store_dir, settings.sparql_url)
-        load_ontologies(store, settings.base_uri)
     except Exception as exc:
         if settings.sparql_url is None and "LOCK" in str(exc):
             raise StartupError(
                 f"the data directory {settings.data_dir} is in use: another Weblab process (a running `weblab "
                 "serve`?) holds its triple store. Stop that process first, or add content through the running "
                 f"server (its upload pages, GraphQL or HTTP API) ({exc})") from exc
+        raise StartupError(f"cannot open the triple store at {where}: {exc}") from exc
+    try:
+        registry.check_base(store, settings.base_uri)
+        metadata.move_revision_links(store.oxigraph)
+        load_ontologies(store, settings.base_uri)
+    except registry.BaseURIMismatch as exc:
+        store.close()
+        raise StartupError(f"{exc} (the store is at {where})") from exc
+    except Exception as exc:
+        store.close()
         raise StartupError(f"cannot open the triple store at {where}: {exc}") from exc
     return store

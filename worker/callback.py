@@ -25,7 +25,7 @@ from urllib.parse import urlencode, urlsplit
 
 import httpx
 
-from resolvers.signing import SIGNATURE_HEADER, sign_request
+from resolvers.signing import SIGNATURE_HEADER, redact, sign_request
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +45,11 @@ class CallbackRejected(Exception):
 
 class ServerUnreachable(Exception):
     """The server could not be reached (or kept failing) after every retry."""
+
+
+def _redacted(error: Exception | None) -> str:
+    """An error's text without the URL secrets httpx puts in it (its messages may name the request URL)."""
+    return redact(str(error))
 
 
 class RunnerClient:
@@ -72,6 +77,7 @@ class RunnerClient:
                     retries: int | None = None, sign: bool = True) -> httpx.Response:
         parts = urlsplit(url)
         signed_path = parts.path + (f"?{parts.query}" if parts.query else "")
+        shown = redact(parts.path)  # archive tokens are secrets: never in a log line or an error message
         attempts = (self.retries if retries is None else retries) + 1
         delay = self.backoff
         last: Exception | None = None
@@ -88,13 +94,14 @@ class RunnerClient:
                     if response.status_code >= 400:
                         raise CallbackRejected(response.status_code, response.text)
                     return response
-                last = ServerUnreachable(f"{method} {parts.path} answered {response.status_code}")
+                last = ServerUnreachable(f"{method} {shown} answered {response.status_code}")
             if attempt + 1 < attempts:
                 wait = min(self.max_backoff, delay) * (0.5 + random.random())
-                log.warning("%s %s failed (%s); retrying in %.1f s", method, parts.path, last, wait)
+                log.warning("%s %s failed (%s); retrying in %.1f s", method, shown, _redacted(last), wait)
                 await asyncio.sleep(wait)
                 delay *= 2
-        raise ServerUnreachable(f"{method} {self.server_url}{parts.path} failed {attempts} times: {last}") from last
+        raise ServerUnreachable(f"{method} {self.server_url}{shown} failed {attempts} times: {_redacted(last)}"
+                                ) from last
 
     async def _json(self, path: str, payload: dict[str, Any], *, retries: int | None = None) -> dict[str, Any]:
         response = await self._send("POST", self.server_url + path, json.dumps(payload).encode(), retries=retries)

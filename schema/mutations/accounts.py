@@ -1,4 +1,9 @@
-"""Accounts: register, log in and out (browser sessions, cookies as on /auth/login), API tokens."""
+"""Accounts: register, log in and out (browser sessions, cookies as on /auth/login), API tokens.
+
+As over HTTP, logins and registrations are throttled (a ``Throttled`` result, and ``Retry-After`` on the HTTP
+response), and a login posted as anything but JSON (multipart, which a cross-site form can send) needs the
+``X-CSRF-Token`` header with the ``weblab_csrf`` cookie's value (``web/auth.py``).
+"""
 
 from __future__ import annotations
 
@@ -7,12 +12,12 @@ from typing import Annotated
 import strawberry
 from starlette.responses import Response
 
-from resolvers import accounts
+from resolvers import accounts, throttle
 from schema.context import Info
 from schema.mutations.results import attempt
-from schema.types.errors import Conflict, NotFound, Unauthenticated, ValidationError
+from schema.types.errors import Conflict, Error, Forbidden, NotFound, Unauthenticated, ValidationError
 from schema.types.users import ApiToken, Me
-from web.auth import CSRF_COOKIE, SESSION_COOKIE
+from web.auth import CSRF_COOKIE, SESSION_COOKIE, announce_revoked, check_login_csrf
 
 
 @strawberry.type(description="A signed-in browser session: cookies are set on the response.")
@@ -32,27 +37,48 @@ class TokenRevoked:
     id: int = strawberry.field(description="The revoked token's number.")
 
 
-RegisterResult = Annotated[Me | ValidationError | Conflict, strawberry.union("RegisterResult", description="The new account, or why it could not be made.")]
-LoginResult = Annotated[Session | ValidationError | Unauthenticated, strawberry.union("LoginResult", description="A session, or why signing in failed.")]
+@strawberry.type(description="Too many failed attempts from this account name or client address; nothing was "
+                               "checked. Try again after retryAfter seconds.")
+class Throttled(Error):
+    retry_after: int = strawberry.field(description="Seconds until the lock-out ends (as the Retry-After "
+                                                    "header).")
+
+
+RegisterResult = Annotated[Me | ValidationError | Conflict | Throttled, strawberry.union("RegisterResult", description="The new account, or why it could not be made.")]
+LoginResult = Annotated[Session | ValidationError | Unauthenticated | Forbidden | Throttled, strawberry.union("LoginResult", description="A session, or why signing in failed.")]
 TokenResult = Annotated[ApiToken | ValidationError | Unauthenticated, strawberry.union("TokenResult", description="The new API token (with its secret), or why it could not be made.")]
 RevokeTokenResult = Annotated[TokenRevoked | NotFound | Unauthenticated, strawberry.union("RevokeTokenResult", description="The revoked token, or why it could not be revoked.")]
 
 
+def _throttled(info: Info, exc: throttle.Throttled) -> Throttled:
+    if isinstance(info.context.response, Response):
+        info.context.response.headers["Retry-After"] = str(exc.retry_after)
+    return Throttled(message=exc.message, code=exc.code, retry_after=exc.retry_after)
+
+
 @strawberry.type
 class AccountMutations:
-    @strawberry.mutation(description="Create an account (name, email, password of at least 8 characters).")
+    @strawberry.mutation(description="Create an account (name, email, password of at least "
+                                     f"{accounts.MIN_PASSWORD} characters that is not a common one and not "
+                                     "made of the name or email).")
     async def register(self, info: Info, name: str, email: str, password: str) -> RegisterResult:
         async def run() -> Me:
-            user = await accounts.create_user(info.context.services.db, name, email, password)
+            user = await throttle.register(info.context.services, name, email, password,
+                                           throttle.client_address(info.context.request))
             return Me(user_record=user)
 
-        return await attempt(run())
+        try:
+            return await attempt(run())
+        except throttle.Throttled as exc:
+            return _throttled(info, exc)
 
     @strawberry.mutation(description="Sign in: sets the session cookie and the CSRF cookie, like POST /auth/login.")
     async def login(self, info: Info, name: str, password: str) -> LoginResult:
         async def run() -> Session:
+            check_login_csrf(info.context.request)
             db = info.context.services.db
-            user = await accounts.authenticate(db, name, password)
+            user = await throttle.sign_in(info.context.services, name, password,
+                                          throttle.client_address(info.context.request))
             session = await accounts.create_session(db, user)
             response = info.context.response
             if isinstance(response, Response):
@@ -64,13 +90,17 @@ class AccountMutations:
                                     samesite="lax", secure=secure)
             return Session(me=Me(user_record=user), csrf_token=session.csrf_token)
 
-        return await attempt(run())
+        try:
+            return await attempt(run())
+        except throttle.Throttled as exc:
+            return _throttled(info, exc)
 
     @strawberry.mutation(description="Sign out: ends the session and clears its cookies.")
     async def logout(self, info: Info) -> LoggedOut:
         token = getattr(info.context.request.state, "session_token", None)
         if token:
             await accounts.end_session(info.context.services.db, token)
+            await announce_revoked(info.context.services, accounts.digest(token))
         response = info.context.response
         if isinstance(response, Response):
             response.delete_cookie(SESSION_COOKIE)
@@ -89,7 +119,8 @@ class AccountMutations:
     async def revoke_token(self, info: Info, id: int) -> RevokeTokenResult:
         async def run() -> TokenRevoked:
             user = info.context.require_user()
-            await accounts.revoke_token(info.context.services.db, user, id)
+            revoked = await accounts.revoke_token(info.context.services.db, user, id)
+            await announce_revoked(info.context.services, revoked)
             return TokenRevoked(id=id)
 
         return await attempt(run())

@@ -8,6 +8,7 @@ object never shows through a visible one.
 
 from __future__ import annotations
 
+import asyncio
 from datetime import datetime
 from typing import Annotated
 from urllib.parse import quote
@@ -264,9 +265,13 @@ async def matching_entities(info: Info, records: list[EntityRecord], *, visibili
         records = [r for r in records if r.uri in keep]
     if text is not None and text.strip():
         needle = text.strip().casefold()
-        hit_versions = {h.version for h in search.find_models(info.context.services.store, loaders.base, text,
-                                                               latest_only=False)} \
-            if any(r.kind is Kind.MODEL for r in records) else set()
+        hit_versions: set[str] = set()
+        if any(r.kind is Kind.MODEL for r in records):
+            # CPU-heavy for a long text over a large store: in a thread (pyoxigraph lets go of the GIL), so the
+            # event loop goes on answering other requests meanwhile
+            hits = await asyncio.to_thread(search.find_models, info.context.services.store, loaders.base, text,
+                                           latest_only=False)
+            hit_versions = {h.version for h in hits}
         keep = []
         for r in records:
             visible = await loaders.visible_versions(r)

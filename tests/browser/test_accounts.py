@@ -22,7 +22,7 @@ async def test_register_sign_in_and_manage_tokens(server, browser, timings) -> N
     # The server's validation error appears next to the password field, which gets focus.
     error = page.locator("#register-password-error")
     await error.wait_for()
-    assert "8 characters" in await error.inner_text()
+    assert "10 characters" in await error.inner_text()
     assert await page.evaluate("document.activeElement.id") == "register-password"
 
     await page.get_by_label("Password").fill("correct horse battery")

@@ -91,10 +91,10 @@ async def test_anonymous_callers_cannot_write(entities: Entities, beeler_reuter)
 
 async def test_diff_between_versions_is_unified(entities: Entities, make_user):
     owner, _ = await make_user("owner")
-    entity, v1 = await entities.publish(owner, Kind.PROTOCOL, "diffed", [Upload("p.txt", b"a\nb\nc\n")])
-    v2 = await entities.add_version(owner, entity.uri, [Upload("p.txt", b"a\nB\nc\n")])
+    entity, v1 = await entities.publish(owner, Kind.PROTOCOL, "diffed", [Upload("p.txt", b"# a\n# b\n# c\n")])
+    v2 = await entities.add_version(owner, entity.uri, [Upload("p.txt", b"# a\n# B\n# c\n")])
     diff = await entities.diff(owner, entity.uri, v1.sha, v2.sha)
-    assert "-b\n" in diff and "+B\n" in diff and "p.txt" in diff
+    assert "-# b\n" in diff and "+# B\n" in diff and "p.txt" in diff
 
 
 async def test_a_refused_version_leaves_git_and_store_untouched(entities: Entities, make_user, beeler_reuter):
@@ -171,9 +171,9 @@ async def test_deleting_the_latest_version_moves_latest_back(entities: Entities,
 
 async def test_deleting_a_middle_version_relinks_its_successor(entities: Entities, make_user):
     owner, _ = await make_user("owner")
-    entity, v1 = await entities.publish(owner, Kind.PROTOCOL, "middle", [Upload("p.txt", b"one\n")])
-    v2 = await entities.add_version(owner, entity.uri, [Upload("p.txt", b"two\n")])
-    v3 = await entities.add_version(owner, entity.uri, [Upload("p.txt", b"three\n")])
+    entity, v1 = await entities.publish(owner, Kind.PROTOCOL, "middle", [Upload("p.txt", b"# one\n")])
+    v2 = await entities.add_version(owner, entity.uri, [Upload("p.txt", b"# two\n")])
+    v3 = await entities.add_version(owner, entity.uri, [Upload("p.txt", b"# three\n")])
     await entities.delete_version(owner, entity.uri, v2.sha)
     _, _, versions = await entities.get_entity(owner, entity.uri)
     assert [v.sha for v in versions] == [v1.sha, v3.sha]
@@ -239,14 +239,14 @@ async def test_only_moderators_set_moderated(entities: Entities, make_user, beel
 
 async def test_omex_archive_holds_every_file_with_the_manifest_first(entities: Entities, make_user):
     owner, _ = await make_user("owner")
-    uploads = [Upload("main.txt", b"protocol\n"), Upload("lib/helper.txt", b"helper\n")]
+    uploads = [Upload("main.txt", b"# protocol\n"), Upload("lib/helper.txt", b"# helper\n")]
     entity, version = await entities.publish(owner, Kind.PROTOCOL, "archived", uploads, main="main.txt")
     _, _, data = await entities.archive(owner, entity.uri, "latest")
     with zipfile.ZipFile(io.BytesIO(data)) as zf:
         names = zf.namelist()
         assert names[0] == MANIFEST
         assert set(names) == {MANIFEST, "main.txt", "lib/helper.txt"}
-        assert zf.read("lib/helper.txt") == b"helper\n"
+        assert zf.read("lib/helper.txt") == b"# helper\n"
         assert read_manifest_master(zf.read(MANIFEST), MANIFEST) == "main.txt"
 
 
@@ -271,7 +271,7 @@ async def test_entity_page_opens_one_repository(entities: Entities, make_user, b
 
 async def test_a_dataset_links_its_protocol_and_describes_its_columns(entities: Entities, make_user):
     owner, _ = await make_user("owner")
-    protocol, _ = await entities.publish(owner, Kind.PROTOCOL, "for data", [Upload("p.txt", b"protocol\n")])
+    protocol, _ = await entities.publish(owner, Kind.PROTOCOL, "for data", [Upload("p.txt", b"# protocol\n")])
     dataset, version = await entities.publish(
         owner, Kind.DATASET, "measured", [Upload("data.csv", b"time, V \n0,1\n1,2\n")], protocol=protocol.uri)
     assert dataset.protocol == protocol.uri

@@ -75,9 +75,9 @@ async def test_bad_uploads_get_4xx_and_write_nothing(small_http: httpx.AsyncClie
 async def test_name_clash_is_409(http: httpx.AsyncClient, make_user):
     _, token = await make_user("owner")
     form = {"name": "twice"}
-    first = await http.post("/protocols", headers=bearer(token), data=form, files=[("files", ("p.txt", b"x\n"))])
+    first = await http.post("/protocols", headers=bearer(token), data=form, files=[("files", ("p.txt", b"# x\n"))])
     assert first.status_code == 201
-    second = await http.post("/protocols", headers=bearer(token), data=form, files=[("files", ("p.txt", b"y\n"))])
+    second = await http.post("/protocols", headers=bearer(token), data=form, files=[("files", ("p.txt", b"# y\n"))])
     assert second.status_code == 409 and "twice" in second.json()["error"]["message"]
 
 
@@ -89,7 +89,7 @@ async def test_anonymous_upload_is_401(http: httpx.AsyncClient):
 async def test_an_unknown_visibility_is_400(http: httpx.AsyncClient, make_user):
     _, token = await make_user("owner")
     response = await http.post("/protocols", headers=bearer(token), data={"name": "v", "visibility": "secret"},
-                               files=[("files", ("p.txt", b"x\n"))])
+                               files=[("files", ("p.txt", b"# x\n"))])
     assert response.status_code == 400
     assert response.json()["error"]["field"] == "visibility"
 

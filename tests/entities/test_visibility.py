@@ -38,8 +38,8 @@ async def scene(entities: Entities, make_user) -> Scene:
     collaborator, collaborator_token = await make_user("collab")
     other, other_token = await make_user("other")
     admin, admin_token = await make_user("admin", roles={"admin"})
-    entity, public = await entities.publish(owner, Kind.PROTOCOL, "secret work", [Upload("p.txt", b"public\n")])
-    private = await entities.add_version(owner, entity.uri, [Upload("p.txt", b"private\n")],
+    entity, public = await entities.publish(owner, Kind.PROTOCOL, "secret work", [Upload("p.txt", b"# public\n")])
+    private = await entities.add_version(owner, entity.uri, [Upload("p.txt", b"# private\n")],
                                          visibility=Visibility.PRIVATE, message="not yet")
     await entities.grant(owner, entity.uri, collaborator.name)
     return Scene(
@@ -67,13 +67,13 @@ async def test_file_download_of_a_private_version(http: httpx.AsyncClient, scene
     response = await http.get(path_of(scene, scene.private) + "/files/p.txt", headers=headers(scene, role))
     if SEES_PRIVATE[role]:
         assert response.status_code == 200
-        assert response.content == b"private\n"
+        assert response.content == b"# private\n"
     else:
         assert response.status_code == 404
         assert response.json()["error"]["code"] == "not_found"
-        assert response.content != b"private\n"
+        assert response.content != b"# private\n"
     public = await http.get(path_of(scene, scene.public) + "/files/p.txt", headers=headers(scene, role))
-    assert public.status_code == 200 and public.content == b"public\n"
+    assert public.status_code == 200 and public.content == b"# public\n"
 
 
 @pytest.mark.parametrize("role", ROLES)
@@ -82,7 +82,7 @@ async def test_archive_download_of_a_private_version(http: httpx.AsyncClient, sc
     if SEES_PRIVATE[role]:
         assert response.status_code == 200
         with zipfile.ZipFile(io.BytesIO(response.content)) as zf:
-            assert zf.read("p.txt") == b"private\n"
+            assert zf.read("p.txt") == b"# private\n"
     else:
         assert response.status_code == 404
 
@@ -91,7 +91,7 @@ async def test_archive_download_of_a_private_version(http: httpx.AsyncClient, sc
 async def test_latest_is_the_newest_version_the_caller_may_see(http: httpx.AsyncClient, scene: Scene, role: str):
     response = await http.get(f"/protocols/{scene.entity.id}/versions/latest/files/p.txt", headers=headers(scene, role))
     assert response.status_code == 200
-    assert response.content == (b"private\n" if SEES_PRIVATE[role] else b"public\n")
+    assert response.content == (b"# private\n" if SEES_PRIVATE[role] else b"# public\n")
 
 
 @pytest.mark.parametrize("role", ROLES)

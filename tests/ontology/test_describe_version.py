@@ -68,9 +68,20 @@ def test_real_protocol_interface_comes_from_the_engine() -> None:
 
 
 @pytest.mark.skipif(not _engine_ready(), reason="worker.fc.load_protocol is not available yet")
-def test_unreadable_protocol_is_stored_with_a_warning_naming_its_own_file() -> None:
+def test_a_protocol_that_does_not_parse_is_refused_naming_its_own_file() -> None:
+    from resolvers.describe import ProtocolSyntaxError
+
     uri = f"{BASE}protocols/bad/versions/{sha(4)}"
-    desc = describe_version("protocol", {"bad.txt": b"tasks { this is not a protocol"}, "bad.txt", uri)
+    with pytest.raises(ProtocolSyntaxError) as refused:
+        describe_version("protocol", {"bad.txt": b"tasks { this is not a protocol"}, "bad.txt", uri)
+    assert refused.value.field == "bad.txt" and "weblab-describe" not in refused.value.message
+    assert (refused.value.line, refused.value.column) == (1, 9) and refused.value.expected
+
+
+@pytest.mark.skipif(not _engine_ready(), reason="worker.fc.load_protocol is not available yet")
+def test_unloadable_protocol_is_stored_with_a_warning_naming_its_own_file() -> None:
+    uri = f"{BASE}protocols/bad/versions/{sha(4)}"
+    desc = describe_version("protocol", {"bad.txt": b'import "missing.txt"\n'}, "bad.txt", uri)
     assert len(desc.warnings) == 1
     assert "bad.txt" in desc.warnings[0] and "weblab-describe" not in desc.warnings[0]
     assert not [t for t in desc.triples if t.predicate == v.REQUIRES_TERM]

@@ -24,7 +24,8 @@ MARKER = "# weblab pipeline test protocol\n"
 
 
 def protocol_text(**spec: Any) -> str:
-    return MARKER + json.dumps(spec)
+    """The spec as a comment line, so that the file parses as a (comments-only) protocol and uploads are accepted."""
+    return MARKER + "# " + json.dumps(spec) + "\n"
 
 
 def load_protocol(path: Path, inputs: dict[str, Any] | None = None) -> Any:
@@ -33,7 +34,7 @@ def load_protocol(path: Path, inputs: dict[str, Any] | None = None) -> Any:
         from worker import fc
 
         return fc.load_protocol(path, inputs)
-    return StandIn(json.loads(text[len(MARKER):]), Path(path))
+    return StandIn(json.loads(text[len(MARKER):].removeprefix("# ")), Path(path))
 
 
 class StandIn:

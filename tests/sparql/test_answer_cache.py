@@ -16,6 +16,7 @@ import pyoxigraph as ox
 import pytest_asyncio
 
 from resolvers import permissions
+from sparql import registry
 from sparql.service import SparqlService
 from tests.sparql.conftest import BASE, with_routes
 from tests.sparql.test_deadline import SLOW
@@ -30,6 +31,7 @@ QUERY = "SELECT ?o WHERE { GRAPH <http://example.org/kept> { ?s <http://example.
 async def one_worker(settings, services) -> AsyncIterator[httpx.AsyncClient]:  # noqa: ANN001
     """An endpoint with one worker and a 2 s deadline, over a graph with one colour in it."""
     services.store.replace_graph(GRAPH, [ox.Triple(ox.NamedNode("http://example.org/s"), PREDICATE, ox.Literal("red"))])
+    registry.register(services.store, [GRAPH.value])  # an admin's graph: public
 
     async def scope(user):  # noqa: ANN001, ANN202
         return await permissions.visible_graphs(services, user)

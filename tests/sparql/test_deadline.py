@@ -10,6 +10,7 @@ import pyoxigraph as ox
 import pytest_asyncio
 
 from resolvers import permissions
+from sparql import registry
 from sparql.service import SparqlService
 from tests.sparql.conftest import BASE, with_routes
 from web.app import create_app
@@ -24,6 +25,7 @@ async def strict(settings, services) -> AsyncIterator[tuple[httpx.AsyncClient, S
     services.store.replace_graph(noise, [
         ox.Triple(ox.NamedNode(f"http://example.org/n{i}"), ox.NamedNode("http://example.org/p"), ox.Literal(str(i)))
         for i in range(300)])
+    registry.register(services.store, [noise.value])  # an admin's graph: public
 
     async def scope(user):  # noqa: ANN001, ANN202
         return await permissions.visible_graphs(services, user)

@@ -9,6 +9,7 @@ import httpx
 import pyoxigraph as ox
 import pytest
 
+from sparql import registry
 from sparql.remote import RemoteTripleStore
 from sparql.service import SparqlService
 from sparql.store import TripleStore, open_triple_store
@@ -104,6 +105,7 @@ async def test_the_row_cap_holds_over_a_remote_store(remote_url: str) -> None:
     graph = ox.NamedNode("http://example.org/many")
     store.replace_graph(graph, [ox.Triple(ox.NamedNode(f"http://example.org/s{i}"), P, ox.Literal(str(i)))
                                 for i in range(10)])
+    registry.register(store, [graph.value])  # an admin's graph: public
 
     async def scope(user):  # noqa: ANN001, ANN202
         return []

@@ -3,6 +3,9 @@
 Bodies may be JSON or form-encoded. Login sets an HttpOnly session cookie and a
 script-readable CSRF cookie (see web/auth.py); programs use
 ``Authorization: Bearer <token>`` with a token from ``POST /auth/tokens``.
+
+Logins and registrations are throttled (``resolvers/throttle.py``): a locked-out account or client address
+gets 429 with ``Retry-After``. A login that is not JSON needs the login CSRF token (``web/auth.py``).
 """
 
 from __future__ import annotations
@@ -13,9 +16,9 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from resolvers import accounts
+from resolvers import accounts, throttle
 from resolvers.errors import Unauthenticated, ValidationError
-from web.auth import CSRF_COOKIE, SESSION_COOKIE
+from web.auth import CSRF_COOKIE, SESSION_COOKIE, announce_revoked, check_login_csrf
 
 
 async def body(request: Request) -> dict[str, Any]:
@@ -51,18 +54,31 @@ def _field(data: dict[str, Any], name: str) -> str:
     return value
 
 
+def throttled(exc: throttle.Throttled) -> JSONResponse:
+    return JSONResponse(exc.to_json(), status_code=exc.status, headers={"Retry-After": str(exc.retry_after)})
+
+
 async def register(request: Request) -> JSONResponse:
     data = await body(request)
-    user = await accounts.create_user(request.app.state.services.db, _field(data, "name"),
-                                      _field(data, "email"), _field(data, "password"))
+    try:
+        user = await throttle.register(request.app.state.services, _field(data, "name"),
+                                       _field(data, "email"), _field(data, "password"),
+                                       throttle.client_address(request))
+    except throttle.Throttled as exc:
+        return throttled(exc)
     return JSONResponse({"user": user_json(user)}, status_code=201)
 
 
 async def login(request: Request) -> JSONResponse:
     data = await body(request)
-    db = request.app.state.services.db
-    user = await accounts.authenticate(db, _field(data, "name"), _field(data, "password"))
-    session = await accounts.create_session(db, user)
+    check_login_csrf(request, data.get("csrf_token"))
+    services = request.app.state.services
+    try:
+        user = await throttle.sign_in(services, _field(data, "name"), _field(data, "password"),
+                                      throttle.client_address(request))
+    except throttle.Throttled as exc:
+        return throttled(exc)
+    session = await accounts.create_session(services.db, user)
     response = JSONResponse({"user": user_json(user), "csrf_token": session.csrf_token})
     secure = request.url.scheme == "https"
     max_age = int(accounts.SESSION_LIFETIME.total_seconds())
@@ -76,6 +92,7 @@ async def logout(request: Request) -> Response:
     token = getattr(request.state, "session_token", None)
     if token:
         await accounts.end_session(request.app.state.services.db, token)
+        await announce_revoked(request.app.state.services, accounts.digest(token))
     response = Response(status_code=204)
     response.delete_cookie(SESSION_COOKIE)
     response.delete_cookie(CSRF_COOKIE)
@@ -113,7 +130,8 @@ async def revoke_token(request: Request) -> Response:
         token_id = int(request.path_params["token_id"])
     except ValueError:
         raise ValidationError("token_id", "is not a number") from None
-    await accounts.revoke_token(request.app.state.services.db, user, token_id)
+    revoked = await accounts.revoke_token(request.app.state.services.db, user, token_id)
+    await announce_revoked(request.app.state.services, revoked)
     return Response(status_code=204)
 
 

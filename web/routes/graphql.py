@@ -5,27 +5,39 @@ The schema is built on the first request from the app's settings (its limits),
 and each request gets a :class:`schema.context.Context` holding the caller that
 ``web/auth.py`` found. GraphiQL is served from ``web/static/vendor/graphiql``
 (no CDN); the page sends the session's CSRF token with every request.
+
+A WebSocket opened with an API token or a session cookie lives only as long as that credential
+(:class:`CredentialGuard`): it is closed with 4401 as soon as the token is revoked or the session ended (every
+web server hears of it on Redis, ``web/auth.py``), and, should that message be lost, before the next message
+sent or received once a database re-check (at most every ``RECHECK_SECONDS``, and every
+``WATCH_SECONDS`` on an idle socket) finds it gone. Nothing is delivered on a socket whose credential is known to be revoked.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import time
 from pathlib import Path
 from typing import Any
 
 from cross_web import HTTPException
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, Response
+from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import BaseRoute, Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
-from starlette.types import Receive, Scope, Send
+from starlette.types import Message, Receive, Scope, Send
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 
+from resolvers import accounts
 from schema.caches import CachedResult
 from schema.context import Context, build_context
 from schema.limits import Limits
 from schema.schema import build_schema
+from web.auth import RevocationListener, refuse_websocket
+from web.limits import error_json
 
 VENDOR = Path(__file__).resolve().parents[1] / "static" / "vendor" / "graphiql"
 ASSETS = "/static/vendor/graphiql"
@@ -75,6 +87,18 @@ class _CachedAnswer(dict):
 class WeblabGraphQL(GraphQL[Context, None]):
     """Strawberry's ASGI app with Weblab's context and its own GraphiQL page."""
 
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """As strawberry's, but a request refused before GraphQL runs (not JSON, an unsupported content type, a
+        missing query) is answered in the platform's JSON error shape, not as plain text."""
+        if scope["type"] != "http":
+            await super().__call__(scope, receive, send)
+            return
+        try:
+            response = await self.run(Request(scope=scope, receive=receive))
+        except HTTPException as exc:
+            response = JSONResponse(error_json(exc.status_code, exc.reason), status_code=exc.status_code)
+        await response(scope, receive, send)
+
     async def get_context(self, request: Request | WebSocket, response: Response | WebSocket) -> Context:
         if isinstance(response, Response) and GRAPHQL_RESPONSE in request.headers.get("accept", ""):
             response.media_type = GRAPHQL_RESPONSE  # noted here, applied in create_response
@@ -121,11 +145,108 @@ class WeblabGraphQL(GraphQL[Context, None]):
         return HTMLResponse(GRAPHIQL_PAGE.format(assets=ASSETS))
 
 
+RECHECK_SECONDS = 1.0
+WATCH_SECONDS = 30.0
+REVOKED_CLOSE = 4401  # graphql-transport-ws: Unauthorized
+
+
+class CredentialGuard:
+    """Runs one authenticated WebSocket so that it ends with its credential (see the module's docstring)."""
+
+    def __init__(self, services: Any, kind: str, secret_digest: bytes, listener: RevocationListener) -> None:
+        self.services = services
+        self.kind = kind
+        self.digest = secret_digest
+        self.listener = listener
+        self.revoked = asyncio.Event()
+        self.closed = asyncio.Event()
+        self.checked = 0.0
+        self._sending = asyncio.Lock()
+        self._send: Send | None = None
+
+    async def valid(self, max_age: float = RECHECK_SECONDS) -> bool:
+        """False once the credential is known to be revoked; re-checked in the database when the last check is
+        older than ``max_age`` seconds."""
+        if self.revoked.is_set():
+            return False
+        if time.monotonic() - self.checked >= max_age:
+            try:
+                active = await accounts.credential_active(self.services.db, self.kind,  # type: ignore[arg-type]
+                                                          self.digest)
+            except Exception:  # noqa: BLE001 - database away: closed too, the client reconnects later
+                active = False
+            self.checked = time.monotonic()
+            if not active:
+                self.revoked.set()
+        return not self.revoked.is_set()
+
+    async def close(self) -> None:
+        if self.closed.is_set():
+            return
+        self.closed.set()
+        assert self._send is not None
+        async with self._sending:
+            with contextlib.suppress(Exception):
+                await self._send({"type": "websocket.close", "code": REVOKED_CLOSE,
+                                  "reason": "the credential was revoked or the session ended"})
+
+    async def run(self, app: Any, scope: Scope, receive: Receive, send: Send) -> None:
+        self._send = send
+        disconnect = {"type": "websocket.disconnect", "code": REVOKED_CLOSE}
+
+        async def guarded_receive() -> Message:
+            if self.closed.is_set():
+                return disconnect
+            incoming = asyncio.ensure_future(receive())
+            closing = asyncio.ensure_future(self.closed.wait())
+            await asyncio.wait({incoming, closing}, return_when=asyncio.FIRST_COMPLETED)
+            closing.cancel()
+            if not incoming.done():
+                incoming.cancel()
+                return disconnect
+            message = incoming.result()
+            if message["type"] == "websocket.receive" and not await self.valid():
+                await self.close()
+                return disconnect
+            return message
+
+        async def guarded_send(message: Message) -> None:
+            if self.closed.is_set():
+                return
+            if message["type"] == "websocket.send" and not await self.valid():
+                await self.close()
+                return
+            async with self._sending:
+                if not self.closed.is_set():
+                    await send(message)
+
+        async def watch() -> None:
+            while True:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self.revoked.wait(), WATCH_SECONDS)
+                if not await self.valid(0):
+                    await self.close()
+                    return
+
+        await self.listener.watch(self.services, self.digest, self.revoked)
+        watcher = asyncio.create_task(watch())
+        try:
+            if not await self.valid(0):  # revoked between the handshake and listening: refused as at the handshake
+                await refuse_websocket(scope, receive, send, 401, {"error": {
+                    "code": "unauthenticated", "message": "the credential was revoked or the session ended"}})
+                return
+            await app(scope, guarded_receive, guarded_send)
+        finally:
+            watcher.cancel()
+            self.listener.unwatch(self.digest, self.revoked)
+
+
 class GraphQLEndpoint:
     """ASGI app for ``/graphql`` that builds the schema from the app's settings once, on first use."""
 
     def __init__(self) -> None:
         self._app: WeblabGraphQL | None = None
+        self._revocations = RevocationListener()
 
     def app_for(self, settings: Any) -> WeblabGraphQL:
         if self._app is None:
@@ -137,7 +258,14 @@ class GraphQLEndpoint:
         return self._app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        await self.app_for(scope["app"].state.settings)(scope, receive, send)
+        app = self.app_for(scope["app"].state.settings)
+        state = scope.get("state", {})
+        if scope["type"] == "websocket" and state.get("credential") is not None:
+            guard = CredentialGuard(scope["app"].state.services, state["auth"], state["credential"],
+                                    self._revocations)
+            await guard.run(app, scope, receive, send)
+        else:
+            await app(scope, receive, send)
 
 
 def routes() -> list[BaseRoute]:

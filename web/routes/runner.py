@@ -7,7 +7,8 @@ For workers (signed with the shared secret, see ``resolvers/signing.py`` and
     POST /runner/runs/{id}/progress    progress and heartbeat; answers whether to stop
     POST /runner/runs/{id}/release     the worker is shutting down: back to the queue (or FAILED, out of attempts)
     POST /runner/runs/{id}/result      the result archive and final status (idempotent, forward-only)
-    GET  /runner/archives/{token}      a model or protocol version's COMBINE archive (token from the claim)
+    GET  /runner/archives/{token}      a model or protocol version's COMBINE archive (token from the claim),
+                                       honoured only while that run is RUNNING under that claim (else 403)
 
 For users (visibility: a run is visible when both of its versions are)::
 
@@ -22,6 +23,8 @@ a stand-in engine); otherwise the worker's default, ``worker.fc``.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
 from dataclasses import dataclass
 from typing import Any
@@ -31,7 +34,7 @@ from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from resolvers import runs
-from resolvers.errors import NotFound, Unauthenticated, UploadTooLarge, ValidationError
+from resolvers.errors import Forbidden, NotFound, Unauthenticated, UploadTooLarge, ValidationError
 from resolvers.signing import SIGNATURE_HEADER, BadSignature, make_token, read_token, verify_request
 
 ARCHIVE_TOKEN_TTL = 600.0
@@ -53,6 +56,34 @@ RUNNER = _Runner()
 
 def _services(request: Request) -> Any:
     return request.app.state.services
+
+
+def _claim_digest(claim: str) -> str:
+    """What an archive token carries of the claim it was issued to (the claim itself stays with the worker)."""
+    return hashlib.sha256(b"weblab-claim\0" + claim.encode()).hexdigest()[:32]
+
+
+async def _check_archive_token(services: Any, payload: dict[str, Any]) -> None:
+    """An archive token is good while its run is RUNNING under the claim it was issued to, for its versions."""
+    run_id, version, claim = payload.get("r"), payload.get("v"), payload.get("c")
+    if not isinstance(run_id, str) or not isinstance(claim, str):
+        raise Forbidden("this archive link is not bound to a claimed run; archive links work only while their "
+                        "run is claimed and running")
+    try:
+        run = await runs.get_run(services.db, run_id)
+    except NotFound:
+        raise Forbidden(f"this archive link was issued for run {run_id}, which does not exist any more; archive "
+                        "links work only while their run is claimed and running") from None
+    if run.status != "RUNNING":
+        raise Forbidden(f"this archive link was issued for run {run.id}, which is {run.status.lower()} now; "
+                        "archive links work only while their run is claimed and running")
+    if run.claim is None or not hmac.compare_digest(_claim_digest(run.claim), claim):
+        raise Forbidden(f"this archive link was issued for an earlier claim of run {run.id}, which was claimed "
+                        "again since; archive links work only while their run is claimed and running, "
+                        "under the claim they were issued to")
+    if version not in (run.model_version_uri, run.protocol_version_uri):
+        raise Forbidden(f"this archive link names a version that run {run.id} does not use; archive links work "
+                        "only while their run is claimed and running, for its model and protocol")
 
 
 async def _signed_body(request: Request) -> bytes:
@@ -105,7 +136,8 @@ async def claim(request: Request) -> JSONResponse:
         key = settings.signing_key
 
         def url(version: str) -> str:
-            token = make_token(key, ARCHIVE_PURPOSE, {"v": version, "r": run.id}, ARCHIVE_TOKEN_TTL)
+            bound = {"v": version, "r": run.id, "c": _claim_digest(run.claim or "")}
+            token = make_token(key, ARCHIVE_PURPOSE, bound, ARCHIVE_TOKEN_TTL)
             return f"/runner/archives/{token}"
 
         answer.update(
@@ -157,6 +189,7 @@ async def version_archive(request: Request) -> Response:
         payload = read_token(services.settings.signing_key, ARCHIVE_PURPOSE, request.path_params["token"])
     except BadSignature as exc:
         raise Unauthenticated(f"this archive link is not valid: {exc}") from exc
+    await _check_archive_token(services, payload)
     entity, sha = runs.split_version_uri(payload["v"])
     _, version, data = await Entities.from_services(services).archive(RUNNER, entity, sha)
     return Response(data, media_type="application/zip",

@@ -64,6 +64,9 @@ def service_for(app: Any) -> SparqlService:
             max_body_bytes=settings.max_upload_bytes,
             pool_size=settings.sparql_workers,
             cache_bytes=settings.sparql_cache_mb * 1024 * 1024,
+            max_bytes=settings.sparql_max_bytes,
+            worker_memory_mb=settings.sparql_worker_memory_mb,
+            per_client=settings.sparql_per_client,
         )
         state.sparql = service
     return service
@@ -73,8 +76,20 @@ def _caller(request: Request) -> Any:
     return getattr(request.state, "user", None)
 
 
+def _client(request: Request) -> str:
+    """Who the per-client limit counts a query against: the signed-in user (whichever token or session
+    they use), else the TCP peer's address. Behind a reverse proxy the peer is the proxy, so anonymous
+    callers share one client there; forwarded headers are not trusted (anyone can send them)."""
+    user = _caller(request)
+    if user is not None:
+        return f"user:{user.id}"
+    return f"address:{request.client.host if request.client else 'unknown'}"
+
+
 def error_response(exc: errors.SparqlError) -> Response:
     headers = {"WWW-Authenticate": 'Bearer realm="weblab"'} if exc.status == 401 else None
+    if isinstance(exc, errors.TooManyRequests):
+        headers = {"Retry-After": str(exc.retry_after)}
     return JSONResponse({"error": {"code": exc.code, "message": exc.message}}, status_code=exc.status,
                         headers=headers)
 
@@ -178,6 +193,7 @@ async def endpoint(request: Request) -> Response:
             named_graph_uris=_all(params, "named-graph-uri"),
             accept=request.headers.get("accept"),
             format=_one(params, "format"),
+            client=_client(request),
         )
         return _answer(answer, head=request.method == "HEAD")
     except errors.SparqlError as exc:
