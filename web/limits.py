@@ -82,11 +82,12 @@ def _content_length(scope: Scope) -> int | None:
     return None
 
 
-async def _send_error(send: Send, error: RequestTooLarge, *, close: bool) -> None:
+async def _send_error(send: Send, error: RequestTooLarge) -> None:
+    """The 413, without ``Connection: close``: uvicorn then reads and drops the rest of the body and closes
+    the connection gently. Closing it at once, with the body unread, resets it, and the client may lose
+    the answer before it reads it."""
     body = json.dumps(error.to_json()).encode()
     headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
-    if close:  # the rest of the body is never read: the connection cannot carry another request
-        headers.append((b"connection", b"close"))
     await send({"type": "http.response.start", "status": error.status, "headers": headers})
     await send({"type": "http.response.body", "body": body})
 
@@ -104,7 +105,7 @@ class BodyLimitMiddleware:
         limit, what = body_limit(scope, scope["app"].state.settings)
         declared = _content_length(scope)
         if declared is not None and declared > limit:
-            await _send_error(send, RequestTooLarge(limit, what), close=True)
+            await _send_error(send, RequestTooLarge(limit, what))
             return
         received = 0
         over: RequestTooLarge | None = None
@@ -135,7 +136,7 @@ class BodyLimitMiddleware:
             if over is None or started:
                 raise
         if over is not None and not started:
-            await _send_error(send, over, close=True)
+            await _send_error(send, over)
 
 
 def multipart_problem(exc: BaseException) -> str | None:
