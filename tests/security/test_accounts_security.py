@@ -61,7 +61,8 @@ async def test_sixty_wrong_passwords_then_the_right_one_is_refused(http: httpx.A
     assert (await login(http, user.name, PASSWORD, address())).status_code == 429
 
     gql = await http.post("/graphql", json={"query": """mutation($n: String!, $p: String!) {
-        login(name: $n, password: $p) { __typename ... on Error { code } ... on Throttled { retryAfter } } }""",
+        login(name: $n, password: $p) {
+            __typename ... on Error { code } ... on Throttled { retryAfter } } }""",
                                             "variables": {"n": user.name, "p": PASSWORD}}, headers=address())
     result = gql.json()["data"]["login"]
     assert result["__typename"] == "Throttled" and result["code"] == "throttled" and result["retryAfter"] > 0
@@ -172,10 +173,10 @@ async def test_weak_passwords_are_refused_at_registration(http: httpx.AsyncClien
         assert r.status_code == 400, (password, r.text)
         error = r.json()["error"]
         assert error["field"] == "password" and rule in error["message"], (password, error)
-    query = """mutation($n: String!) { register(name: $n, email: "weakling@example.org", password: "iloveyou12")
-        { __typename ... on ValidationError { field } } }"""
-    gql = await http.post("/graphql", json={"query": query, "variables": {"n": f"weakling{secrets.token_hex(3)}"}},
-                          headers=address())
+    query = """mutation($n: String!) {
+        register(name: $n, email: "weakling@example.org", password: "iloveyou12") { __typename ... on ValidationError { field } } }"""
+    variables = {"n": f"weakling{secrets.token_hex(3)}"}
+    gql = await http.post("/graphql", json={"query": query, "variables": variables}, headers=address())
     assert gql.json()["data"]["register"] == {"__typename": "ValidationError", "field": "password"}
     good = await http.post("/auth/register", json=account("violet staircase at noon"), headers=address())
     assert good.status_code == 201, good.text
@@ -235,7 +236,7 @@ async def test_user_query_hides_accounts_without_public_content(http: httpx.Asyn
     assert await user(quiet.name, bearer(quiet_token)) == {"name": quiet.name}, "you may see yourself"
 
     model = b'<model name="m" xmlns="http://www.cellml.org/cellml/1.0#"/>'
-    published = await http.post("/models", headers=bearer(quiet_token), files=[("files", ("m.cellml", model))],
-                                data={"name": "public one", "message": "v1"})
+    published = await http.post("/models", headers=bearer(quiet_token),
+                                files=[("files", ("m.cellml", model))], data={"name": "public one", "message": "v1"})
     assert published.status_code == 201, published.text
     assert await user(quiet.name) == {"name": quiet.name}
