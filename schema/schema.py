@@ -7,6 +7,8 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import aclosing
 from typing import Any
 
 import strawberry
@@ -20,6 +22,7 @@ from strawberry.extensions import (
     ValidationCache,
 )
 from strawberry.types import ExecutionResult
+from strawberry.types.execution import PreExecutionError
 
 from resolvers.errors import WeblabError
 from schema.caches import CachedResult, ResponseCache, generation_of, only_queries
@@ -84,6 +87,24 @@ class WeblabSchema(strawberry.Schema):
 
     def process_errors(self, errors: list[GraphQLError], execution_context: Any = None) -> None:
         super().process_errors([e for e in errors if is_internal(e)], execution_context)
+
+    async def stream(self, *args: Any, **kwargs: Any) -> Any:
+        """As strawberry's (subscriptions over WebSocket), but an operation the limits refuse before parsing
+        (``StringLimit``) is answered with the error, as an invalid one is, not by failing the socket's task."""
+        return _refusals_as_errors(await super().stream(*args, **kwargs))
+
+
+async def _refusals_as_errors(source: Any) -> AsyncIterator[Any]:
+    started = False
+    try:
+        async with aclosing(source):
+            async for result in source:
+                started = True
+                yield result
+    except GraphQLError as error:
+        if started:
+            raise
+        yield PreExecutionError(data=None, errors=[error])
 
 
 def build_schema(limits: Limits | None = None) -> strawberry.Schema:

@@ -49,7 +49,7 @@ class RequestTooLarge(UploadTooLarge):
     """The request body is over the limit that applies to it."""
 
     def __init__(self, limit: int, what: str) -> None:
-        super().__init__("body", f"the request body is over the limit of {limit} bytes for {what}")
+        super().__init__("body", f"over the limit of {limit} bytes for {what}")
 
 
 def body_limit(scope: Scope, settings: Any) -> tuple[int, str]:

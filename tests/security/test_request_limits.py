@@ -21,6 +21,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from websockets.asyncio.client import connect
 
 from resolvers import db
 from tests import servers
@@ -114,6 +115,22 @@ async def test_an_over_long_string_argument_is_refused_naming_it(http: httpx.Asy
     assert "$text" in via_variable.json()["errors"][0]["message"]
     within = await http.post("/graphql", json={"query": SEARCH, "variables": {"text": "x" * 10_000}})
     assert within.status_code == 200 and "errors" not in within.json(), within.text[:500]
+
+
+async def test_an_over_long_subscription_argument_is_an_error_message(server: str) -> None:
+    """Over WebSocket too: the operation gets an ``error`` message naming the argument; the socket stays open."""
+    url = server.replace("http://", "ws://").rstrip("/") + "/graphql"
+    async with connect(url, subprotocols=["graphql-transport-ws"], proxy=None, max_size=None) as ws:
+        await ws.send(json.dumps({"type": "connection_init"}))
+        assert json.loads(await ws.recv())["type"] == "connection_ack"
+        long = "x" * 20_000
+        await ws.send(json.dumps({"id": "1", "type": "subscribe", "payload": {
+            "query": f'subscription {{ newVersions(entity: "{long}") {{ id }} }}'}}))
+        answer = json.loads(await asyncio.wait_for(ws.recv(), 30))
+        assert answer["type"] == "error" and answer["id"] == "1", answer
+        assert "entity" in answer["payload"][0]["message"] and "10000" in answer["payload"][0]["message"]
+        await ws.send(json.dumps({"type": "ping"}))
+        assert json.loads(await asyncio.wait_for(ws.recv(), 30))["type"] == "pong"
 
 
 async def test_a_5_mb_text_search_is_refused(http: httpx.AsyncClient) -> None:
