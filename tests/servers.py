@@ -15,12 +15,12 @@ import secrets
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import httpx
 
-from tests.conftest import REDIS_URL, ROOT, SHARED_DATA, free_port
+from tests.conftest import REDIS_URL, ROOT, SHARED_DATA, MakeUser, free_port, user_maker
 
 
 def wait_until_up(url: str, process: subprocess.Popen[bytes], log: Path, timeout: float) -> None:
@@ -77,6 +77,18 @@ def start(database_url: str, data_dir: Path, *, port: int | None = None, base_ur
     with log.open("ab") as out:
         process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
     return process, url, log
+
+
+@contextlib.asynccontextmanager
+async def users_of(database_url: str) -> AsyncIterator[MakeUser]:
+    """Makes users (with API tokens) in a server's database: ``async with users_of(url) as make: ...``."""
+    from resolvers import db
+
+    pool = await db.open_pool(database_url)
+    try:
+        yield user_maker(pool)
+    finally:
+        await pool.close()
 
 
 @contextlib.contextmanager

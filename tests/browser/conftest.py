@@ -23,7 +23,7 @@ import pytest
 import pytest_asyncio
 
 from tests import servers
-from tests.conftest import ROOT, MakeUser, fresh_database, user_maker
+from tests.conftest import ROOT, MakeUser, fresh_database
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -60,13 +60,8 @@ def server(server_database: str, tmp_path_factory: pytest.TempPathFactory) -> It
 @pytest_asyncio.fixture(scope="session")
 async def server_user(server: str, server_database: str) -> AsyncIterator[MakeUser]:
     """Makes users of ``server``: ``user, token = await server_user("alice")``."""
-    from resolvers import db
-
-    pool = await db.open_pool(server_database)
-    try:
-        yield user_maker(pool)
-    finally:
-        await pool.close()
+    async with servers.users_of(server_database) as make:
+        yield make
 
 
 @pytest.fixture(scope="session")

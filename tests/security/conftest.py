@@ -15,7 +15,7 @@ import pytest
 import pytest_asyncio
 
 from tests import servers
-from tests.conftest import MakeUser, fresh_database, user_maker
+from tests.conftest import MakeUser, fresh_database
 
 
 @pytest.fixture(scope="session")
@@ -33,13 +33,8 @@ def server(security_database: str, tmp_path_factory: pytest.TempPathFactory) -> 
 
 @pytest_asyncio.fixture(scope="session")
 async def server_user(server: str, security_database: str) -> AsyncIterator[MakeUser]:
-    from resolvers import db
-
-    pool = await db.open_pool(security_database)
-    try:
-        yield user_maker(pool)
-    finally:
-        await pool.close()
+    async with servers.users_of(security_database) as make:
+        yield make
 
 
 @pytest_asyncio.fixture

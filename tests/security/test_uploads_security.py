@@ -20,9 +20,8 @@ import psycopg
 import pytest
 import pytest_asyncio
 
-from resolvers import db as database
 from tests import servers
-from tests.conftest import SHARED_DATA, MakeUser, bearer, fresh_database, user_maker
+from tests.conftest import SHARED_DATA, MakeUser, bearer, fresh_database
 
 BAD = (b"documentation {\n# a protocol\n}\n\ntasks {\n    simulation sim = timecourse {\n"
        b"        range time units ms unifrm 0:1:10\n    }\n}\n")
@@ -52,11 +51,8 @@ def auto_server(auto_db: str, tmp_path_factory: pytest.TempPathFactory) -> Itera
 
 @pytest_asyncio.fixture(scope="module")
 async def auto_user(auto_db: str, auto_server: str) -> AsyncIterator[MakeUser]:
-    pool = await database.open_pool(auto_db)
-    try:
-        yield user_maker(pool)
-    finally:
-        await pool.close()
+    async with servers.users_of(auto_db) as make:
+        yield make
 
 
 @pytest_asyncio.fixture
