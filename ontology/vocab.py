@@ -64,6 +64,7 @@ WARNING = weblab("warning")
 
 # Protocol versions
 REQUIRES_TERM = weblab("requiresTerm")
+READABLE_INTERFACE = weblab("ReadableInterface")  # required by a protocol whose interface was not read
 OPTIONAL_TERM = weblab("optionalTerm")
 UNKNOWN_TERM = weblab("unknownTerm")
 HAS_INPUT = weblab("hasInput")

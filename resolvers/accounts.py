@@ -130,7 +130,7 @@ def _user(row: tuple) -> User:
 
 
 def validate_registration(name: str, email: str, password: str, roles: frozenset[str]) -> None:
-    if not _NAME.match(name or ""):
+    if not _NAME.fullmatch(name or ""):
         raise ValidationError("name", "a user name is 1-64 letters, digits, '.', '_' or '-', starting with a letter or digit")
     if not _EMAIL.match(email or ""):
         raise ValidationError("email", f"{email!r} is not an email address")
@@ -158,10 +158,18 @@ async def create_user(db: AsyncConnectionPool, name: str, email: str, password: 
     return _user(row)
 
 
+def _could_exist(name: str) -> bool:
+    """Whether ``name`` is a possible account name; others (a NUL byte, which PostgreSQL text refuses) are
+    not looked up at all."""
+    return bool(_NAME.fullmatch(name or ""))
+
+
 async def get_user(db: AsyncConnectionPool, name: str) -> User:
-    async with db.connection() as conn:
-        cur = await conn.execute("SELECT id, name, email, roles FROM users WHERE name = %s", (name,))
-        row = await cur.fetchone()
+    row = None
+    if _could_exist(name):
+        async with db.connection() as conn:
+            cur = await conn.execute("SELECT id, name, email, roles FROM users WHERE name = %s", (name,))
+            row = await cur.fetchone()
     if row is None:
         raise NotFound(f"no user named {name!r}")
     return _user(row)
@@ -174,9 +182,12 @@ async def users_by_id(db: AsyncConnectionPool, ids: list[int]) -> dict[int, User
 
 
 async def authenticate(db: AsyncConnectionPool, name: str, password: str) -> User:
-    async with db.connection() as conn:
-        cur = await conn.execute("SELECT id, name, email, roles, password_hash FROM users WHERE name = %s", (name,))
-        row = await cur.fetchone()
+    row = None
+    if _could_exist(name):
+        async with db.connection() as conn:
+            cur = await conn.execute("SELECT id, name, email, roles, password_hash FROM users WHERE name = %s",
+                                     (name,))
+            row = await cur.fetchone()
     stored = row[4] if row else _DUMMY_HASH
     try:
         await _off_loop(_hasher.verify, stored, password or "")
@@ -211,8 +222,8 @@ class ApiToken:
 
 
 async def create_token(db: AsyncConnectionPool, user: User, name: str) -> ApiToken:
-    if not name or len(name) > 100:
-        raise ValidationError("name", "a token needs a name of 1-100 characters")
+    if not name or len(name) > 100 or not name.isprintable():
+        raise ValidationError("name", "a token needs a name of 1-100 printable characters")
     secret = "wl_" + secrets.token_urlsafe(32)
     async with db.connection() as conn:
         cur = await conn.execute(

@@ -78,10 +78,20 @@ def _decode(data: bytes, source: str) -> str:
         raise ValidationError(source, f"not UTF-8 text (byte {e.start})") from e
 
 
+def _csv_rows(text: str, source: str) -> list[list[str]]:
+    """The rows of a CSV text; a malformed one (a field past the csv module's 128 KiB cap, a stray NUL) is the
+    uploader's error, named with its line, not a crash."""
+    reader = csv.reader(io.StringIO(text))
+    try:
+        return list(reader)
+    except csv.Error as e:
+        raise ValidationError(source, f"line {reader.line_num}: not valid CSV ({e})") from e
+
+
 def csv_header(data: bytes, source: str) -> list[str]:
     """The column names of a CSV file (its first row)."""
-    rows = csv.reader(io.StringIO(_decode(data, source)))
-    return [cell.strip() for cell in next(rows, [])]
+    rows = _csv_rows(_decode(data, source), source)
+    return [cell.strip() for cell in (rows[0] if rows else [])]
 
 
 def choose_main(kind: Kind, files: dict[str, bytes], main: str | None) -> str:
@@ -121,7 +131,7 @@ def check_files(kind: Kind, files: dict[str, bytes], main: str) -> None:
             raise ValidationError(main, "protocol is blank")
     elif kind is Kind.DATASET:
         text = _decode(files[main], main)
-        rows = list(csv.reader(io.StringIO(text)))
+        rows = _csv_rows(text, main)
         if not rows or not any(cell.strip() for cell in rows[0]):
             raise ValidationError(main, "CSV has no header row naming its columns")
         width = len(rows[0])

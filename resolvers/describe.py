@@ -118,11 +118,11 @@ def describe_protocol(
     if interface is None:
         interface = read_interface(files, main)
     if isinstance(interface, Unread):
-        return _warned(version_uri, interface.warning)
+        return _unreadable(version_uri, interface.warning)
     try:
         iface = normalise_interface(interface)
     except InterfaceError as exc:
-        return _warned(version_uri, f"{main}: {exc}")
+        return _unreadable(version_uri, f"{main}: {exc}")
     known = set(known_terms())
     warnings = [
         f"{main}: term <{t}> is not defined by any loaded ontology (kept)"
@@ -419,6 +419,15 @@ _READERS = _InterfaceReaders(INTERFACE_READERS)
 
 def _warned(version_uri: str, message: str) -> Description:
     return Description([ox.Triple(ox.NamedNode(version_uri), vocab.WARNING, ox.Literal(message))], [message])
+
+
+def _unreadable(version_uri: str, message: str) -> Description:
+    """A protocol whose interface could not be read (a missing or circular import, an input that does not
+    evaluate) requires ``weblab:ReadableInterface``, which no model has: an empty interface would fit every
+    model and auto-run would queue an experiment with each; this way the matrix shows why it fits none."""
+    described = _warned(version_uri, message)
+    described.triples.append(ox.Triple(ox.NamedNode(version_uri), vocab.REQUIRES_TERM, vocab.READABLE_INTERFACE))
+    return described
 
 
 def validate_version_graph(triples: list[ox.Triple]) -> list[str]:

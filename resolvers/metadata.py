@@ -279,7 +279,12 @@ def _entity_from(solution: ox.QuerySolution, base_uri: str) -> EntityRecord:
 
 
 def read_entity(store: ox.Store, base_uri: str, uri: str) -> EntityRecord | None:
-    for solution in store.query(_ENTITY_QUERY, substitutions={ox.Variable("e"): ox.NamedNode(uri)}):
+    """The entity named ``uri``; None also when ``uri`` is no IRI at all (an id with a space typed in a URL)."""
+    try:
+        node = ox.NamedNode(uri)
+    except ValueError:
+        return None
+    for solution in store.query(_ENTITY_QUERY, substitutions={ox.Variable("e"): node}):
         return _entity_from(solution, base_uri)
     return None
 

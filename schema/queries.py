@@ -41,12 +41,24 @@ async def resolve_uri(info: Info, uri: str) -> Node | None:
     if len(path) == 4 and path[0] in ("models", "protocols", "datasets") and path[2] == "versions":
         return await version_at(info, uri)
     if len(path) == 2 and path[0] == "users":
-        try:
-            user = await accounts.get_user(info.context.services.db, path[1])
-        except NotFound:
-            return None
-        return User.named(info, user.name)
+        return await visible_user(info, path[1])
     return await run_types.resolve_uri(info, path, uri)
+
+
+async def visible_user(info: Info, name: str) -> User | None:
+    """The account, to itself or to a caller who may see something it owns; None otherwise, so that no
+    query (``user``, ``node``, ``resource``) tells whether an account of that name exists."""
+    caller = info.context.user
+    if caller is None or caller.name != name:
+        loaders = info.context.loaders
+        visible = await asyncio.gather(*(loaders.visible_entities(kind) for kind in Kind))
+        if not any(e.owner == name for entities in visible for e in entities):
+            return None
+    try:
+        found = await accounts.get_user(info.context.services.db, name)
+    except NotFound:
+        return None
+    return User.named(info, found.name)
 
 
 async def _version_pairs(info: Info, ids: list[strawberry.ID] | None, kind: Kind, argument: str,
@@ -54,7 +66,6 @@ async def _version_pairs(info: Info, ids: list[strawberry.ID] | None, kind: Kind
     """(entity, version) for each id you may see: a version id, or an entity id meaning its newest version;
     when ``ids`` is None, the newest versions of the visible entities (of ``owner``, with a version of
     ``visibility``, if given), by name, at most a page."""
-    import asyncio
 
     loaders = info.context.loaders
     cap = info.context.limits.page_size
@@ -141,7 +152,6 @@ class Query:
     async def nodes(self, info: Info, ids: list[strawberry.ID]) -> list[Node | None]:
         if len(ids) > info.context.limits.page_size:
             raise ValidationError("ids", f"asks for {len(ids)} nodes; at most {info.context.limits.page_size}")
-        import asyncio
 
         return list(await asyncio.gather(*(node_by_id(info, i) for i in ids)))
 
@@ -237,19 +247,7 @@ class Query:
     @strawberry.field(description="A user by name: null if there is none, or if they own nothing you may see "
                                   "(and are not you), so that the answer does not tell which accounts exist.")
     async def user(self, info: Info, name: str) -> User | None:
-        caller = info.context.user
-        if caller is None or caller.name != name:
-            import asyncio
-
-            loaders = info.context.loaders
-            visible = await asyncio.gather(*(loaders.visible_entities(kind) for kind in Kind))
-            if not any(e.owner == name for entities in visible for e in entities):
-                return None
-        try:
-            found = await accounts.get_user(info.context.services.db, name)
-        except NotFound:
-            return None
-        return User.named(info, found.name)
+        return await visible_user(info, name)
 
     @strawberry.field(description="Ontology terms whose IRI or label contains the text (case-insensitive).")
     async def ontology_terms(self, info: Info, text: str) -> list[OntologyTerm]:

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 import strawberry
 from strawberry.file_uploads import Upload as UploadScalar
 
-from resolvers.errors import NotFound, ValidationError
+from resolvers.errors import NotFound, UploadTooLarge, ValidationError
 from resolvers.metadata import EntityRecord, Kind, Visibility
 from resolvers.uploads import Upload
 from schema.context import Info
@@ -39,10 +39,11 @@ async def read_uploads(info: Info, files: list[Any] | None) -> list[Upload]:
     out = []
     for n, f in enumerate(files or []):
         name = getattr(f, "filename", None) or f"file {n + 1}"
+        if not callable(getattr(f, "read", None)):  # the Upload scalar lets any JSON value through
+            raise ValidationError("files", f"{name} is not an uploaded file: send files as a GraphQL multipart "
+                                           "request (https://github.com/jaydenseric/graphql-multipart-request-spec)")
         data = await f.read(limit + 1)
         if len(data) > limit:
-            from resolvers.errors import UploadTooLarge
-
             raise UploadTooLarge(name, f"file is over the upload limit of {limit} bytes")
         out.append(Upload(name, data))
     return out

@@ -16,7 +16,7 @@ from resolvers import errors
 class Error:
     message: str = strawberry.field(description="What went wrong and how to fix it.")
     code: str = strawberry.field(description="A stable code: invalid, too_large, unauthenticated, forbidden, "
-                                             "not_found, conflict, unchanged, wrong_credentials.")
+                                             "not_found, conflict, unchanged, wrong_credentials, throttled.")
 
 
 @strawberry.type(description="An argument or uploaded file is wrong.")

@@ -61,9 +61,16 @@ async def auto_http(auto_server: str) -> AsyncIterator[httpx.AsyncClient]:
         yield client
 
 
-def run_count(database_url: str) -> int:
+def node_id(uri: str) -> str:
+    """The GraphQL global id of a resource URI (its path)."""
+    return httpx.URL(uri).path.lstrip("/")
+
+
+def run_count(database_url: str, *, queued: bool = False) -> int:
+    """Runs recorded; with ``queued``, only those that will run (an inapplicable pair is recorded as ended)."""
     with psycopg.connect(database_url) as conn:
-        row = conn.execute("SELECT count(*) FROM runs").fetchone()
+        where = " WHERE status <> 'INAPPLICABLE'" if queued else ""
+        row = conn.execute("SELECT count(*) FROM runs" + where).fetchone()
         assert row is not None
         return int(row[0])
 
@@ -234,3 +241,57 @@ def test_the_doctype_check_reads_only_the_prolog() -> None:
     assert not declares_doctype(b"<model><!-- <!DOCTYPE x> --></model>")
     assert not declares_doctype(b"<!-- never closed <!DOCTYPE x>")
     assert not declares_doctype(b"<?pi " * 100_000)  # linear, whatever the input
+
+
+async def test_a_csv_field_past_the_csv_modules_limit_is_a_400_naming_the_line(
+        http: httpx.AsyncClient, server_user: MakeUser) -> None:
+    """Python's csv module refuses fields over 128 KiB; that is the uploader's malformed file, not a 500."""
+    _, token = await server_user("csvlong")
+    data = b"time,value\n0,1\n1," + b"9" * 200_000 + b"\n"
+    r = await http.post("/datasets", headers=bearer(token), files=[("files", ("long.csv", data))],
+                        data={"name": "long field"})
+    assert r.status_code == 400, r.text
+    error = r.json()["error"]
+    assert "long.csv" in error["message"] and "line 3" in error["message"], error
+    assert "long field" not in await entity_names(http, token, "datasets")
+
+
+@pytest.mark.parametrize(("method", "path"), [
+    ("POST", "/models/%20/versions"), ("GET", "/models/a%20b"), ("GET", "/protocols/%3C%3E/diff?from=a&to=b"),
+    ("GET", "/datasets/%22x%22/versions/abc/files/x.csv")])
+async def test_an_id_that_is_no_iri_is_not_found(http: httpx.AsyncClient, server_user: MakeUser,
+                                                 method: str, path: str) -> None:
+    """An id typed into a URL with a space or a bracket names nothing (it used to crash building its IRI)."""
+    _, token = await server_user("badid")
+    files = [("files", ("m.cellml", CELLML))] if method == "POST" else None
+    for headers in ([bearer(token)] if files else [{}, bearer(token)]):  # anonymous writes are 401 first
+        r = await http.request(method, path, headers=headers, files=files)
+        assert r.status_code == 404, (path, r.status_code, r.text)
+        assert r.json()["error"]["code"] == "not_found"
+
+
+async def test_a_protocol_whose_import_is_missing_fits_no_model_and_queues_nothing(
+        auto_http: httpx.AsyncClient, auto_user: MakeUser, auto_db: str) -> None:
+    """It parses, so it is stored (with its warning); but an interface that could not be read is no empty
+    interface: it used to fit every model, and auto-run queued an experiment with each."""
+    _, token = await auto_user("imports")
+    model = await auto_http.post("/models", headers=bearer(token), data={"name": "a model for imports"},
+                                 files=[("files", (MODEL.name, MODEL.read_bytes()))])
+    assert model.status_code == 201, model.text
+    before = run_count(auto_db, queued=True)
+    for name, files in (("missing import", {"main.txt": b'import "lib/absent.txt"\n'}),
+                        ("circular import", {"main.txt": b'import "other.txt"\n', "other.txt": b'import "main.txt"\n'})):
+        r = await auto_http.post("/protocols", headers=bearer(token), data={"name": name, "main": "main.txt"},
+                                 files=[("files", (path, data)) for path, data in files.items()])
+        assert r.status_code == 201, r.text
+        query = """query($m: [ID!], $p: [ID!]) { experimentMatrix(models: $m, protocols: $p) {
+            cells { fits missingTerms { iri } } } }"""
+        version = r.json()["version"]["uri"]
+        ids = {"m": [node_id(model.json()["version"]["uri"])], "p": [node_id(version)]}
+        answer = await auto_http.post("/graphql", json={"query": query, "variables": ids}, headers=bearer(token))
+        [cell] = answer.json()["data"]["experimentMatrix"]["cells"]
+        assert cell == {"fits": False, "missingTerms": [{"iri": "https://w3id.org/weblab/ns#ReadableInterface"}]}, \
+            (name, cell)
+        described = await auto_http.get(version, headers={**bearer(token), "Accept": "application/n-triples"})
+        assert "could not be read" in described.text, (name, described.text)
+    assert run_count(auto_db, queued=True) == before, "a protocol whose interface could not be read queued runs"

@@ -16,7 +16,7 @@ import zlib
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qsl
+from urllib.parse import parse_qsl, quote
 
 import pyoxigraph as ox
 from starlette.requests import Request
@@ -225,7 +225,13 @@ def _graph_name(request: Request, service: SparqlService) -> tuple[str | None, b
     """(graph IRI or None for the default graph, whether the request named the graph store itself)."""
     path = request.path_params.get("path")
     if path:
-        return f"{service.graph_store}/{path}", False
+        # The graph's IRI is the request's URL; a character an IRI may not hold (a space) stays percent-encoded.
+        for iri in (f"{service.graph_store}/{path}", f"{service.graph_store}/{quote(path, safe='/')}"):
+            try:
+                return ox.NamedNode(iri).value, False
+            except ValueError:
+                continue
+        raise errors.BadRequest(f"the graph's URL is not a valid IRI: {path!r}")
     params = parse_qsl(request.url.query, keep_blank_values=True)
     graph = _one(params, "graph")
     default = any(k == "default" for k, _ in params)
