@@ -108,7 +108,9 @@ class LoginThrottle:
         locked = [(scope, ms) for (scope, _, _), ms in zip(scopes, waits, strict=True) if ms > 0]
         if locked:
             retry_after = max(1, math.ceil(max(ms for _, ms in locked) / 1000))
-            log.warning("%s refused: %s locked out", action, " and ".join(s for s, _ in locked),
+            # debug, not warning: a flood of refused attempts must not become a flood of log lines (the
+            # lockout itself is logged once, as a warning, when it starts)
+            log.debug("%s refused: %s locked out", action, " and ".join(s for s, _ in locked),
                         extra={"event": "throttled", "action": action, "account": name, "address": address,
                                "locked": [s for s, _ in locked], "retry_after": retry_after})
             raise Throttled(retry_after)
