@@ -84,7 +84,7 @@ def test_unloadable_protocol_is_stored_with_a_warning_naming_its_own_file() -> N
     desc = describe_version("protocol", {"bad.txt": b'import "missing.txt"\n'}, "bad.txt", uri)
     assert len(desc.warnings) == 1
     assert "bad.txt" in desc.warnings[0] and "weblab-describe" not in desc.warnings[0]
-    assert not [t for t in desc.triples if t.predicate == v.REQUIRES_TERM]
+    assert [t.object for t in desc.triples if t.predicate == v.REQUIRES_TERM] == [v.READABLE_INTERFACE]
 
 
 def test_redescribe_replaces_only_the_description(store) -> None:
