@@ -96,31 +96,15 @@ def read_errors(archive: bytes) -> str | None:
 
 
 def _numbers(text: str) -> tuple[tuple[int, ...], tuple[float, ...]] | None:
-    """Shape and values of one engine output CSV; None when it holds something other than numbers.
+    """Shape and values (in C order) of one engine output file; None when it holds something other than
+    numbers. The engine's own reader decides (one owner of the format): a 0-d file is one value, shape ()."""
+    from worker.fc.outputs import parse_output  # the engine writes the format, so it reads it
 
-    Files start with ``#`` comment lines; some then give the shape on a line of integers
-    (``1,62``) whose product is the count of numbers that follow.
-    """
-    rows = [r for r in csv.reader(line for line in text.splitlines() if line.strip() and not line.startswith("#"))]
     try:
-        table = [[float(x) for x in row if x.strip()] for row in rows]
-    except ValueError:
+        array = parse_output(text)
+    except (ValueError, IndexError):
         return None
-    table = [row for row in table if row]
-    if not table:
-        return (0,), ()
-    flat_rest = [x for row in table[1:] for x in row]
-    head = table[0]
-    if len(table) > 1 and all(x.is_integer() and x >= 0 for x in head) and math.prod(int(x) for x in head) == len(flat_rest):
-        shape = tuple(int(x) for x in head if int(x) != 1) or (1,)
-        return shape, tuple(flat_rest)
-    width = {len(row) for row in table}
-    values = tuple(x for row in table for x in row)
-    if width == {1}:
-        return (len(table),), values
-    if len(width) == 1:
-        return (len(table), width.pop()), values
-    return (len(values),), values
+    return tuple(int(n) for n in array.shape), tuple(float(x) for x in array.reshape(-1))
 
 
 def _contents(zf: zipfile.ZipFile) -> dict[str, dict[str, Any]]:

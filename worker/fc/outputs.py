@@ -69,7 +69,16 @@ def format_array(array: np.ndarray, description: str) -> str:
 
 def read_output(path: str | Path) -> np.ndarray:
     """Read an ``outputs_<name>.csv`` file (ours or a reference one) back into an array."""
-    lines = [line for line in Path(path).read_text().splitlines() if line and not line.startswith("#")]
+    return parse_output(Path(path).read_text())
+
+
+def parse_output(text: str) -> np.ndarray:
+    """The array an ``outputs_<name>.csv`` text holds: the one reader of the format, for the engine and for
+    the platform's result graphs alike (``resolvers/provenance.py``). Raises ValueError when the text holds
+    something other than numbers."""
+    lines = [line for line in text.splitlines() if line.strip() and not line.startswith("#")]
+    if not lines:
+        return np.array([])
     first = lines[0].split(",")
     if len(lines) >= 1 and all(_is_int(x) for x in first) and int(first[0]) == len(first) - 1:
         ndim = int(first[0])
