@@ -20,9 +20,9 @@ from __future__ import annotations
 
 import hashlib
 import os
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from functools import lru_cache
+from importlib import resources
 from pathlib import Path
 
 import myokit
@@ -243,33 +243,16 @@ def _cmeta_to_qname(cellml_model: object, model: myokit.Model) -> dict[str, str]
 # --- the ontology: category terms -------------------------------------------------
 
 
-def _ontology_candidates() -> Iterable[Path]:
-    env = os.environ.get("WEBLAB_OXMETA_TTL")
-    if env:
-        yield Path(env)
-    here = Path(__file__).resolve()
-    repo = here.parents[2]
-    yield repo / "ontology" / "oxford-metadata.ttl"
-    shared = os.environ.get("WEBLAB_SHARED_DATA")
-    if shared:
-        yield Path(shared) / "ontology" / "oxford-metadata.ttl"
-    yield repo / ".." / "shared" / "data" / "ontology" / "oxford-metadata.ttl"
-
-
 @lru_cache(maxsize=1)
 def ontology() -> rdflib.Graph:
-    """The oxmeta ontology, used to expand category terms.
+    """The oxmeta ontology, used to expand category terms (``oxmeta:state_variable``).
 
-    Looked up in ``$WEBLAB_OXMETA_TTL``, then the project's ``ontology/``
-    folder, then the shared data; an empty graph when none exists (then only
-    directly annotated terms resolve).
+    Shipped inside this package (``worker/fc/oxmeta.ttl``, a copy of ``ontology/oxmeta.ttl`` that a test
+    keeps identical), so that an installed worker on any host has it; it used to be looked for in the
+    source tree and the shared data, and a worker without them silently expanded no category term.
     """
-    graph = rdflib.Graph()
-    for candidate in _ontology_candidates():
-        if candidate.is_file():
-            graph.parse(candidate, format="turtle")
-            break
-    return graph
+    text = resources.files(__package__).joinpath("oxmeta.ttl").read_text(encoding="utf-8")
+    return rdflib.Graph().parse(data=text, format="turtle")
 
 
 @lru_cache(maxsize=512)
