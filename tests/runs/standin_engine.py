@@ -5,7 +5,7 @@ engine: how long to run (in steps, reporting progress), whether to ignore the
 cancel event (so that only a kill stops it), what to print, which status to
 end with, and which outputs to write. The one number it computes from the
 model is the count of CellML ``<variable>`` elements, written as the output
-``n_variables`` (units ``dimensionless``), so that tests can check values per
+``n_variables`` (units ``dimensionless``, a number: a 0-d array), so that tests can check values per
 model against a count they make themselves. Any other protocol is handed to the
 real engine, ``worker.fc``.
 """
@@ -19,6 +19,8 @@ import time
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
+
+import numpy as np
 
 MARKER = "# weblab pipeline test protocol\n"
 
@@ -63,14 +65,21 @@ class StandIn:
                 progress(k + 1, steps)
         print(spec.get("print", "stand-in engine ran"))
         n = len(re.findall(r"<variable\b", Path(model_path).read_text()))
-        (output_dir / "outputs_n_variables.csv").write_text(f"# Number of variables\n{n}\n")
-        (output_dir / "outputs_series.csv").write_text("# A short series\n" + "\n".join(str(i * 0.5) for i in range(4)) + "\n")
-        (output_dir / "outputs-contents.csv").write_text(
-            "Variable id,Variable name,Units,Number of dimensions,File name,Type,Dimensions\n"
-            "n_variables,Number of variables,dimensionless,1,outputs_n_variables.csv,Vector,1\n"
-            "series,A short series,ms,1,outputs_series.csv,Vector,4\n")
-        (output_dir / "outputs-default-plots.csv").write_text(
-            "Plot title,File name,Data file name,Line style,First variable id,Optional second variable id\n")
+        _write_outputs(output_dir, n)
         status = spec.get("status", "SUCCESS")
         messages = [m.replace("{protocol}", str(self.path)) for m in spec.get("messages", [])]  # as located errors
         return SimpleNamespace(status=status, messages=messages, missing_terms=spec.get("missing", []))
+
+
+def _write_outputs(output_dir: Path, n_variables: int) -> None:
+    """Write the outputs with the real engine's writer, so that the pipeline sees the layout a real run makes
+    (issue #18: a hand-typed layout hid that 0-d outputs lost their value): ``n_variables`` is a number (a
+    0-d array, as SteadyStateRunner's ``num_paces`` is) and ``series`` a vector."""
+    from worker.fc.outputs import write_outputs
+    from worker.fc.protocol import OutputSpec, RunResult
+
+    specs = [OutputSpec("n_variables", "dimensionless", "Number of variables"),
+             OutputSpec("series", "ms", "A short series")]
+    outputs = {"n_variables": np.array(float(n_variables)), "series": np.arange(4) * 0.5}
+    protocol = SimpleNamespace(interface_outputs=lambda: specs, plots=[])
+    write_outputs(protocol, RunResult("success", outputs=outputs), output_dir)  # type: ignore[arg-type]

@@ -52,6 +52,10 @@ def test_a_scalar_output_is_one_value_in_the_run_graph() -> None:
     cube = ox.NamedNode("http://weblab.test/runs/r1/outputs/cube")
     assert [t.object.value for t in triples if t.subject == cube and t.predicate.value.endswith("#shape")] \
         == ["2,3,4"]
+    listed = [t.object.value for t in triples if t.subject == cube and t.predicate.value.endswith("#values")]
+    elements = [t for t in triples if t.subject == cube and t.predicate.value.endswith("#element")]
+    assert [len(v.split()) for v in listed] == [len(elements)] == [2 * 3 * 4], "the header is no value"
+    assert [float(x) for x in listed[0].split()] == list(ARRAYS["cube"].reshape(-1))
 
 
 def test_the_reader_reads_back_what_the_writer_wrote() -> None:

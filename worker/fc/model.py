@@ -245,7 +245,9 @@ def _cmeta_to_qname(cellml_model: object, model: myokit.Model) -> dict[str, str]
 
 @lru_cache(maxsize=1)
 def ontology() -> rdflib.Graph:
-    """The oxmeta ontology, used to expand category terms (``oxmeta:state_variable``).
+    """The oxmeta ontology, used to expand category terms such as ``oxmeta:IonicCurrent``.
+
+    (``oxmeta:state_variable`` needs no ontology: ``AnnotatedModel.qnames_for`` gives the model's states.)
 
     Shipped inside this package (``worker/fc/oxmeta.ttl``, a copy of ``ontology/oxmeta.ttl`` that a test
     keeps identical), so that an installed worker on any host has it; it used to be looked for in the
