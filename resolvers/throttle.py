@@ -11,8 +11,8 @@ or address is locked out for ``login_lockout_seconds``, doubled at each further 
 ``login_lockout_max_seconds``. During a lock-out every attempt is refused before its password is even
 looked at, the right password included, with :class:`Throttled` (HTTP 429 with ``Retry-After``; the
 ``Throttled`` member of the GraphQL result). A successful login clears its account's counter, never the
-address's (or one account of the attacker's own would reset it). Every lock-out and refusal is logged
-(``weblab.throttle``, level warning).
+address's (or one account of the attacker's own would reset it). Every lock-out is logged (``weblab.throttle``,
+level warning); each attempt refused during one only at level debug, so that a flood is not a flood of lines.
 
 An attacker can lock a victim's account out by failing on purpose: the lock-out is short at first, and that is
 the usual price of per-account limits, which per-address limits alone (with attackers spread over many

@@ -66,7 +66,6 @@ async def _version_pairs(info: Info, ids: list[strawberry.ID] | None, kind: Kind
     """(entity, version) for each id you may see: a version id, or an entity id meaning its newest version;
     when ``ids`` is None, the newest versions of the visible entities (of ``owner``, with a version of
     ``visibility``, if given), by name, at most a page."""
-
     loaders = info.context.loaders
     cap = info.context.limits.page_size
     if ids is None:
@@ -152,7 +151,6 @@ class Query:
     async def nodes(self, info: Info, ids: list[strawberry.ID]) -> list[Node | None]:
         if len(ids) > info.context.limits.page_size:
             raise ValidationError("ids", f"asks for {len(ids)} nodes; at most {info.context.limits.page_size}")
-
         return list(await asyncio.gather(*(node_by_id(info, i) for i in ids)))
 
     @strawberry.field(description="Any object by its resource URI (null if there is none you may see).")

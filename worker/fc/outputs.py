@@ -80,7 +80,7 @@ def parse_output(text: str) -> np.ndarray:
     if not lines:
         return np.array([])
     first = lines[0].split(",")
-    if len(lines) >= 1 and all(_is_int(x) for x in first) and int(first[0]) == len(first) - 1:
+    if all(_is_int(x) for x in first) and int(first[0]) == len(first) - 1:
         ndim = int(first[0])
         shape = tuple(int(x) for x in first[1:])
         values = np.array([float(x) for x in lines[1:]])
