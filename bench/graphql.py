@@ -56,8 +56,8 @@ async def prepare(data_dir: Path) -> None:
     """Services of the embedded default on ``data_dir``, with ontologies and the demo corpus imported."""
     from ontology.graphs import load_ontologies
     from resolvers.importer import import_demo
+    from resolvers.settings import Settings
     from web.services import start_services
-    from web.settings import Settings
 
     marker = data_dir / "bench-prepared"
     if marker.exists():

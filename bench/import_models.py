@@ -23,8 +23,8 @@ from resolvers.entities import Entities
 from resolvers.importer import import_paths
 from resolvers.metadata import list_entities
 from resolvers.permissions import visible_graphs
+from resolvers.settings import Settings
 from web.services import start_services
-from web.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT = Path(os.environ.get("WEBLAB_SHARED_DATA", ROOT.parent / "shared" / "data")) / "cellml"

@@ -46,10 +46,11 @@ import uvicorn  # noqa: E402
 from resolvers import accounts, runs  # noqa: E402
 from resolvers.entities import Entities  # noqa: E402
 from resolvers.metadata import Kind  # noqa: E402
+from resolvers.services import Services  # noqa: E402
+from resolvers.settings import Settings  # noqa: E402
 from resolvers.uploads import Upload  # noqa: E402
 from web.app import create_app  # noqa: E402
-from web.services import Services, start_services  # noqa: E402
-from web.settings import Settings  # noqa: E402
+from web.services import start_services  # noqa: E402
 
 ADMIN_URL = os.environ.get("WEBLAB_TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/test")
 REDIS_URL = os.environ.get("WEBLAB_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
@@ -132,7 +133,7 @@ class Platform:
 
     async def workers_ready(self, timeout: float = 60.0) -> None:
         """Wait until every worker has written arq's health-check key once (they are polling the queue)."""
-        from worker.queue import health_check_key
+        from worker.contract import health_check_key
 
         deadline = time.monotonic() + timeout
         while not await self.services.redis.exists(health_check_key(self.settings.queue_name)):

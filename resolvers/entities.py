@@ -27,7 +27,6 @@ import pygit2
 import pyoxigraph as ox
 
 from resolvers import describe, metadata
-from resolvers.combine import MANIFEST, build_omex, format_of, write_manifest
 from resolvers.content import check_files, choose_main, csv_header
 from resolvers.errors import Conflict, Forbidden, NotFound, NothingChanged, Unauthenticated, ValidationError
 from resolvers.metadata import EntityRecord, Kind, VersionRecord, Visibility
@@ -42,7 +41,9 @@ from resolvers.permissions import (
     can_view_entity,
 )
 from resolvers.repositories import EntityRepository, Repositories
+from resolvers.services import Services
 from resolvers.uploads import Limits, Upload, unpack
+from worker.contract import MANIFEST, build_omex, format_of, write_manifest
 
 MAX_NAME_LENGTH = 200
 _SHA_PREFIX = re.compile(r"^[0-9a-f]{4,40}$")
@@ -158,7 +159,7 @@ class Entities:
             self.store.flush()
 
     @classmethod
-    def from_services(cls, services: Any, *, auto_run: bool | None = None) -> Entities:
+    def from_services(cls, services: Services, *, auto_run: bool | None = None) -> Entities:
         """With ``auto_run`` (default: the ``auto_run`` setting), every new version queues its compatible
         experiments; bulk importers turn it off."""
         s = services.settings

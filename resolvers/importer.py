@@ -28,6 +28,7 @@ from resolvers.content import cellml_imports, cellml_root, protocol_imports
 from resolvers.entities import Entities
 from resolvers.errors import NotFound, NothingChanged, ValidationError, WeblabError
 from resolvers.metadata import Kind, Visibility
+from resolvers.services import Services
 from resolvers.uploads import Upload, clean_path
 
 log = logging.getLogger(__name__)
@@ -160,7 +161,7 @@ async def demo_owner(db: Any) -> accounts.User:
         return await accounts.create_user(db, DEMO_OWNER, "weblab@localhost.localdomain", secrets.token_urlsafe(32))
 
 
-async def import_demo(services: Any, data_dir: Path) -> ImportSummary:
+async def import_demo(services: Services, data_dir: Path) -> ImportSummary:
     """Import the demo corpus (``cellml/`` and ``fc/protocols/real/`` under ``data_dir``, when present), public."""
     folders = [data_dir / f for f in DEMO_FOLDERS if (data_dir / f).is_dir()]
     if not folders:
@@ -187,8 +188,8 @@ def add_commands(subparsers: Any) -> None:
 
 
 async def _run_import(args: argparse.Namespace) -> int:
+    from resolvers.settings import Settings
     from web.services import StartupError, start_services  # the command runs the platform's services
-    from web.settings import Settings
 
     for path in args.paths:
         if not path.exists():

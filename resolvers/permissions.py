@@ -27,7 +27,9 @@ from typing import Any, Protocol
 import pyoxigraph as ox
 
 from resolvers.metadata import PREFIXES, WEBLAB, Visibility, user_name
+from resolvers.services import Services
 from sparql.registry import ADMIN_GRAPH, REGISTRY
+from sparql.store import TripleStore
 
 
 class Caller(Protocol):
@@ -172,17 +174,17 @@ async def granted_entities(db: Any, user: Caller | None) -> set[str]:
         return {row[0] for row in await cur.fetchall()}
 
 
-async def visible_graphs(services: Any, user: Caller | None, *, base_uri: str | None = None) -> list[ox.NamedNode]:
+async def visible_graphs(source: Services | TripleStore | ox.Store, user: Caller | None, *,
+                         base_uri: str | None = None) -> list[ox.NamedNode]:
     """The named graphs ``user`` (None: anonymous) may read: the dataset every reader must query over.
 
-    ``services`` is ``web.services.Services`` (anything with ``.store``, ``.db`` and
-    ``.settings.base_uri``): one SQL query for the caller's collaborator grants, one
-    SPARQL query for the visibility of every graph. A bare store (``TripleStore`` or
-    ``pyoxigraph.Store``) works too, with ``base_uri``, but then knows no grants.
+    With :class:`Services`: one SQL query for the caller's collaborator grants, one SPARQL query for the
+    visibility of every graph. A bare store works too, with ``base_uri``, but then knows no grants.
     """
-    store = getattr(services, "store", services)
-    oxigraph = store.oxigraph if hasattr(store, "oxigraph") else store
-    db = getattr(services, "db", None)
-    base = base_uri or services.settings.base_uri
-    granted = set() if user is None or user.is_admin or db is None else await granted_entities(db, user)
-    return visible_graphs_for(oxigraph, user, granted, base)
+    if isinstance(source, Services):
+        granted = set() if user is None or user.is_admin else await granted_entities(source.db, user)
+        return visible_graphs_for(source.store.oxigraph, user, granted, base_uri or source.settings.base_uri)
+    if base_uri is None:
+        raise TypeError("visible_graphs of a bare store needs base_uri")
+    oxigraph = source if isinstance(source, ox.Store) else source.oxigraph
+    return visible_graphs_for(oxigraph, user, set(), base_uri)

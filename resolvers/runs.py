@@ -57,6 +57,8 @@ from psycopg.rows import dict_row
 from resolvers import provenance
 from resolvers.errors import Conflict, Forbidden, NotFound, Unauthenticated, ValidationError
 from resolvers.permissions import Caller
+from resolvers.services import Services
+from worker.contract import JOB_NAME, cancel_key
 
 log = logging.getLogger(__name__)
 
@@ -64,7 +66,6 @@ QUEUES = ("interactive", "bulk")
 STATUSES = ("QUEUED", "RUNNING", "SUCCESS", "PARTIAL", "FAILED", "INAPPLICABLE", "CANCELLED")
 TERMINAL = frozenset({"SUCCESS", "PARTIAL", "FAILED", "INAPPLICABLE", "CANCELLED"})
 RESULT_STATUSES = frozenset({"SUCCESS", "PARTIAL", "FAILED", "INAPPLICABLE"})
-JOB_NAME = "run_experiment"
 PRIORITY_MS = 10 * 365 * 24 * 3600 * 1000  # interactive jobs sort this much ahead of bulk ones
 JOB_EXPIRES = timedelta(days=30)  # a job waits at most this long in Redis; recover() re-enqueues after
 STALE_AFTER = 60.0  # seconds without a heartbeat after which a running run's worker counts as lost
@@ -135,11 +136,6 @@ def run_uri(base_uri: str, run_id: str) -> str:
     return f"{base_uri.rstrip('/')}/runs/{run_id}"
 
 
-def cancel_key(queue_name: str, run_id: str) -> str:
-    """The Redis key a worker polls while its child runs: set means "stop now"."""
-    return f"{queue_name}:cancel:{run_id}"
-
-
 def split_version_uri(uri: str) -> tuple[str, str]:
     """``(entity URI, commit SHA)`` of a version URI ``…/{kind}s/{id}/versions/{sha}``."""
     entity, sep, sha = uri.rpartition("/versions/")
@@ -189,7 +185,7 @@ async def current_run(db: Any, experiment: str) -> Run | None:
 
 # --- visibility --------------------------------------------------------------------------------
 
-async def check_visible(services: Any, caller: Caller | None, *version_uris: str) -> None:
+async def check_visible(services: Services, caller: Caller | None, *version_uris: str) -> None:
     """NotFound unless ``caller`` may see every one of these versions (an experiment's rule)."""
     from resolvers.entities import Entities
 
@@ -199,7 +195,7 @@ async def check_visible(services: Any, caller: Caller | None, *version_uris: str
         await entities.get_version(caller, entity, sha)
 
 
-async def visible_run(services: Any, caller: Caller | None, run_id: str) -> Run:
+async def visible_run(services: Services, caller: Caller | None, run_id: str) -> Run:
     """The run if ``caller`` may see it (both versions visible); NotFound otherwise, so nothing leaks."""
     run = await get_run(services.db, run_id)
     try:
@@ -211,7 +207,7 @@ async def visible_run(services: Any, caller: Caller | None, run_id: str) -> Run:
 
 # --- compatibility -----------------------------------------------------------------------------
 
-def missing_terms(services: Any, model: str, protocol: str) -> tuple[str, ...]:
+def missing_terms(services: Services, model: str, protocol: str) -> tuple[str, ...]:
     """The terms ``protocol`` requires that ``model`` lacks (empty: the pair fits), from the store."""
     from ontology import compatibility
 
@@ -223,7 +219,7 @@ def missing_terms(services: Any, model: str, protocol: str) -> tuple[str, ...]:
 
 # --- creating and queueing ---------------------------------------------------------------------
 
-async def enqueue(services: Any, run_id: str, queue: str) -> None:
+async def enqueue(services: Services, run_id: str, queue: str) -> None:
     """Put the run's job (id = run id) in arq, interactive ones ahead of every bulk one."""
     now = datetime.now(UTC)
     score_time = now - timedelta(milliseconds=PRIORITY_MS) if queue == "interactive" else now
@@ -235,7 +231,7 @@ async def enqueue(services: Any, run_id: str, queue: str) -> None:
         raise Conflict(f"a job for run {run_id} is already in the queue")
 
 
-async def _forget_job(services: Any, run_id: str) -> None:
+async def _forget_job(services: Services, run_id: str) -> None:
     """Remove every trace of the run's job from Redis, so that it can be enqueued afresh (or never runs)."""
     redis = services.redis
     await redis.zrem(services.settings.queue_name, run_id)
@@ -243,7 +239,7 @@ async def _forget_job(services: Any, run_id: str) -> None:
                        result_key_prefix + run_id, retry_key_prefix + run_id)
 
 
-async def create_run(services: Any, model: str, protocol: str, *, queue: str = "interactive",
+async def create_run(services: Services, model: str, protocol: str, *, queue: str = "interactive",
                      caller: Caller | None = None, missing: Iterable[str] | None = None, record: bool = True) -> Run:
     """Queue one experiment run, or record it INAPPLICABLE when the model lacks terms the protocol needs.
 
@@ -304,7 +300,7 @@ async def create_run(services: Any, model: str, protocol: str, *, queue: str = "
 
 # --- cancelling --------------------------------------------------------------------------------
 
-async def _may_manage(services: Any, caller: Caller | None, run: Run) -> bool:
+async def _may_manage(services: Services, caller: Caller | None, run: Run) -> bool:
     if caller is None:
         return False
     if caller.is_admin or (run.created_by is not None and run.created_by == caller.id):
@@ -323,7 +319,7 @@ async def _may_manage(services: Any, caller: Caller | None, run: Run) -> bool:
     return False
 
 
-async def cancel_run(services: Any, run_id: str, caller: Caller | None, *, reason: str | None = None) -> Run:
+async def cancel_run(services: Services, run_id: str, caller: Caller | None, *, reason: str | None = None) -> Run:
     """Stop a run: a queued job never starts, a running one has its engine process killed within seconds.
 
     Allowed to the user who started it, editors of its model or protocol, and admins. Cancelling a
@@ -337,7 +333,7 @@ async def cancel_run(services: Any, run_id: str, caller: Caller | None, *, reaso
     return await mark_cancelled(services, run.id, reason or f"cancelled by {caller.name}")
 
 
-async def mark_cancelled(services: Any, run_id: str, reason: str) -> Run:
+async def mark_cancelled(services: Services, run_id: str, reason: str) -> Run:
     """The server side of cancelling, without permission checks (for the CLI and tests of the mechanism)."""
     async with services.db.connection() as conn:
         cur = await conn.execute(
@@ -366,7 +362,7 @@ class Claim:
     run: Run
 
 
-async def claim_run(services: Any, run_id: str, claim: str, worker: str) -> Claim:
+async def claim_run(services: Services, run_id: str, claim: str, worker: str) -> Claim:
     """A worker asks to start a run: QUEUED → RUNNING under its ``claim``; refused in any other state.
 
     Repeating the same claim (the worker retried after a lost answer) is granted again.
@@ -386,7 +382,7 @@ async def claim_run(services: Any, run_id: str, claim: str, worker: str) -> Clai
     return Claim(granted or (run.status == "RUNNING" and run.claim == claim), run)
 
 
-async def report_progress(services: Any, run_id: str, claim: str, done: int, total: int) -> Run:
+async def report_progress(services: Services, run_id: str, claim: str, done: int, total: int) -> Run:
     """Progress and heartbeat of the claimed run; ignored (and the run returned as is) otherwise.
 
     Progress never goes back: a late report with a smaller count leaves the larger one.
@@ -402,7 +398,7 @@ async def report_progress(services: Any, run_id: str, claim: str, done: int, tot
     return await get_run(services.db, run_id)
 
 
-async def release_run(services: Any, run_id: str, claim: str, reason: str, *,
+async def release_run(services: Services, run_id: str, claim: str, reason: str, *,
                       max_attempts: int = MAX_ATTEMPTS) -> Run:
     """A worker gives a run back unfinished (it is shutting down): RUNNING → QUEUED while attempts remain,
     else FAILED with the reason. Only the claim holding the run may release it; otherwise nothing changes."""
@@ -438,7 +434,7 @@ class Finish:
     changed: bool
 
 
-async def finish_run(services: Any, run_id: str, claim: str, status: str, archive: bytes, *,
+async def finish_run(services: Services, run_id: str, claim: str, status: str, archive: bytes, *,
                      engine_version: str = "", missing: Iterable[str] = ()) -> Finish:
     """The worker's final report: store the archive, write the run's graph, make the status final.
 
@@ -487,7 +483,7 @@ async def finish_run(services: Any, run_id: str, claim: str, status: str, archiv
     return Finish(await get_run(services.db, run_id), True)
 
 
-async def record_ended(services: Any, run_ids: list[str]) -> None:
+async def record_ended(services: Services, run_ids: list[str]) -> None:
     """The graph of each run that ended without a result (inapplicable, cancelled, given up): what is known of
     it is linked data too, as a finished run's is, and its experiment's current run is this one."""
     if not run_ids:
@@ -519,7 +515,7 @@ class Recovery:
         return bool(self.requeued or self.orphans_removed or self.retried or self.failed)
 
 
-async def recover(services: Any, *, stale_after: float = STALE_AFTER, max_attempts: int = MAX_ATTEMPTS,
+async def recover(services: Services, *, stale_after: float = STALE_AFTER, max_attempts: int = MAX_ATTEMPTS,
                   reap: bool = True) -> Recovery:
     """Make PostgreSQL and Redis agree again, and (with ``reap``) release runs whose worker died.
 
@@ -534,7 +530,7 @@ async def recover(services: Any, *, stale_after: float = STALE_AFTER, max_attemp
     return report
 
 
-async def _reap(services: Any, report: Recovery, stale_after: float, max_attempts: int) -> None:
+async def _reap(services: Services, report: Recovery, stale_after: float, max_attempts: int) -> None:
     """Workers lost mid-run: no heartbeat for ``stale_after`` seconds."""
     async with services.db.connection() as conn:
         cur = await conn.execute(
@@ -561,7 +557,7 @@ async def _reap(services: Any, report: Recovery, stale_after: float, max_attempt
     await record_ended(services, report.failed)
 
 
-async def _reconcile(services: Any, report: Recovery) -> None:
+async def _reconcile(services: Services, report: Recovery) -> None:
     """Queued runs whose job is gone are enqueued; jobs with no run waiting for them are removed."""
     redis = services.redis
     queue_name = services.settings.queue_name
@@ -596,7 +592,7 @@ async def _reconcile(services: Any, report: Recovery) -> None:
             report.orphans_removed.append(job_id)
 
 
-async def supervise(services: Any, interval: float = SUPERVISE_INTERVAL, **options: Any) -> None:
+async def supervise(services: Services, interval: float = SUPERVISE_INTERVAL, **options: Any) -> None:
     """Run :func:`recover` now and then every ``interval`` seconds until cancelled (one per web server is enough).
 
     Lost workers are reaped only once this supervisor has watched for ``stale_after`` seconds itself: after
@@ -615,7 +611,7 @@ async def supervise(services: Any, interval: float = SUPERVISE_INTERVAL, **optio
         await asyncio.sleep(interval)
 
 
-async def start_supervisor(services: Any) -> None:
+async def start_supervisor(services: Services) -> None:
     """A startup hook for the web app (``app.state.startup_hooks``): recovery on start, then periodically.
 
     The task is kept on ``services.run_supervisor``; :func:`stop_supervisor` ends it at shutdown.
@@ -624,7 +620,7 @@ async def start_supervisor(services: Any) -> None:
         services.run_supervisor = asyncio.create_task(supervise(services), name="run supervisor")
 
 
-async def stop_supervisor(services: Any) -> None:
+async def stop_supervisor(services: Services) -> None:
     task = getattr(services, "run_supervisor", None)
     if task is not None:
         task.cancel()
@@ -650,7 +646,7 @@ async def _pairs_with_runs(db: Any) -> set[tuple[str, str]]:
         return {(m, p) for m, p in await cur.fetchall()}
 
 
-async def _queue_pairs(services: Any, pairs: Iterable[tuple[str, str, tuple[str, ...]]]) -> Queued:
+async def _queue_pairs(services: Services, pairs: Iterable[tuple[str, str, tuple[str, ...]]]) -> Queued:
     done = await _pairs_with_runs(services.db)
     result = Queued()
     for model, protocol, lacking in pairs:
@@ -663,7 +659,7 @@ async def _queue_pairs(services: Any, pairs: Iterable[tuple[str, str, tuple[str,
     return result
 
 
-async def queue_for_version(services: Any, version_uri: str) -> Queued:
+async def queue_for_version(services: Services, version_uri: str) -> Queued:
     """Queue (bulk) every experiment of a new model or protocol version with the latest version of each
     counterpart its author can see, that has no run yet. Called when a version is added."""
     from ontology import compatibility
@@ -693,7 +689,7 @@ async def queue_for_version(services: Any, version_uri: str) -> Queued:
     return await _queue_pairs(services, ((c.model, c.protocol, c.missing) for c in fits))
 
 
-async def run_all(services: Any) -> Queued:
+async def run_all(services: Services) -> Queued:
     """Queue (bulk) every latest-model × latest-protocol experiment that has no run yet (``weblab run-all``)."""
     from ontology import compatibility
 
@@ -704,8 +700,8 @@ async def run_all(services: Any) -> Queued:
 # --- the command line --------------------------------------------------------------------------
 
 def _cmd_run_all(args: argparse.Namespace) -> int:
+    from resolvers.settings import Settings
     from web.services import StartupError, start_services
-    from web.settings import Settings
 
     async def main() -> int:
         try:

@@ -30,6 +30,7 @@ from typing import Any
 
 from resolvers import accounts
 from resolvers.errors import Conflict, WeblabError
+from resolvers.services import Services
 
 log = logging.getLogger("weblab.throttle")
 
@@ -78,7 +79,7 @@ class LoginThrottle:
     lockout_max: int
 
     @classmethod
-    def of(cls, services: Any) -> LoginThrottle:
+    def of(cls, services: Services) -> LoginThrottle:
         s = services.settings
         return cls(redis=services.redis, prefix=f"{s.queue_name}:throttle",
                    per_account=s.login_failures_per_account, per_address=s.login_failures_per_address,
@@ -138,7 +139,7 @@ class LoginThrottle:
         await self.redis.delete(self._key("failures", "account", name))
 
 
-async def sign_in(services: Any, name: str, password: str, address: str | None) -> accounts.User:
+async def sign_in(services: Services, name: str, password: str, address: str | None) -> accounts.User:
     """:func:`resolvers.accounts.authenticate`, throttled per account name and client address."""
     throttle = LoginThrottle.of(services)
     await throttle.check(name, address)
@@ -151,7 +152,7 @@ async def sign_in(services: Any, name: str, password: str, address: str | None) 
     return user
 
 
-async def register(services: Any, name: str, email: str, password: str, address: str | None) -> accounts.User:
+async def register(services: Services, name: str, email: str, password: str, address: str | None) -> accounts.User:
     """:func:`resolvers.accounts.create_user`; a name or email already taken counts against the address."""
     throttle = LoginThrottle.of(services)
     await throttle.check(None, address, "registration")

@@ -20,8 +20,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 
-from resolvers.combine import MANIFEST, read_manifest_master
 from resolvers.errors import UploadTooLarge, ValidationError
+from worker.contract import MANIFEST, ManifestError, read_manifest_master
 
 ARCHIVE_SUFFIXES = (".zip", ".omex")
 XML_SUFFIXES = (".cellml", ".xml", ".sedml", ".sbml", ".rdf", ".owl")
@@ -134,7 +134,10 @@ def _unpack_archive(upload: Upload, limits: Limits, budget: int) -> tuple[dict[s
             data = _inflate(zf, info, budget, source, limits)
             budget -= len(data)
             if path == MANIFEST:
-                master = read_manifest_master(data, source)
+                try:
+                    master = read_manifest_master(data)
+                except ManifestError as e:
+                    raise ValidationError(source, str(e)) from e
                 continue
             if path in files:
                 raise ValidationError(source, f"{path!r} appears twice in the archive")

@@ -23,8 +23,8 @@ from strawberry.types import Info as StrawberryInfo
 from resolvers.accounts import User
 from resolvers.entities import Entities
 from resolvers.errors import Unauthenticated
-from web.services import Services
-from web.settings import Settings
+from resolvers.services import Services
+from resolvers.settings import Settings
 
 
 @dataclass

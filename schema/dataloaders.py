@@ -34,6 +34,7 @@ from resolvers.metadata import EntityRecord, Kind, VersionRecord, Visibility
 from resolvers.permissions import Access, can_edit, can_view, can_view_entity, granted_entities
 from resolvers.repositories import Repositories
 from resolvers.runs import Run
+from resolvers.services import Services
 from schema.caches import store_cache
 
 _VERSION_CLASSES = {k: k.version_class for k in Kind}
@@ -100,7 +101,7 @@ class InterfaceRow:
 class Loaders:
     """Batched, cached, permission-checked reads for one request."""
 
-    def __init__(self, services: Any, user: User | None) -> None:
+    def __init__(self, services: Services, user: User | None) -> None:
         self.services = services
         self.user = user
         self.base = services.settings.base_uri

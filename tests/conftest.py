@@ -23,9 +23,10 @@ import pytest
 import pytest_asyncio
 
 from resolvers import accounts
+from resolvers.services import Services
+from resolvers.settings import Settings
 from web.app import create_app
-from web.services import Services, start_services
-from web.settings import Settings
+from web.services import start_services
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = Path(os.environ.get("WEBLAB_SHARED_DATA", ROOT.parent / "shared" / "data")).resolve()

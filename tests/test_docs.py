@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from resolvers.settings import Settings
 from web.cli import build_parser
-from web.settings import Settings
 
 README = (Path(__file__).resolve().parents[1] / "README.md").read_text()
 

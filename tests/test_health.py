@@ -13,9 +13,10 @@ import psycopg
 import pytest_asyncio
 
 from resolvers import db
+from resolvers.services import Services
 from tests.conftest import BASE, _with_database, bearer, free_port
 from web.app import create_app
-from web.services import Services, open_redis
+from web.services import open_redis
 from worker.queue import make_worker
 
 

@@ -21,13 +21,14 @@ from starlette.routing import BaseRoute
 
 from resolvers import runs
 from resolvers.errors import WeblabError
+from resolvers.services import Services
+from resolvers.settings import Settings
 from web.auth import AuthMiddleware
 from web.health import unavailable_response
 from web.limits import BodyLimitMiddleware, http_error
 from web.logs import RequestLogMiddleware
 from web.routes import accounts, entities, graphql, health, linked_data, pages, runner, sparql
-from web.services import Services, start_services
-from web.settings import Settings
+from web.services import start_services
 from worker.queue import make_worker
 
 log = logging.getLogger(__name__)
@@ -78,7 +79,7 @@ def create_app(settings: Settings, services: Services | None = None, *, in_proce
         worker_task = None
         if run_worker:
             worker = make_worker(svc.redis_url, settings.queue_name, handle_signals=False,
-                                 extra_ctx={"services": svc})
+                                 settings=svc.settings)
             worker_task = asyncio.create_task(worker.async_run(), name="in-process worker")
         for hook in app.state.startup_hooks:
             await hook(svc)

@@ -28,13 +28,13 @@ import json
 import logging
 import secrets
 from http.cookies import SimpleCookie
-from typing import Any
 
 from starlette.requests import HTTPConnection
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from resolvers import accounts
 from resolvers.errors import Forbidden
+from resolvers.services import Services
 from web.health import unavailable_response
 
 log = logging.getLogger(__name__)
@@ -120,12 +120,12 @@ def _with_login_cookie(scope: Scope, send: Send, token: str) -> Send:
 
 # --- revocation ------------------------------------------------------------------------------
 
-def revocation_channel(services: Any) -> str:
+def revocation_channel(services: Services) -> str:
     """The Redis channel on which every web server of the deployment hears of revoked credentials."""
     return f"{services.settings.queue_name}:revoked"
 
 
-async def announce_revoked(services: Any, secret_digest: bytes) -> None:
+async def announce_revoked(services: Services, secret_digest: bytes) -> None:
     """Tells every web server that the token or session with this digest no longer authenticates, so that they
     close the WebSockets opened with it (which re-check it themselves too: a lost message only delays that)."""
     try:
@@ -143,7 +143,7 @@ class RevocationListener:
         self._task: asyncio.Task[None] | None = None
         self._ready = asyncio.Event()
 
-    async def watch(self, services: Any, secret_digest: bytes, revoked: asyncio.Event) -> None:
+    async def watch(self, services: Services, secret_digest: bytes, revoked: asyncio.Event) -> None:
         self._watchers.setdefault(secret_digest, set()).add(revoked)
         if self._task is None or self._task.done():
             self._ready = asyncio.Event()
@@ -160,7 +160,7 @@ class RevocationListener:
             self._task.cancel()
             self._task = None
 
-    async def _listen(self, services: Any, ready: asyncio.Event) -> None:
+    async def _listen(self, services: Services, ready: asyncio.Event) -> None:
         while True:
             pubsub = services.redis.pubsub()
             try:

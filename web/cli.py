@@ -9,7 +9,8 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
-from web.settings import Settings
+from resolvers.services import Services
+from resolvers.settings import Settings
 
 log = logging.getLogger("weblab")
 
@@ -43,7 +44,7 @@ async def _serve(settings: Settings, import_demo: bool) -> int:
 def _demo_import_hook(settings: Settings) -> Callable[[Any], Any]:
     """Imports the demo corpus on the first start only (a marker file in the data directory)."""
 
-    async def hook(services: Any) -> None:
+    async def hook(services: Services) -> None:
         marker = settings.data_dir / "demo-imported"
         if marker.exists():
             return
@@ -71,7 +72,7 @@ def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
 
     if not settings.redis_url:
         return _fail("weblab worker needs WEBLAB_REDIS_URL (the embedded default runs its worker in-process)")
-    run_worker(settings.redis_url, settings.queue_name)
+    run_worker(settings.redis_url, settings.queue_name, settings)
     return 0
 
 
@@ -127,7 +128,7 @@ def cmd_user_add(args: argparse.Namespace, settings: Settings) -> int:
     if not password:
         return _fail("give the password on standard input, e.g. `echo 'secret pw' | weblab user add ...`", 2)
 
-    async def action(services: Any) -> int:
+    async def action(services: Services) -> int:
         user = await accounts.create_user(services.db, args.name, args.email, password, frozenset(args.role or ()))
         roles = ", ".join(sorted(user.roles)) or "no roles"
         print(f"created user {user.name} <{user.email}> ({roles})")

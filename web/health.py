@@ -16,10 +16,10 @@ import redis.exceptions
 from psycopg_pool import PoolTimeout
 from starlette.responses import JSONResponse
 
-from worker.queue import health_check_key
+from worker.contract import health_check_key
 
 if TYPE_CHECKING:
-    from web.services import Services
+    from resolvers.services import Services
 
 log = logging.getLogger(__name__)
 CHECK_TIMEOUT = 3.0

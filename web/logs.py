@@ -2,7 +2,7 @@
 
 Request and job log lines carry their ids (``request_id``, ``job_id``) as
 fields, passed through ``extra=``. Paths are logged with their secrets (runner
-archive tokens) replaced by ``REDACTED`` (``resolvers.signing.redact``).
+archive tokens) replaced by ``REDACTED`` (``worker.contract.redact``).
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import sys
 import time
 from typing import Any
 
-from resolvers.signing import redact
+from worker.contract import redact
 
 _STANDARD = set(vars(logging.LogRecord("", 0, "", 0, "", (), None))) | {"message", "asctime"}
 

@@ -1,17 +1,12 @@
-"""The services one platform process holds: database pool, queue, triple store.
-
-:func:`start_services` starts the embedded ones the settings ask for (no URL
-configured) and connects to the rest; :meth:`Services.close` undoes exactly
-that. Handlers reach them as ``request.app.state.services``; they are passed
-in, never imported as globals, so tests build them against their own
-databases.
+"""Starting the platform's services: :func:`start_services` starts the embedded ones the settings ask for
+(no URL configured) and connects to the rest, and gives them as one :class:`resolvers.services.Services`,
+whose ``close`` undoes exactly that.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from dataclasses import dataclass, field
 
 from arq import ArqRedis, create_pool
 from arq.connections import RedisSettings
@@ -19,32 +14,17 @@ from psycopg_pool import AsyncConnectionPool
 
 from ontology.graphs import load_ontologies
 from resolvers import db, metadata
+from resolvers.services import Services
+from resolvers.settings import Settings
 from sparql import registry
 from sparql.store import TripleStore, open_triple_store
 from web.embedded import EmbeddedServices, start_postgres, start_redis
-from web.settings import Settings
 
 log = logging.getLogger(__name__)
 
 
 class StartupError(Exception):
     """A service the platform needs could not be reached or started; the message names it and why."""
-
-
-@dataclass
-class Services:
-    settings: Settings
-    db: AsyncConnectionPool
-    redis: ArqRedis
-    store: TripleStore
-    embedded: EmbeddedServices = field(default_factory=EmbeddedServices)
-    redis_url: str = ""
-
-    async def close(self) -> None:
-        await self.redis.aclose()
-        await self.db.close()
-        self.store.close()
-        await asyncio.to_thread(self.embedded.stop)
 
 
 async def open_redis(url: str) -> ArqRedis:
@@ -80,7 +60,8 @@ async def start_services(settings: Settings, *, store: TripleStore | None = None
             store.close()
         await asyncio.to_thread(embedded.stop)
         raise
-    return Services(settings=settings, db=pool, redis=redis, store=store, embedded=embedded, redis_url=redis_url)
+    return Services(settings=settings, db=pool, redis=redis, store=store, redis_url=redis_url,
+                    stop=embedded.stop)
 
 
 def open_store(settings: Settings) -> TripleStore:

@@ -25,7 +25,7 @@ from urllib.parse import urlencode, urlsplit
 
 import httpx
 
-from resolvers.signing import SIGNATURE_HEADER, redact, sign_request
+from worker.contract import SIGNATURE_HEADER, redact, sign_request
 
 log = logging.getLogger(__name__)
 

@@ -29,12 +29,10 @@ import uuid
 import zipfile
 from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
-from typing import Any
+from typing import Any, Protocol
 
-from defusedxml.ElementTree import fromstring
-
-from resolvers.combine import MANIFEST, OMEX_NS, write_manifest
 from worker.callback import CallbackRejected, RunnerClient
+from worker.contract import JOB_NAME, MANIFEST, RESULT_MAIN, build_omex, read_manifest_master, write_manifest
 from worker.runner import DEFAULT_ENGINE, Outcome, run_engine
 
 log = logging.getLogger(__name__)
@@ -43,15 +41,25 @@ HEARTBEAT_INTERVAL = 5.0
 CANCEL_POLL = 0.5
 
 
-def _settings(ctx: dict[str, Any]) -> Any:
-    services = ctx.get("services")
-    if services is not None:
-        return services.settings
-    if "settings" not in ctx:
-        from web.settings import Settings
+class ServerAccess(Protocol):
+    """What a worker must know of the platform's settings: where the server is, and the shared secret."""
 
-        ctx["settings"] = Settings()
-    return ctx["settings"]
+    @property
+    def server_url(self) -> str | None: ...
+
+    @property
+    def base_uri(self) -> str: ...
+
+    @property
+    def signing_key(self) -> str: ...
+
+
+def _server_access(ctx: dict[str, Any]) -> ServerAccess:
+    access: ServerAccess | None = ctx.get("settings")
+    if access is None:
+        raise RuntimeError("this worker was started without the platform's settings (make_worker(settings=...)), "
+                           "so it cannot reach the server to run an experiment")
+    return access
 
 
 def unpack_archive(data: bytes, into: Path) -> Path:
@@ -69,11 +77,9 @@ def unpack_archive(data: bytes, into: Path) -> Path:
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_bytes(zf.read(info))
     manifest = into / MANIFEST
-    if manifest.exists():
-        for content in fromstring(manifest.read_bytes(), forbid_dtd=True).iter(f"{{{OMEX_NS}}}content"):
-            if content.get("master", "").lower() == "true":
-                location = content.get("location", "").removeprefix("./").lstrip("/")
-                return into / location
+    master = read_manifest_master(manifest.read_bytes()) if manifest.exists() else None
+    if master is not None:
+        return into / master
     files = [p for p in into.rglob("*") if p.is_file() and p.name != MANIFEST]
     if len(files) == 1:
         return files[0]
@@ -94,7 +100,7 @@ def build_result_archive(output_dir: Path, work_dir: Path, outcome: Outcome) -> 
     for path in sorted(output_dir.rglob("*")):
         if path.is_file():
             files[path.relative_to(output_dir).as_posix()] = path.read_bytes()
-    files.setdefault("outputs-contents.csv", b"Variable id,Variable name,Units,Number of dimensions,File name,Type,"
+    files.setdefault(RESULT_MAIN, b"Variable id,Variable name,Units,Number of dimensions,File name,Type,"
                                              b"Dimensions\n")
     files.setdefault("outputs-default-plots.csv", b"Plot title,File name,Data file name,Line style,First variable id,"
                                                   b"Optional second variable id,Optional key variable id\n")
@@ -106,15 +112,8 @@ def build_result_archive(output_dir: Path, work_dir: Path, outcome: Outcome) -> 
             lines.append("missing terms: " + ", ".join(outcome.missing_terms))
         files["errors.txt"] = ("\n".join(lines or [f"the run ended {outcome.status}"]) + "\n").encode()
     files.pop(MANIFEST, None)
-    files[MANIFEST] = write_manifest(list(files), "outputs-contents.csv")
-    buffer = io.BytesIO()
-    stamp = datetime.now(UTC).timetuple()[:6]
-    with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED) as zf:
-        for name in sorted(files, key=lambda p: (p != MANIFEST, p)):
-            info = zipfile.ZipInfo(name, date_time=stamp)
-            info.compress_type = zipfile.ZIP_DEFLATED
-            zf.writestr(info, files[name])
-    return buffer.getvalue()
+    files[MANIFEST] = write_manifest(list(files), RESULT_MAIN)
+    return build_omex(files, datetime.now(UTC))
 
 
 class _Monitor:
@@ -221,7 +220,7 @@ async def run_experiment(ctx: dict[str, Any], run_id: str, engine: str = DEFAULT
 
 
 async def _run_experiment(ctx: dict[str, Any], run_id: str, engine: str) -> str:
-    settings = _settings(ctx)
+    settings = _server_access(ctx)
     worker = ctx.get("worker_name") or "worker"
     claim = uuid.uuid4().hex
     async with RunnerClient(settings.server_url or settings.base_uri, settings.signing_key) as client:
@@ -255,7 +254,7 @@ def _job() -> Any:
 
     # arq may run a job again after a worker shutdown (the run was released to QUEUED first); whether a
     # run may start again is the server's decision (attempts, status), so arq's own limit is only a backstop.
-    return func(run_experiment, name="run_experiment", max_tries=5)
+    return func(run_experiment, name=JOB_NAME, max_tries=5)
 
 
 JOB_FUNCTIONS = [_job()]

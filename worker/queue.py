@@ -15,6 +15,9 @@ from typing import Any
 from arq import Worker
 from arq.connections import RedisSettings
 
+from worker.contract import health_check_key
+from worker.experiment import JOB_FUNCTIONS, ServerAccess
+
 log = logging.getLogger(__name__)
 
 HEALTH_CHECK_INTERVAL = 5
@@ -26,19 +29,8 @@ async def ping(ctx: dict[str, Any]) -> str:
 
 
 def job_functions() -> list[Any]:
-    """Every job a worker can run; experiment jobs join this list as they land."""
-    functions: list[Any] = [ping]
-    try:  # the experiment pipeline registers its task when it is installed
-        from worker.experiment import JOB_FUNCTIONS
-    except ImportError:
-        pass
-    else:
-        functions.extend(JOB_FUNCTIONS)
-    return functions
-
-
-def health_check_key(queue_name: str) -> str:
-    return f"{queue_name}:health-check"
+    """Every job a worker can run."""
+    return [ping, *JOB_FUNCTIONS]
 
 
 def worker_name() -> str:
@@ -50,8 +42,9 @@ async def on_startup(ctx: dict[str, Any]) -> None:
     log.info("worker %s started", ctx["worker_name"])
 
 
-def make_worker(redis_url: str, queue_name: str, *, extra_ctx: dict[str, Any] | None = None,
+def make_worker(redis_url: str, queue_name: str, *, settings: ServerAccess | None = None,
                 max_jobs: int | None = None, handle_signals: bool = True) -> Worker:
+    """A worker of ``queue_name``; without ``settings`` it can run only :func:`ping` (tests, benchmarks)."""
     return Worker(
         functions=job_functions(),
         redis_settings=RedisSettings.from_dsn(redis_url),
@@ -59,7 +52,7 @@ def make_worker(redis_url: str, queue_name: str, *, extra_ctx: dict[str, Any] | 
         health_check_key=health_check_key(queue_name),
         health_check_interval=HEALTH_CHECK_INTERVAL,
         on_startup=on_startup,
-        ctx=dict(extra_ctx or {}),
+        ctx={"settings": settings},
         max_jobs=max_jobs or max(1, os.cpu_count() or 1),
         handle_signals=handle_signals,
         job_timeout=24 * 3600,
@@ -67,6 +60,6 @@ def make_worker(redis_url: str, queue_name: str, *, extra_ctx: dict[str, Any] | 
     )
 
 
-def run_worker(redis_url: str, queue_name: str) -> None:
+def run_worker(redis_url: str, queue_name: str, settings: ServerAccess) -> None:
     """Blocking entry point of ``weblab worker``; stops on SIGINT/SIGTERM."""
-    make_worker(redis_url, queue_name).run()
+    make_worker(redis_url, queue_name, settings=settings).run()

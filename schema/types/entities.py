@@ -16,7 +16,6 @@ from urllib.parse import quote
 import strawberry
 
 from ontology import search
-from resolvers.combine import format_of
 from resolvers.entities import Entities
 from resolvers.errors import NotFound
 from resolvers.metadata import EntityRecord, Kind, VersionRecord, Visibility
@@ -35,6 +34,7 @@ from schema.types.ontology import (
 from schema.types.pagination import Connection, check_page_size, paginate
 from schema.types.runs import Experiment, Run, RunStatus, version_experiments, version_runs
 from schema.types.users import User
+from worker.contract import format_of
 
 
 @strawberry.type(description="A file of a version.")

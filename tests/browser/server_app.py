@@ -19,8 +19,8 @@ from typing import Any
 from starlette.applications import Starlette
 from starlette.routing import BaseRoute
 
+from resolvers.settings import Settings
 from web.app import all_routes, create_app
-from web.settings import Settings
 
 ROUTE_MODULES = ("entities", "graphql", "runner", "linked_data", "sparql")
 

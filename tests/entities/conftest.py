@@ -12,8 +12,8 @@ import pytest
 import pytest_asyncio
 
 from resolvers.entities import Entities
+from resolvers.services import Services
 from resolvers.uploads import Upload
-from web.services import Services
 
 
 @pytest.fixture(scope="session")

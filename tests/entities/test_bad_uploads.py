@@ -8,12 +8,12 @@ import zipfile
 
 import pytest
 
-from resolvers.combine import write_manifest
 from resolvers.content import check_files, choose_main
 from resolvers.entities import Entities
 from resolvers.errors import UploadTooLarge, ValidationError
 from resolvers.metadata import Kind
 from resolvers.uploads import Limits, Upload, unpack
+from worker.contract import write_manifest
 
 LIMITS = Limits(max_upload_bytes=10_000, max_unpacked_bytes=50_000)
 CELLML = b'<model name="m" xmlns="http://www.cellml.org/cellml/1.0#"/>'

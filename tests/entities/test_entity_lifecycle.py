@@ -9,11 +9,11 @@ import pyoxigraph as ox
 import pytest
 
 from resolvers import metadata
-from resolvers.combine import MANIFEST, read_manifest_master
 from resolvers.entities import Entities
 from resolvers.errors import Conflict, Forbidden, NotFound, NothingChanged, Unauthenticated, ValidationError
 from resolvers.metadata import Kind, Visibility
 from resolvers.uploads import Upload
+from worker.contract import MANIFEST, read_manifest_master
 
 
 async def test_a_model_version_is_a_commit_with_a_manifest_and_a_graph(entities: Entities, make_user, beeler_reuter):
@@ -26,7 +26,7 @@ async def test_a_model_version_is_a_commit_with_a_manifest_and_a_graph(entities:
     _, content = await entities.read_file(owner, entity.uri, version.sha, beeler_reuter.name)
     assert content == beeler_reuter.data
     _, manifest = await entities.read_file(owner, entity.uri, version.sha, MANIFEST)
-    assert read_manifest_master(manifest, MANIFEST) == beeler_reuter.name
+    assert read_manifest_master(manifest) == beeler_reuter.name
 
     graph = ox.NamedNode(version.uri)
     assert version.uri == f"{entity.uri}/versions/{version.sha}"
@@ -247,7 +247,7 @@ async def test_omex_archive_holds_every_file_with_the_manifest_first(entities: E
         assert names[0] == MANIFEST
         assert set(names) == {MANIFEST, "main.txt", "lib/helper.txt"}
         assert zf.read("lib/helper.txt") == b"# helper\n"
-        assert read_manifest_master(zf.read(MANIFEST), MANIFEST) == "main.txt"
+        assert read_manifest_master(zf.read(MANIFEST)) == "main.txt"
 
 
 async def test_entity_page_opens_one_repository(entities: Entities, make_user, beeler_reuter, noble, monkeypatch):

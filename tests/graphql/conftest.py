@@ -15,11 +15,11 @@ import pytest
 import pytest_asyncio
 
 from resolvers.entities import Entities
+from resolvers.services import Services
+from resolvers.settings import Settings
 from resolvers.uploads import Upload
 from tests.conftest import BASE, bearer
 from web.app import create_app
-from web.services import Services
-from web.settings import Settings
 
 Gql = Callable[..., Awaitable[dict[str, Any]]]
 

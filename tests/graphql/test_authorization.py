@@ -14,8 +14,8 @@ from resolvers import runs
 from resolvers.accounts import User
 from resolvers.entities import Entities
 from resolvers.metadata import Kind
+from resolvers.services import Services
 from tests.graphql.conftest import Gql
-from web.services import Services
 
 
 @dataclass

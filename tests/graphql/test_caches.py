@@ -8,8 +8,8 @@ import secrets
 from resolvers import runs
 from resolvers.entities import Entities
 from resolvers.metadata import Kind
+from resolvers.services import Services
 from tests.graphql.conftest import Gql
-from web.services import Services
 
 FIND = "query($t: String!) { models(text: $t) { totalCount nodes { name } } }"
 

@@ -28,12 +28,12 @@ import uvicorn
 from resolvers import runs
 from resolvers.entities import Entities
 from resolvers.metadata import Kind
+from resolvers.services import Services
+from resolvers.settings import Settings
 from resolvers.uploads import Upload
 from tests.conftest import ROOT, MakeUser, free_port
 from tests.runs.standin_engine import protocol_text
 from web.app import create_app
-from web.services import Services
-from web.settings import Settings
 
 ENGINE = "tests.runs.standin_engine"
 

@@ -13,9 +13,9 @@ from arq.jobs import Job, JobStatus
 from resolvers import runs
 from resolvers.entities import Entities
 from resolvers.metadata import Kind
+from resolvers.services import Services
 from resolvers.uploads import Upload
 from tests.runs.conftest import Publish
-from web.services import Services
 
 
 async def _cancel(services: Services, ids: list[str]) -> None:

@@ -15,8 +15,9 @@ import pytest
 from arq.jobs import Job, JobStatus
 
 from resolvers import runs
+from resolvers.services import Services
 from tests.runs.conftest import Publish, Workers, wait_for
-from web.services import Services, open_redis
+from web.services import open_redis
 
 
 class PrivateRedis:

@@ -6,7 +6,8 @@ import time
 
 import pytest
 
-from resolvers.signing import MAX_SKEW, BadSignature, make_token, read_token, sign_request, verify_request
+from resolvers.tokens import make_token, read_token
+from worker.contract import MAX_SKEW, BadSignature, sign_request, verify_request
 
 KEY = "shared secret"
 

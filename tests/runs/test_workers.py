@@ -14,10 +14,10 @@ import httpx
 import pyoxigraph as ox
 
 from resolvers import runs
+from resolvers.services import Services
+from resolvers.settings import Settings
 from tests.conftest import bearer
 from tests.runs.conftest import Publish, Workers, alive, http, wait_for, wait_gone, wait_pid
-from web.services import Services
-from web.settings import Settings
 
 PREFIXES = "PREFIX weblab: <https://w3id.org/weblab/ns#>\nPREFIX prov: <http://www.w3.org/ns/prov#>\n" \
            "PREFIX rdf: <http://www.w3.org/1999/02/22-rdf-syntax-ns#>\n"

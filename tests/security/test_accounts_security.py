@@ -19,8 +19,8 @@ import time
 
 import httpx
 
+from resolvers.settings import Settings
 from tests.conftest import MakeUser, bearer
-from web.settings import Settings
 
 PASSWORD = "correct horse"  # what server_user gives every user
 _addresses = itertools.count(secrets.randbelow(60_000))

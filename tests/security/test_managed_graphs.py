@@ -101,10 +101,10 @@ async def test_a_store_from_another_base_without_a_registry_is_refused(tmp_path:
     """A store written before the registry existed: its platform graphs are recognised by their metadata."""
     import pyoxigraph as ox
 
+    from resolvers.settings import Settings
     from sparql import registry
     from sparql.store import TripleStore
     from web.services import StartupError, open_store
-    from web.settings import Settings
 
     store = TripleStore(tmp_path / "store")
     version = ox.NamedNode("http://old.example/models/m/versions/" + "a" * 40)

@@ -25,12 +25,13 @@ import pytest
 from resolvers import runs
 from resolvers.entities import Entities
 from resolvers.metadata import Kind
-from resolvers.signing import SIGNATURE_HEADER, make_token, sign_request
+from resolvers.services import Services
+from resolvers.settings import Settings
+from resolvers.tokens import make_token
 from resolvers.uploads import Upload
 from tests import servers
 from tests.conftest import ROOT, SHARED_DATA, MakeUser, bearer, free_port, fresh_database
-from web.services import Services
-from web.settings import Settings
+from worker.contract import SIGNATURE_HEADER, sign_request
 
 MODEL = SHARED_DATA / "cellml" / "beeler_reuter_model_1977.cellml"
 PROTOCOL = b"# a protocol of comments only: it parses, and fits every model\n"

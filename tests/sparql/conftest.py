@@ -16,11 +16,11 @@ import pytest
 import pytest_asyncio
 
 from resolvers.metadata import DCTERMS, IS_VERSION_OF, OWNER, RDF_TYPE, TITLE, VISIBILITY, WEBLAB
+from resolvers.services import Services
+from resolvers.settings import Settings
 from tests.conftest import REDIS_URL, ROOT, free_port
 from web.app import create_app
 from web.routes import linked_data, sparql
-from web.services import Services
-from web.settings import Settings
 
 BASE = "http://localhost:8000/"
 

@@ -14,13 +14,13 @@ import pytest
 from resolvers import accounts
 from resolvers.entities import Entities
 from resolvers.metadata import Kind
+from resolvers.settings import Settings
 from resolvers.uploads import Upload
 from sparql.remote import RemoteTripleStore
 from tests.conftest import BASE, REDIS_URL, bearer, fresh_database
 from tests.sparql.oxigraph_server import oxigraph_server
 from web.app import create_app
 from web.services import start_services
-from web.settings import Settings
 
 MODELS = 'query { models(first: 50) { nodes { name latestVersion { visibility } } } }'
 

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from starlette.applications import Starlette
 
+from resolvers.settings import Settings
 from tests.sparql.conftest import with_routes
 from web.app import create_app
-from web.settings import Settings
 
 
 def app() -> Starlette:

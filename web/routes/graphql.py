@@ -32,6 +32,7 @@ from strawberry.asgi import GraphQL
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 
 from resolvers import accounts
+from resolvers.services import Services
 from schema.caches import CachedResult
 from schema.context import Context, build_context
 from schema.limits import Limits
@@ -153,7 +154,7 @@ REVOKED_CLOSE = 4401  # graphql-transport-ws: Unauthorized
 class CredentialGuard:
     """Runs one authenticated WebSocket so that it ends with its credential (see the module's docstring)."""
 
-    def __init__(self, services: Any, kind: str, secret_digest: bytes, listener: RevocationListener) -> None:
+    def __init__(self, services: Services, kind: str, secret_digest: bytes, listener: RevocationListener) -> None:
         self.services = services
         self.kind = kind
         self.digest = secret_digest

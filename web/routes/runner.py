@@ -1,6 +1,6 @@
 """Experiment runs over HTTP: the runner contract for workers, and runs for users.
 
-For workers (signed with the shared secret, see ``resolvers/signing.py`` and
+For workers (signed with the shared secret, see ``worker/contract.py`` and
 ``worker/callback.py``)::
 
     POST /runner/runs/{id}/claim       QUEUED → RUNNING; answers the archive URLs, time limit, cancel key
@@ -35,7 +35,9 @@ from starlette.routing import BaseRoute, Route
 
 from resolvers import runs
 from resolvers.errors import Forbidden, NotFound, Unauthenticated, UploadTooLarge, ValidationError
-from resolvers.signing import SIGNATURE_HEADER, BadSignature, make_token, read_token, verify_request
+from resolvers.services import Services
+from resolvers.tokens import make_token, read_token
+from worker.contract import SIGNATURE_HEADER, BadSignature, cancel_key, verify_request
 
 ARCHIVE_TOKEN_TTL = 600.0
 ARCHIVE_PURPOSE = "run-archive"
@@ -63,7 +65,7 @@ def _claim_digest(claim: str) -> str:
     return hashlib.sha256(b"weblab-claim\0" + claim.encode()).hexdigest()[:32]
 
 
-async def _check_archive_token(services: Any, payload: dict[str, Any]) -> None:
+async def _check_archive_token(services: Services, payload: dict[str, Any]) -> None:
     """An archive token is good while its run is RUNNING under the claim it was issued to, for its versions."""
     run_id, version, claim = payload.get("r"), payload.get("v"), payload.get("c")
     if not isinstance(run_id, str) or not isinstance(claim, str):
@@ -142,7 +144,7 @@ async def claim(request: Request) -> JSONResponse:
 
         answer.update(
             model_url=url(run.model_version_uri), protocol_url=url(run.protocol_version_uri),
-            time_limit=settings.run_time_limit, cancel_key=runs.cancel_key(settings.queue_name, run.id),
+            time_limit=settings.run_time_limit, cancel_key=cancel_key(settings.queue_name, run.id),
             engine=getattr(request.app.state, "run_engine", None), inputs={},
         )
     return JSONResponse(answer)
