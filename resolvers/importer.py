@@ -10,8 +10,6 @@ A folder contributes its own files, not its subfolders'.
 
 from __future__ import annotations
 
-import argparse
-import asyncio
 import logging
 import posixpath
 import secrets
@@ -169,54 +167,3 @@ async def import_demo(services: Services, data_dir: Path) -> ImportSummary:
         return ImportSummary()
     owner = await demo_owner(services.db)
     return await import_paths(Entities.from_services(services, auto_run=False), owner, folders, progress=False)
-
-
-# --- the command ------------------------------------------------------------------------------
-
-def add_commands(subparsers: Any) -> None:
-    """Adds ``weblab import`` to the ``weblab`` command."""
-    parser = subparsers.add_parser(
-        "import", help="bulk-import CellML models or protocols (one entity per file; unchanged files add nothing)"
-    )
-    parser.add_argument("paths", nargs="+", type=Path, metavar="PATH", help="files or folders to import")
-    parser.add_argument("--kind", choices=[k.value for k in Kind],
-                        help="kind of every file (default: from the extension: .cellml model, .txt protocol)")
-    parser.add_argument("--owner", required=True, help="name of the user who will own the entities")
-    parser.add_argument("--visibility", choices=[v.value for v in Visibility], default="public",
-                        help="visibility of the new versions (default public)")
-    parser.set_defaults(func=cmd_import)
-
-
-async def _run_import(args: argparse.Namespace) -> int:
-    from resolvers.settings import Settings
-    from web.services import StartupError, start_services  # the command runs the platform's services
-
-    for path in args.paths:
-        if not path.exists():
-            print(f"weblab: error: {path} does not exist", file=sys.stderr)
-            return 2
-    try:
-        services = await start_services(Settings())
-    except StartupError as e:
-        print(f"weblab: error: {e}", file=sys.stderr)
-        return 1
-    try:
-        try:
-            owner = await accounts.get_user(services.db, args.owner)
-        except NotFound:
-            print(f"weblab: error: no user named {args.owner!r}; create one with `weblab user add`", file=sys.stderr)
-            return 1
-        summary = await import_paths(
-            Entities.from_services(services, auto_run=False), owner, args.paths,
-            kind=Kind(args.kind) if args.kind else None, visibility=Visibility(args.visibility),
-        )
-    finally:
-        await services.close()
-    print(summary)
-    for path, reason in summary.failed:
-        print(f"  failed: {path}: {reason}", file=sys.stderr)
-    return 1 if summary.failed else 0
-
-
-def cmd_import(args: argparse.Namespace) -> int:
-    return asyncio.run(_run_import(args))

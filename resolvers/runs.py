@@ -33,14 +33,12 @@ Workers never touch PostgreSQL: they call the runner callback
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import contextlib
 import functools
 import hashlib
 import logging
 import os
-import sys
 import uuid
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
@@ -695,40 +693,6 @@ async def run_all(services: Services) -> Queued:
 
     matrix = compatibility.matrix(services.store, services.settings.base_uri)
     return await _queue_pairs(services, ((c.model, c.protocol, c.missing) for c in matrix))
-
-
-# --- the command line --------------------------------------------------------------------------
-
-def _cmd_run_all(args: argparse.Namespace) -> int:
-    from resolvers.settings import Settings
-    from web.services import StartupError, start_services
-
-    async def main() -> int:
-        try:
-            services = await start_services(Settings())
-        except StartupError as exc:
-            print(f"weblab: error: {exc}", file=sys.stderr)
-            return 1
-        try:
-            if args.recover:
-                print(f"recovery: {await recover(services)}")
-            result = await run_all(services)
-        finally:
-            await services.close()
-        print(f"queued {len(result.queued)} runs, recorded {len(result.inapplicable)} inapplicable experiments, "
-              f"skipped {result.skipped} experiments that already have a run")
-        return 0
-
-    return asyncio.run(main())
-
-
-def add_commands(subparsers: Any) -> None:
-    """``weblab run-all``: queue every experiment that has no run yet."""
-    parser = subparsers.add_parser(
-        "run-all", help="queue (bulk) every latest model × latest protocol experiment that has no run yet")
-    parser.add_argument("--recover", action="store_true",
-                        help="first re-queue runs whose job is missing from Redis and release runs of lost workers")
-    parser.set_defaults(func=_cmd_run_all)
 
 
 __all__ = ["Run", "create_run", "cancel_run", "claim_run", "report_progress", "release_run", "finish_run", "recover",

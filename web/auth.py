@@ -12,11 +12,12 @@ account). A login whose body is JSON needs nothing more: a cross-site page canno
 ``Content-Type: application/json`` without a CORS preflight, which this server never grants, so programs
 log in with JSON and no token. Any other login body (a form, multipart, text) must carry a token equal to the
 ``weblab_csrf`` cookie (double-submit), in the ``csrf_token`` form field or the ``X-CSRF-Token`` header; the
-login page gets such a cookie (and the hidden field) before anyone is signed in. See :func:`check_login_csrf`.
+login page gets such a cookie (and the hidden field) before anyone is signed in. See
+``resolvers.sessions.check_login_csrf``.
 
 WebSockets authenticate like HTTP requests, at the handshake; a revoked or unknown bearer token is refused
-there with 401. Revoking a token or ending a session is announced on Redis (:func:`announce_revoked`), so each web
-server closes the sockets opened with it (``web/routes/graphql.py``); they also re-check it in the database.
+there with 401. Revoking a token or ending a session is announced on Redis
+(``resolvers.sessions.announce_revoked``), so each web server closes the sockets opened with it (``web/routes/graphql.py``); they also re-check it in the database.
 """
 
 from __future__ import annotations
@@ -29,25 +30,18 @@ import logging
 import secrets
 from http.cookies import SimpleCookie
 
-from starlette.requests import HTTPConnection
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from resolvers import accounts
-from resolvers.errors import Forbidden
 from resolvers.services import Services
+from resolvers.sessions import CSRF_COOKIE, SESSION_COOKIE, revocation_channel
 from web.health import unavailable_response
 
 log = logging.getLogger(__name__)
 
-SESSION_COOKIE = "weblab_session"
-CSRF_COOKIE = "weblab_csrf"
 CSRF_HEADER = b"x-csrf-token"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 LOGIN_PAGE = "/login"
-
-
-class CsrfRefused(Forbidden):
-    code = "csrf"
 
 
 def _headers(scope: Scope) -> dict[bytes, bytes]:
@@ -89,22 +83,6 @@ async def refuse_websocket(scope: Scope, receive: Receive, send: Send, status: i
         await send({"type": "websocket.close", "code": 1008})
 
 
-def is_json(connection: HTTPConnection) -> bool:
-    return connection.headers.get("content-type", "").split(";")[0].strip().lower() == "application/json"
-
-
-def check_login_csrf(connection: HTTPConnection, form_token: str | None = None) -> None:
-    """Refuses (:class:`CsrfRefused`) a login a cross-site page could have sent: one that is not JSON and does
-    not carry the ``weblab_csrf`` cookie's value as ``X-CSRF-Token`` or as the form's ``csrf_token``."""
-    if connection.scope["type"] != "http" or is_json(connection):
-        return
-    cookie = connection.cookies.get(CSRF_COOKIE, "")
-    sent = connection.headers.get("x-csrf-token") or form_token or ""
-    if not cookie or not hmac.compare_digest(sent.encode(), cookie.encode()):
-        raise CsrfRefused("a login from a form needs the csrf_token field (the weblab_csrf cookie's value, "
-                          "which the login page sets); programs send JSON instead")
-
-
 def _with_login_cookie(scope: Scope, send: Send, token: str) -> Send:
     """``send`` adding a pre-session ``weblab_csrf`` cookie to the response (for the login page's form)."""
     secure = "; Secure" if scope.get("scheme") == "https" else ""
@@ -119,20 +97,6 @@ def _with_login_cookie(scope: Scope, send: Send, token: str) -> Send:
 
 
 # --- revocation ------------------------------------------------------------------------------
-
-def revocation_channel(services: Services) -> str:
-    """The Redis channel on which every web server of the deployment hears of revoked credentials."""
-    return f"{services.settings.queue_name}:revoked"
-
-
-async def announce_revoked(services: Services, secret_digest: bytes) -> None:
-    """Tells every web server that the token or session with this digest no longer authenticates, so that they
-    close the WebSockets opened with it (which re-check it themselves too: a lost message only delays that)."""
-    try:
-        await services.redis.publish(revocation_channel(services), secret_digest.hex())
-    except Exception as exc:  # noqa: BLE001 - Redis down: the sockets' own checks still close them
-        log.warning("could not announce a revoked credential: %s", exc)
-
 
 class RevocationListener:
     """One Redis subscription per process to the revocation channel, while any WebSocket is watching: sets the

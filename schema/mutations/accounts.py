@@ -2,7 +2,7 @@
 
 As over HTTP, logins and registrations are throttled (a ``Throttled`` result, and ``Retry-After`` on the HTTP
 response), and a login posted as anything but JSON (multipart, which a cross-site form can send) needs the
-``X-CSRF-Token`` header with the ``weblab_csrf`` cookie's value (``web/auth.py``).
+``X-CSRF-Token`` header with the ``weblab_csrf`` cookie's value (``resolvers/sessions.py``).
 """
 
 from __future__ import annotations
@@ -12,12 +12,11 @@ from typing import Annotated
 import strawberry
 from starlette.responses import Response
 
-from resolvers import accounts, throttle
+from resolvers import accounts, sessions, throttle
 from schema.context import Info
 from schema.mutations.results import attempt
 from schema.types.errors import Conflict, Error, Forbidden, NotFound, Unauthenticated, ValidationError
 from schema.types.users import ApiToken, Me
-from web.auth import CSRF_COOKIE, SESSION_COOKIE, announce_revoked, check_login_csrf
 
 
 @strawberry.type(description="A signed-in browser session: cookies are set on the response.")
@@ -75,19 +74,11 @@ class AccountMutations:
     @strawberry.mutation(description="Sign in: sets the session cookie and the CSRF cookie, like POST /auth/login.")
     async def login(self, info: Info, name: str, password: str) -> LoginResult:
         async def run() -> Session:
-            check_login_csrf(info.context.request)
-            db = info.context.services.db
-            user = await throttle.sign_in(info.context.services, name, password,
-                                          throttle.client_address(info.context.request))
-            session = await accounts.create_session(db, user)
-            response = info.context.response
-            if isinstance(response, Response):
-                secure = info.context.request.url.scheme == "https"
-                max_age = int(accounts.SESSION_LIFETIME.total_seconds())
-                response.set_cookie(SESSION_COOKIE, session.token, max_age=max_age, httponly=True, samesite="lax",
-                                    secure=secure)
-                response.set_cookie(CSRF_COOKIE, session.csrf_token, max_age=max_age, httponly=False,
-                                    samesite="lax", secure=secure)
+            sessions.check_login_csrf(info.context.request)
+            user, session = await sessions.start_session(info.context.services, info.context.request, name,
+                                                         password)
+            if isinstance(info.context.response, Response):
+                sessions.set_session_cookies(info.context.response, session, info.context.request)
             return Session(me=Me(user_record=user), csrf_token=session.csrf_token)
 
         try:
@@ -97,14 +88,9 @@ class AccountMutations:
 
     @strawberry.mutation(description="Sign out: ends the session and clears its cookies.")
     async def logout(self, info: Info) -> LoggedOut:
-        token = getattr(info.context.request.state, "session_token", None)
-        if token:
-            await accounts.end_session(info.context.services.db, token)
-            await announce_revoked(info.context.services, accounts.digest(token))
         response = info.context.response
-        if isinstance(response, Response):
-            response.delete_cookie(SESSION_COOKIE)
-            response.delete_cookie(CSRF_COOKIE)
+        await sessions.end_session(info.context.services, getattr(info.context.request.state, "session_token", None),
+                                   response if isinstance(response, Response) else None)
         return LoggedOut(ok=True)
 
     @strawberry.mutation(description="Create an API token for programs; its secret is in this answer only.")
@@ -120,7 +106,7 @@ class AccountMutations:
         async def run() -> TokenRevoked:
             user = info.context.require_user()
             revoked = await accounts.revoke_token(info.context.services.db, user, id)
-            await announce_revoked(info.context.services, revoked)
+            await sessions.announce_revoked(info.context.services, revoked)
             return TokenRevoked(id=id)
 
         return await attempt(run())

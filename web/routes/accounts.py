@@ -16,9 +16,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from resolvers import accounts, throttle
+from resolvers import accounts, sessions, throttle
 from resolvers.errors import Unauthenticated, ValidationError
-from web.auth import CSRF_COOKIE, SESSION_COOKIE, announce_revoked, check_login_csrf
 
 
 async def body(request: Request) -> dict[str, Any]:
@@ -71,31 +70,20 @@ async def register(request: Request) -> JSONResponse:
 
 async def login(request: Request) -> JSONResponse:
     data = await body(request)
-    check_login_csrf(request, data.get("csrf_token"))
-    services = request.app.state.services
+    sessions.check_login_csrf(request, data.get("csrf_token"))
     try:
-        user = await throttle.sign_in(services, _field(data, "name"), _field(data, "password"),
-                                      throttle.client_address(request))
+        user, session = await sessions.start_session(request.app.state.services, request, _field(data, "name"),
+                                                     _field(data, "password"))
     except throttle.Throttled as exc:
         return throttled(exc)
-    session = await accounts.create_session(services.db, user)
     response = JSONResponse({"user": user_json(user), "csrf_token": session.csrf_token})
-    secure = request.url.scheme == "https"
-    max_age = int(accounts.SESSION_LIFETIME.total_seconds())
-    response.set_cookie(SESSION_COOKIE, session.token, max_age=max_age, httponly=True, samesite="lax", secure=secure)
-    response.set_cookie(CSRF_COOKIE, session.csrf_token, max_age=max_age, httponly=False, samesite="lax",
-                        secure=secure)
+    sessions.set_session_cookies(response, session, request)
     return response
 
 
 async def logout(request: Request) -> Response:
-    token = getattr(request.state, "session_token", None)
-    if token:
-        await accounts.end_session(request.app.state.services.db, token)
-        await announce_revoked(request.app.state.services, accounts.digest(token))
     response = Response(status_code=204)
-    response.delete_cookie(SESSION_COOKIE)
-    response.delete_cookie(CSRF_COOKIE)
+    await sessions.end_session(request.app.state.services, getattr(request.state, "session_token", None), response)
     return response
 
 
@@ -131,7 +119,7 @@ async def revoke_token(request: Request) -> Response:
     except ValueError:
         raise ValidationError("token_id", "is not a number") from None
     revoked = await accounts.revoke_token(request.app.state.services.db, user, token_id)
-    await announce_revoked(request.app.state.services, revoked)
+    await sessions.announce_revoked(request.app.state.services, revoked)
     return Response(status_code=204)
 
 

@@ -1,0 +1,5 @@
+import sys
+
+from web.cli.main import main
+
+sys.exit(main())
