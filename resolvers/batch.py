@@ -1,6 +1,6 @@
 """Batched reads of runs and compatibility: many at once, one round trip each.
 
-The GraphQL loaders (``schema/dataloaders.py``) answer a page of N items with
+The GraphQL loaders (``resolvers/loaders.py``) answer a page of N items with
 a constant number of queries; they need set-at-a-time reads that
 ``resolvers.runs`` and ``ontology.compatibility`` (one item at a time) do not
 offer. These functions hold no authorization: callers pass only URIs the

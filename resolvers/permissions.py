@@ -20,7 +20,8 @@ GraphQL, the SPARQL endpoint, linked-data pages and downloads all call
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import asyncio
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -172,6 +173,14 @@ async def granted_entities(db: Any, user: Caller | None) -> set[str]:
     async with db.connection() as conn:
         cur = await conn.execute("SELECT entity_uri FROM collaborators WHERE user_id = %s", (user.id,))
         return {row[0] for row in await cur.fetchall()}
+
+
+async def experiment_visible(model_version: str, protocol_version: str,
+                             version_visible: Callable[[str], Awaitable[bool]]) -> bool:
+    """The rule for an experiment and each of its runs: visible to whoever may see both its model version and
+    its protocol version, so that no run (nor its results) reveals a version its reader may not see."""
+    model, protocol = await asyncio.gather(version_visible(model_version), version_visible(protocol_version))
+    return model and protocol
 
 
 async def visible_graphs(source: Services | TripleStore | ox.Store, user: Caller | None, *,

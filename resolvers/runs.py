@@ -54,7 +54,7 @@ from psycopg.rows import dict_row
 
 from resolvers import provenance
 from resolvers.errors import Conflict, Forbidden, NotFound, Unauthenticated, ValidationError
-from resolvers.permissions import Caller
+from resolvers.permissions import Caller, experiment_visible
 from resolvers.services import Services
 from worker.contract import JOB_NAME, cancel_key
 
@@ -194,12 +194,23 @@ async def check_visible(services: Services, caller: Caller | None, *version_uris
 
 
 async def visible_run(services: Services, caller: Caller | None, run_id: str) -> Run:
-    """The run if ``caller`` may see it (both versions visible); NotFound otherwise, so nothing leaks."""
+    """The run if ``caller`` may see it (``permissions.experiment_visible``); NotFound otherwise, so nothing
+    leaks."""
+    from resolvers.entities import Entities
+
     run = await get_run(services.db, run_id)
-    try:
-        await check_visible(services, caller, run.model_version_uri, run.protocol_version_uri)
-    except (NotFound, ValidationError):
-        raise NotFound(f"no run {run_id}") from None
+    entities = Entities.from_services(services)
+
+    async def version_visible(uri: str) -> bool:
+        entity, sha = split_version_uri(uri)
+        try:
+            await entities.get_version(caller, entity, sha)
+        except (NotFound, ValidationError):
+            return False
+        return True
+
+    if not await experiment_visible(run.model_version_uri, run.protocol_version_uri, version_visible):
+        raise NotFound(f"no run {run_id}")
     return run
 
 

@@ -94,7 +94,7 @@ class Context:
     request: Request | WebSocket
     response: Response | WebSocket | None
     trips: RoundTrips = field(default_factory=RoundTrips)
-    loaders: Any = None  # schema.dataloaders.Loaders, set in build_context (import cycle otherwise)
+    loaders: Any = None  # resolvers.loaders.Loaders, set in build_context (import cycle otherwise)
     limits: Any = None  # schema.limits.Limits
 
     @property
@@ -107,7 +107,7 @@ class Context:
 
     def refresh(self) -> None:
         """Forget what this request has read: a mutation changed it (same counters, fresh caches)."""
-        from schema.dataloaders import Loaders
+        from resolvers.loaders import Loaders
 
         self.loaders = Loaders(self.services, self.user)
 
@@ -123,7 +123,7 @@ Info = StrawberryInfo[Context, None]
 def build_context(services: Services, user: User | None, request: Request | WebSocket,
                   response: Response | WebSocket | None, settings: Settings | None = None) -> Context:
     """``settings`` (default: the services') are the app's, which may differ in diagnostics and limits."""
-    from schema.dataloaders import Loaders
+    from resolvers.loaders import Loaders
     from schema.limits import Limits
 
     trips = RoundTrips()

@@ -25,7 +25,8 @@ from strawberry.types import ExecutionResult
 from strawberry.types.execution import PreExecutionError
 
 from resolvers.errors import WeblabError
-from schema.caches import CachedResult, ResponseCache, generation_of, only_queries
+from resolvers.store_cache import generation_of
+from schema.caches import CachedResult, ResponseCache, only_queries
 from schema.extensions import RoundTrips
 from schema.limits import CostLimit, Limits, StringLimit, string_error
 from schema.mutations import Mutation

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Annotated
 import strawberry
 
 from ontology.graphs import term_labels
-from schema.dataloaders import InterfacePart, VariableRow
+from resolvers.loaders import InterfacePart, VariableRow
 
 if TYPE_CHECKING:
     from schema.types.entities import Version

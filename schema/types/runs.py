@@ -15,9 +15,9 @@ import strawberry
 
 from resolvers import batch, runs
 from resolvers.errors import ValidationError
+from resolvers.loaders import OutputRow
 from resolvers.runs import Run as RunRecord
 from schema.context import Info
-from schema.dataloaders import OutputRow
 from schema.types.node import Node, node_id
 from schema.types.ontology import Compatibility, OntologyTerm, terms
 from schema.types.pagination import (

@@ -63,7 +63,7 @@ async def test_mutations_are_never_answered_from_the_cache(gql: Gql) -> None:
 
 def test_a_store_written_elsewhere_is_never_cached(services: Services) -> None:
     # a remote SPARQL server may be written by other processes: its reads are made afresh every time
-    from schema.caches import GenerationCache, generation_of
+    from resolvers.store_cache import GenerationCache, generation_of
 
     class Remote:
         generation = 0  # counts only this process's writes

@@ -12,7 +12,7 @@ list would for this caller.
 
 The batched SPARQL lives here because ``resolvers.metadata`` reads one entity
 at a time; the queries only read the graphs ``resolvers.metadata`` writes, with
-its vocabulary.
+its vocabulary. GraphQL's types (``schema/``) read only through this class.
 """
 
 from __future__ import annotations
@@ -31,11 +31,18 @@ from resolvers import batch, metadata
 from resolvers.accounts import User
 from resolvers.entities import Entities
 from resolvers.metadata import EntityRecord, Kind, VersionRecord, Visibility
-from resolvers.permissions import Access, can_edit, can_view, can_view_entity, granted_entities
+from resolvers.permissions import (
+    Access,
+    can_edit,
+    can_view,
+    can_view_entity,
+    experiment_visible,
+    granted_entities,
+)
 from resolvers.repositories import Repositories
 from resolvers.runs import Run
 from resolvers.services import Services
-from schema.caches import store_cache
+from resolvers.store_cache import store_cache
 
 _VERSION_CLASSES = {k: k.version_class for k in Kind}
 
@@ -212,8 +219,13 @@ class Loaders:
         """The runs using a version the caller may see, whose other version it may see too, newest first."""
         models, protocols = await asyncio.gather(self.visible_version_uris(Kind.MODEL),
                                                  self.visible_version_uris(Kind.PROTOCOL))
+        visible = models | protocols
+
+        async def version_visible(uri: str) -> bool:
+            return uri in visible
+
         return [r for r in await self.version_runs.load(version_uri)
-                if r.model_version_uri in models and r.protocol_version_uri in protocols]
+                if await experiment_visible(r.model_version_uri, r.protocol_version_uri, version_visible)]
 
     def _read_kind(self, kind: Kind) -> tuple[list[EntityRecord], dict[str, list[VersionRecord]]]:
         """Every entity of a kind and all their versions (two queries), shared between requests until the store
@@ -444,13 +456,15 @@ SELECT ?r ?o ?name ?file ?description ?units ?shape ?value ?values WHERE {{
         return [sorted(found.get(u, {}).values(), key=lambda o: o.name) for u in run_uris]
 
     async def visible_run(self, run_id: str) -> Run | None:
-        """The run if the caller may see both of its versions."""
+        """The run if the caller may see it (``permissions.experiment_visible``)."""
         run = await self.run.load(run_id)
         if run is None:
             return None
-        model = await self.visible_version(run.model_version_uri)
-        protocol = await self.visible_version(run.protocol_version_uri)
-        return run if model is not None and protocol is not None else None
+
+        async def version_visible(uri: str) -> bool:
+            return await self.visible_version(uri) is not None
+
+        return run if await experiment_visible(run.model_version_uri, run.protocol_version_uri, version_visible) else None
 
 
 @dataclass(frozen=True)

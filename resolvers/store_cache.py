@@ -1,0 +1,87 @@
+"""Store reads shared between requests, valid for one generation of the triple store.
+
+``TripleStore.generation`` (sparql/store.py) is bumped by every write, so a read
+that does not depend on the caller (every entity of a kind with all its
+versions) stays right until the store changes; each request still filters it
+for its caller through ``resolvers.permissions``. Per process and per store; a
+write in this process is seen at once. Only the embedded store is cached (see
+:func:`generation_of`).
+"""
+
+from __future__ import annotations
+
+import threading
+import weakref
+from collections.abc import Callable, Hashable
+from typing import Any, TypeVar
+
+from sparql.store import TripleStore
+
+T = TypeVar("T")
+
+
+def generation_of(store: Any) -> int | None:
+    """The store's write counter, or None when it cannot see every write (then nothing is cached).
+
+    Only the embedded store qualifies: it is open in this process alone, so every write bumps its counter.
+    A remote SPARQL server (``WEBLAB_SPARQL_URL``) may be written by other processes this one never hears of.
+    """
+    inner = getattr(store, "inner", store)
+    if not isinstance(inner, TripleStore):
+        return None
+    return inner.generation
+
+
+class GenerationCache:
+    """Values keyed by anything, forgotten as soon as the store's generation changes."""
+
+    def __init__(self) -> None:
+        self._generation = -1
+        self._values: dict[Hashable, Any] = {}
+        self._lock = threading.Lock()
+
+    def get(self, store: Any, key: Hashable, compute: Callable[[], T]) -> T:
+        generation = generation_of(store)
+        if generation is None:
+            return compute()
+        with self._lock:
+            if generation != self._generation:
+                self._values, self._generation = {}, generation
+            if key in self._values:
+                return self._values[key]
+        value = compute()
+        with self._lock:
+            if self._generation == generation == generation_of(store):  # nothing was written meanwhile
+                self._values[key] = value
+        return value
+
+
+    def get_many(self, store: Any, keys: list[Hashable],
+                 compute: Callable[[list[Hashable]], dict[Hashable, T]]) -> tuple[dict[Hashable, T], bool]:
+        """Values for ``keys``; those not cached are computed together (one call of ``compute`` with the missing
+        keys, which must return a value for each). Also says whether ``compute`` was called."""
+        generation = generation_of(store)
+        if generation is None:
+            return compute(list(dict.fromkeys(keys))), True
+        with self._lock:
+            if generation != self._generation:
+                self._values, self._generation = {}, generation
+            found = {k: self._values[k] for k in keys if k in self._values}
+        missing = [k for k in dict.fromkeys(keys) if k not in found]
+        if not missing:
+            return found, False
+        computed = compute(missing)
+        with self._lock:
+            if self._generation == generation == generation_of(store):
+                self._values.update(computed)
+        return {**found, **computed}, True
+
+
+_PER_STORE: weakref.WeakKeyDictionary[Any, GenerationCache] = weakref.WeakKeyDictionary()
+
+
+def store_cache(store: Any) -> GenerationCache:
+    """The generation cache of a store (one per store object, gone with it)."""
+    if store not in _PER_STORE:
+        _PER_STORE[store] = GenerationCache()
+    return _PER_STORE[store]
