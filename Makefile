@@ -12,12 +12,13 @@ APT := DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get
 run: install system-deps
 	$(BIN)/weblab serve
 
-test: install system-deps browser
-	$(BIN)/ruff check .
+test: install system-deps browser lint
 	$(BIN)/pytest
 
+# Style, the import layers of ARCHITECTURE.md (pyproject's [tool.importlinter]) and the types.
 lint: install
 	$(BIN)/ruff check .
+	$(BIN)/lint-imports
 
 install: $(VENV)/.installed
 

@@ -39,6 +39,7 @@ class Settings(BaseSettings):
     sparql_per_client: int = Field(2, description="SPARQL queries one client (user, else address) runs at a time; as many more wait, the next get 429 (0: no limit).")
     sparql_cache_mb: int = Field(64, description="Memory for answers to repeated SPARQL queries, kept until the store changes (0: off).")
     sparql_service_allow: list[str] = Field(default_factory=list, description="SERVICE endpoints allowed (federation is off when empty).")
+    fc_cache: Path | None = Field(None, description="Where the engine keeps compiled simulations, shared by the runs of a host (default $XDG_CACHE_HOME/weblab/fc, i.e. ~/.cache/weblab/fc). Read by the engine itself (worker/fc/simulation.py), which also runs without the platform, so give it in the environment rather than in .env.")
     run_time_limit: float = Field(3600.0, description="Hard wall-clock limit of one experiment, in seconds.")
     server_url: str | None = Field(None, description="URL at which workers reach the web server (archive downloads, runner callback); defaults to BASE_URI.")
     graphql_limits: dict[str, int] = Field(default_factory=dict, description="GraphQL limits overriding the defaults, as JSON: depth (10), aliases (15), tokens (2000), cost (5000), page_size (100), string_length (10000: characters of one string argument or variable).")
