@@ -37,7 +37,8 @@ _PROTOCOL_IMPORT = re.compile(
 def parse_xml(data: bytes, source: str) -> Element:
     """A hardened parse: refuses DTDs, entity declarations and external references, names the file on failure."""
     try:
-        return fromstring(data, forbid_dtd=True)
+        root: Element = fromstring(data, forbid_dtd=True)
+        return root
     except DTDForbidden as e:
         raise ValidationError(source, f"{DTD_REFUSED} ({e})") from e
     except DefusedXmlException as e:

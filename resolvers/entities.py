@@ -442,7 +442,7 @@ class Entities:
             return version
         graph = ox.NamedNode(version.uri)
         async with _lock(entity.uri):
-            self.ox.swap(ox.Quad(graph, metadata.VISIBILITY, version.visibility.term, graph),
+            self.ox.swap(ox.Quad(graph, metadata.VISIBILITY, version.visibility.term, graph),  # type: ignore[attr-defined]  # both stores' wrappers add swap
                          ox.Quad(graph, metadata.VISIBILITY, new.term, graph))
         return replace(version, visibility=new)
 

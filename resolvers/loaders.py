@@ -20,7 +20,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import pyoxigraph as ox
 from strawberry.dataloader import DataLoader
@@ -40,9 +40,13 @@ from resolvers.permissions import (
     granted_entities,
 )
 from resolvers.repositories import Repositories
+from resolvers.round_trips import count_cached, shared_cache_key
 from resolvers.runs import Run
 from resolvers.services import Services
 from resolvers.store_cache import store_cache
+from sparql.store import select
+
+T = TypeVar("T")
 
 _VERSION_CLASSES = {k: k.version_class for k in Kind}
 
@@ -138,11 +142,12 @@ class Loaders:
 
     # --- authorization -----------------------------------------------------------------------
 
-    def _once(self, key: str, make: Callable[[], Awaitable[Any]]) -> Awaitable[Any]:
+    def _once(self, key: str, make: Callable[[], Awaitable[T]]) -> Awaitable[T]:
         """One shared task per key and request: concurrent first callers wait for the same query."""
         if key not in self._tasks:
             self._tasks[key] = asyncio.ensure_future(make())
-        return self._tasks[key]
+        task: asyncio.Future[T] = self._tasks[key]
+        return task
 
     async def granted(self) -> set[str]:
         """Entity URIs the caller collaborates on: one SQL query per request (none when anonymous)."""
@@ -237,9 +242,9 @@ class Loaders:
             computed = True
             return metadata.list_entities(self.ox, self.base, kind), self._read_versions(None, kind)
 
-        found = store_cache(self.store.inner).get(self.store, ("kind", self.base, kind), read)
+        found = store_cache(shared_cache_key(self.store)).get(self.store, ("kind", self.base, kind), read)
         if not computed:
-            self.store.count_cached(2)
+            count_cached(self.store, 2)
         return found
 
     async def latest_visible(self, entity: EntityRecord) -> VersionRecord | None:
@@ -252,7 +257,7 @@ class Loaders:
         found: dict[str, EntityRecord] = {}
         valid = [u for u in uris if _is_iri(u)]
         if valid:
-            for s in self.ox.query(_entities_query(valid)):
+            for s in select(self.ox, _entities_query(valid)):
                 uri = s["e"].value
                 kind = Kind(s["class"].value.removeprefix(metadata.WEBLAB).lower())
                 found[uri] = EntityRecord(
@@ -265,7 +270,7 @@ class Loaders:
     def _read_versions(self, entities: Sequence[str] | None, kind: Kind | None) -> dict[str, list[VersionRecord]]:
         records: dict[str, VersionRecord] = {}
         tags: dict[str, set[str]] = {}
-        for s in self.ox.query(_versions_query(entities, kind)):
+        for s in select(self.ox, _versions_query(entities, kind)):
             uri = s["v"].value
             if s["tag"] is not None:
                 tags.setdefault(uri, set()).add(s["tag"].value)
@@ -292,10 +297,10 @@ class Loaders:
         """One store read for the keys no earlier request (in this store generation) has read; counted as one
         read whether or not it was needed (``schema/context.py``)."""
         tagged = [(name, self.base, k) for k in keys]
-        found, computed = store_cache(self.store.inner).get_many(
+        found, computed = store_cache(shared_cache_key(self.store)).get_many(
             self.store, tagged, lambda missing: {(name, self.base, k): v for k, v in compute([m[2] for m in missing]).items()})
         if not computed:
-            self.store.count_cached(1)
+            count_cached(self.store, 1)
         return [found[t] for t in tagged]
 
     async def _load_terms(self, version_uris: list[str]) -> list[list[str]]:
@@ -305,7 +310,7 @@ class Loaders:
         query = vocab.PREFIXES + f"""
 SELECT ?v ?t WHERE {{ {values("v", version_uris)} GRAPH ?v {{ ?v weblab:annotatedWith ?t }} }}"""
         found: dict[str, set[str]] = {}
-        for s in self.ox.query(query):
+        for s in select(self.ox, query):
             found.setdefault(s["v"].value, set()).add(s["t"].value)
         return {u: sorted(found.get(u, ())) for u in version_uris}
 
@@ -321,7 +326,7 @@ SELECT ?v ?x ?component ?name ?units ?initial ?state ?term WHERE {{
   OPTIONAL {{ GRAPH ?v {{ ?x bqbiol:is|bqbiol:isVersionOf|rdf:type ?term FILTER(?term != weblab:ModelVariable) }} }}
 }}"""
         rows: dict[str, dict[str, dict[str, Any]]] = {}
-        for s in self.ox.query(query):
+        for s in select(self.ox, query):
             var = rows.setdefault(s["v"].value, {}).setdefault(s["x"].value, {
                 "component": s["component"].value, "name": s["name"].value,
                 "units": s["units"].value if s["units"] is not None else None,
@@ -349,7 +354,7 @@ SELECT ?v ?how ?t ?part ?name ?units ?description ?default ?optional WHERE {{
   }}
 }}"""
         out = {u: InterfaceRow([], [], [], []) for u in version_uris}
-        for s in self.ox.query(query):
+        for s in select(self.ox, query):
             row = out[s["v"].value]
             how = s["how"].value
             if how == vocab.REQUIRES_TERM.value:
@@ -442,7 +447,7 @@ SELECT ?r ?o ?name ?file ?description ?units ?shape ?value ?values WHERE {{
              OPTIONAL {{ ?o rdf:value ?value }} OPTIONAL {{ ?o weblab:values ?values }} }}
 }}"""
         found: dict[str, dict[str, OutputRow]] = {}
-        for s in self.ox.query(query):
+        for s in select(self.ox, query):
             shape = tuple(int(n) for n in s["shape"].value.split(",")) if s["shape"] is not None else ()
             if s["value"] is not None:
                 numbers: tuple[float, ...] | None = (float(s["value"].value),)

@@ -19,6 +19,8 @@ from enum import StrEnum
 
 import pyoxigraph as ox
 
+from sparql.store import select
+
 WEBLAB = "https://w3id.org/weblab/ns#"
 DCTERMS = "http://purl.org/dc/terms/"
 PROV = "http://www.w3.org/ns/prov#"
@@ -215,7 +217,7 @@ SELECT ?v ?parent WHERE { GRAPH ?v { ?v prov:wasRevisionOf ?parent ; dcterms:isV
 def move_revision_links(store: ox.Store) -> int:
     """Move links written inside version graphs (stores from before revision graphs) to their own graphs."""
     moved = 0
-    for s in list(store.query(_OLD_REVISION_LINKS)):
+    for s in list(select(store, _OLD_REVISION_LINKS)):
         version, parent = s["v"], s["parent"]
         write_revision(store, version.value, parent.value)
         store.remove(ox.Quad(version, WAS_REVISION_OF, parent, version))
@@ -284,15 +286,15 @@ def read_entity(store: ox.Store, base_uri: str, uri: str) -> EntityRecord | None
         node = ox.NamedNode(uri)
     except ValueError:
         return None
-    for solution in store.query(_ENTITY_QUERY, substitutions={ox.Variable("e"): node}):
+    for solution in select(store, _ENTITY_QUERY, substitutions={ox.Variable("e"): node}):
         return _entity_from(solution, base_uri)
     return None
 
 
 def find_entity(store: ox.Store, base_uri: str, kind: Kind, owner: str, name: str) -> EntityRecord | None:
     """The entity of this kind that ``owner`` named ``name``, if any (names are unique per owner and kind)."""
-    solutions = store.query(
-        _ENTITY_QUERY,
+    solutions = select(
+        store, _ENTITY_QUERY,
         substitutions={
             ox.Variable("class"): kind.entity_class,
             ox.Variable("owner"): ox.NamedNode(user_uri(base_uri, owner)),
@@ -305,8 +307,9 @@ def find_entity(store: ox.Store, base_uri: str, kind: Kind, owner: str, name: st
 
 
 def list_entities(store: ox.Store, base_uri: str, kind: Kind | None = None) -> list[EntityRecord]:
-    subs = {ox.Variable("class"): kind.entity_class} if kind else None
-    return [_entity_from(s, base_uri) for s in store.query(_ENTITY_QUERY, substitutions=subs)]
+    subs: dict[ox.Variable, ox.NamedNode | ox.BlankNode | ox.Literal | ox.Triple] | None = (
+        {ox.Variable("class"): kind.entity_class} if kind else None)
+    return [_entity_from(s, base_uri) for s in select(store, _ENTITY_QUERY, substitutions=subs)]
 
 
 _VERSIONS_QUERY = PREFIXES + """
@@ -324,7 +327,7 @@ def list_versions(store: ox.Store, base_uri: str, entity: str) -> list[VersionRe
     """Every version of an entity, oldest first (whatever their visibility: filter with permissions)."""
     found: dict[str, VersionRecord] = {}
     tags: dict[str, list[str]] = {}
-    for s in store.query(_VERSIONS_QUERY, substitutions={ox.Variable("e"): ox.NamedNode(entity)}):
+    for s in select(store, _VERSIONS_QUERY, substitutions={ox.Variable("e"): ox.NamedNode(entity)}):
         uri = s["v"].value
         if s["tag"] is not None:
             tags.setdefault(uri, []).append(s["tag"].value)

@@ -30,7 +30,7 @@ import pyoxigraph as ox
 from resolvers.metadata import PREFIXES, WEBLAB, Visibility, user_name
 from resolvers.services import Services
 from sparql.registry import ADMIN_GRAPH, REGISTRY
-from sparql.store import TripleStore
+from sparql.store import TripleStore, select
 
 
 class Caller(Protocol):
@@ -133,7 +133,7 @@ def visible_graphs_for(
     plain: dict[str, str] = {}  # graph with a visibility but no entity → visibility
     owners: dict[str, str] = {}  # entity → owner name
     depends: dict[str, set[str]] = {}
-    for s in store.query(_GRAPHS_QUERY):
+    for s in select(store, _GRAPHS_QUERY):
         g = s["g"].value
         if s["dep"] is not None:
             depends.setdefault(g, set()).add(s["dep"].value)

@@ -12,12 +12,13 @@ from __future__ import annotations
 
 import shutil
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
 import pygit2
-from pygit2.enums import FileMode, ObjectType
+from pygit2.enums import FileMode
 
 from resolvers.errors import Conflict, NotFound
 
@@ -85,7 +86,8 @@ class EntityRepository:
 
     def write_commit(self, tree: str, message: str, author: str, email: str, when: datetime, parent: str | None) -> str:
         """A commit of ``tree``, not yet on any ref (so invisible until :meth:`advance`)."""
-        offset = int(when.utcoffset().total_seconds() // 60) if when.utcoffset() else 0
+        utc_offset = when.utcoffset()
+        offset = int(utc_offset.total_seconds() // 60) if utc_offset else 0
         signature = pygit2.Signature(author, email, int(when.timestamp()), offset)
         parents = [pygit2.Oid(hex=parent)] if parent else []
         oid = self.repo.create_commit(None, signature, signature, message, pygit2.Oid(hex=tree), parents)
@@ -128,17 +130,18 @@ class EntityRepository:
             raise NotFound(f"{sha} is not a commit")
         return obj
 
-    def _walk(self, tree: pygit2.Tree, prefix: str = ""):  # noqa: ANN202 - generator of (path, blob entry)
+    def _walk(self, tree: pygit2.Tree, prefix: str = "") -> Iterator[tuple[str, pygit2.Blob]]:
         for entry in tree:
-            path = prefix + entry.name
-            if entry.type == ObjectType.TREE:
-                yield from self._walk(self.repo[entry.id], path + "/")
-            elif entry.type == ObjectType.BLOB:
-                yield path, entry
+            path = prefix + (entry.name or "")
+            obj = self.repo[entry.id]
+            if isinstance(obj, pygit2.Tree):
+                yield from self._walk(obj, path + "/")
+            elif isinstance(obj, pygit2.Blob):
+                yield path, obj
 
     def files(self, sha: str) -> list[FileEntry]:
         """Every file of a version (manifest included), sorted by path."""
-        return [FileEntry(path, self.repo[e.id].size) for path, e in self._walk(self._commit(sha).tree)]
+        return [FileEntry(path, blob.size) for path, blob in self._walk(self._commit(sha).tree)]
 
     def read(self, sha: str, path: str) -> bytes:
         tree = self._commit(sha).tree
@@ -152,7 +155,7 @@ class EntityRepository:
         return obj.data
 
     def read_all(self, sha: str) -> dict[str, bytes]:
-        return {path: self.repo[e.id].data for path, e in self._walk(self._commit(sha).tree)}
+        return {path: blob.data for path, blob in self._walk(self._commit(sha).tree)}
 
     def diff(self, old: str, new: str) -> str:
         """Unified diff of two versions' files (binary files are named, not shown)."""

@@ -56,6 +56,7 @@ from resolvers import provenance
 from resolvers.errors import Conflict, Forbidden, NotFound, Unauthenticated, ValidationError
 from resolvers.permissions import Caller, experiment_visible
 from resolvers.services import Services
+from resolvers.settings import Settings
 from worker.contract import JOB_NAME, cancel_key
 
 log = logging.getLogger(__name__)
@@ -433,7 +434,7 @@ def should_stop(run: Run, claim: str) -> bool:
     return not (run.status == "RUNNING" and run.claim == claim)
 
 
-def archive_path(settings: Any, run_id: str) -> Path:
+def archive_path(settings: Settings, run_id: str) -> Path:
     return settings.archives_dir / "runs" / f"{run_id}.omex"
 
 
@@ -590,7 +591,7 @@ async def _reconcile(services: Services, report: Recovery) -> None:
     if candidates:
         async with services.db.connection() as conn:
             cur = await conn.execute("SELECT id::text, status FROM runs WHERE id = ANY(%s::uuid[])", (candidates,))
-            known = dict(await cur.fetchall())
+            known: dict[str, str] = dict(await cur.fetchall())
         for job_id in candidates:
             if known.get(job_id) in ("QUEUED", "RUNNING"):
                 continue
@@ -625,12 +626,12 @@ async def start_supervisor(services: Services) -> None:
 
     The task is kept on ``services.run_supervisor``; :func:`stop_supervisor` ends it at shutdown.
     """
-    if getattr(services, "run_supervisor", None) is None:
+    if services.run_supervisor is None:
         services.run_supervisor = asyncio.create_task(supervise(services), name="run supervisor")
 
 
 async def stop_supervisor(services: Services) -> None:
-    task = getattr(services, "run_supervisor", None)
+    task = services.run_supervisor
     if task is not None:
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):

@@ -32,6 +32,7 @@ class Services:
     store: TripleStore
     redis_url: str = ""
     stop: Callable[[], None] = _nothing
+    run_supervisor: asyncio.Task[None] | None = None  # resolvers.runs.start_supervisor's
 
     async def close(self) -> None:
         await self.redis.aclose()

@@ -12,12 +12,13 @@ from __future__ import annotations
 
 import threading
 import weakref
-from collections.abc import Callable, Hashable
+from collections.abc import Callable, Hashable, Sequence
 from typing import Any, TypeVar
 
 from sparql.store import TripleStore
 
 T = TypeVar("T")
+K = TypeVar("K", bound=Hashable)
 
 
 def generation_of(store: Any) -> int | None:
@@ -37,7 +38,7 @@ class GenerationCache:
 
     def __init__(self) -> None:
         self._generation = -1
-        self._values: dict[Hashable, Any] = {}
+        self._values: dict[Any, Any] = {}
         self._lock = threading.Lock()
 
     def get(self, store: Any, key: Hashable, compute: Callable[[], T]) -> T:
@@ -48,7 +49,8 @@ class GenerationCache:
             if generation != self._generation:
                 self._values, self._generation = {}, generation
             if key in self._values:
-                return self._values[key]
+                found: T = self._values[key]
+                return found
         value = compute()
         with self._lock:
             if self._generation == generation == generation_of(store):  # nothing was written meanwhile
@@ -56,8 +58,8 @@ class GenerationCache:
         return value
 
 
-    def get_many(self, store: Any, keys: list[Hashable],
-                 compute: Callable[[list[Hashable]], dict[Hashable, T]]) -> tuple[dict[Hashable, T], bool]:
+    def get_many(self, store: Any, keys: Sequence[K],
+                 compute: Callable[[list[K]], dict[K, T]]) -> tuple[dict[K, T], bool]:
         """Values for ``keys``; those not cached are computed together (one call of ``compute`` with the missing
         keys, which must return a value for each). Also says whether ``compute`` was called."""
         generation = generation_of(store)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pyoxigraph as ox
 
@@ -260,3 +261,11 @@ def open_triple_store(store_dir: Path, sparql_url: str | None = None):  # noqa: 
 
         return RemoteTripleStore(sparql_url)
     return TripleStore(store_dir)
+
+
+def select(store: ox.Store, query: str, **options: Any) -> ox.QuerySolutions:
+    """The solutions of a SELECT query (pyoxigraph's ``query`` is typed for every query form)."""
+    answer = store.query(query, **options)
+    if not isinstance(answer, ox.QuerySolutions):
+        raise TypeError(f"not a SELECT query: {query[:80]!r}")
+    return answer
