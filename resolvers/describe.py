@@ -18,10 +18,12 @@ would queue an experiment with each. That is a :class:`ProtocolSyntaxError`
 Protocol text is untrusted, and reading a protocol's interface means parsing
 it and evaluating its input defaults, which could loop or allocate without
 bound.  So the engine reads it in a child process (``_InterfaceReaders``: a
-few spawned processes, reused across calls), under a memory cap
-(``INTERFACE_MEMORY_BYTES``, ``RLIMIT_AS``) and a time limit
-(``INTERFACE_TIMEOUT_S``); the child answers plain data.  A child that runs
-out of time is killed and replaced, and the version gets the warning
+few :class:`worker.child.Child` processes, reused across calls, since the
+engine's parser and library take far longer to build than a protocol takes to
+read), under a memory cap (``INTERFACE_MEMORY_BYTES``, ``RLIMIT_AS``) and a
+time limit (``INTERFACE_TIMEOUT_S``); the child answers plain data
+(:mod:`worker.protocol_interface`).  A child that runs out of time is killed
+(with anything it started) and replaced, and the version gets the warning
 "protocol interface could not be read: ...", never a hung request.
 """
 
@@ -32,12 +34,10 @@ import hashlib
 import logging
 import multiprocessing
 import queue
-import tempfile
 import threading
 import time
 from dataclasses import dataclass, field
-from multiprocessing.connection import Connection
-from pathlib import Path, PurePosixPath
+from pathlib import PurePosixPath
 from typing import Any
 
 import pyoxigraph as ox
@@ -48,6 +48,8 @@ from ontology.graphs import known_terms
 from ontology.protocols import InterfaceError, interface_triples, normalise_interface, unknown_terms
 from ontology.shacl import violations
 from resolvers.errors import ValidationError
+from worker import protocol_interface
+from worker.child import Child
 
 log = logging.getLogger(__name__)
 
@@ -133,10 +135,6 @@ def describe_protocol(
     return Description(triples, warnings)
 
 
-class _EngineUnavailable(RuntimeError):
-    pass
-
-
 class _ProtocolUnreadable(RuntimeError):
     """The engine could not load the protocol; the message names files relative to the version."""
 
@@ -173,9 +171,6 @@ def read_interface(files: dict[str, bytes], main: str) -> dict[str, Any] | Unrea
             return copy.deepcopy(hit[1])
     try:
         result: dict[str, Any] | Unread = _engine_interface(files, main)
-    except _EngineUnavailable as exc:
-        log.warning("protocol interface of %s not recorded: %s", main, exc)
-        return Unread(f"the protocol interface was not recorded: {exc}")  # not remembered: may be fixed soon
     except _ProtocolUnreadable as exc:
         result = Unread(f"{main}: the protocol could not be read ({exc}); no interface recorded")
     except _ReaderFailed as exc:
@@ -203,8 +198,6 @@ def _engine_interface(files: dict[str, bytes], main: str) -> dict[str, Any]:
     answer = _READERS.read(files, main, INTERFACE_TIMEOUT_S)
     if "interface" in answer:
         return dict(answer["interface"])
-    if "unavailable" in answer:
-        raise _EngineUnavailable(answer["unavailable"])
     if "memory" in answer:
         raise _ReaderFailed(
             f"it needs more than {INTERFACE_MEMORY_BYTES >> 20} MiB of memory ({answer['memory']})"
@@ -215,119 +208,20 @@ def _engine_interface(files: dict[str, bytes], main: str) -> dict[str, Any]:
     raise _ProtocolUnreadable(answer["error"])
 
 
-# -- the child side ---------------------------------------------------------------------------------
-
-
-def _serve(conn: Connection, memory_bytes: int) -> None:
-    """Child process: answer ``(files, main)`` requests with ``{"interface": ...}`` or an error, until EOF."""
-    import resource
-
-    resource.setrlimit(resource.RLIMIT_AS, (memory_bytes, memory_bytes))
-    while True:
-        try:
-            files, main = conn.recv()
-        except (EOFError, OSError):
-            return
-        answer = _read_in_child(files, main)
-        conn.send(answer)
-        if "memory" in answer:
-            return  # a process that ran out of memory is not trusted with the next protocol
-
-
-def _read_in_child(files: dict[str, bytes], main: str) -> dict[str, Any]:
-    """Parse the protocol from a private copy of the version's files (imports are relative to it)."""
-    try:
-        from worker import fc
-
-        load_protocol = fc.load_protocol
-    except (ImportError, AttributeError) as exc:
-        return {"unavailable": f"the functional-curation engine cannot load protocols yet ({exc})"}
-    with tempfile.TemporaryDirectory(prefix="weblab-describe-") as tmp:
-        root = Path(tmp)
-        try:
-            for name, data in files.items():
-                target = root.joinpath(*PurePosixPath(name).parts)
-                target.parent.mkdir(parents=True, exist_ok=True)
-                target.write_bytes(data)
-            interface = load_protocol(root.joinpath(*PurePosixPath(main).parts), root=root).interface()
-            return {"interface": interface.to_json()}
-        except MemoryError as exc:
-            return {"memory": f"{type(exc).__name__}: {exc}"}
-        except RecursionError:
-            return {"error": "RecursionError: the protocol nests too deeply"}
-        except Exception as exc:  # noqa: BLE001 - reported without the private temporary path
-            syntax = _syntax_error(exc, root)
-            if syntax is not None:
-                return {"syntax": syntax}
-            message = str(exc).replace(str(root) + "/", "")
-            return {"error": f"{type(exc).__name__}: {message}"}
-
-
-def _syntax_error(exc: Exception, root: Path) -> dict[str, Any] | None:
-    """Where and why, when ``exc`` is the engine failing to parse a protocol file of the version (the file it
-    names does not parse on its own either); None for any other failure (a missing import, a bad input, ...)."""
-    from worker.fc import ProtocolError
-    from worker.fc.parser import parse_text
-
-    file = getattr(exc, "file", None)
-    if not isinstance(exc, ProtocolError) or not file:
-        return None
-    path = Path(file)
-    try:
-        relative = path.resolve().relative_to(root.resolve())
-        text = path.read_text(encoding="utf-8")
-    except (ValueError, OSError, UnicodeDecodeError):
-        return None  # outside the version (the packaged library), or unreadable: not a syntax error of its own
-    try:
-        parse_text(text, relative.as_posix())
-    except ProtocolError as parse_error:
-        message = parse_error.message
-        expected = message.partition("; expected ")[2] or _expected_at(text, parse_error.line, parse_error.column)
-        if expected and "; expected " not in message:
-            message = f"{message}; expected {expected}"
-        return {"file": relative.as_posix(), "line": parse_error.line or 0, "column": parse_error.column or 0,
-                "message": message, "expected": expected or ""}
-    except Exception:  # noqa: BLE001 - it parses as far as the parser is concerned
-        return None
-    return None
-
-
-def _expected_at(text: str, line: int | None, column: int | None) -> str:
-    """The tokens the parser would take at ``line``:``column`` (for an unexpected character, which lark's lexer
-    reports without them); empty when they cannot be told."""
-    from worker.fc import parser as fc_parser
-
-    if not line or not column:
-        return ""
-    lines = text.split("\n")
-    offset = sum(len(x) + 1 for x in lines[: line - 1]) + column - 1
-    try:
-        lark = fc_parser._lark()
-        interactive = lark.parse_interactive("")
-        for token in lark.lex(text[:offset]):
-            fc_parser._feed(interactive, token, "")
-        return fc_parser._expected(set(interactive.accepts()))
-    except Exception:  # noqa: BLE001 - a best-effort hint only
-        return ""
-
-
-# -- the parent side --------------------------------------------------------------------------------
+# -- the parent side (the child side is worker.protocol_interface) -----------------------------------
 
 
 class _Reader:
-    """One spawned child process that reads interfaces, one request at a time."""
+    """One child process that reads interfaces, one request at a time."""
 
     def __init__(self) -> None:
-        context = multiprocessing.get_context("spawn")
-        self.conn, child_conn = context.Pipe()
-        self.process = context.Process(
-            target=_serve,
-            args=(child_conn, INTERFACE_MEMORY_BYTES),
-            name="weblab-protocol-interface",
-            daemon=True,
-        )
-        self.process.start()
-        child_conn.close()
+        self.conn, child_conn = multiprocessing.Pipe()
+        self.child = Child(protocol_interface.serve, child_conn, name="weblab-protocol-interface",
+                           memory_bytes=INTERFACE_MEMORY_BYTES, daemon=True)
+        try:
+            self.child.start()
+        finally:
+            child_conn.close()
 
     def ask(self, request: tuple[dict[str, bytes], str], timeout: float) -> dict[str, Any]:
         try:
@@ -336,19 +230,18 @@ class _Reader:
                 raise _ReaderFailed(f"reading it took longer than {timeout:g} s, so it was stopped")
             return dict(self.conn.recv())
         except (EOFError, OSError, BrokenPipeError):
-            self.process.join(1)
-            code = self.process.exitcode
+            self.child.join(1)
+            code = self.child.exitcode
             raise _ReaderFailed(
                 f"the process reading it stopped (exit code {code}; memory limit {INTERFACE_MEMORY_BYTES >> 20} MiB)"
             ) from None
 
     @property
     def alive(self) -> bool:
-        return self.process.is_alive()
+        return self.child.exitcode is None
 
     def close(self) -> None:
-        self.process.kill()
-        self.process.join()
+        self.child.close()
         self.conn.close()
 
 

@@ -19,7 +19,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections import OrderedDict
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from sparql.pool import WorkerAnswer
@@ -39,7 +39,7 @@ class AnswerCache:
         self._answers: OrderedDict[bytes, WorkerAnswer] = OrderedDict()
 
     @staticmethod
-    def key(job: dict) -> bytes:
+    def key(job: dict[str, Any]) -> bytes:
         """A fixed-size key: a job can hold a long query and a long list of graphs."""
         return hashlib.blake2b(json.dumps(job, sort_keys=True).encode(), digest_size=20).digest()
 

@@ -8,6 +8,7 @@ string templates) so every serialization the endpoint offers can carry them.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Any
 
 import pyoxigraph as ox
 
@@ -130,7 +131,7 @@ def void_description(
     return out
 
 
-def jsonld_context() -> dict:
+def jsonld_context() -> dict[str, Any]:
     """The JSON-LD context for Weblab's vocabulary, served at a stable URL (``/ns/context.jsonld``)."""
     return {
         "@context": {

@@ -20,6 +20,7 @@ import io
 import json
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 from xml.sax.saxutils import escape, quoteattr
 
 import pyoxigraph as ox
@@ -147,13 +148,13 @@ def by_parameter(value: str, offered: tuple[Format, ...]) -> Format:
 
 # --- terms -----------------------------------------------------------------------------------
 
-def _json_term(term: object) -> dict:
+def _json_term(term: object) -> dict[str, Any]:
     if isinstance(term, ox.NamedNode):
         return {"type": "uri", "value": term.value}
     if isinstance(term, ox.BlankNode):
         return {"type": "bnode", "value": term.value}
     if isinstance(term, ox.Literal):
-        out: dict = {"type": "literal", "value": term.value}
+        out: dict[str, Any] = {"type": "literal", "value": term.value}
         if term.language:
             out["xml:lang"] = term.language
         elif term.datatype.value != "http://www.w3.org/2001/XMLSchema#string":
@@ -271,11 +272,12 @@ def serialize_boolean(value: bool, fmt: Format) -> bytes:
 def serialize_triples(triples: Iterable[ox.Triple], fmt: Format, prefixes: dict[str, str] | None = None) -> bytes:
     rdf_format = _RDF_FORMAT[fmt.name]
     if rdf_format.supports_datasets:
-        items: Iterable = (ox.Quad(t.subject, t.predicate, t.object, ox.DefaultGraph()) for t in triples)
+        items: Iterable[ox.Triple] | Iterable[ox.Quad] = (
+            ox.Quad(t.subject, t.predicate, t.object, ox.DefaultGraph()) for t in triples)
     else:
         items = triples
-    kwargs = {"prefixes": prefixes} if prefixes and fmt.name in ("turtle", "trig", "rdfxml") else {}
-    return ox.serialize(items, format=rdf_format, **kwargs) or b""
+    kept = prefixes if prefixes and fmt.name in ("turtle", "trig", "rdfxml") else None
+    return ox.serialize(items, format=rdf_format, prefixes=kept) or b""
 
 
 def serialize_quads(quads: Iterable[ox.Quad], fmt: Format) -> bytes:

@@ -163,7 +163,7 @@ def query_shape(text: str, base: str | None = None) -> QueryShape:
         return QueryShape(form, [], [], False, [], not volatile)
     tokens = tokenize(text)
     resolver = Resolver(base)
-    form: str | None = None
+    form = None
     froms: list[str] = []
     from_named: list[str] = []
     has_dataset = False

@@ -25,7 +25,11 @@ so that its runaway queries leave the other workers to everyone else; its
 waiting for a slot counts against the same deadline.
 
 Children are started with ``asyncio.create_subprocess_exec`` and belong to
-the event loop that started the pool.
+the event loop that started the pool; the kernel kills them if this process
+dies (:mod:`worker.parent_death`), even mid-query, when no deadline is kept.
+They are not :class:`worker.child.Child` processes: those are forked, and a
+worker must start from a fresh interpreter (``exec``), never a fork of a process
+that has a RocksDB store open and its threads running.
 """
 
 from __future__ import annotations
@@ -39,11 +43,13 @@ import struct
 import sys
 import time
 from collections import deque
+from collections.abc import Coroutine
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from sparql.limits import ClientLimiter
-from sparql.query_worker import memory_message
+from sparql.query_worker import Header, Job, memory_message
 
 log = logging.getLogger(__name__)
 _LENGTH = struct.Struct(">Q")
@@ -76,7 +82,7 @@ _OUT_OF_MEMORY = {-signal.SIGABRT, -signal.SIGSEGV, -signal.SIGBUS}
 
 @dataclass
 class WorkerAnswer:
-    header: dict
+    header: Header
     body: bytes
 
 
@@ -84,7 +90,7 @@ class _Worker:
     def __init__(self, process: asyncio.subprocess.Process) -> None:
         self.process = process
 
-    async def ask(self, job: dict) -> WorkerAnswer:
+    async def ask(self, job: Job) -> WorkerAnswer:
         stdin, stdout = self.process.stdin, self.process.stdout
         assert stdin is not None and stdout is not None
         payload = json.dumps(job).encode()
@@ -110,7 +116,7 @@ class QueryPool:
         self.size = size
         self.memory_mb = memory_mb
         self.clients = ClientLimiter(per_client)
-        self._tasks: set[asyncio.Task] = set()  # replacements under way (the loop keeps only weak references)
+        self._tasks: set[asyncio.Task[None]] = set()  # replacements under way (the loop keeps only weak references)
         self._idle: list[_Worker] | None = None  # a stack: the most recently used worker is taken first
         self._waiting: deque[asyncio.Future[_Worker]] = deque()
         self._all: set[_Worker] = set()
@@ -128,6 +134,17 @@ class QueryPool:
         worker = _Worker(process)
         self._all.add(worker)
         return worker
+
+    @property
+    def live_pids(self) -> frozenset[int]:
+        """The worker processes now running: for operators and tests watching a deadline kill one and a new
+        one take its place."""
+        return frozenset(w.process.pid for w in self._all if w.process.returncode is None)
+
+    @property
+    def idle_count(self) -> int:
+        """How many workers wait for a job (the others are running one); 0 before :meth:`start`."""
+        return len(self._idle or ())
 
     async def start(self) -> None:
         if self._idle is not None:
@@ -170,12 +187,12 @@ class QueryPool:
         if not self._closed and self._idle is not None:
             self._release(await self._spawn())
 
-    def _in_background(self, coroutine: object) -> None:
-        task = asyncio.get_running_loop().create_task(coroutine)  # type: ignore[arg-type]
+    def _in_background(self, coroutine: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.get_running_loop().create_task(coroutine)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    async def run(self, job: dict, timeout: float, client: str | None = None) -> WorkerAnswer:
+    async def run(self, job: Job, timeout: float, client: str | None = None) -> WorkerAnswer:
         """Run ``job`` on a worker; raise :class:`QueryTimeout` when it is not answered within ``timeout`` s.
 
         ``client`` (None: not limited) waits for one of its slots first, within the same deadline, and
@@ -196,7 +213,7 @@ class QueryPool:
         finally:
             self.clients.release(slot)
 
-    async def _run(self, job: dict, timeout: float, deadline: float) -> WorkerAnswer:
+    async def _run(self, job: Job, timeout: float, deadline: float) -> WorkerAnswer:
         for attempt in range(2):
             try:
                 worker = await self._acquire(max(0.001, deadline - time.monotonic()))

@@ -33,11 +33,17 @@ import resource
 import struct
 import sys
 import time
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 import pyoxigraph as ox
 
 from sparql import formats
+from worker.parent_death import die_with_parent
+
+# A job, and the header of its answer, as they cross the pipe: JSON objects (the module docstring lists
+# their keys).
+Job = dict[str, Any]
+Header = dict[str, Any]
 
 _LENGTH = struct.Struct(">Q")
 _ANSWER = struct.Struct(">QQ")
@@ -53,7 +59,7 @@ def memory_message(memory_mb: int) -> str:
             "too large (or nests too deeply); make it more selective, or compute smaller values")
 
 
-def write_answer(stream: BinaryIO, header: dict, body: bytes) -> None:
+def write_answer(stream: BinaryIO, header: Header, body: bytes) -> None:
     encoded = json.dumps(header).encode()
     if len(body) < 1 << 16:  # one write for the usual small answer
         stream.write(_ANSWER.pack(len(encoded), len(body)) + encoded + body)
@@ -84,15 +90,15 @@ def read_frame(stream: BinaryIO) -> bytes | None:
     return stream.read(size)
 
 
-def _graphs(names: list[str] | None) -> list | None:
+def _graphs(names: list[str] | None) -> list[ox.NamedNode | ox.DefaultGraph] | None:
     if names is None:
         return None
     return [ox.DefaultGraph() if n == "" else ox.NamedNode(n) for n in names]
 
 
-def run_job(store: ox.Store, job: dict) -> tuple[dict, bytes]:
+def run_job(store: ox.Store, job: Job) -> tuple[Header, bytes]:
     """Evaluate one query job; returns a header (status, content type, truncated) and the body."""
-    kwargs: dict = {"base_iri": job.get("base_iri")}
+    kwargs: dict[str, Any] = {"base_iri": job.get("base_iri")}
     if job.get("union"):
         kwargs["use_default_graph_as_union"] = True
     elif job.get("default_graph") is not None:
@@ -108,7 +114,7 @@ def run_job(store: ox.Store, job: dict) -> tuple[dict, bytes]:
 
 
 def serialize_result(result: object, fmt: formats.Format, max_rows: int,
-                     prefixes: dict[str, str] | None = None, max_bytes: int | None = None) -> tuple[dict, bytes]:
+                     prefixes: dict[str, str] | None = None, max_bytes: int | None = None) -> tuple[Header, bytes]:
     """A query result (boolean, solutions, or an iterable of triples) in ``fmt``, stopped at ``max_rows``
     rows and at ``max_bytes`` bytes of body (None or 0: no byte cap).
 
@@ -147,7 +153,7 @@ def serialize_result(result: object, fmt: formats.Format, max_rows: int,
     else:
         if fmt not in formats.GRAPH_FORMATS:
             return {"status": 406, "message": str(formats.NotAcceptable(formats.GRAPH_FORMATS))}, b""
-        triples = []
+        triples: list[ox.Triple] = []
         size = 0
         for triple in result:  # type: ignore[attr-defined]
             if len(triples) == max_rows:
@@ -168,7 +174,9 @@ def serialize_result(result: object, fmt: formats.Format, max_rows: int,
 
 def main(paths: dict[str, str], memory_mb: int = 0) -> None:
     """Serve jobs over the stores in ``paths`` (name → directory), each opened read-only when first needed,
-    with at most ``memory_mb`` MB of heap (0: no bound)."""
+    with at most ``memory_mb`` MB of heap (0: no bound). It dies with the process that started it: the pool
+    that would kill a runaway query at its deadline dies with that process too."""
+    die_with_parent()
     limit_resources(memory_mb)
     stdin, stdout = sys.stdin.buffer, sys.stdout.buffer
     stores: dict[str, tuple[ox.Store, int, float]] = {}  # name → (store, generation, opened at)

@@ -32,7 +32,7 @@ Differences from the embedded store, all deliberate:
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
 import httpx
@@ -41,8 +41,8 @@ import pyoxigraph as ox
 from sparql import formats
 from sparql.lexer import inject_values, query_shape
 from sparql.pool import QueryTimeout, WorkerAnswer
-from sparql.query_worker import serialize_result
-from sparql.store import quads_as_data, swap_update
+from sparql.query_worker import Header, Job, serialize_result
+from sparql.store import Substitutions, quads_as_data, swap_update
 
 
 class RemoteStoreError(Exception):
@@ -83,8 +83,9 @@ class RemoteTripleStore:
 
     # --- queries ---------------------------------------------------------------------------
 
-    def query(self, query: str, *, substitutions: dict | None = None, default_graph: list | None = None,
-              named_graphs: list | None = None, use_default_graph_as_union: bool = False) -> Any:  # noqa: ANN401
+    def query(self, query: str, *, substitutions: Substitutions | None = None,
+              default_graph: Sequence[ox.NamedNode] | None = None, named_graphs: Sequence[ox.NamedNode] | None = None,
+              use_default_graph_as_union: bool = False) -> Any:  # noqa: ANN401
         """Results as pyoxigraph objects: QuerySolutions / QueryBoolean, or a list of Triples."""
         if substitutions:
             query = inject_values(query, {v.value: _term(t) for v, t in substitutions.items()})
@@ -105,7 +106,7 @@ class RemoteTripleStore:
                     for q in ox.parse(response.content, format=ox.RdfFormat.N_TRIPLES)]
         return ox.parse_query_results(response.content, format=ox.QueryResultsFormat.JSON)
 
-    async def query_http(self, job: dict, timeout: float) -> WorkerAnswer:
+    async def query_http(self, job: Job, timeout: float) -> WorkerAnswer:
         """Run an endpoint job (see :mod:`sparql.query_worker`) on the remote server, with a deadline.
 
         The answer is capped at ``job["max_rows"]`` as the embedded store's is.
@@ -309,7 +310,7 @@ class RemoteOxigraph:
 
 
 def _capped(content: bytes, graph_result: bool, fmt: formats.Format, max_rows: int,
-            prefixes: dict[str, str] | None) -> tuple[dict, bytes]:
+            prefixes: dict[str, str] | None) -> tuple[Header, bytes]:
     """The remote answer (N-Triples or SPARQL JSON results) in ``fmt``, at most ``max_rows`` rows of it."""
     result: object
     if graph_result:
@@ -320,7 +321,8 @@ def _capped(content: bytes, graph_result: bool, fmt: formats.Format, max_rows: i
     return serialize_result(result, fmt, max_rows, prefixes)
 
 
-def _dataset_params(default_graph: list | None, named_graphs: list | None, union: bool) -> list[tuple[str, str]]:
+def _dataset_params(default_graph: Sequence[ox.NamedNode] | None, named_graphs: Sequence[ox.NamedNode] | None,
+                    union: bool) -> list[tuple[str, str]]:
     out: list[tuple[str, str]] = []
     if union:
         out.append(("union-default-graph", ""))

@@ -21,7 +21,7 @@ explicit list, which is much faster on stores with many graphs.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Callable, Coroutine, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -29,7 +29,7 @@ import pyoxigraph as ox
 
 from sparql.registry import REGISTRY
 
-GraphScope = Callable[[Any], Awaitable[list[ox.NamedNode]]]
+GraphScope = Callable[[Any], Coroutine[Any, Any, list[ox.NamedNode]]]
 """``async (caller) -> visible named graphs``; caller is a user object or None for anonymous."""
 
 
@@ -44,7 +44,7 @@ class Dataset:
     default_graph: list[str] | None
     named_graphs: list[str] | None
 
-    def job(self) -> dict:
+    def job(self) -> dict[str, Any]:
         return {"union": self.union, "default_graph": self.default_graph, "named_graphs": self.named_graphs}
 
 

@@ -65,6 +65,15 @@ class Answer:
     truncated: bool = False
 
 
+@dataclass(frozen=True)
+class Workers:
+    """The query worker processes at one moment, as an operator sees them with ``ps``: which processes
+    serve queries, and how many of them wait for one (the rest are running a query)."""
+
+    pids: frozenset[int]
+    idle: int
+
+
 def _iri(value: str, what: str) -> str:
     try:
         return ox.NamedNode(value).value
@@ -149,6 +158,16 @@ class SparqlService:
         if self._mirror is not None:
             self._mirror.close()
             self._mirror = None
+
+    def workers(self) -> Workers:
+        """The live query workers (none when queries run elsewhere: a remote store, or before :meth:`start`).
+
+        For watching the deadline do its work: a stopped query's worker is a process that is gone, and
+        the one that replaces it a process that was not there before.
+        """
+        if self._pool is None:
+            return Workers(frozenset(), 0)
+        return Workers(self._pool.live_pids, self._pool.idle_count)
 
     async def _sync_mirror(self) -> None:
         """Bring the public mirror up to date with the store (see :mod:`sparql.mirror`)."""
@@ -283,7 +302,7 @@ class SparqlService:
             raise errors.SparqlError("the query could not be evaluated (internal error; it has been logged)")
         return Answer(200, header["content_type"], answer.body, header.get("truncated", False))
 
-    async def _answer(self, job: dict, repeatable: bool, client: str | None = None) -> WorkerAnswer:
+    async def _answer(self, job: dict[str, Any], repeatable: bool, client: str | None = None) -> WorkerAnswer:
         """The job's answer: the one given before at this generation of the store, or a worker's.
 
         The job is stamped with the generation of the store it runs on first: workers reopen a
@@ -307,10 +326,11 @@ class SparqlService:
                 self._answers.put(key, answer)
         return answer
 
-    async def _run(self, job: dict, client: str | None = None) -> WorkerAnswer:
+    async def _run(self, job: dict[str, Any], client: str | None = None) -> WorkerAnswer:
         """Run a stamped job (see :meth:`_answer`) where the store is: remote, in-process or a worker."""
         if self.remote:
-            return await self.store.query_http(job, self.timeout)
+            remote: WorkerAnswer = await self.store.query_http(job, self.timeout)
+            return remote
         if self._pool is None:  # an in-memory store cannot be shared with workers: no hard deadline
             header, body = await asyncio.to_thread(run_job, self.store.oxigraph, job)
             return WorkerAnswer(header, body)

@@ -9,11 +9,17 @@ interchangeable. User-supplied values are always passed as RDF terms
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pyoxigraph as ox
+
+if TYPE_CHECKING:
+    from sparql.remote import RemoteTripleStore  # which imports this module
+
+# Values for a query's variables (pyoxigraph's ``substitutions``), as both stores take them.
+Substitutions = Mapping[ox.Variable, ox.NamedNode | ox.BlankNode | ox.Literal | ox.Triple]
 
 _ALL = None  # "every graph may have changed"
 
@@ -49,7 +55,7 @@ class _TrackedStore:
         self._store = store
         self._owner = owner
 
-    def __getattr__(self, name: str):  # noqa: ANN204 - forwards pyoxigraph's API unchanged
+    def __getattr__(self, name: str) -> Any:  # noqa: ANN401 - forwards pyoxigraph's API unchanged
         return getattr(self._store, name)
 
     def _tap(self, quads: Iterable[ox.Quad], seen: set[str]) -> Iterator[ox.Quad]:
@@ -131,7 +137,7 @@ class _TrackedStore:
     def __contains__(self, quad: object) -> bool:
         return quad in self._store
 
-    def __iter__(self):  # noqa: ANN204
+    def __iter__(self) -> Iterator[ox.Quad]:
         return iter(self._store)
 
     def __len__(self) -> int:
@@ -178,14 +184,14 @@ class TripleStore:
         """
         return self._tracked  # type: ignore[return-value]
 
-    def query(self, query: str, *, substitutions: dict[ox.Variable, ox.NamedNode | ox.Literal | ox.BlankNode] | None = None,
-              default_graph: list[ox.NamedNode] | None = None, named_graphs: list[ox.NamedNode] | None = None,
-              use_default_graph_as_union: bool = False):  # noqa: ANN201 - pyoxigraph's result types
+    def query(self, query: str, *, substitutions: Substitutions | None = None,
+              default_graph: Sequence[ox.NamedNode] | None = None, named_graphs: Sequence[ox.NamedNode] | None = None,
+              use_default_graph_as_union: bool = False) -> ox.QuerySolutions | ox.QueryBoolean | ox.QueryTriples:
         return self._store.query(
             query,
-            substitutions=substitutions,
-            default_graph=default_graph,
-            named_graphs=named_graphs,
+            substitutions=None if substitutions is None else {**substitutions},
+            default_graph=None if default_graph is None else [*default_graph],
+            named_graphs=None if named_graphs is None else [*named_graphs],
             use_default_graph_as_union=use_default_graph_as_union,
         )
 
@@ -254,7 +260,7 @@ class TripleStore:
         del self._store
 
 
-def open_triple_store(store_dir: Path, sparql_url: str | None = None):  # noqa: ANN201 - either store class
+def open_triple_store(store_dir: Path, sparql_url: str | None = None) -> TripleStore | RemoteTripleStore:
     """The store the settings ask for: a remote SPARQL 1.1 server when ``sparql_url`` is set, else embedded."""
     if sparql_url:
         from sparql.remote import RemoteTripleStore

@@ -1,10 +1,11 @@
 """The engine in a child process, under a hard wall-clock limit that really kills it.
 
-An experiment runs in its own process, forked from a ``multiprocessing``
-forkserver that has the engine imported already, in a new session so that
-:func:`run_engine` can kill the whole process group with SIGKILL: a simulation stuck in compiled code, or a post-processing loop
-that never ends, cannot outlive its time limit or a cancellation. The parent
-never imports the engine; it watches three files the child writes:
+An experiment runs in a :class:`worker.child.Child`: its own process, forked from
+a forkserver that has the engine imported already, in a new session so that
+:func:`run_engine` can kill the whole process group with SIGKILL: a simulation
+stuck in compiled code, or a post-processing loop that never ends, cannot outlive
+its time limit, a cancellation, or its worker. The parent never imports the
+engine; it watches three files the child writes:
 
 - ``progress.jsonl``: one ``{"done": k, "total": n}`` line per step;
 - ``result.json``: the engine's final status, messages and missing terms;
@@ -23,8 +24,6 @@ import contextlib
 import functools
 import importlib
 import json
-import multiprocessing
-import os
 import signal
 import sys
 import threading
@@ -33,6 +32,9 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from worker.child import Child, how_it_ended
+from worker.parent_death import die_with_parent
 
 DEFAULT_ENGINE = "worker.fc"
 POLL_INTERVAL = 0.25
@@ -86,20 +88,6 @@ def platform_version() -> str:
         return "weblab"
 
 
-def _die_with_parent() -> None:
-    """On Linux, have the kernel SIGKILL this child when its worker dies (the child runs in its own session,
-    so a worker killed with SIGKILL would otherwise leave it running, unobserved)."""
-    if not sys.platform.startswith("linux"):
-        return
-    import ctypes
-
-    with contextlib.suppress(OSError, AttributeError):
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-        if os.getppid() == 1:  # the parent died before prctl took effect
-            os._exit(1)
-
-
 def _engine_of(protocol: Any, default: Any) -> Any:
     """The package that really loaded ``protocol`` (an engine may hand protocols on to another one):
     the shortest prefix of its class's module that offers ``load_protocol``."""
@@ -123,7 +111,7 @@ def child_main(argv: list[str] | None = None) -> int:
     parser.add_argument("--inputs", default="{}", help="protocol inputs as a JSON object")
     args = parser.parse_args(argv)
 
-    _die_with_parent()
+    die_with_parent()  # for python -m worker.runner; under run_engine, worker.child ties it to its worker
     cancel = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: cancel.set())
     result: dict[str, Any] = {"status": "FAILED", "messages": [], "missing_terms": [], "engine_version": args.engine}
@@ -147,59 +135,6 @@ def child_main(argv: list[str] | None = None) -> int:
 
 # --- the parent --------------------------------------------------------------------------------
 
-@functools.cache
-def _forkserver() -> Any:
-    """Children are forked from a server process that has the engine imported already, so a run does not
-    pay for importing numpy, myokit and the engine again (about a second, more on a busy machine)."""
-    context = multiprocessing.get_context("forkserver")
-    context.set_forkserver_preload(["worker.runner", DEFAULT_ENGINE])
-    return context
-
-
-def _forked_main(argv: list[str], stdout_path: str) -> None:
-    """The child's entry point: its own session (so the whole group can be killed), output to stdout.txt.
-
-    It lets go of the forkserver's "alive" pipe, which every child inherits: the forkserver then exits as
-    soon as its worker dies, and the kernel kills this child with it (``_die_with_parent``).
-    """
-    from multiprocessing import forkserver
-
-    alive = getattr(forkserver._forkserver, "_forkserver_alive_fd", None)
-    if alive is not None:
-        with contextlib.suppress(OSError):
-            os.close(alive)
-    os.setsid()
-    fd = os.open(stdout_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
-    os.dup2(fd, 1)
-    os.dup2(fd, 2)
-    os.close(fd)
-    null = os.open(os.devnull, os.O_RDONLY)
-    os.dup2(null, 0)
-    os.close(null)
-    code = child_main(argv)
-    sys.stdout.flush()
-    sys.stderr.flush()
-    sys.exit(code)
-
-
-def _kill_group(proc: Any) -> None:
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(proc.pid, signal.SIGKILL)
-    with contextlib.suppress(ProcessLookupError, PermissionError, ValueError, AttributeError):
-        proc.kill()  # not yet in its own group
-
-
-async def _exited(proc: Any, timeout: float) -> bool:
-    """Whether the child has exited, waiting up to ``timeout`` seconds (multiprocessing has no async wait)."""
-    loop = asyncio.get_running_loop()
-    end = loop.time() + timeout
-    while proc.exitcode is None:
-        if loop.time() >= end:
-            return False
-        await asyncio.sleep(0.02)
-    return True
-
-
 async def run_engine(
     model: Path, protocol: Path, output_dir: Path, work_dir: Path, *,
     time_limit: float,
@@ -221,17 +156,17 @@ async def run_engine(
     stdout_path.touch()
     argv = ["--engine", engine, "--model", str(model), "--protocol", str(protocol), "--output", str(output_dir),
             "--progress", str(progress_path), "--result", str(result_path), "--inputs", json.dumps(inputs or {})]
-    proc = _forkserver().Process(target=_forked_main, args=(argv, str(stdout_path)), name="weblab-engine")
-    await asyncio.to_thread(proc.start)
+    child = Child(child_main, argv, name="weblab-engine", stdout=stdout_path)
     loop = asyncio.get_running_loop()
-    deadline = loop.time() + time_limit
     reason: str | None = None
     status: str | None = None
     read_at = 0
     last = (-1, -1)
     try:
+        await asyncio.to_thread(child.start)
+        deadline = loop.time() + time_limit
         while True:
-            if await _exited(proc, poll):
+            if await child.exited(poll):
                 break
             read_at, latest = _read_progress(progress_path, read_at)
             if latest is not None and latest != last and on_progress is not None:
@@ -242,24 +177,18 @@ async def run_engine(
             elif loop.time() > deadline:
                 status, reason = "FAILED", f"the experiment exceeded its time limit of {time_limit:g} s and was killed"
             if status is not None:
-                _kill_group(proc)
-                await asyncio.to_thread(proc.join)
+                child.kill()
+                await asyncio.to_thread(child.join)
                 break
-    except BaseException:
-        _kill_group(proc)
-        proc.join(5)
-        raise
-    _kill_group(proc)  # anything the engine left running in its group
-    proc.join()
+    finally:
+        child.close()  # anything the engine left running in its group is killed with it
     _, latest = _read_progress(progress_path, read_at)
     if latest is not None and latest != last and on_progress is not None and status is None:
         await on_progress(*latest)
     if status is not None:
         return Outcome(status, [reason or ""], reason=reason)
     if not result_path.exists():
-        code = proc.exitcode
-        how = f"was killed by signal {-code}" if code is not None and code < 0 else f"exited with code {code}"
-        reason = f"the engine process {how} without reporting a result (see stdout.txt)"
+        reason = f"the engine process {how_it_ended(child.exitcode)} without reporting a result (see stdout.txt)"
         return Outcome("FAILED", [reason], reason=reason)
     data = json.loads(result_path.read_text())
     engine_version = f"{data.get('engine_version', engine)} ({platform_version()})"

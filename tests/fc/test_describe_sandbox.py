@@ -9,6 +9,8 @@ and the next protocol is described as usual.
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -83,3 +85,11 @@ def test_files_in_subfolders_of_the_version_can_be_imported() -> None:
     }
     desc = describe.describe_version("protocol", files, "main/p.txt", VERSION)
     assert desc.warnings == []
+
+
+def test_an_engine_that_does_not_import_stops_the_platform_loudly() -> None:
+    """The engine is part of the package: describing protocols without it is not a degraded mode."""
+    code = "import sys; sys.modules['worker.fc'] = None\nimport resolvers.describe"
+    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert done.returncode != 0
+    assert "ImportError" in done.stderr or "ModuleNotFoundError" in done.stderr
