@@ -19,6 +19,7 @@ test: install system-deps browser lint
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/lint-imports
+	$(BIN)/mypy
 
 install: $(VENV)/.installed
 
