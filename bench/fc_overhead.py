@@ -37,7 +37,8 @@ import numpy as np
 ROOT = _BENCH.parent
 
 from worker.fc import load_protocol
-from worker.fc.model import OXMETA, load_model
+from worker.fc.model import load_model
+from worker.fc.ontology import OXMETA
 
 DATA = Path(os.environ.get("WEBLAB_SHARED_DATA", ROOT.parent / "shared" / "data")).resolve()
 MODEL = DATA / "fc" / "models" / "real" / "ohara_rudy_2011_epi.cellml"

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import pyoxigraph as ox
 
-OXMETA = "https://chaste.comlab.ox.ac.uk/cellml/ns/oxford-metadata#"
+from worker.fc.ontology import OXMETA  # the engine owns the ontology it expands terms with
+
 WEBLAB = "https://w3id.org/weblab/ns#"
 BQBIOL = "http://biomodels.net/biology-qualifiers/"
 RDF = "http://www.w3.org/1999/02/22-rdf-syntax-ns#"

@@ -12,6 +12,8 @@ from typing import Any
 
 import pyoxigraph as ox
 
+from worker.fc.ontology import OXMETA
+
 SD = "http://www.w3.org/ns/sparql-service-description#"
 VOID = "http://rdfs.org/ns/void#"
 DCAT = "http://www.w3.org/ns/dcat#"
@@ -141,7 +143,7 @@ def jsonld_context() -> dict[str, Any]:
             "prov": "http://www.w3.org/ns/prov#",
             "xsd": XSD,
             "rdfs": "http://www.w3.org/2000/01/rdf-schema#",
-            "oxmeta": "https://chaste.comlab.ox.ac.uk/cellml/ns/oxford-metadata#",
+            "oxmeta": OXMETA,
             "id": "@id",
             "type": "@type",
             "title": {"@id": "dcterms:title"},

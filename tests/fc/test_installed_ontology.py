@@ -44,7 +44,7 @@ site, model_path, protocol, source = sys.argv[1:5]
 sys.path.insert(0, site)
 import worker.fc
 from worker.fc.interface import parts_of, prepare
-from worker.fc.model import ontology
+from worker.fc.ontology import ontology
 from worker.fc.parser import parse_text
 
 prepared = prepare(model_path, parts_of([parse_text(protocol)]))

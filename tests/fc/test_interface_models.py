@@ -19,7 +19,7 @@ import pytest
 
 from worker.fc import load_protocol
 from worker.fc import protocol as protocol_module
-from worker.fc.model import OXMETA
+from worker.fc.ontology import OXMETA
 from worker.fc.outputs import read_output
 
 ROOT = Path(__file__).resolve().parents[2]

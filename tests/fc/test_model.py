@@ -10,7 +10,8 @@ import myokit
 import myokit.formats
 import pytest
 
-from worker.fc.model import OXMETA, STATE_VARIABLE, ModelError, load_model
+from worker.fc.model import ModelError, load_model
+from worker.fc.ontology import OXMETA, STATE_VARIABLE
 
 ROOT = Path(__file__).resolve().parents[2]
 DATA = Path(os.environ.get("WEBLAB_SHARED_DATA", ROOT.parent / "shared" / "data")).resolve()

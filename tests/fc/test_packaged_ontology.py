@@ -5,7 +5,7 @@ the engine from an installed wheel)."""
 from __future__ import annotations
 
 from tests.conftest import ROOT
-from worker.fc import model
+from worker.fc import ontology
 
 CURRENTS = "https://chaste.comlab.ox.ac.uk/cellml/ns/oxford-metadata#IonicCurrent"
 
@@ -16,7 +16,7 @@ def test_the_packaged_copy_is_the_platforms_ontology() -> None:
 
 
 def test_a_category_term_expands_from_the_packaged_ontology() -> None:
-    members = model.category_members(CURRENTS)
+    members = ontology.category_members(CURRENTS)
     assert "https://chaste.comlab.ox.ac.uk/cellml/ns/oxford-metadata#membrane_fast_sodium_current" in members
     assert len(members) >= 30
 

@@ -10,11 +10,9 @@ Public API (used by the worker and the ontology code)::
     result = protocol.run(model, "out/", progress=callback, cancel=threading.Event())
     result.status                   # "success" | "partial" | "failed" | "inapplicable"
 
-Modules: ``ast`` (syntax tree), ``parser`` + ``grammar.lark`` (compact syntax),
-``values`` / ``environment`` / ``evaluate`` (the post-processing language),
-``protocol`` (loading and running), ``outputs`` (CSV files), ``cli``;
-``model`` / ``units`` / ``interface`` / ``simulation`` / ``tasks`` (the model
-and simulation side).  This package imports nothing else from the project.
+The modules, the one rule for which models a protocol applies to, and the
+file formats are described in ``CONTRACT.md`` (next to this file).  This
+package imports nothing else from the project.
 """
 
 from .errors import FcError, InapplicableError, ProtocolError

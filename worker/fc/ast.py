@@ -30,7 +30,8 @@ Names keep their prefixes as written: ``oxmeta:membrane_voltage``,
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field, fields
 from typing import Literal
 
 
@@ -54,6 +55,43 @@ class Node:
     """Base of every syntax node."""
 
     pos: Pos = field(default=NOWHERE, kw_only=True, compare=False, repr=False)
+
+
+def children(node: Node) -> Iterator[Node]:
+    """The nodes directly inside ``node``, in field order (lists and tuples are looked into).
+
+    Built from the dataclass fields, so a node type added later is traversed without
+    anyone having to teach each analysis about it.
+    """
+    for f in fields(node):
+        if f.name == "pos":
+            continue
+        value = getattr(node, f.name)
+        if isinstance(value, Node):
+            yield value
+        elif isinstance(value, (list, tuple)):
+            yield from (item for item in value if isinstance(item, Node))
+
+
+def walk(root: Node | None, *, into: Callable[[Node], bool] | None = None) -> Iterator[Node]:
+    """Every node under ``root`` (itself included), parents before children, in source order.
+
+    ``into(node)`` false stops the walk from entering ``node`` (which is still yielded):
+    an analysis that must not look inside, say, a nested function's body says so here.
+    """
+    if root is None:
+        return
+    stack = [root]
+    while stack:
+        node = stack.pop()
+        yield node
+        if into is None or into(node):
+            stack.extend(reversed(list(children(node))))
+
+
+def name_refs(root: Node | None) -> list[str]:
+    """The names read anywhere under ``root`` (its ``Name`` nodes), in source order, repeats kept."""
+    return [node.name for node in walk(root) if isinstance(node, Name)]
 
 
 # --------------------------------------------------------------------------------------------------

@@ -18,18 +18,33 @@ of the original engine.
 
 from __future__ import annotations
 
-import dataclasses
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from . import ast
+from .elementwise import free_names
 from .environment import Environment
+from .indexing import apply_view, view_items, view_slices
+from .operators import apply_binary, mathml_call
 from .values import DEFAULT, Closure, DefaultValue
 
 
 class NotBatchable(Exception):
     """The body uses something the batch evaluator does not handle; loop instead."""
+
+
+@dataclass(frozen=True)
+class Interpreter:
+    """The plain interpreter's entry points, for the parts of a body that are not batched.
+
+    ``evaluate.py`` passes its own, so that this module, which it uses, need not import it.
+    """
+
+    evaluate: Callable[[ast.Expr, Environment], Any]
+    call: Callable[[Any, list[Any]], Any]
 
 
 class Batch:
@@ -42,50 +57,21 @@ class Batch:
 
     @property
     def n(self) -> int:
-        return self.data.shape[0]
+        return int(self.data.shape[0])
 
     def __repr__(self) -> str:
         return f"<batch of {self.data.shape[0]} values of shape {self.data.shape[1:]}>"
 
 
-def evaluate_batched(expr: ast.Expr, env: Environment) -> Any:
+def evaluate_batched(expr: ast.Expr, env: Environment, plain: Interpreter) -> Any:
     """Evaluate with some names bound to ``Batch`` values; returns a Batch or a plain value."""
     handler = _HANDLERS.get(type(expr))
     if handler is None:
-        return _plain(expr, env)
-    return handler(expr, env)
+        return _plain(expr, env, plain)
+    return handler(expr, env, plain)
 
 
 # --------------------------------------------------------------------------------------------------
-
-
-# Free names per syntax node; the node itself is kept in the entry so that an id is never reused for another node.
-_FREE: dict[int, tuple[Any, frozenset[str]]] = {}
-
-
-def _free_names(expr: Any) -> frozenset[str]:
-    key = id(expr)
-    cached = _FREE.get(key)
-    if cached is not None and cached[0] is expr:
-        return cached[1]
-    names: set[str] = set()
-
-    def walk(node: Any) -> None:
-        if isinstance(node, ast.Name):
-            names.add(node.name)
-        if dataclasses.is_dataclass(node):
-            for f in dataclasses.fields(node):
-                if f.name == "pos":
-                    continue
-                walk(getattr(node, f.name))
-        elif isinstance(node, list):
-            for item in node:
-                walk(item)
-
-    walk(expr)
-    result = frozenset(names)
-    _FREE[key] = (expr, result)
-    return result
 
 
 def _is_batch_name(name: str, env: Environment) -> bool:
@@ -95,13 +81,11 @@ def _is_batch_name(name: str, env: Environment) -> bool:
         return False
 
 
-def _plain(expr: ast.Expr, env: Environment) -> Any:
+def _plain(expr: ast.Expr, env: Environment, plain: Interpreter) -> Any:
     """Evaluate a sub-expression that must not involve batched names."""
-    from .evaluate import evaluate
-
-    if any(_is_batch_name(n, env) for n in _free_names(expr)):
+    if any(_is_batch_name(n, env) for n in free_names(expr)):
         raise NotBatchable(type(expr).__name__)
-    return evaluate(expr, env)
+    return plain.evaluate(expr, env)
 
 
 def _align(values: list[Any]) -> list[np.ndarray]:
@@ -125,14 +109,12 @@ def _numeric_or_batch(v: Any) -> Any:
     raise NotBatchable("non-numeric operand")
 
 
-def _binary(expr: ast.BinaryOp, env: Environment) -> Any:
-    from .evaluate import apply_binary
-
-    left = _numeric_or_batch(evaluate_batched(expr.left, env))
+def _binary(expr: ast.BinaryOp, env: Environment, plain: Interpreter) -> Any:
+    left = _numeric_or_batch(evaluate_batched(expr.left, env, plain))
     if expr.op in ("&&", "||") and not isinstance(left, Batch) and left.ndim == 0:
         if (expr.op == "&&" and not left) or (expr.op == "||" and left):
             return np.asarray(float(expr.op == "||"))
-    right = _numeric_or_batch(evaluate_batched(expr.right, env))
+    right = _numeric_or_batch(evaluate_batched(expr.right, env, plain))
     if not isinstance(left, Batch) and not isinstance(right, Batch):
         if expr.op in ("&&", "||"):
             return np.asarray(
@@ -143,8 +125,8 @@ def _binary(expr: ast.BinaryOp, env: Environment) -> Any:
     return Batch(np.asarray(apply_binary(expr.op, a, b), dtype=float))
 
 
-def _unary(expr: ast.UnaryOp, env: Environment) -> Any:
-    operand = _numeric_or_batch(evaluate_batched(expr.operand, env))
+def _unary(expr: ast.UnaryOp, env: Environment, plain: Interpreter) -> Any:
+    operand = _numeric_or_batch(evaluate_batched(expr.operand, env, plain))
     data = operand.data if isinstance(operand, Batch) else operand
     result = np.negative(data) if expr.op == "-" else np.logical_not(data).astype(float)
     return Batch(result) if isinstance(operand, Batch) else np.asarray(result, dtype=float)
@@ -168,12 +150,12 @@ def _subset_env(env: Environment, mask: np.ndarray) -> Environment:
     return sub
 
 
-def _if(expr: ast.If, env: Environment) -> Any:
-    test = evaluate_batched(expr.test, env)
+def _if(expr: ast.If, env: Environment, plain: Interpreter) -> Any:
+    test = evaluate_batched(expr.test, env, plain)
     if not isinstance(test, Batch):
         if not isinstance(test, np.ndarray) or test.ndim != 0:
             raise NotBatchable("if test")
-        return evaluate_batched(expr.then if test else expr.orelse, env)
+        return evaluate_batched(expr.then if test else expr.orelse, env, plain)
     if test.data.ndim != 1:
         raise NotBatchable("array-valued if test")
     mask = test.data != 0
@@ -183,7 +165,7 @@ def _if(expr: ast.If, env: Environment) -> Any:
         count = int(selector.sum())
         if count == 0:
             continue
-        value = evaluate_batched(branch, _subset_env(env, selector))
+        value = evaluate_batched(branch, _subset_env(env, selector), plain)
         if isinstance(value, Batch):
             data = value.data
         elif isinstance(value, np.ndarray):
@@ -200,10 +182,8 @@ def _if(expr: ast.If, env: Environment) -> Any:
     return Batch(out)
 
 
-def _call(expr: ast.Call, env: Environment) -> Any:
-    from .evaluate import call, mathml_call
-
-    args = [evaluate_batched(a, env) for a in expr.args]
+def _call(expr: ast.Call, env: Environment, plain: Interpreter) -> Any:
+    args = [evaluate_batched(a, env, plain) for a in expr.args]
     batched = any(isinstance(a, Batch) for a in args)
     if isinstance(expr.function, ast.MathML):
         if not batched:
@@ -212,9 +192,9 @@ def _call(expr: ast.Call, env: Environment) -> Any:
         aligned = _align(args)
         result = mathml_call(expr.function.name, aligned)
         return Batch(np.broadcast_to(result, (n,) + result.shape[1:]).copy())
-    function = _plain(expr.function, env)
+    function = _plain(expr.function, env, plain)
     if not batched:
-        return call(function, args)
+        return plain.call(function, args)
     if not isinstance(function, Closure) or function.body is None or len(function.body) != 1:
         raise NotBatchable("call of a function that is not one expression")
     statement = function.body[0]
@@ -232,14 +212,12 @@ def _call(expr: ast.Call, env: Environment) -> Any:
                 raise NotBatchable("missing argument")
             value = function.defaults[i]
         local.bindings[param] = value
-    return evaluate_batched(statement.values[0], local)
+    return evaluate_batched(statement.values[0], local, plain)
 
 
-def _view(expr: ast.View, env: Environment) -> Any:
-    from .evaluate import apply_view, view_items, view_slices
-
-    array = evaluate_batched(expr.array, env)
-    items = view_items(expr, env, evaluate_batched)
+def _view(expr: ast.View, env: Environment, plain: Interpreter) -> Any:
+    array = evaluate_batched(expr.array, env, plain)
+    items = view_items(expr, env, lambda e, scope: evaluate_batched(e, scope, plain))
     batched_items = [k for k, (_, _, item) in enumerate(items) if isinstance(item, Batch)]
     for _, _, item in items:
         if isinstance(item, slice) and any(isinstance(x, Batch) for x in (item.start, item.stop, item.step)):
@@ -278,22 +256,20 @@ def _view(expr: ast.View, env: Environment) -> Any:
     return Batch(np.moveaxis(taken, axis, 0))
 
 
-def _name(expr: ast.Name, env: Environment) -> Any:
+def _name(expr: ast.Name, env: Environment, plain: Interpreter) -> Any:
     return env.lookup(expr.name)
 
 
-def _null(expr: ast.Expr, env: Environment) -> Any:
-    from .evaluate import evaluate
-
-    return evaluate(expr, env)
+def _constant(expr: ast.Expr, env: Environment, plain: Interpreter) -> Any:
+    return plain.evaluate(expr, env)
 
 
-_HANDLERS: dict[type, Any] = {
-    ast.Number: _null,
-    ast.String: _null,
-    ast.Null: _null,
-    ast.Default: _null,
-    ast.MathML: _null,
+_HANDLERS: dict[type, Callable[[Any, Environment, Interpreter], Any]] = {
+    ast.Number: _constant,
+    ast.String: _constant,
+    ast.Null: _constant,
+    ast.Default: _constant,
+    ast.MathML: _constant,
     ast.Name: _name,
     ast.BinaryOp: _binary,
     ast.UnaryOp: _unary,
@@ -304,7 +280,10 @@ _HANDLERS: dict[type, Any] = {
 
 
 def batched_comprehension(
-    expr: ast.ArrayComprehension, env: Environment, slots: list[tuple[str, list[int]] | None]
+    expr: ast.ArrayComprehension,
+    env: Environment,
+    slots: list[tuple[str, list[int]] | None],
+    plain: Interpreter,
 ) -> np.ndarray:
     """The comprehension's array, computing the body once for all indices (raises NotBatchable)."""
     loops = [s for s in slots if s is not None]
@@ -313,7 +292,7 @@ def batched_comprehension(
     local = Environment(env, label="comprehension")
     for (name, _), grid in zip(loops, grids, strict=True):
         local.bindings[name] = Batch(grid.reshape(-1))
-    value = evaluate_batched(expr.body, local)
+    value = evaluate_batched(expr.body, local, plain)
     if isinstance(value, Batch):
         data = value.data
     elif isinstance(value, np.ndarray):
@@ -341,4 +320,4 @@ def batched_comprehension(
     return np.ascontiguousarray(np.transpose(data, perm), dtype=float)
 
 
-__all__ = ["Batch", "NotBatchable", "batched_comprehension", "evaluate_batched"]
+__all__ = ["Batch", "Interpreter", "NotBatchable", "batched_comprehension", "evaluate_batched"]

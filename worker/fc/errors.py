@@ -14,7 +14,10 @@ one attached by the first enclosing node that knows its position
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # only for the annotation: ast imports nothing, but errors need not import it at run time
+    from .ast import Pos
 
 
 class FcError(Exception):
@@ -70,3 +73,10 @@ class InapplicableError(FcError):
     def __init__(self, missing_terms: list[str]) -> None:
         self.missing_terms = list(missing_terms)
         super().__init__("model is missing required terms: " + ", ".join(self.missing_terms))
+
+
+def error_at(message: str, pos: Pos | None) -> ProtocolError:
+    """A ``ProtocolError`` located at ``pos``, or unlocated for a generated node (line 0)."""
+    if pos is None or pos.line == 0:
+        return ProtocolError(message)
+    return ProtocolError(message, pos.file, pos.line, pos.column)

@@ -15,6 +15,12 @@ The interpreter stays out of inner loops where it can:
   reduction; with another element-wise lambda it runs one vectorised step per
   position along the folded dimension.
 * ``index`` (``a{idx, dim, shrink, pad}``) is vectorised.
+* comprehension bodies are evaluated once for all indices where possible
+  (``batch.py``, which calls back into this interpreter through ``Interpreter``).
+
+The arithmetic lives in ``operators.py``, views and index expressions in
+``indexing.py`` and the test for element-wise expressions in
+``elementwise.py``; this module walks the syntax tree.
 
 Errors raised below a node without a location get the node's location.
 """
@@ -22,17 +28,29 @@ Errors raised below a node without a location get the node's location.
 from __future__ import annotations
 
 import itertools
-import math
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
 
 from . import ast
-from .batch import NotBatchable, batched_comprehension
+from .batch import Interpreter, NotBatchable, batched_comprehension
+from .elementwise import NotElementwise, elementwise_body
 from .environment import Environment
-from .errors import ProtocolError
+from .errors import ProtocolError, error_at
+from .indexing import apply_view, index_array, view_items, view_slices
+from .operators import (
+    BINARY_OPERATORS,
+    FALSE,
+    MATHML_CONSTANTS,
+    MATHML_FUNCTIONS,
+    TRUE,
+    UFUNCS,
+    apply_binary,
+    mathml_call,
+    numeric,
+)
 from .values import (
     DEFAULT,
     NULL,
@@ -48,9 +66,6 @@ from .values import (
     is_simple,
     number,
 )
-
-TRUE = number(1.0)
-FALSE = number(0.0)
 
 
 class _Return(Exception):
@@ -86,7 +101,7 @@ def execute(statements: list[ast.Statement], env: Environment) -> None:
     """Run statements (library, post-processing, inputs); ``return`` is not allowed here."""
     for statement in statements:
         if isinstance(statement, ast.Return):
-            raise ProtocolError("return statement not allowed outside a function", *_loc(statement.pos))
+            raise error_at("return statement not allowed outside a function", statement.pos)
         _execute_one(statement, env)
 
 
@@ -116,12 +131,6 @@ def call(function: Any, args: list[Any]) -> Any:
     except _Return as ret:
         return ret.value
     return NULL
-
-
-def _loc(pos: ast.Pos) -> tuple[str | None, int | None, int | None]:
-    if pos.line:
-        return pos.file, pos.line, pos.column
-    return None, None, None
 
 
 # --------------------------------------------------------------------------------------------------
@@ -198,16 +207,6 @@ def _name(expr: ast.Name, env: Environment) -> Any:
     return env.lookup(expr.name)
 
 
-MATHML_CONSTANTS = {
-    "true": 1.0,
-    "false": 0.0,
-    "pi": math.pi,
-    "exponentiale": math.e,
-    "infinity": math.inf,
-    "notanumber": math.nan,
-}
-
-
 def _mathml(expr: ast.MathML, env: Environment) -> Any:
     if expr.name in MATHML_CONSTANTS:
         return number(MATHML_CONSTANTS[expr.name])
@@ -216,59 +215,26 @@ def _mathml(expr: ast.MathML, env: Environment) -> Any:
     raise ProtocolError(f"unknown MathML name MathML:{expr.name}")
 
 
-def _numeric(v: Any, op: str) -> np.ndarray:
-    if isinstance(v, np.ndarray):
-        return v
-    raise ProtocolError(f"operator {op!r} needs numbers or arrays, not {describe(v)}")
-
-
-_BINARY: dict[str, Callable[[np.ndarray, np.ndarray], Any]] = {
-    "+": np.add,
-    "-": np.subtract,
-    "*": np.multiply,
-    "/": np.divide,
-    "^": np.power,
-    "==": np.equal,
-    "!=": np.not_equal,
-    "<": np.less,
-    ">": np.greater,
-    "<=": np.less_equal,
-    ">=": np.greater_equal,
-}
-
-
 def _binary(expr: ast.BinaryOp, env: Environment) -> np.ndarray:
     op = expr.op
-    left = _numeric(evaluate(expr.left, env), op)
+    left = numeric(evaluate(expr.left, env), op)
     if op in ("&&", "||"):
         if left.ndim == 0:  # short-circuit, as the original does for numbers
             if op == "&&" and not left:
                 return FALSE
             if op == "||" and left:
                 return TRUE
-            right = _numeric(evaluate(expr.right, env), op)
+            right = numeric(evaluate(expr.right, env), op)
             return number(np.not_equal(right, 0))
-        right = _numeric(evaluate(expr.right, env), op)
+        right = numeric(evaluate(expr.right, env), op)
         fn = np.logical_and if op == "&&" else np.logical_or
         return number(fn(left, right))
-    right = _numeric(evaluate(expr.right, env), op)
+    right = numeric(evaluate(expr.right, env), op)
     return apply_binary(op, left, right)
 
 
-def apply_binary(op: str, left: np.ndarray, right: np.ndarray) -> np.ndarray:
-    if op in ("&&", "||"):
-        fn = np.logical_and if op == "&&" else np.logical_or
-        return number(fn(left, right))
-    try:
-        return number(_BINARY[op](left, right))
-    except ValueError:
-        raise ProtocolError(
-            f"operator {op!r}: operands of shapes {left.shape} and {right.shape} do not match"
-        ) from None
-
-
 def _unary(expr: ast.UnaryOp, env: Environment) -> np.ndarray:
-    operand = _numeric(evaluate(expr.operand, env), expr.op)
+    operand = numeric(evaluate(expr.operand, env), expr.op)
     if expr.op == "-":
         return number(np.negative(operand))
     return number(np.logical_not(operand))
@@ -322,7 +288,7 @@ def _accessor(expr: ast.Accessor, env: Environment) -> np.ndarray:
 def _lambda(expr: ast.Lambda, env: Environment) -> Closure:
     defaults = [evaluate(p.default, env) if p.default is not None else None for p in expr.params]
     closure = Closure([p.name for p in expr.params], defaults, expr.body, env)
-    closure.elementwise = _elementwise_body(closure)
+    closure.elementwise = elementwise_body(closure, call)
     return closure
 
 
@@ -342,138 +308,6 @@ def _call(expr: ast.Call, env: Environment) -> Any:
         if exc.file is not None and expr.pos.line:
             exc.add_trace(f"{expr.pos} ({function.name})")
         raise
-
-
-def _mathml_reduce(fn: Callable[[Any, Any], Any]) -> Callable[[list[np.ndarray]], np.ndarray]:
-    def apply(args: list[np.ndarray]) -> np.ndarray:
-        if not args:
-            raise ProtocolError("needs at least one operand")
-        result = args[0]
-        for a in args[1:]:
-            result = fn(result, a)
-        return number(result)
-
-    return apply
-
-
-def _log(args: list[np.ndarray]) -> np.ndarray:
-    if len(args) == 1:
-        return number(np.log10(args[0]))
-    base, x = args
-    return number(np.log(x) / np.log(base))
-
-
-def _root(args: list[np.ndarray]) -> np.ndarray:
-    if len(args) == 1:
-        return number(np.sqrt(args[0]))
-    degree, x = args
-    return number(np.power(x, 1.0 / degree))
-
-
-def _minus(args: list[np.ndarray]) -> np.ndarray:
-    if len(args) == 1:
-        return number(np.negative(args[0]))
-    return number(np.subtract(args[0], args[1]))
-
-
-def _unary_fn(fn: Callable[[Any], Any]) -> Callable[[list[np.ndarray]], np.ndarray]:
-    def apply(args: list[np.ndarray]) -> np.ndarray:
-        if len(args) != 1:
-            raise ProtocolError(f"takes one operand, not {len(args)}")
-        return number(fn(args[0]))
-
-    return apply
-
-
-def _binary_fn(fn: Callable[[Any, Any], Any]) -> Callable[[list[np.ndarray]], np.ndarray]:
-    def apply(args: list[np.ndarray]) -> np.ndarray:
-        if len(args) != 2:
-            raise ProtocolError(f"takes two operands, not {len(args)}")
-        return number(fn(args[0], args[1]))
-
-    return apply
-
-
-def _xor(args: list[np.ndarray]) -> np.ndarray:
-    result = np.zeros(np.broadcast(*args).shape, dtype=bool) if args else np.asarray(False)
-    for a in args:
-        result = np.logical_xor(result, a != 0)
-    return number(result)
-
-
-MATHML_FUNCTIONS: dict[str, Callable[[list[np.ndarray]], np.ndarray]] = {
-    "plus": _mathml_reduce(np.add),
-    "times": _mathml_reduce(np.multiply),
-    "minus": _minus,
-    "divide": _binary_fn(np.divide),
-    "power": _binary_fn(np.power),
-    "max": _mathml_reduce(np.maximum),
-    "min": _mathml_reduce(np.minimum),
-    "rem": _binary_fn(np.mod),
-    "quotient": _binary_fn(np.floor_divide),
-    "root": _root,
-    "abs": _unary_fn(np.abs),
-    "floor": _unary_fn(np.floor),
-    "ceiling": _unary_fn(np.ceil),
-    "exp": _unary_fn(np.exp),
-    "ln": _unary_fn(np.log),
-    "log": _log,
-    "eq": _binary_fn(np.equal),
-    "neq": _binary_fn(np.not_equal),
-    "lt": _binary_fn(np.less),
-    "gt": _binary_fn(np.greater),
-    "leq": _binary_fn(np.less_equal),
-    "geq": _binary_fn(np.greater_equal),
-    "not": _unary_fn(np.logical_not),
-    "and": _mathml_reduce(np.logical_and),
-    "or": _mathml_reduce(np.logical_or),
-    "xor": _xor,
-    "sin": _unary_fn(np.sin),
-    "cos": _unary_fn(np.cos),
-    "tan": _unary_fn(np.tan),
-    "sec": _unary_fn(lambda x: 1 / np.cos(x)),
-    "csc": _unary_fn(lambda x: 1 / np.sin(x)),
-    "cot": _unary_fn(lambda x: 1 / np.tan(x)),
-    "sinh": _unary_fn(np.sinh),
-    "cosh": _unary_fn(np.cosh),
-    "tanh": _unary_fn(np.tanh),
-    "sech": _unary_fn(lambda x: 1 / np.cosh(x)),
-    "csch": _unary_fn(lambda x: 1 / np.sinh(x)),
-    "coth": _unary_fn(lambda x: 1 / np.tanh(x)),
-    "arcsin": _unary_fn(np.arcsin),
-    "arccos": _unary_fn(np.arccos),
-    "arctan": _unary_fn(np.arctan),
-    "arcsinh": _unary_fn(np.arcsinh),
-    "arccosh": _unary_fn(np.arccosh),
-    "arctanh": _unary_fn(np.arctanh),
-    "arcsec": _unary_fn(lambda x: np.arccos(1 / x)),
-    "arccsc": _unary_fn(lambda x: np.arcsin(1 / x)),
-    "arccot": _unary_fn(lambda x: np.arctan(1 / x)),
-    "arcsech": _unary_fn(lambda x: np.arccosh(1 / x)),
-    "arccsch": _unary_fn(lambda x: np.arcsinh(1 / x)),
-    "arccoth": _unary_fn(lambda x: np.arctanh(1 / x)),
-}
-
-
-def mathml_call(name: str, args: list[Any]) -> np.ndarray:
-    fn = MATHML_FUNCTIONS.get(name)
-    if fn is None:
-        raise ProtocolError(f"unknown MathML function MathML:{name}")
-    numeric = [_numeric(a, f"MathML:{name}") for a in args]
-    try:
-        return fn(numeric)
-    except ProtocolError as exc:
-        raise ProtocolError(f"MathML:{name} {exc.message}") from None
-
-
-_UFUNCS: dict[str, np.ufunc] = {
-    "+": np.add,
-    "*": np.multiply,
-    "MathML:max": np.maximum,
-    "MathML:min": np.minimum,
-    "MathML:plus": np.add,
-    "MathML:times": np.multiply,
-}
 
 
 def _wrap_function(name: str) -> Closure:
@@ -496,22 +330,22 @@ def _wrap(expr: ast.Wrap, env: Environment) -> Closure:
 
         def builtin(args: list[Any]) -> Any:
             _check_arity(op, nargs, args)
-            v = _numeric(args[0], op)
+            v = numeric(args[0], op)
             return number(np.negative(v)) if op == "-" else number(np.logical_not(v))
     else:
-        if op not in _BINARY and op not in ("&&", "||"):
+        if op not in BINARY_OPERATORS and op not in ("&&", "||"):
             raise ProtocolError(f"operator {op!r} cannot be wrapped with {nargs} operands")
 
         def builtin(args: list[Any]) -> Any:
             _check_arity(op, nargs, args)
-            result = _numeric(args[0], op)
+            result = numeric(args[0], op)
             for a in args[1:]:
-                result = apply_binary(op, result, _numeric(a, op))
+                result = apply_binary(op, result, numeric(a, op))
             return result
 
     closure = Closure([f"_{i}" for i in range(nargs)], [None] * nargs, builtin=builtin, name=f"@{nargs}:{op}")
     if nargs == 2:
-        closure.ufunc = _UFUNCS.get(op)
+        closure.ufunc = UFUNCS.get(op)
     closure.elementwise = builtin
     return closure
 
@@ -519,80 +353,6 @@ def _wrap(expr: ast.Wrap, env: Environment) -> Closure:
 def _check_arity(op: str, nargs: int, args: list[Any]) -> None:
     if len(args) != nargs:
         raise ProtocolError(f"wrapped operator @{nargs}:{op} called with {len(args)} arguments")
-
-
-# -- element-wise analysis -----------------------------------------------------------------------------
-
-_ELEMENTWISE_MATHML = set(MATHML_FUNCTIONS)
-
-
-def _is_elementwise(expr: ast.Expr, params: set[str]) -> bool:
-    if isinstance(expr, ast.Number | ast.Name):
-        return True
-    if isinstance(expr, ast.MathML):
-        return expr.name in MATHML_CONSTANTS
-    if isinstance(expr, ast.BinaryOp):
-        return _is_elementwise(expr.left, params) and _is_elementwise(expr.right, params)
-    if isinstance(expr, ast.UnaryOp):
-        return _is_elementwise(expr.operand, params)
-    if isinstance(expr, ast.If):
-        return all(_is_elementwise(e, params) for e in (expr.test, expr.then, expr.orelse))
-    if isinstance(expr, ast.Call) and isinstance(expr.function, ast.MathML):
-        return expr.function.name in _ELEMENTWISE_MATHML and all(
-            _is_elementwise(a, params) for a in expr.args
-        )
-    return False
-
-
-def _elementwise_body(closure: Closure) -> Callable[..., Any] | None:
-    """A vectorised version of a lambda whose body is one element-wise expression, else None.
-
-    Names other than the parameters must be numbers (checked when called), so
-    the same expression evaluated on whole arrays gives each element's value.
-    """
-    body = closure.body or []
-    if len(body) != 1 or not isinstance(body[0], ast.Return) or len(body[0].values) != 1:
-        return None
-    expr = body[0].values[0]
-    params = set(closure.params)
-    if not _is_elementwise(expr, params):
-        return None
-    free = _free_names(expr) - params
-
-    def run(args: list[Any]) -> Any:
-        for name in free:
-            if not is_simple(closure.env.lookup(name)):  # type: ignore[union-attr]
-                raise _NotElementwise
-        return call(closure, args)
-
-    return run
-
-
-class _NotElementwise(Exception):
-    pass
-
-
-def _free_names(expr: ast.Expr) -> set[str]:
-    names: set[str] = set()
-
-    def walk(e: ast.Expr) -> None:
-        if isinstance(e, ast.Name):
-            names.add(e.name)
-        elif isinstance(e, ast.BinaryOp):
-            walk(e.left)
-            walk(e.right)
-        elif isinstance(e, ast.UnaryOp):
-            walk(e.operand)
-        elif isinstance(e, ast.If):
-            walk(e.test)
-            walk(e.then)
-            walk(e.orelse)
-        elif isinstance(e, ast.Call):
-            for a in e.args:
-                walk(a)
-
-    walk(expr)
-    return names
 
 
 # --------------------------------------------------------------------------------------------------
@@ -616,7 +376,7 @@ def map_arrays(function: Closure, arrays: list[np.ndarray]) -> np.ndarray:
     if function.elementwise is not None:
         try:
             result = function.elementwise(list(arrays))
-        except _NotElementwise:
+        except NotElementwise:
             result = None
         if isinstance(result, np.ndarray):
             if result.shape == shape:
@@ -670,9 +430,9 @@ def fold_array(function: Closure, array: np.ndarray, initial: float | None, dim:
             for i in range(start, size):
                 total = function.elementwise([total, number(moved[i])])
                 if not isinstance(total, np.ndarray) or total.shape != moved.shape[1:]:
-                    raise _NotElementwise
+                    raise NotElementwise
             return number(np.expand_dims(total, dim))
-        except _NotElementwise:
+        except NotElementwise:
             pass
     result_shape = list(array.shape)
     result_shape[dim] = 1
@@ -712,80 +472,6 @@ def _index(expr: ast.Index, env: Environment) -> np.ndarray:
     pad = opt(expr.pad_direction, 0)
     pad_value = opt(expr.pad_value, sys.float_info.max)
     return index_array(operand, indices, dim, shrink, pad, pad_value)
-
-
-def index_array(
-    operand: np.ndarray, indices: np.ndarray, dim: int, shrink: float, pad: float, pad_value: float
-) -> np.ndarray:
-    if indices.ndim != 2:
-        raise ProtocolError(f"the indices array must have 2 dimensions, not {indices.ndim}")
-    if not 0 <= dim < operand.ndim:
-        raise ProtocolError(
-            f"the operand has {operand.ndim} dimensions, so cannot be indexed along dimension {dim}"
-        )
-    if shrink != 0 and pad != 0:
-        raise ProtocolError("cannot both pad and shrink")
-    idx = indices.astype(int)
-    if idx.shape[0] and idx.shape[1] != operand.ndim:
-        raise ProtocolError(
-            f"indices have {idx.shape[1]} columns but the operand has {operand.ndim} dimensions"
-        )
-    shape = list(operand.shape)
-    shape[dim] = 1
-    group_shape = tuple(shape)
-    n_groups = int(np.prod(group_shape))
-    group_idx = idx.copy()
-    if idx.shape[0]:
-        group_idx[:, dim] = 0
-        groups = np.ravel_multi_index(tuple(group_idx.T), group_shape)
-    else:
-        groups = np.zeros(0, dtype=int)
-    extents = np.bincount(groups, minlength=n_groups)
-    max_extent, min_extent = int(extents.max()), int(extents.min())
-    if (min_extent == 0 and pad == 0) or (min_extent != max_extent and shrink == 0 and pad == 0):
-        raise ProtocolError(
-            f"cannot index if the result is irregular (extent ranges from {min_extent} to {max_extent})"
-        )
-    extent = max_extent if pad != 0 else min_extent
-    out_shape = list(operand.shape)
-    out_shape[dim] = extent
-    result = np.empty(out_shape)
-    if pad != 0:
-        result.fill(pad_value)
-    backwards = shrink + pad < 0
-    order = np.arange(idx.shape[0])
-    if backwards:
-        order = order[::-1]
-    ordered_groups = groups[order]
-    ranks = _ranks_within_groups(ordered_groups)
-    keep = ranks < extent
-    entries = idx[order][keep]
-    ranks = ranks[keep]
-    values = operand[tuple(entries.T)] if len(entries) else np.zeros(0)
-    targets = entries.copy()
-    targets[:, dim] = (extent - ranks - 1) if backwards else ranks
-    if len(targets):
-        result[tuple(targets.T)] = values
-    return result
-
-
-def _ranks_within_groups(groups: np.ndarray) -> np.ndarray:
-    """For each entry, how many earlier entries share its group (its rank within the group, in order)."""
-    n = len(groups)
-    if n == 0:
-        return np.zeros(0, dtype=int)
-    if np.all(groups[1:] >= groups[:-1]) or np.all(groups[1:] <= groups[:-1]):
-        # Groups come in runs (indices from find, along the last dimension): no sort needed.
-        boundaries = np.flatnonzero(groups[1:] != groups[:-1]) + 1
-        starts = np.concatenate(([0], boundaries))
-        lengths = np.diff(np.concatenate((starts, [n])))
-        return np.arange(n) - np.repeat(starts, lengths)
-    sort = np.argsort(groups, kind="stable")
-    sorted_groups = groups[sort]
-    starts = np.searchsorted(sorted_groups, sorted_groups, side="left")
-    ranks = np.empty(n, dtype=int)
-    ranks[sort] = np.arange(n) - starts
-    return ranks
 
 
 # --------------------------------------------------------------------------------------------------
@@ -834,11 +520,11 @@ def _comprehension(expr: ast.ArrayComprehension, env: Environment) -> np.ndarray
             slots[i] = implicit.pop(0)
     slots.extend(implicit)
     try:
-        return batched_comprehension(expr, env, slots)
+        return batched_comprehension(expr, env, slots, _INTERPRETER)
     except (NotBatchable, ProtocolError, IndexError, ValueError, TypeError):
         pass  # the element-by-element loop below gives the exact result or error
     num_gaps = sum(1 for s in slots if s is None)
-    axes = [range(len(s[1])) if s is not None else [slice(None)] for s in slots]
+    axes: list[Sequence[int | slice]] = [range(len(s[1])) if s is not None else [slice(None)] for s in slots]
     result: np.ndarray | None = None
     dims: list[int | None] = [len(s[1]) if s is not None else None for s in slots]
     sub_shape: tuple[int, ...] = ()
@@ -846,7 +532,8 @@ def _comprehension(expr: ast.ArrayComprehension, env: Environment) -> np.ndarray
         local = Environment(env, label="comprehension")
         for slot, pos in zip(slots, positions, strict=True):
             if slot is not None:
-                local.bindings[slot[0]] = number(slot[1][pos])  # type: ignore[index]
+                assert isinstance(pos, int)  # a slot's axis is a range of positions
+                local.bindings[slot[0]] = number(slot[1][pos])
         sub = as_array(evaluate(expr.body, local), "a comprehension element")
         if result is None:
             if sub.ndim < num_gaps:
@@ -872,97 +559,6 @@ def _view(expr: ast.View, env: Environment) -> np.ndarray:
         raise ProtocolError(f"{len(expr.specs)} indices given, but the array has {array.ndim} dimensions")
     slices = view_slices(array.shape, view_items(expr, env, evaluate))
     return apply_view(array, slices)
-
-
-def apply_view(array: np.ndarray, slices: list[Any]) -> np.ndarray:
-    try:
-        result = array[tuple(slices)]
-    except IndexError:
-        raise ProtocolError(
-            f"view indices {_show_slices(slices)} out of range for an array of shape {array.shape}"
-        ) from None
-    return result if isinstance(result, np.ndarray) else number(result)
-
-
-def view_items(
-    expr: ast.View, env: Environment, ev: Callable[[ast.Expr, Environment], Any]
-) -> list[tuple[int | None, bool, Any]]:
-    """Each view spec evaluated: (dimension or None, applies to all other dims, int index or slice).
-
-    A value that is not a plain number (the batch evaluator's per-element values) is passed through.
-    """
-    items: list[tuple[int | None, bool, Any]] = []
-    for spec in expr.specs:
-
-        def val(e: ast.Expr | None) -> Any:
-            if e is None:
-                return None
-            v = ev(e, env)
-            if isinstance(v, NullValue | DefaultValue):
-                return None
-            if not isinstance(v, np.ndarray) and hasattr(v, "data"):
-                return v
-            return as_int(v, "a view index")
-
-        start = val(spec.start)
-        if spec.is_range:
-            item: Any = slice(start, val(spec.end), val(spec.step))
-        else:
-            if start is None:
-                raise ProtocolError("a view index is missing")
-            item = start
-        dim = (
-            as_int(ev(spec.dim, env), "a view dimension")
-            if spec.dim is not None and not spec.all_dims
-            else None
-        )
-        items.append((dim, spec.all_dims, item))
-    return items
-
-
-def view_slices(shape: tuple[int, ...], items: list[tuple[int | None, bool, Any]]) -> list[Any]:
-    """Where each view item applies, as the original engine places them; unspecified dimensions are whole."""
-    ndim = len(shape)
-    slices: list[Any] = [None] * ndim
-    implicit: list[Any] = []
-    rest: Any = None
-    for dim, all_dims, item in items:
-        if all_dims:
-            rest = item
-        elif dim is not None:
-            if not -ndim <= dim < ndim:
-                raise ProtocolError(f"the array has {ndim} dimensions, so has no dimension {dim}")
-            slices[dim] = item
-        else:
-            implicit.append(item)
-    for i in range(ndim):
-        if slices[i] is None:
-            if implicit:
-                item = implicit.pop(0)
-                if isinstance(item, slice):
-                    _check_slice(item, shape[i])
-                slices[i] = item
-            else:
-                slices[i] = rest if rest is not None else slice(None)
-    return slices
-
-
-def _check_slice(s: slice, length: int) -> None:
-    if s.start is not None and not -length <= s.start < length:
-        raise ProtocolError("the start of the slice is not within the range of the dimension")
-    if s.stop is not None and not -(length + 1) <= s.stop < length + 1:
-        raise ProtocolError("the end of the slice is not within the range of the dimension")
-    if s.step is not None and s.start is not None and s.stop is not None and (s.stop - s.start) * s.step <= 0:
-        raise ProtocolError("the sign of the step does not make sense")
-
-
-def _show_slices(slices: list[Any]) -> str:
-    def one(s: Any) -> str:
-        if isinstance(s, slice):
-            return ":".join("" if x is None else str(x) for x in (s.start, s.stop, s.step))
-        return str(s)
-
-    return "[" + ", ".join(one(s) for s in slices) + "]"
 
 
 def _interpolate(expr: ast.Interpolate, env: Environment) -> Any:
@@ -993,3 +589,6 @@ _EVALUATORS: dict[type, Callable[[Any, Environment], Any]] = {
     ast.Wrap: _wrap,
     ast.Interpolate: _interpolate,
 }
+
+# What the batch evaluator falls back on for the parts of a comprehension body it does not batch.
+_INTERPRETER = Interpreter(evaluate=evaluate, call=call)

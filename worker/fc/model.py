@@ -22,7 +22,6 @@ import hashlib
 import os
 from dataclasses import dataclass, field
 from functools import lru_cache
-from importlib import resources
 from pathlib import Path
 
 import myokit
@@ -32,10 +31,10 @@ import myokit.formats.cellml.v2 as cellml_v2
 import rdflib
 from lxml import etree
 
-OXMETA = "https://chaste.comlab.ox.ac.uk/cellml/ns/oxford-metadata#"
+from .ontology import STATE_VARIABLE, category_members
+
 BQBIOL = "http://biomodels.net/biology-qualifiers/"
 RDF_NS = "http://www.w3.org/1999/02/22-rdf-syntax-ns#"
-STATE_VARIABLE = OXMETA + "state_variable"
 
 _BQBIOL_IS = rdflib.URIRef(BQBIOL + "is")
 _BQBIOL_IS_VERSION_OF = rdflib.URIRef(BQBIOL + "isVersionOf")
@@ -238,29 +237,3 @@ def _cmeta_to_qname(cellml_model: object, model: myokit.Model) -> dict[str, str]
             if model.has_variable(qname):
                 mapping[cmeta_id] = qname
     return mapping
-
-
-# --- the ontology: category terms -------------------------------------------------
-
-
-@lru_cache(maxsize=1)
-def ontology() -> rdflib.Graph:
-    """The oxmeta ontology, used to expand category terms such as ``oxmeta:IonicCurrent``.
-
-    (``oxmeta:state_variable`` needs no ontology: ``AnnotatedModel.qnames_for`` gives the model's states.)
-
-    Shipped inside this package (``worker/fc/oxmeta.ttl``, a copy of ``ontology/oxmeta.ttl`` that a test
-    keeps identical), so that an installed worker on any host has it; it used to be looked for in the
-    source tree and the shared data, and a worker without them silently expanded no category term.
-    """
-    text = resources.files(__package__).joinpath("oxmeta.ttl").read_text(encoding="utf-8")
-    return rdflib.Graph().parse(data=text, format="turtle")
-
-
-@lru_cache(maxsize=512)
-def category_members(term: str) -> tuple[str, ...]:
-    """Terms connected to ``term`` by a chain of ``rdf:type`` links (the term itself excluded)."""
-    graph = ontology()
-    node = rdflib.URIRef(term)
-    members = [str(s) for s in graph.transitive_subjects(rdflib.RDF.type, node) if s != node]
-    return tuple(members)

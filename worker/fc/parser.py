@@ -17,7 +17,9 @@ first; if it fails, the token is re-typed.  Syntax errors become
 
 from __future__ import annotations
 
+import operator
 import re
+from collections.abc import Callable
 from functools import cache
 from importlib.resources import files
 from pathlib import Path
@@ -93,11 +95,13 @@ def parse_text(text: str, file: str = "<string>") -> ast.Protocol:
     """Parse protocol text; ``file`` is used in positions and error messages."""
     tree = _parse_tree(text, file)
     try:
-        return _ToAst(file, text).transform(tree)
+        protocol = _ToAst(file, text).transform(tree)
     except VisitError as exc:
         if isinstance(exc.orig_exc, ProtocolError):
             raise exc.orig_exc from None
         raise
+    assert isinstance(protocol, ast.Protocol)  # the grammar's start rule
+    return protocol
 
 
 def parse_expression(text: str, file: str = "<expression>") -> ast.Expr:
@@ -117,7 +121,7 @@ def _describe(token: Token) -> str:
     return repr(str(token))
 
 
-def _parse_tree(text: str, file: str) -> Tree:
+def _parse_tree(text: str, file: str) -> Tree[Token]:
     lark = _lark()
     parser = lark.parse_interactive("")
     last: Token | None = None
@@ -134,10 +138,11 @@ def _parse_tree(text: str, file: str) -> Tree:
         if pending is not None:
             _feed(parser, pending, file)
             last = pending
-        return parser.feed_eof(last)
+        tree: Tree[Token] = parser.feed_eof(last)  # type: ignore[no-untyped-call]  # untyped in lark
+        return tree
     except UnexpectedCharacters as exc:
         raise ProtocolError(
-            f"unexpected character {text[exc.pos_in_stream]!r}", file, exc.line, exc.column
+            f"unexpected character {text[exc.pos_in_stream or 0]!r}", file, exc.line, exc.column
         ) from None
     except UnexpectedToken as exc:
         token = exc.token
@@ -219,19 +224,19 @@ def _constant(expr: ast.Expr, file: str) -> float:
         return -_constant(expr.operand, file)
     if isinstance(expr, ast.BinaryOp) and expr.op in "+-*/^":
         a, b = _constant(expr.left, file), _constant(expr.right, file)
-        operations = {
-            "+": float.__add__,
-            "-": float.__sub__,
-            "*": float.__mul__,
-            "/": float.__truediv__,
-            "^": float.__pow__,
+        operations: dict[str, Callable[[float, float], float]] = {
+            "+": operator.add,
+            "-": operator.sub,
+            "*": operator.mul,
+            "/": operator.truediv,
+            "^": operator.pow,
         }
         return float(operations[expr.op](float(a), float(b)))
     raise ProtocolError("expected a constant numeric expression", file, expr.pos.line, expr.pos.column)
 
 
 @v_args(meta=True)
-class _ToAst(Transformer):
+class _ToAst(Transformer[Token, Any]):
     def __init__(self, file: str, text: str) -> None:
         super().__init__()
         self.file = file
@@ -637,7 +642,7 @@ class _ToAst(Transformer):
     def index_dim(self, meta: Any, c: list[Any]) -> tuple[str, list[Any]]:
         return "dim", list(c)
 
-    def trace(self, meta: Any, c: list[Any]) -> ast.Expr:
+    def trace(self, meta: Any, c: list[ast.Expr]) -> ast.Expr:
         return c[0]
 
     def number(self, meta: Any, c: list[Any]) -> ast.Number:

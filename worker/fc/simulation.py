@@ -42,7 +42,7 @@ import numpy as np
 from .errors import ProtocolError
 
 if TYPE_CHECKING:
-    from .interface import Binding, PreparedModel
+    from .prepared import Binding, PreparedModel
 
 # Part of every cache key: bump it when the way builds are made changes.
 _CACHE_FORMAT = b"weblab-fc-3\0"
@@ -135,7 +135,7 @@ def compile_simulation(model: myokit.Model, cache_dir: Path | None = None) -> my
         return _fresh(sim)
 
 
-class _Simulation(myokit.Simulation):
+class _Simulation(myokit.Simulation):  # type: ignore[misc]  # myokit is untyped (Any)
     """myokit's CVODES simulation, built from its template plus the original engine's
     allowance of error-test failures per step (see the module docstring)."""
 

@@ -285,7 +285,8 @@ def _where_true(
         context.define(probe, name, values)
         result = np.asarray(_unwrap(context.evaluate(condition, probe)))
         if result.shape == values.shape:
-            return result != 0
+            mask: np.ndarray = result != 0
+            return mask
     except Exception:  # noqa: BLE001 - not vectorisable: evaluate point by point below
         pass
     mask = np.zeros(values.size, dtype=bool)
@@ -306,31 +307,13 @@ def _conditional_set(modifier: ast.Modifier) -> list[ast.Expr] | None:
     conditions: list[ast.Expr] = []
     value: ast.Expr = modifier.value
     while isinstance(value, ast.If):
-        if any(":" in n for n in _names(value.test)):
+        if any(":" in n for n in ast.name_refs(value.test)):
             return None
         conditions.append(value.test)
         value = value.orelse
     if not conditions or not isinstance(value, ast.Name) or value.name != modifier.name:
         return None
     return conditions
-
-
-def _names(expr: object) -> list[str]:
-    found: list[str] = []
-
-    def walk(node: object) -> None:
-        if isinstance(node, ast.Name):
-            found.append(node.name)
-        if isinstance(node, ast.Node):
-            for child in vars(node).values():
-                if isinstance(child, list):
-                    for item in child:
-                        walk(item)
-                elif isinstance(child, ast.Node):
-                    walk(child)
-
-    walk(expr)
-    return found
 
 
 def _timecourse_while(body: ast.Timecourse, env: Any, context: TaskContext, prefix: str) -> Results:
@@ -403,6 +386,7 @@ def _nested(body: ast.Nested, env: Any, context: TaskContext, prefix: str) -> Re
                 break
         else:
             context.define(env, rng.name, np.array(float(count)))
+            assert isinstance(rng, ast.WhileRange)  # the only range without values
             if not _truthy(context.evaluate(rng.condition, env)):
                 break
     _apply(body.modifiers, "end", env, context)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 
 import myokit
 
@@ -94,13 +95,13 @@ class Conversion:
     def is_identity(self) -> bool:
         return self.factor == 1.0 and self.shift == 0.0
 
-    def forward(self, value):  # type: ignore[no-untyped-def]
+    def forward(self, value: Any) -> Any:
         """Apply to a number or numpy array."""
         if self.is_identity:
             return value
         return value * self.factor + self.shift
 
-    def inverse(self, value):  # type: ignore[no-untyped-def]
+    def inverse(self, value: Any) -> Any:
         if self.is_identity:
             return value
         return (value - self.shift) / self.factor
