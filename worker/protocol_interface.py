@@ -79,7 +79,7 @@ def _syntax_error(exc: Exception, root: Path) -> dict[str, Any] | None:
         fc_parser.parse_text(text, relative.as_posix())
     except ProtocolError as parse_error:
         message = parse_error.message
-        expected = message.partition("; expected ")[2] or _expected_at(text, parse_error.line, parse_error.column)
+        expected = message.partition("; expected ")[2] or fc_parser.expected_at(text, parse_error.line, parse_error.column)
         if expected and "; expected " not in message:
             message = f"{message}; expected {expected}"
         return {"file": relative.as_posix(), "line": parse_error.line or 0, "column": parse_error.column or 0,
@@ -87,20 +87,3 @@ def _syntax_error(exc: Exception, root: Path) -> dict[str, Any] | None:
     except Exception:  # noqa: BLE001 - it parses as far as the parser is concerned
         return None
     return None
-
-
-def _expected_at(text: str, line: int | None, column: int | None) -> str:
-    """The tokens the parser would take at ``line``:``column`` (for an unexpected character, which lark's lexer
-    reports without them); empty when they cannot be told."""
-    if not line or not column:
-        return ""
-    lines = text.split("\n")
-    offset = sum(len(x) + 1 for x in lines[: line - 1]) + column - 1
-    try:
-        lark = fc_parser._lark()
-        interactive = lark.parse_interactive("")
-        for token in lark.lex(text[:offset]):
-            fc_parser._feed(interactive, token, "")
-        return fc_parser._expected(set(interactive.accepts()))
-    except Exception:  # noqa: BLE001 - a best-effort hint only
-        return ""

@@ -104,6 +104,23 @@ def parse_text(text: str, file: str = "<string>") -> ast.Protocol:
     return protocol
 
 
+def expected_at(text: str, line: int | None, column: int | None) -> str:
+    """The tokens the parser would take at ``line``:``column`` (for an unexpected character, which lark's lexer
+    reports without them); empty when they cannot be told."""
+    if not line or not column:
+        return ""
+    lines = text.split("\n")
+    offset = sum(len(x) + 1 for x in lines[: line - 1]) + column - 1
+    try:
+        lark = _lark()
+        interactive = lark.parse_interactive("")
+        for token in lark.lex(text[:offset]):
+            _feed(interactive, token, "")
+        return _expected(set(interactive.accepts()))  # type: ignore[no-untyped-call]  # lark leaves it untyped
+    except Exception:  # noqa: BLE001 - a best-effort hint only
+        return ""
+
+
 def parse_expression(text: str, file: str = "<expression>") -> ast.Expr:
     """Parse a single expression (used for ``--input NAME=VALUE`` and tests)."""
     protocol = parse_text(f"inputs {{\n__expression__ = {text}\n}}", file)
