@@ -50,7 +50,11 @@ def metadata(kind: str, entity: str, version: str, sha: str) -> list[ox.Triple]:
     return [
         ox.Triple(vn, v.RDF_TYPE, v.weblab(kind.capitalize() + "Version")),
         ox.Triple(vn, ox.NamedNode(v.DCTERMS + "isVersionOf"), ox.NamedNode(entity)),
-        ox.Triple(vn, ox.NamedNode(v.DCTERMS + "created"), ox.Literal("2026-01-01T00:00:00+00:00", datatype=DATETIME)),
+        ox.Triple(
+            vn,
+            ox.NamedNode(v.DCTERMS + "created"),
+            ox.Literal("2026-01-01T00:00:00+00:00", datatype=DATETIME),
+        ),
         ox.Triple(vn, v.weblab("visibility"), v.weblab("public")),
         ox.Triple(vn, v.weblab("commit"), ox.Literal(sha)),
     ]
@@ -63,9 +67,15 @@ def fill(store: TripleStore, data: Path) -> tuple[list[str], list[str]]:
         entity, sha = f"{BASE}models/{path.stem}", f"{i:040x}"
         version = f"{entity}/versions/{sha}"
         ann = read_annotations(path.read_bytes(), source=path.name)
-        store.replace_graph(ox.NamedNode(version), metadata("model", entity, version, sha) + annotation_triples(ann, version))
+        store.replace_graph(
+            ox.NamedNode(version), metadata("model", entity, version, sha) + annotation_triples(ann, version)
+        )
         models.append(version)
-    real = [p for p in sorted((data / "fc" / "protocols" / "real").glob("*.txt")) if _PROTOCOL.search(p.read_text())]
+    real = [
+        p
+        for p in sorted((data / "fc" / "protocols" / "real").glob("*.txt"))
+        if _PROTOCOL.search(p.read_text())
+    ]
     for i, path in enumerate(real):  # a file without tasks, interface or imports is a library (S1S2_postproc)
         entity, sha = f"{BASE}protocols/{path.stem}", f"{i:040x}"
         version = f"{entity}/versions/{sha}"
@@ -93,7 +103,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=7)
     parser.add_argument("--memory", action="store_true", help="an in-memory store instead of one on disk")
-    parser.add_argument("--data", type=Path, default=Path(os.environ.get("WEBLAB_SHARED_DATA", ROOT / ".." / "shared" / "data")))
+    parser.add_argument(
+        "--data",
+        type=Path,
+        default=Path(os.environ.get("WEBLAB_SHARED_DATA", ROOT / ".." / "shared" / "data")),
+    )
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory(prefix="weblab-bench-") as tmp:
@@ -105,20 +119,30 @@ def run(store: TripleStore, args: argparse.Namespace) -> None:
     t = time.perf_counter()
     models, protocols = fill(store, args.data)
     store.flush()
-    print(f"store ({'memory' if store.path is None else 'on disk'}): {len(models)} models × {len(protocols)} protocols filled in {time.perf_counter() - t:.2f} s")
+    print(
+        f"store ({'memory' if store.path is None else 'on disk'}): {len(models)} models × {len(protocols)} protocols filled in {time.perf_counter() - t:.2f} s"
+    )
 
     pair_t, _ = timed(lambda: compat.check_pair(store, BASE, models[0], protocols[0]), args.repeat * 10)
     model_t, _ = timed(lambda: compat.check_model(store, BASE, models[len(models) // 2]), args.repeat * 3)
-    protocol_t, _ = timed(lambda: compat.check_protocol(store, BASE, protocols[len(protocols) // 2]), args.repeat * 3)
+    protocol_t, _ = timed(
+        lambda: compat.check_protocol(store, BASE, protocols[len(protocols) // 2]), args.repeat * 3
+    )
     matrix_t, cells = timed(lambda: compat.matrix(store, BASE), args.repeat)
-    naive_t, naive = timed(lambda: [compat.check_pair(store, BASE, m, p) for m in models for p in protocols], 1)
-    assert {(c.model, c.protocol, c.missing) for c in cells} == {(c.model, c.protocol, c.missing) for c in naive}
+    naive_t, naive = timed(
+        lambda: [compat.check_pair(store, BASE, m, p) for m in models for p in protocols], 1
+    )
+    assert {(c.model, c.protocol, c.missing) for c in cells} == {
+        (c.model, c.protocol, c.missing) for c in naive
+    }
     fits = sum(c.fits for c in cells)
     print(f"one pair:                      {pair_t * 1000:8.2f} ms")
     print(f"one model vs all protocols:    {model_t * 1000:8.2f} ms")
     print(f"one protocol vs all models:    {protocol_t * 1000:8.2f} ms")
     print(f"whole matrix ({len(cells)} cells, {fits} fit): {matrix_t * 1000:8.2f} ms  (target < 200 ms)")
-    print(f"naive baseline (a pair query per cell): {naive_t * 1000:8.2f} ms  → matrix is {naive_t / matrix_t:.1f}× faster")
+    print(
+        f"naive baseline (a pair query per cell): {naive_t * 1000:8.2f} ms  → matrix is {naive_t / matrix_t:.1f}× faster"
+    )
 
 
 if __name__ == "__main__":

@@ -50,9 +50,16 @@ BIG_SEARCH = "query($t: String!) { models(text: $t) { totalCount } }"
 PROBES: dict[str, Callable[[int], tuple[str, str, dict]]] = {
     "healthz": lambda n: ("GET", "/healthz", {}),
     # each probe new (an unused variable, a comment), so that no answer comes from a cache
-    "graphql": lambda n: ("POST", "/graphql", {"json": {"query": "query($n: Int) { models(first: 1) { totalCount } }",
-                                                        "variables": {"n": n}}}),
-    "sparql ASK": lambda n: ("GET", "/sparql", {"params": {"query": f"ASK {{ ?s ?p ?o }} # {n}", "format": "json"}}),
+    "graphql": lambda n: (
+        "POST",
+        "/graphql",
+        {"json": {"query": "query($n: Int) { models(first: 1) { totalCount } }", "variables": {"n": n}}},
+    ),
+    "sparql ASK": lambda n: (
+        "GET",
+        "/sparql",
+        {"params": {"query": f"ASK {{ ?s ?p ?o }} # {n}", "format": "json"}},
+    ),
 }
 
 
@@ -63,6 +70,7 @@ async def probe(url: str, seconds: float) -> dict[str, list[float]]:
     counter = itertools.count(int(time.time() * 1000))
     deadline = time.monotonic() + seconds
     async with httpx.AsyncClient(base_url=url, timeout=120) as client:
+
         async def loop(name: str) -> None:
             while time.monotonic() < deadline:
                 method, path, options = PROBES[name](next(counter))
@@ -78,8 +86,14 @@ async def probe(url: str, seconds: float) -> dict[str, list[float]]:
 async def login_flood(url: str, stop: asyncio.Event) -> int:
     name = f"victim{secrets.token_hex(3)}"
     async with httpx.AsyncClient(base_url=url, timeout=120) as client:
-        await client.post("/auth/register", json={"name": name, "email": f"{name}@example.org",
-                                                  "password": "a long and unguessable passphrase 7"})
+        await client.post(
+            "/auth/register",
+            json={
+                "name": name,
+                "email": f"{name}@example.org",
+                "password": "a long and unguessable passphrase 7",
+            },
+        )
 
         async def loop() -> int:
             sent = 0
@@ -93,6 +107,7 @@ async def login_flood(url: str, stop: asyncio.Event) -> int:
 
 async def sparql_flood(url: str, stop: asyncio.Event) -> int:
     async with httpx.AsyncClient(base_url=url, timeout=120) as client:
+
         async def loop(i: int) -> int:
             sent = 0
             while not stop.is_set():
@@ -106,10 +121,13 @@ async def sparql_flood(url: str, stop: asyncio.Event) -> int:
 async def graphql_flood(url: str, stop: asyncio.Event) -> int:
     text = "cardiac " * (5 * 1024 * 1024 // 8)
     async with httpx.AsyncClient(base_url=url, timeout=120) as client:
+
         async def loop() -> int:
             sent = 0
             while not stop.is_set():
-                await client.post("/graphql", json={"query": BIG_SEARCH, "variables": {"t": text + str(sent)}})
+                await client.post(
+                    "/graphql", json={"query": BIG_SEARCH, "variables": {"t": text + str(sent)}}
+                )
                 sent += 1
             return sent
 
@@ -117,7 +135,10 @@ async def graphql_flood(url: str, stop: asyncio.Event) -> int:
 
 
 FLOODS: dict[str, Callable[[str, asyncio.Event], Awaitable[int]]] = {
-    "login": login_flood, "sparql": sparql_flood, "graphql": graphql_flood}
+    "login": login_flood,
+    "sparql": sparql_flood,
+    "graphql": graphql_flood,
+}
 
 
 def _figures(latencies: list[float]) -> tuple[float, float]:
@@ -143,8 +164,10 @@ async def scenario(url: str, name: str, seconds: float) -> bool:
         limit = 1000 if probe_name == "healthz" else 2000
         ok &= fmax <= limit
         verdict = "ok" if fmax <= limit else f"OVER the {limit / 1000:.0f} s target"
-        print(f"  {probe_name:11s} quiet p50 {q50:7.1f} ms | flood p50 {f50:7.1f} ms, max {fmax:7.1f} ms "
-              f"| p50 ratio {f50 / q50:6.1f}x | {verdict}")
+        print(
+            f"  {probe_name:11s} quiet p50 {q50:7.1f} ms | flood p50 {f50:7.1f} ms, max {fmax:7.1f} ms "
+            f"| p50 ratio {f50 / q50:6.1f}x | {verdict}"
+        )
     await asyncio.sleep(2.0)  # let runaway work drain before the next baseline
     return ok
 
@@ -153,7 +176,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=15.0, help="how long each flood is probed")
     parser.add_argument("--port", type=int, default=8767)
-    parser.add_argument("--data-dir", type=Path, default=None, help="reuse this prepared data directory (demo corpus)")
+    parser.add_argument(
+        "--data-dir", type=Path, default=None, help="reuse this prepared data directory (demo corpus)"
+    )
     parser.add_argument("--flood", choices=sorted(FLOODS), action="append", help="only these (repeatable)")
     parser.add_argument("--code", type=Path, default=None, help="serve the code of this checkout instead")
     args = parser.parse_args()
@@ -169,8 +194,11 @@ def main() -> None:
     with serving(url, env, cwd=args.code or ROOT):
         for name in args.flood or list(FLOODS):
             results[name] = asyncio.run(scenario(url, name, args.seconds))
-    print("\nall targets met" if all(results.values()) else
-          f"\ntargets missed under: {', '.join(n for n, ok in results.items() if not ok)}")
+    print(
+        "\nall targets met"
+        if all(results.values())
+        else f"\ntargets missed under: {', '.join(n for n, ok in results.items() if not ok)}"
+    )
 
 
 if __name__ == "__main__":

@@ -46,9 +46,16 @@ PAGE = """query Page($n: Int!) { models(first: $n) { totalCount edges { cursor n
 
 def _env(data_dir: Path, port: int) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("WEBLAB_")}
-    env.update({"WEBLAB_DATA_DIR": str(data_dir), "WEBLAB_PORT": str(port), "WEBLAB_DEBUG": "true",
-                "WEBLAB_IMPORT_DEMO": "false", "WEBLAB_LOG_LEVEL": "WARNING",
-                "WEBLAB_DEMO_DIR": str((ROOT.parent / "shared" / "data").resolve())})
+    env.update(
+        {
+            "WEBLAB_DATA_DIR": str(data_dir),
+            "WEBLAB_PORT": str(port),
+            "WEBLAB_DEBUG": "true",
+            "WEBLAB_IMPORT_DEMO": "false",
+            "WEBLAB_LOG_LEVEL": "WARNING",
+            "WEBLAB_DEMO_DIR": str((ROOT.parent / "shared" / "data").resolve()),
+        }
+    )
     return env
 
 
@@ -62,7 +69,9 @@ async def prepare(data_dir: Path) -> None:
     marker = data_dir / "bench-prepared"
     if marker.exists():
         return
-    settings = Settings(data_dir=data_dir, demo_dir=(ROOT.parent / "shared" / "data").resolve(), import_demo=False)
+    settings = Settings(
+        data_dir=data_dir, demo_dir=(ROOT.parent / "shared" / "data").resolve(), import_demo=False
+    )
     services = await start_services(settings)
     try:
         load_ontologies(services.store, settings.base_uri)
@@ -93,8 +102,9 @@ async def wait_ready(url: str, proc: subprocess.Popen, timeout: float = 120.0) -
 @contextlib.contextmanager
 def serving(url: str, env: dict[str, str], *, cwd: Path = ROOT) -> Iterator[subprocess.Popen]:
     """``weblab serve`` as its own process, as a user runs it, ready at ``url``; stopped afterwards."""
-    proc = subprocess.Popen([str(ROOT / ".venv" / "bin" / "weblab"), "serve"], env=env, cwd=cwd,
-                            start_new_session=True)
+    proc = subprocess.Popen(
+        [str(ROOT / ".venv" / "bin" / "weblab"), "serve"], env=env, cwd=cwd, start_new_session=True
+    )
     try:
         asyncio.run(wait_ready(url, proc))
         yield proc
@@ -129,10 +139,15 @@ async def load(url: str, clients: int, requests: int, page: int, pid: int, *, fr
         if "errors" in first:
             raise SystemExit(f"the page query failed: {first['errors']}")
         models = first["data"]["models"]
-        fitting = sum(len(e["node"]["latestVersion"]["compatibleProtocols"] or []) for e in models["edges"]
-                      if e["node"]["latestVersion"])
-        print(f"[{mode}] page: {len(models['edges'])} of {models['totalCount']} models, {fitting} compatible "
-              f"protocols; round trips per request: {first.get('extensions', {}).get('roundTrips')}")
+        fitting = sum(
+            len(e["node"]["latestVersion"]["compatibleProtocols"] or [])
+            for e in models["edges"]
+            if e["node"]["latestVersion"]
+        )
+        print(
+            f"[{mode}] page: {len(models['edges'])} of {models['totalCount']} models, {fitting} compatible "
+            f"protocols; round trips per request: {first.get('extensions', {}).get('roundTrips')}"
+        )
         for _ in range(5):  # warm caches (parser, validation, store pages)
             await client.post("/graphql", json=payload())
 
@@ -154,9 +169,11 @@ async def load(url: str, clients: int, requests: int, page: int, pid: int, *, fr
     latencies.sort()
     p50 = statistics.median(latencies) * 1000
     p95 = latencies[int(0.95 * (len(latencies) - 1))] * 1000
-    print(f"[{mode}] {len(latencies)} requests, {clients} clients: p50 {p50:.1f} ms, p95 {p95:.1f} ms, "
-          f"{len(latencies) / elapsed:.1f} req/s; server CPU {cpu / len(latencies) * 1000:.1f} ms per request; "
-          f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
+    print(
+        f"[{mode}] {len(latencies)} requests, {clients} clients: p50 {p50:.1f} ms, p95 {p95:.1f} ms, "
+        f"{len(latencies) / elapsed:.1f} req/s; server CPU {cpu / len(latencies) * 1000:.1f} ms per request; "
+        f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs"
+    )
 
     async with httpx.AsyncClient(base_url=url, timeout=60) as client:
         single = []
@@ -174,9 +191,13 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=200)
     parser.add_argument("--page", type=int, default=50)
     parser.add_argument("--port", type=int, default=8765)
-    parser.add_argument("--code", type=Path, default=None,
-                        help="serve the code of this checkout instead (e.g. a `git worktree` of an older commit), "
-                             "to compare before and after on the same data and machine")
+    parser.add_argument(
+        "--code",
+        type=Path,
+        default=None,
+        help="serve the code of this checkout instead (e.g. a `git worktree` of an older commit), "
+        "to compare before and after on the same data and machine",
+    )
     args = parser.parse_args()
     data_dir = args.data_dir or Path(tempfile.mkdtemp(prefix="weblab-bench-graphql-"))
     data_dir.mkdir(parents=True, exist_ok=True)

@@ -36,12 +36,16 @@ async def reads(services, entities: Entities, owner) -> None:  # noqa: ANN001
         t0 = time.perf_counter()
         for _ in range(20):
             graphs = await visible_graphs(services, caller)
-        print(f"visible_graphs ({label}): {len(graphs)} graphs in {(time.perf_counter() - t0) / 20 * 1000:.1f} ms")
+        print(
+            f"visible_graphs ({label}): {len(graphs)} graphs in {(time.perf_counter() - t0) / 20 * 1000:.1f} ms"
+        )
     uris = [e.uri for e in list_entities(entities.ox, entities.base_uri)]
     t0 = time.perf_counter()
     for uri in uris:
         await entities.entity_page(None, uri)
-    print(f"entity page (metadata + versions + files): {(time.perf_counter() - t0) / len(uris) * 1000:.1f} ms each")
+    print(
+        f"entity page (metadata + versions + files): {(time.perf_counter() - t0) / len(uris) * 1000:.1f} ms each"
+    )
 
 
 async def main(folder: Path) -> int:
@@ -49,8 +53,10 @@ async def main(folder: Path) -> int:
         settings = Settings(data_dir=Path(tmp), import_demo=False)
         started = time.perf_counter()
         services = await start_services(settings)
-        print(f"services started in {time.perf_counter() - started:.2f} s "
-              f"({'embedded' if settings.embedded else 'external'} PostgreSQL/Redis, Oxigraph on disk)")
+        print(
+            f"services started in {time.perf_counter() - started:.2f} s "
+            f"({'embedded' if settings.embedded else 'external'} PostgreSQL/Redis, Oxigraph on disk)"
+        )
         try:
             owner = await accounts.create_user(services.db, "bench", "bench@example.org", "bench password")
             entities = Entities.from_services(services)
@@ -59,8 +65,10 @@ async def main(folder: Path) -> int:
                 t0, c0 = time.perf_counter(), time.process_time()
                 summary = await import_paths(entities, owner, [folder], progress=False)
                 elapsed, cpu = time.perf_counter() - t0, time.process_time() - c0
-                print(f"{label}: {summary} in {elapsed:.2f} s = {count / elapsed:.1f} models/s "
-                      f"({cpu:.2f} s CPU in this process; wall time grows with the machine's load)")
+                print(
+                    f"{label}: {summary} in {elapsed:.2f} s = {count / elapsed:.1f} models/s "
+                    f"({cpu:.2f} s CPU in this process; wall time grows with the machine's load)"
+                )
                 for path, reason in summary.failed:
                     print(f"  failed: {path}: {reason}")
             await reads(services, entities, owner)

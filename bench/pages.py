@@ -43,12 +43,21 @@ sys.path.insert(0, str(ROOT))
 from bench.graphql import _env, prepare, serving  # noqa: E402
 
 CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run"]
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
 PASSWORD = "bench pages password"
 RUN_MODEL, RUN_PROTOCOL = "beeler_reuter_model_1977", "GraphState"
 # The demo corpus's largest CellML file: the worst case for the entity page's file viewer.
-LARGEST_MODEL = max((ROOT.parent / "shared" / "data" / "cellml").glob("*.cellml"), key=lambda p: p.stat().st_size).stem
+LARGEST_MODEL = max(
+    (ROOT.parent / "shared" / "data" / "cellml").glob("*.cellml"), key=lambda p: p.stat().st_size
+).stem
 FINAL = {"SUCCESS", "PARTIAL", "FAILED", "INAPPLICABLE", "CANCELLED"}
 
 
@@ -65,8 +74,9 @@ class Target:
 async def gql(context: Any, url: str, query: str, variables: dict[str, Any] | None = None) -> dict[str, Any]:
     """A GraphQL request with the browser context's session cookie and CSRF token, as the pages send it."""
     csrf = next((c["value"] for c in await context.cookies() if c["name"] == "weblab_csrf"), "")
-    response = await context.request.post(url + "/graphql", data={"query": query, "variables": variables or {}},
-                                          headers={"X-CSRF-Token": csrf})
+    response = await context.request.post(
+        url + "/graphql", data={"query": query, "variables": variables or {}}, headers={"X-CSRF-Token": csrf}
+    )
     body = await response.json()
     if "errors" in body:
         raise SystemExit(f"GraphQL said: {body['errors']}")
@@ -86,8 +96,12 @@ async def sign_up(context: Any, url: str) -> str:
 
 async def entity_id(context: Any, url: str, kind: str, name: str) -> str:
     """The global id of the demo corpus's ``kind`` (``models`` or ``protocols``) called ``name``."""
-    data = await gql(context, url, f"query($q: String!) {{ {kind}(text: $q, first: 100) {{ nodes {{ id name }} }} }}",
-                     {"q": name})
+    data = await gql(
+        context,
+        url,
+        f"query($q: String!) {{ {kind}(text: $q, first: 100) {{ nodes {{ id name }} }} }}",
+        {"q": name},
+    )
     found = [e["id"] for e in data[kind]["nodes"] if e["name"] == name]
     if not found:
         raise SystemExit(f"no {kind[:-1]} called {name!r} in the demo corpus as imported")
@@ -99,16 +113,23 @@ async def run_experiment(context: Any, url: str, model: str, protocol: str) -> s
     latest = """query($m: ID!, $p: ID!) { m: node(id: $m) { ... on Entity { latestVersion { id } } }
                 p: node(id: $p) { ... on Entity { latestVersion { id } } } }"""
     found = await gql(context, url, latest, {"m": model, "p": protocol})
-    started = await gql(context, url, """mutation($m: ID!, $p: ID!) { runExperiment(model: $m, protocol: $p) {
+    started = await gql(
+        context,
+        url,
+        """mutation($m: ID!, $p: ID!) { runExperiment(model: $m, protocol: $p) {
         __typename ... on Run { id } ... on Error { message } } }""",
-                        {"m": found["m"]["latestVersion"]["id"], "p": found["p"]["latestVersion"]["id"]})
+        {"m": found["m"]["latestVersion"]["id"], "p": found["p"]["latestVersion"]["id"]},
+    )
     run = started["runExperiment"]
     if run["__typename"] != "Run":
         raise SystemExit(f"runExperiment: {run}")
     deadline = time.monotonic() + 300
     while time.monotonic() < deadline:
-        status = (await gql(context, url, "query($id: ID!) { node(id: $id) { ... on Run { status } } }",
-                            {"id": run["id"]}))["node"]["status"]
+        status = (
+            await gql(
+                context, url, "query($id: ID!) { node(id: $id) { ... on Run { status } } }", {"id": run["id"]}
+            )
+        )["node"]["status"]
         if status in FINAL:
             if status not in ("SUCCESS", "PARTIAL"):
                 raise SystemExit(f"the benchmark's run ended {status}")
@@ -161,8 +182,14 @@ async def measure(url: str, loads: int) -> None:
         try:
             signed_in = await browser.new_context()
             await sign_up(signed_in, url)
-            ids = {name: await entity_id(signed_in, url, kind, name)
-                   for kind, name in (("models", RUN_MODEL), ("models", LARGEST_MODEL), ("protocols", RUN_PROTOCOL))}
+            ids = {
+                name: await entity_id(signed_in, url, kind, name)
+                for kind, name in (
+                    ("models", RUN_MODEL),
+                    ("models", LARGEST_MODEL),
+                    ("protocols", RUN_PROTOCOL),
+                )
+            }
             t = time.perf_counter()
             run_id = await run_experiment(signed_in, url, ids[RUN_MODEL], ids[RUN_PROTOCOL])
             print(f"{RUN_MODEL} × {RUN_PROTOCOL} ran in {time.perf_counter() - t:.1f} s")
@@ -170,19 +197,26 @@ async def measure(url: str, loads: int) -> None:
             pages = {True: await signed_in.new_page(), False: await anonymous.new_page()}
             rows = []
             for target in targets(ids, run_id):
-                ms = [await time_page(pages[target.signed_in], url + target.path, target.mark) for _ in range(loads)]
+                ms = [
+                    await time_page(pages[target.signed_in], url + target.path, target.mark)
+                    for _ in range(loads)
+                ]
                 rows.append((target.name, ms[0], statistics.median(ms), max(ms)))
         finally:
             await browser.close()
     baseline = rows[0][2]
     width = max(len(r[0]) for r in rows)
-    print(f"\ntime-to-usable over {loads} loads each (ms; first = the page's first load, its caches cold; "
-          f"ratio = median / baseline median); load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
+    print(
+        f"\ntime-to-usable over {loads} loads each (ms; first = the page's first load, its caches cold; "
+        f"ratio = median / baseline median); load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs"
+    )
     print(f"{'page':<{width}}  {'first':>8}  {'median':>8}  {'max':>8}  {'ratio':>6}")
     for name, first, median, worst in rows:
         print(f"{name:<{width}}  {first:8.0f}  {median:8.0f}  {worst:8.0f}  {median / baseline:6.1f}")
     over = [name for name, _, _, worst in rows if worst > 1000]
-    print("\nevery page usable within a second" if not over else f"\nover a second at worst: {', '.join(over)}")
+    print(
+        "\nevery page usable within a second" if not over else f"\nover a second at worst: {', '.join(over)}"
+    )
 
 
 def main() -> None:

@@ -78,21 +78,32 @@ class Platform:
             s.bind(("127.0.0.1", 0))
             port = int(s.getsockname()[1])
         self.server_url = f"http://127.0.0.1:{port}"
-        self.settings = Settings(data_dir=Path(self.tmp.name) / "data", database_url=url, redis_url=REDIS_URL,
-                                 queue_name=f"weblab-bench:{secrets.token_hex(3)}", secret_key=secrets.token_hex(16),
-                                 import_demo=False, server_url=self.server_url)
+        self.settings = Settings(
+            data_dir=Path(self.tmp.name) / "data",
+            database_url=url,
+            redis_url=REDIS_URL,
+            queue_name=f"weblab-bench:{secrets.token_hex(3)}",
+            secret_key=secrets.token_hex(16),
+            import_demo=False,
+            server_url=self.server_url,
+        )
         self.services: Services = await start_services(self.settings)
         from ontology.graphs import load_ontologies
 
         load_ontologies(self.services.store, self.settings.base_uri)  # what compatibility reads terms through
         app = create_app(self.settings, self.services, in_process_worker=False)
         app.state.run_engine = self.engine
-        self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning",
-                                                    lifespan="off", access_log=False))
+        self.server = uvicorn.Server(
+            uvicorn.Config(
+                app, host="127.0.0.1", port=port, log_level="warning", lifespan="off", access_log=False
+            )
+        )
         self.server_task = asyncio.create_task(self.server.serve())
         while not self.server.started:
             await asyncio.sleep(0.05)
-        self.user = await accounts.create_user(self.services.db, "bench", "bench@example.org", "bench password")
+        self.user = await accounts.create_user(
+            self.services.db, "bench", "bench@example.org", "bench password"
+        )
         self.entities = Entities.from_services(self.services)
         return self
 
@@ -110,15 +121,30 @@ class Platform:
         self.tmp.cleanup()
 
     def start_workers(self, n: int) -> None:
-        env = {**os.environ, "WEBLAB_REDIS_URL": REDIS_URL, "WEBLAB_QUEUE_NAME": self.settings.queue_name,
-               "WEBLAB_SECRET_KEY": self.settings.signing_key, "WEBLAB_SERVER_URL": self.server_url,
-               "WEBLAB_DATA_DIR": str(Path(self.tmp.name) / "worker"), "WEBLAB_LOG_LEVEL": "WARNING"}
+        env = {
+            **os.environ,
+            "WEBLAB_REDIS_URL": REDIS_URL,
+            "WEBLAB_QUEUE_NAME": self.settings.queue_name,
+            "WEBLAB_SECRET_KEY": self.settings.signing_key,
+            "WEBLAB_SERVER_URL": self.server_url,
+            "WEBLAB_DATA_DIR": str(Path(self.tmp.name) / "worker"),
+            "WEBLAB_LOG_LEVEL": "WARNING",
+        }
         jobs = self.jobs_per_worker
-        code = ("from worker.queue import make_worker; import os; "
-                f"make_worker(os.environ['WEBLAB_REDIS_URL'], os.environ['WEBLAB_QUEUE_NAME'], max_jobs={jobs!r}).run()")
+        code = (
+            "from worker.queue import make_worker; import os; "
+            f"make_worker(os.environ['WEBLAB_REDIS_URL'], os.environ['WEBLAB_QUEUE_NAME'], max_jobs={jobs!r}).run()"
+        )
         for _ in range(n):
-            self.workers.append(subprocess.Popen([sys.executable, "-c", code], cwd=ROOT, env=env,
-                                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+            self.workers.append(
+                subprocess.Popen(
+                    [sys.executable, "-c", code],
+                    cwd=ROOT,
+                    env=env,
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.DEVNULL,
+                )
+            )
 
     def stop_workers(self) -> None:
         for proc in self.workers:
@@ -143,15 +169,20 @@ class Platform:
         await asyncio.sleep(1.0)  # the others start at about the same time
 
     async def publish(self, kind: Kind, name: str, filename: str, data: bytes) -> str:
-        _, version = await self.entities.publish(self.user, kind, name, [Upload(filename, data)], main=filename)
+        _, version = await self.entities.publish(
+            self.user, kind, name, [Upload(filename, data)], main=filename
+        )
         return version.uri
 
     async def wait_all(self, ids: list[str], timeout: float) -> list[runs.Run]:
         deadline = time.monotonic() + timeout
         while True:
             async with self.services.db.connection() as conn:
-                cur = await conn.execute("SELECT count(*) FROM runs WHERE id = ANY(%s::uuid[]) AND status IN"
-                                         " ('QUEUED', 'RUNNING')", (ids,))
+                cur = await conn.execute(
+                    "SELECT count(*) FROM runs WHERE id = ANY(%s::uuid[]) AND status IN"
+                    " ('QUEUED', 'RUNNING')",
+                    (ids,),
+                )
                 row = await cur.fetchone()
             if row is not None and row[0] == 0:
                 break
@@ -163,13 +194,20 @@ class Platform:
 
 def summarise(done: list[runs.Run]) -> dict[str, Any]:
     latencies = sorted((r.finished_at - r.queued_at).total_seconds() for r in done if r.finished_at)
-    span = (max(r.finished_at for r in done if r.finished_at) - min(r.queued_at for r in done)).total_seconds()
+    span = (
+        max(r.finished_at for r in done if r.finished_at) - min(r.queued_at for r in done)
+    ).total_seconds()
     statuses: dict[str, int] = {}
     for r in done:
         statuses[r.status] = statuses.get(r.status, 0) + 1
-    return {"runs": len(done), "statuses": statuses, "wall_s": span, "runs_per_s": len(done) / span,
-            "median_latency_s": statistics.median(latencies),
-            "p90_latency_s": latencies[int(0.9 * (len(latencies) - 1))]}
+    return {
+        "runs": len(done),
+        "statuses": statuses,
+        "wall_s": span,
+        "runs_per_s": len(done) / span,
+        "median_latency_s": statistics.median(latencies),
+        "p90_latency_s": latencies[int(0.9 * (len(latencies) - 1))],
+    }
 
 
 async def measure(n_runs: int, n_workers: int, jobs_per_worker: int | None) -> dict[str, Any]:
@@ -178,12 +216,17 @@ async def measure(n_runs: int, n_workers: int, jobs_per_worker: int | None) -> d
     async with Platform(engine=STANDIN, jobs_per_worker=jobs_per_worker) as platform:
         model_file = SHARED / "cellml" / "beeler_reuter_model_1977.cellml"
         model = await platform.publish(Kind.MODEL, "BR", model_file.name, model_file.read_bytes())
-        protocols = [await platform.publish(Kind.PROTOCOL, f"trivial {i}", "p.txt",
-                                            protocol_text(seconds=0, steps=1, nonce=i).encode())
-                     for i in range(n_runs + IDLE_RUNS)]
+        protocols = [
+            await platform.publish(
+                Kind.PROTOCOL, f"trivial {i}", "p.txt", protocol_text(seconds=0, steps=1, nonce=i).encode()
+            )
+            for i in range(n_runs + IDLE_RUNS)
+        ]
         platform.start_workers(n_workers)
         await platform.workers_ready()
-        ids = [(await runs.create_run(platform.services, model, p, queue="bulk")).id for p in protocols[:n_runs]]
+        ids = [
+            (await runs.create_run(platform.services, model, p, queue="bulk")).id for p in protocols[:n_runs]
+        ]
         done = await platform.wait_all(ids, timeout=60 + 5 * n_runs)
         result = summarise(done)
         alone = []  # one run at a time on idle workers: the pipeline's own latency, without queueing
@@ -200,17 +243,25 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--runs", type=int, default=200)
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2])
-    parser.add_argument("--jobs-per-worker", type=int, default=None,
-                        help="concurrent jobs per worker process (default: the CPU count, as `weblab worker`)")
+    parser.add_argument(
+        "--jobs-per-worker",
+        type=int,
+        default=None,
+        help="concurrent jobs per worker process (default: the CPU count, as `weblab worker`)",
+    )
     args = parser.parse_args()
-    print(f"{args.runs} trivial runs; jobs per worker: {args.jobs_per_worker or os.cpu_count()}; "
-          f"{os.cpu_count()} CPUs")
+    print(
+        f"{args.runs} trivial runs; jobs per worker: {args.jobs_per_worker or os.cpu_count()}; "
+        f"{os.cpu_count()} CPUs"
+    )
     for n in args.workers:
         result = asyncio.run(measure(args.runs, n, args.jobs_per_worker))
-        print(f"{n} worker process(es): {result['runs_per_s']:.2f} runs/s over {result['wall_s']:.1f} s; "
-              f"latency enqueue→final median {result['median_latency_s']:.2f} s, p90 {result['p90_latency_s']:.2f} s; "
-              f"{result['statuses']}; one run alone on an idle worker: {result['idle_latency_s']:.2f} s (median of "
-              f"{IDLE_RUNS})")
+        print(
+            f"{n} worker process(es): {result['runs_per_s']:.2f} runs/s over {result['wall_s']:.1f} s; "
+            f"latency enqueue→final median {result['median_latency_s']:.2f} s, p90 {result['p90_latency_s']:.2f} s; "
+            f"{result['statuses']}; one run alone on an idle worker: {result['idle_latency_s']:.2f} s (median of "
+            f"{IDLE_RUNS})"
+        )
     return 0
 
 

@@ -193,7 +193,9 @@ def _reference_paces(model: str, paces: int | None, protocol_default: float) -> 
     return "; this model's references were made with the protocols' default max_paces (try --max-paces auto)"
 
 
-def run_one(model: str, protocol: str, paces: int | None = 1000, timeout: float | None = None) -> tuple[list[Row], float]:
+def run_one(
+    model: str, protocol: str, paces: int | None = 1000, timeout: float | None = None
+) -> tuple[list[Row], float]:
     """Run one experiment (in a worker process) and compare its checked outputs.
 
     Past ``timeout`` seconds the engine's cancel flag is set, so that one stuck
@@ -269,7 +271,9 @@ def main() -> None:
     rows: list[Row] = []
     context = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(max_workers=args.jobs, mp_context=context, max_tasks_per_child=1) as pool:
-        futures = {pool.submit(run_one, m, p, _paces_for(m, args.max_paces), args.timeout): (m, p) for m, p in pairs}
+        futures = {
+            pool.submit(run_one, m, p, _paces_for(m, args.max_paces), args.timeout): (m, p) for m, p in pairs
+        }
         for future in as_completed(futures):
             model, protocol = futures[future]
             try:
@@ -289,7 +293,8 @@ def main() -> None:
 
     wall = time.perf_counter() - started
     totals = {
-        status: sum(1 for r in rows if r.status == status) for status in ("match", "reordered", "mismatch", "failed")
+        status: sum(1 for r in rows if r.status == status)
+        for status in ("match", "reordered", "mismatch", "failed")
     }
     print()
     print(

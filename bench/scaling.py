@@ -53,12 +53,17 @@ def models(n: int) -> list[Path]:
 
 def reference_apd(model: str) -> np.ndarray:
     lines = (SHARED / "fc" / "reference" / model / "S1S2" / "outputs_APD90.csv").read_text().splitlines()
-    numbers = [float(x) for line in lines if line.strip() and not line.startswith("#") for x in line.split(",")]
-    return np.array(numbers[2:] if len(numbers) > 2 and numbers[0] == 1 and numbers[1] == len(numbers) - 2
-                    else numbers)
+    numbers = [
+        float(x) for line in lines if line.strip() and not line.startswith("#") for x in line.split(",")
+    ]
+    return np.array(
+        numbers[2:] if len(numbers) > 2 and numbers[0] == 1 and numbers[1] == len(numbers) - 2 else numbers
+    )
 
 
-async def measure(model_files: list[Path], protocol_names: list[str], n_workers: int, jobs: int) -> dict[str, Any]:
+async def measure(
+    model_files: list[Path], protocol_names: list[str], n_workers: int, jobs: int
+) -> dict[str, Any]:
     async with Platform(engine=None, jobs_per_worker=jobs) as platform:
         by_uri: dict[str, str] = {}
         for path in model_files:
@@ -70,12 +75,19 @@ async def measure(model_files: list[Path], protocol_names: list[str], n_workers:
             protocols.append(await platform.publish(Kind.PROTOCOL, name, path.name, path.read_bytes()))
         platform.start_workers(n_workers)
         await platform.workers_ready()
-        ids = [(await runs.create_run(platform.services, m, p, queue="bulk")).id for m in by_uri for p in protocols]
+        ids = [
+            (await runs.create_run(platform.services, m, p, queue="bulk")).id
+            for m in by_uri
+            for p in protocols
+        ]
         done = await platform.wait_all(ids, timeout=1800)
         result = summarise(done)
         names = {**by_uri, **dict(zip(protocols, protocol_names, strict=True))}
-        result["errors"] = [f"{names[r.model_version_uri]} × {names[r.protocol_version_uri]}: {r.status}: {r.error}"
-                            for r in done if r.status != "SUCCESS"]
+        result["errors"] = [
+            f"{names[r.model_version_uri]} × {names[r.protocol_version_uri]}: {r.status}: {r.error}"
+            for r in done
+            if r.status != "SUCCESS"
+        ]
         checks = []
         for row in platform.services.store.query(APD_QUERY):
             model = by_uri.get(row["model"].value)
@@ -83,7 +95,9 @@ async def measure(model_files: list[Path], protocol_names: list[str], n_workers:
                 continue
             actual = np.array([float(x) for x in row["apd"].value.split()])
             expected = reference_apd(model)
-            ok = actual.shape == expected.shape and bool(np.allclose(actual, expected, rtol=0.005, atol=2.5e-4))
+            ok = actual.shape == expected.shape and bool(
+                np.allclose(actual, expected, rtol=0.005, atol=2.5e-4)
+            )
             checks.append((model, ok))
         result["apd_checks"] = checks
         return result
@@ -97,14 +111,18 @@ def main() -> int:
     parser.add_argument("--jobs-per-worker", type=int, default=1)
     args = parser.parse_args()
     chosen = models(args.models)
-    print(f"{len(chosen)} models × {len(args.protocols)} protocols ({', '.join(args.protocols)}); "
-          f"{args.jobs_per_worker} job(s) per worker; {os.cpu_count()} CPUs")
+    print(
+        f"{len(chosen)} models × {len(args.protocols)} protocols ({', '.join(args.protocols)}); "
+        f"{args.jobs_per_worker} job(s) per worker; {os.cpu_count()} CPUs"
+    )
     walls = {}
     for n in args.workers:
         result = asyncio.run(measure(chosen, args.protocols, n, args.jobs_per_worker))
         walls[n] = result["wall_s"]
-        print(f"{n} worker process(es): wall {result['wall_s']:.1f} s, median run latency "
-              f"{result['median_latency_s']:.1f} s; {result['statuses']}; APD90 vs reference: {result['apd_checks']}")
+        print(
+            f"{n} worker process(es): wall {result['wall_s']:.1f} s, median run latency "
+            f"{result['median_latency_s']:.1f} s; {result['statuses']}; APD90 vs reference: {result['apd_checks']}"
+        )
         for error in result["errors"]:
             print("   ", (error or "").splitlines()[0][:200])
     if 1 in walls and 2 in walls:

@@ -67,11 +67,14 @@ def build(store_dir: Path, models: int, private: int) -> None:
     for m in range(models):
         entity = ox.NamedNode(f"{BASE}models/m{m}")
         owner = ox.NamedNode(f"{BASE}users/u{m % 50}")
-        store.replace_graph(entity, [
-            ox.Triple(entity, RDF_TYPE, ox.NamedNode(WEBLAB + "Model")),
-            ox.Triple(entity, ox.NamedNode(DCTERMS + "title"), ox.Literal(f"model {m}")),
-            ox.Triple(entity, ox.NamedNode(WEBLAB + "owner"), owner),
-        ])
+        store.replace_graph(
+            entity,
+            [
+                ox.Triple(entity, RDF_TYPE, ox.NamedNode(WEBLAB + "Model")),
+                ox.Triple(entity, ox.NamedNode(DCTERMS + "title"), ox.Literal(f"model {m}")),
+                ox.Triple(entity, ox.NamedNode(WEBLAB + "owner"), owner),
+            ],
+        )
         for v in range(3):
             version = ox.NamedNode(f"{BASE}models/m{m}/versions/{v:040x}")
             visibility = "private" if m < private else "public"
@@ -81,13 +84,23 @@ def build(store_dir: Path, models: int, private: int) -> None:
                 ox.Triple(entity, ox.NamedNode(DCTERMS + "hasVersion"), version),
                 ox.Triple(version, ox.NamedNode(DCTERMS + "title"), ox.Literal(f"model {m} version {v}")),
                 ox.Triple(version, ox.NamedNode(WEBLAB + "visibility"), ox.NamedNode(WEBLAB + visibility)),
-                ox.Triple(version, ox.NamedNode(DCTERMS + "created"),
-                          ox.Literal(f"2024-01-{1 + v:02d}T00:00:00Z",
-                                     datatype=ox.NamedNode("http://www.w3.org/2001/XMLSchema#dateTime"))),
+                ox.Triple(
+                    version,
+                    ox.NamedNode(DCTERMS + "created"),
+                    ox.Literal(
+                        f"2024-01-{1 + v:02d}T00:00:00Z",
+                        datatype=ox.NamedNode("http://www.w3.org/2001/XMLSchema#dateTime"),
+                    ),
+                ),
             ]
-            triples += [ox.Triple(version, ox.NamedNode(WEBLAB + "annotates"),
-                                  ox.NamedNode(f"https://example.org/oxmeta#term{rng.randrange(60)}"))
-                        for _ in range(4)]
+            triples += [
+                ox.Triple(
+                    version,
+                    ox.NamedNode(WEBLAB + "annotates"),
+                    ox.NamedNode(f"https://example.org/oxmeta#term{rng.randrange(60)}"),
+                )
+                for _ in range(4)
+            ]
             store.replace_graph(version, triples)
     store.close()
 
@@ -99,7 +112,11 @@ def query_mix(models: int, rng: random.Random) -> tuple[str, str]:
     if kind == "point":
         return kind, f"SELECT ?p ?o WHERE {{ <{BASE}models/m{m}> ?p ?o }}"
     if kind == "join":
-        return kind, PREFIXES + f"SELECT ?v ?title WHERE {{ ?v dcterms:isVersionOf <{BASE}models/m{m}> ; dcterms:title ?title }}"
+        return (
+            kind,
+            PREFIXES
+            + f"SELECT ?v ?title WHERE {{ ?v dcterms:isVersionOf <{BASE}models/m{m}> ; dcterms:title ?title }}",
+        )
     if kind == "values":
         ids = " ".join(f"<{BASE}models/m{rng.randrange(models)}>" for _ in range(20))
         return kind, PREFIXES + f"SELECT ?m ?title WHERE {{ VALUES ?m {{ {ids} }} ?m dcterms:title ?title }}"
@@ -143,8 +160,15 @@ def pid_running(marker: str) -> int | None:
     return None
 
 
-async def load(url: str, models: int, clients: int, seconds: float, warmup: float = 2.0,
-               server_pid: int | None = None, seed: int = 0) -> dict:
+async def load(
+    url: str,
+    models: int,
+    clients: int,
+    seconds: float,
+    warmup: float = 2.0,
+    server_pid: int | None = None,
+    seed: int = 0,
+) -> dict:
     """``clients`` concurrent loops POSTing queries for ``seconds``; latencies of successful answers.
 
     Each round (``seed``) draws new queries, the same for both servers: a round must not replay the
@@ -166,8 +190,9 @@ async def load(url: str, models: int, clients: int, seconds: float, warmup: floa
                 kind, query = query_mix(models, rng)
                 accept = "application/n-triples" if kind == "construct" else "application/sparql-results+json"
                 started = time.monotonic()
-                r = await http.post(url, content=query, headers={"Content-Type": "application/sparql-query",
-                                                                  "Accept": accept})
+                r = await http.post(
+                    url, content=query, headers={"Content-Type": "application/sparql-query", "Accept": accept}
+                )
                 took = time.monotonic() - started
                 if r.status_code != 200:
                     if not errors:
@@ -211,14 +236,38 @@ async def ceiling(url: str, clients: int, seconds: float) -> float:
 
 
 def serve_weblab(data_dir: Path, port: int, cache_mb: int = 64) -> subprocess.Popen:
-    env = dict(os.environ, WEBLAB_DATA_DIR=str(data_dir), WEBLAB_BASE_URI=BASE, WEBLAB_IMPORT_DEMO="false",
-               WEBLAB_DATABASE_URL=os.environ.get("WEBLAB_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/test"),
-               WEBLAB_REDIS_URL=os.environ.get("WEBLAB_REDIS_URL", "redis://127.0.0.1:6379/0"),
-               WEBLAB_QUEUE_NAME=f"weblab-bench:{port}", WEBLAB_SECRET_KEY="bench", PYTHONPATH=str(ROOT),
-               WEBLAB_SPARQL_CACHE_MB=str(cache_mb))
-    return subprocess.Popen([sys.executable, "-m", "uvicorn", "--factory", "tests.sparql.w3c_server:app",
-                             "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning",
-                             "--no-access-log"], cwd=ROOT, env=env)
+    env = dict(
+        os.environ,
+        WEBLAB_DATA_DIR=str(data_dir),
+        WEBLAB_BASE_URI=BASE,
+        WEBLAB_IMPORT_DEMO="false",
+        WEBLAB_DATABASE_URL=os.environ.get(
+            "WEBLAB_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/test"
+        ),
+        WEBLAB_REDIS_URL=os.environ.get("WEBLAB_REDIS_URL", "redis://127.0.0.1:6379/0"),
+        WEBLAB_QUEUE_NAME=f"weblab-bench:{port}",
+        WEBLAB_SECRET_KEY="bench",
+        PYTHONPATH=str(ROOT),
+        WEBLAB_SPARQL_CACHE_MB=str(cache_mb),
+    )
+    return subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "--factory",
+            "tests.sparql.w3c_server:app",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--log-level",
+            "warning",
+            "--no-access-log",
+        ],
+        cwd=ROOT,
+        env=env,
+    )
 
 
 def wait_up(url: str, process: subprocess.Popen) -> None:
@@ -235,8 +284,10 @@ def wait_up(url: str, process: subprocess.Popen) -> None:
 
 
 def report(name: str, r: dict) -> None:
-    print(f"{name:10s} {r['throughput']:8.1f} q/s   p50 {r['p50_ms']:7.2f} ms   p99 {r['p99_ms']:7.2f} ms   "
-          f"server CPU {r['cpu_ms']:5.2f} ms/request   ({int(r['requests'])} requests, {int(r['errors'])} errors)")
+    print(
+        f"{name:10s} {r['throughput']:8.1f} q/s   p50 {r['p50_ms']:7.2f} ms   p99 {r['p99_ms']:7.2f} ms   "
+        f"server CPU {r['cpu_ms']:5.2f} ms/request   ({int(r['requests'])} requests, {int(r['errors'])} errors)"
+    )
 
 
 def main() -> None:
@@ -253,7 +304,9 @@ def main() -> None:
     try:
         started = time.monotonic()
         build(work / "store", args.models, args.private)
-        shutil.copytree(work / "store", oxigraph_dir)  # the same data, but its own files: both may run at once
+        shutil.copytree(
+            work / "store", oxigraph_dir
+        )  # the same data, but its own files: both may run at once
         print(f"built {args.models} models ({args.private} private) in {time.monotonic() - started:.1f} s")
         port = free_port()
         process = serve_weblab(work, port, args.cache_mb)
@@ -266,11 +319,33 @@ def main() -> None:
                 # changes in the machine's load affect both alike; medians are reported.
                 rounds: dict[str, list[dict]] = {"oxigraph": [], "weblab": []}
                 for n in range(args.rounds):
-                    rounds["oxigraph"].append(asyncio.run(load(url + "/query", args.models, args.clients, args.seconds,
-                                                               server_pid=oxigraph_pid, seed=n)))
-                    rounds["weblab"].append(asyncio.run(load(weblab_url, args.models, args.clients, args.seconds,
-                                                             server_pid=process.pid, seed=n)))
-            static = asyncio.run(ceiling(f"http://127.0.0.1:{port}/ns/context.jsonld", args.clients, args.seconds))
+                    rounds["oxigraph"].append(
+                        asyncio.run(
+                            load(
+                                url + "/query",
+                                args.models,
+                                args.clients,
+                                args.seconds,
+                                server_pid=oxigraph_pid,
+                                seed=n,
+                            )
+                        )
+                    )
+                    rounds["weblab"].append(
+                        asyncio.run(
+                            load(
+                                weblab_url,
+                                args.models,
+                                args.clients,
+                                args.seconds,
+                                server_pid=process.pid,
+                                seed=n,
+                            )
+                        )
+                    )
+            static = asyncio.run(
+                ceiling(f"http://127.0.0.1:{port}/ns/context.jsonld", args.clients, args.seconds)
+            )
         finally:
             process.terminate()
             process.wait(10)
@@ -278,13 +353,20 @@ def main() -> None:
         for name, results in rounds.items():
             medians[name] = {key: statistics.median(r[key] for r in results) for key in results[0]}
             report(name, medians[name])
-        ratios = [w["throughput"] / o["throughput"] for o, w in zip(rounds["oxigraph"], rounds["weblab"], strict=True)]
+        ratios = [
+            w["throughput"] / o["throughput"]
+            for o, w in zip(rounds["oxigraph"], rounds["weblab"], strict=True)
+        ]
         print(f"weblab app, static JSON route (front-end ceiling): {static:.1f} req/s")
-        print(f"ratio (weblab / oxigraph throughput): median {statistics.median(ratios):.2f} "
-              f"(rounds: {', '.join(f'{r:.2f}' for r in ratios)})")
+        print(
+            f"ratio (weblab / oxigraph throughput): median {statistics.median(ratios):.2f} "
+            f"(rounds: {', '.join(f'{r:.2f}' for r in ratios)})"
+        )
         cost = [o["cpu_ms"] / w["cpu_ms"] for o, w in zip(rounds["oxigraph"], rounds["weblab"], strict=True)]
-        print(f"ratio (oxigraph / weblab server CPU per request): median {statistics.median(cost):.2f} "
-              f"(rounds: {', '.join(f'{r:.2f}' for r in cost)}); load average {os.getloadavg()[0]:.1f}")
+        print(
+            f"ratio (oxigraph / weblab server CPU per request): median {statistics.median(cost):.2f} "
+            f"(rounds: {', '.join(f'{r:.2f}' for r in cost)}); load average {os.getloadavg()[0]:.1f}"
+        )
     finally:
         shutil.rmtree(work, ignore_errors=True)
 

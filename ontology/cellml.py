@@ -113,14 +113,18 @@ def read_annotations(data: bytes, *, source: str = "model.cellml") -> ModelAnnot
     try:
         root = DET.fromstring(data, forbid_dtd=True)
     except DefusedXmlException as exc:
-        result.warnings.append(f"{source}: refused to read the XML ({type(exc).__name__}: {exc}); no annotations read")
+        result.warnings.append(
+            f"{source}: refused to read the XML ({type(exc).__name__}: {exc}); no annotations read"
+        )
         return result
     except ET.ParseError as exc:
         result.warnings.append(f"{source}: not well-formed XML ({exc}); no annotations read")
         return result
     ns, _, local = root.tag[1:].partition("}") if root.tag.startswith("{") else ("", "", root.tag)
     if local != "model" or ns not in v.CELLML_NS:
-        result.warnings.append(f"{source}: the root element is <{local}> in namespace '{ns}', not a CellML 1.0, 1.1 or 2.0 <model>; no annotations read")
+        result.warnings.append(
+            f"{source}: the root element is <{local}> in namespace '{ns}', not a CellML 1.0, 1.1 or 2.0 <model>; no annotations read"
+        )
         return result
     result.cellml_version = v.CELLML_NS[ns]
     id_attr = "id" if result.cellml_version == "2.0" else _CMETA_ID
@@ -135,11 +139,15 @@ def read_annotations(data: bytes, *, source: str = "model.cellml") -> ModelAnnot
     for comp in root.iter(f"{{{ns}}}component"):
         cname = comp.get("name") or ""
         for var in comp.iter(f"{{{ns}}}variable"):
-            info = _VariableInfo(cname, var.get("name") or "", var.get("units"), var.get("initial_value"), var.get(id_attr))
+            info = _VariableInfo(
+                cname, var.get("name") or "", var.get("units"), var.get("initial_value"), var.get(id_attr)
+            )
             infos[(cname, info.name)] = info
             if info.cmeta_id:
                 if info.cmeta_id in by_cmeta:
-                    result.warnings.append(f"{source}: cmeta:id '{info.cmeta_id}' is used by more than one variable; the first is annotated")
+                    result.warnings.append(
+                        f"{source}: cmeta:id '{info.cmeta_id}' is used by more than one variable; the first is annotated"
+                    )
                 else:
                     by_cmeta[info.cmeta_id] = info
         for block in comp.iter(_MATH):
@@ -155,7 +163,7 @@ def read_annotations(data: bytes, *, source: str = "model.cellml") -> ModelAnnot
             subject = str(s)
             if not subject.startswith(_DOC_BASE + "#"):
                 continue
-            target = subject[len(_DOC_BASE) + 1:]
+            target = subject[len(_DOC_BASE) + 1 :]
             info = by_cmeta.get(target)
             if info is None:
                 if target not in other_ids:
@@ -167,14 +175,19 @@ def read_annotations(data: bytes, *, source: str = "model.cellml") -> ModelAnnot
                 found.append(ann)
     if unresolved:
         names = ", ".join(sorted(unresolved)[:10]) + (" …" if len(unresolved) > 10 else "")
-        result.warnings.append(f"{source}: {len(unresolved)} annotation target(s) name no element's cmeta:id: {names}")
+        result.warnings.append(
+            f"{source}: {len(unresolved)} annotation target(s) name no element's cmeta:id: {names}"
+        )
 
     for key, info in infos.items():
         anns = annotations.get(key, [])
         is_state = key in states
         if anns or is_state:
-            result.variables.append(Variable(info.component, info.name, info.units, info.initial_value,
-                                             info.cmeta_id, is_state, anns))
+            result.variables.append(
+                Variable(
+                    info.component, info.name, info.units, info.initial_value, info.cmeta_id, is_state, anns
+                )
+            )
     return result
 
 
@@ -196,8 +209,10 @@ def _rdf_graphs(root: ET.Element, ns: str, source: str, warnings: list[str]) -> 
         try:
             graphs.append(_parse_rdf(block))
         except Exception as exc:  # noqa: BLE001 - any failure of one block must not lose the others
-            warnings.append(f"{source}: RDF block {index}{_where(block, root, ns)} could not be read "
-                            f"({type(exc).__name__}: {exc}); it was skipped")
+            warnings.append(
+                f"{source}: RDF block {index}{_where(block, root, ns)} could not be read "
+                f"({type(exc).__name__}: {exc}); it was skipped"
+            )
     return graphs
 
 

@@ -70,22 +70,31 @@ def _latest(var: str) -> str:
     return f"FILTER NOT EXISTS {{ GRAPH ?g_{var} {{ ?newer_{var} prov:wasRevisionOf ?{var} }} }}"
 
 
-_PAIR = v.PREFIXES + f"""
+_PAIR = (
+    v.PREFIXES
+    + f"""
 SELECT ?m ?p ?t WHERE {{
   GRAPH ?p {{ ?p weblab:requiresTerm ?t }}
   {_SATISFIED}
 }}"""
+)
 
-_KIND = v.PREFIXES + """
+_KIND = (
+    v.PREFIXES
+    + """
 SELECT ?s ?class WHERE { GRAPH ?s { ?s a ?class } }"""
+)
 
 
 def _versions_query(latest: bool) -> str:
-    return v.PREFIXES + f"""
+    return (
+        v.PREFIXES
+        + f"""
 SELECT ?s ?class WHERE {{
   GRAPH ?s {{ ?s a ?class }}
   {_latest("s") if latest else ""}
 }}"""
+    )
 
 
 def _versions_of(var: str, cls: str, latest: bool) -> str:
@@ -99,49 +108,87 @@ def _versions_of(var: str, cls: str, latest: bool) -> str:
 def _missing_query(latest_models: bool, latest_protocols: bool) -> str:
     """Rows (?m, ?p, ?t): model ?m lacks term ?t that protocol ?p requires (either may be substituted,
     provided its "latest" flag is off)."""
-    return v.PREFIXES + f"""
+    return (
+        v.PREFIXES
+        + f"""
 SELECT ?m ?p ?t WHERE {{
   {_versions_of("p", "ProtocolVersion", latest_protocols)}
   GRAPH ?p {{ ?p weblab:requiresTerm ?t }}
   {_versions_of("m", "ModelVersion", latest_models)}
   {_SATISFIED}
 }}"""
+    )
 
 
-def _query(store: TripleStore, base_uri: str, query: str, graphs: Sequence[ox.NamedNode] | None,
-           subs: dict[ox.Variable, ox.NamedNode] | None = None) -> ox.QuerySolutions:
-    return store.query(query, substitutions=subs, default_graph=ontology_graphs(base_uri),
-                       named_graphs=list(graphs) if graphs is not None else None)
+def _query(
+    store: TripleStore,
+    base_uri: str,
+    query: str,
+    graphs: Sequence[ox.NamedNode] | None,
+    subs: dict[ox.Variable, ox.NamedNode] | None = None,
+) -> ox.QuerySolutions:
+    return store.query(
+        query,
+        substitutions=subs,
+        default_graph=ontology_graphs(base_uri),
+        named_graphs=list(graphs) if graphs is not None else None,
+    )
 
 
-def _require(store: TripleStore, base_uri: str, uri: str, cls: ox.NamedNode,
-             graphs: Sequence[ox.NamedNode] | None) -> None:
-    rows = _query(store, base_uri, _KIND, graphs, {ox.Variable("s"): ox.NamedNode(uri), ox.Variable("class"): cls})
+def _require(
+    store: TripleStore, base_uri: str, uri: str, cls: ox.NamedNode, graphs: Sequence[ox.NamedNode] | None
+) -> None:
+    rows = _query(
+        store, base_uri, _KIND, graphs, {ox.Variable("s"): ox.NamedNode(uri), ox.Variable("class"): cls}
+    )
     if not any(True for _ in rows):
         kind = "model" if cls == v.weblab("ModelVersion") else "protocol"
         raise UnknownVersion(f"no {kind} version <{uri}> in view")
 
 
-def check_pair(store: TripleStore, base_uri: str, model: str, protocol: str, *,
-               graphs: Sequence[ox.NamedNode] | None = None) -> Compatibility:
+def check_pair(
+    store: TripleStore,
+    base_uri: str,
+    model: str,
+    protocol: str,
+    *,
+    graphs: Sequence[ox.NamedNode] | None = None,
+) -> Compatibility:
     """Whether one model version fits one protocol version, and the required terms it misses."""
     _require(store, base_uri, model, v.weblab("ModelVersion"), graphs)
     _require(store, base_uri, protocol, v.weblab("ProtocolVersion"), graphs)
-    rows = _query(store, base_uri, _PAIR, graphs,
-                  {ox.Variable("m"): ox.NamedNode(model), ox.Variable("p"): ox.NamedNode(protocol)})
+    rows = _query(
+        store,
+        base_uri,
+        _PAIR,
+        graphs,
+        {ox.Variable("m"): ox.NamedNode(model), ox.Variable("p"): ox.NamedNode(protocol)},
+    )
     return Compatibility(model, protocol, tuple(sorted({r["t"].value for r in rows})))
 
 
-def versions(store: TripleStore, base_uri: str, kind: str, *, latest_only: bool = True,
-             graphs: Sequence[ox.NamedNode] | None = None) -> list[str]:
+def versions(
+    store: TripleStore,
+    base_uri: str,
+    kind: str,
+    *,
+    latest_only: bool = True,
+    graphs: Sequence[ox.NamedNode] | None = None,
+) -> list[str]:
     """URIs of the model (``kind="model"``) or protocol versions in view, optionally only the latest of each."""
     cls = {"model": v.weblab("ModelVersion"), "protocol": v.weblab("ProtocolVersion")}[kind]
     query = _versions_query(latest_only)
     return sorted({r["s"].value for r in _query(store, base_uri, query, graphs, {ox.Variable("class"): cls})})
 
 
-def check_model(store: TripleStore, base_uri: str, model: str, *, latest_only: bool = True,
-                graphs: Sequence[ox.NamedNode] | None = None) -> list[Compatibility]:
+def check_model(
+    store: TripleStore,
+    base_uri: str,
+    model: str,
+    *,
+    latest_only: bool = True,
+    graphs: Sequence[ox.NamedNode] | None = None,
+) -> list[Compatibility]:
     """One model version against every (latest) protocol version in view."""
     _require(store, base_uri, model, v.weblab("ModelVersion"), graphs)
     protocols = versions(store, base_uri, "protocol", latest_only=latest_only, graphs=graphs)
@@ -152,20 +199,36 @@ def check_model(store: TripleStore, base_uri: str, model: str, *, latest_only: b
     return [Compatibility(model, p, tuple(sorted(missing.get(p, ())))) for p in protocols]
 
 
-def check_protocol(store: TripleStore, base_uri: str, protocol: str, *, latest_only: bool = True,
-                   graphs: Sequence[ox.NamedNode] | None = None) -> list[Compatibility]:
+def check_protocol(
+    store: TripleStore,
+    base_uri: str,
+    protocol: str,
+    *,
+    latest_only: bool = True,
+    graphs: Sequence[ox.NamedNode] | None = None,
+) -> list[Compatibility]:
     """Every (latest) model version in view against one protocol version: which models it can run on."""
     _require(store, base_uri, protocol, v.weblab("ProtocolVersion"), graphs)
     models = versions(store, base_uri, "model", latest_only=latest_only, graphs=graphs)
     missing: dict[str, set[str]] = {}
-    for r in _query(store, base_uri, _missing_query(latest_only, False), graphs,
-                    {ox.Variable("p"): ox.NamedNode(protocol)}):
+    for r in _query(
+        store,
+        base_uri,
+        _missing_query(latest_only, False),
+        graphs,
+        {ox.Variable("p"): ox.NamedNode(protocol)},
+    ):
         missing.setdefault(r["m"].value, set()).add(r["t"].value)
     return [Compatibility(m, protocol, tuple(sorted(missing.get(m, ())))) for m in models]
 
 
-def matrix(store: TripleStore, base_uri: str, *, latest_only: bool = True,
-           graphs: Sequence[ox.NamedNode] | None = None) -> list[Compatibility]:
+def matrix(
+    store: TripleStore,
+    base_uri: str,
+    *,
+    latest_only: bool = True,
+    graphs: Sequence[ox.NamedNode] | None = None,
+) -> list[Compatibility]:
     """Every (latest) model version against every (latest) protocol version in view."""
     models = versions(store, base_uri, "model", latest_only=latest_only, graphs=graphs)
     protocols = versions(store, base_uri, "protocol", latest_only=latest_only, graphs=graphs)

@@ -42,9 +42,12 @@ class OntologySource:
 
 
 SOURCES = (
-    OntologySource("oxmeta", ("oxmeta.ttl",),
-                   "The Oxford cardiac metadata ontology (oxmeta, BSD-3-Clause, ModellingWebLab/ontologies)",
-                   "https://github.com/ModellingWebLab/ontologies"),
+    OntologySource(
+        "oxmeta",
+        ("oxmeta.ttl",),
+        "The Oxford cardiac metadata ontology (oxmeta, BSD-3-Clause, ModellingWebLab/ontologies)",
+        "https://github.com/ModellingWebLab/ontologies",
+    ),
     OntologySource("weblab", ("weblab.ttl", "annotations.ttl"), "The Weblab vocabulary"),
     OntologySource("shapes", ("shapes.ttl",), "SHACL shapes every version graph satisfies"),
 )
@@ -84,12 +87,17 @@ def load_ontologies(store: TripleStore, base_uri: str) -> dict[str, bool]:
             ox.Triple(graph, v.RDF_TYPE, v.ONTOLOGY_GRAPH),
             ox.Triple(graph, v.RDFS_LABEL, ox.Literal(source.description)),
             ox.Triple(graph, v.SOURCE_DIGEST, ox.Literal(digest)),
-            ox.Triple(graph, ox.NamedNode(v.DCTERMS + "modified"),
-                      ox.Literal(datetime.now(UTC).isoformat(), datatype=ox.NamedNode(v.XSD + "dateTime"))),
+            ox.Triple(
+                graph,
+                ox.NamedNode(v.DCTERMS + "modified"),
+                ox.Literal(datetime.now(UTC).isoformat(), datatype=ox.NamedNode(v.XSD + "dateTime")),
+            ),
         ]
         triples += [ox.Triple(graph, v.SOURCE_FILE, ox.Literal(p.name)) for p in source.paths()]
         if source.upstream:
-            triples.append(ox.Triple(graph, ox.NamedNode(v.DCTERMS + "source"), ox.NamedNode(source.upstream)))
+            triples.append(
+                ox.Triple(graph, ox.NamedNode(v.DCTERMS + "source"), ox.NamedNode(source.upstream))
+            )
         store.replace_graph(graph, triples)
         written[source.name] = True
     store.flush()
@@ -123,6 +131,10 @@ def term_labels() -> dict[str, str]:
     labels: dict[str, str] = {}
     for source in SOURCES:
         for t in source_triples(source):
-            if t.predicate == v.RDFS_LABEL and isinstance(t.subject, ox.NamedNode) and isinstance(t.object, ox.Literal):
+            if (
+                t.predicate == v.RDFS_LABEL
+                and isinstance(t.subject, ox.NamedNode)
+                and isinstance(t.object, ox.Literal)
+            ):
                 labels.setdefault(t.subject.value, t.object.value)
     return labels

@@ -59,6 +59,7 @@ class InterfaceError(ValueError):
 
 def normalise_interface(obj: Any) -> Interface:
     """An :class:`Interface` from the engine's dataclass or from a dict of the same shape."""
+
     def part(name: str) -> Any:
         if isinstance(obj, Mapping):
             return obj.get(name, [])
@@ -82,7 +83,9 @@ def normalise_interface(obj: Any) -> Interface:
         name = item(x, "name")
         if not isinstance(name, str) or not name:
             raise InterfaceError(f"interface outputs[{i}]: an output needs a non-empty name, got {name!r}")
-        outputs.append(OutputSpec(name, item(x, "units"), item(x, "description"), bool(item(x, "optional", False))))
+        outputs.append(
+            OutputSpec(name, item(x, "units"), item(x, "description"), bool(item(x, "optional", False)))
+        )
     return Interface(_unique(required), [t for t in _unique(optional) if t not in required], inputs, outputs)
 
 
@@ -104,7 +107,9 @@ def unknown_terms(iface: Interface, known: set[str]) -> list[str]:
     return [t for t in iface.required_terms + iface.optional_terms if t not in known]
 
 
-def interface_triples(iface: Interface, version_uri: str, known_terms: set[str] | None = None) -> list[ox.Triple]:
+def interface_triples(
+    iface: Interface, version_uri: str, known_terms: set[str] | None = None
+) -> list[ox.Triple]:
     """The RDF of a protocol version's interface, to add to the version's graph.
 
     Terms outside ``known_terms`` (when given) are kept and also listed as ``weblab:unknownTerm``.
@@ -113,7 +118,9 @@ def interface_triples(iface: Interface, version_uri: str, known_terms: set[str] 
     triples = [ox.Triple(version, v.REQUIRES_TERM, ox.NamedNode(t)) for t in iface.required_terms]
     triples += [ox.Triple(version, v.OPTIONAL_TERM, ox.NamedNode(t)) for t in iface.optional_terms]
     if known_terms is not None:
-        triples += [ox.Triple(version, v.UNKNOWN_TERM, ox.NamedNode(t)) for t in unknown_terms(iface, known_terms)]
+        triples += [
+            ox.Triple(version, v.UNKNOWN_TERM, ox.NamedNode(t)) for t in unknown_terms(iface, known_terms)
+        ]
     for spec in iface.inputs:
         node = ox.NamedNode(f"{version_uri}#input.{quote(spec.name, safe='_-')}")
         triples += [
@@ -146,7 +153,11 @@ def _value(value: Any) -> ox.Literal:
         return ox.Literal(value)
     if isinstance(value, int | float):
         f = float(value)
-        lexical = repr(f) if f == f and abs(f) != float("inf") else ("NaN" if f != f else ("INF" if f > 0 else "-INF"))
+        lexical = (
+            repr(f)
+            if f == f and abs(f) != float("inf")
+            else ("NaN" if f != f else ("INF" if f > 0 else "-INF"))
+        )
         return ox.Literal(lexical, datatype=ox.NamedNode(v.XSD + "double"))
     if hasattr(value, "tolist"):  # numpy values, without importing numpy
         value = value.tolist()

@@ -39,7 +39,7 @@ def expand(term: str) -> str:
     """``oxmeta:time`` → the full IRI; anything else unchanged."""
     for prefix, ns in PREFIXED.items():
         if term.startswith(prefix):
-            return ns + term[len(prefix):]
+            return ns + term[len(prefix) :]
     return term
 
 
@@ -47,22 +47,30 @@ def _latest(var: str) -> str:
     return f"FILTER NOT EXISTS {{ GRAPH ?g_{var} {{ ?newer_{var} prov:wasRevisionOf ?{var} }} }}"
 
 
-_TERMS = v.PREFIXES + """
+_TERMS = (
+    v.PREFIXES
+    + """
 SELECT DISTINCT ?term ?label ?q WHERE {
   { SELECT DISTINCT ?term WHERE { { ?term rdfs:label ?any_label } UNION { GRAPH ?any { ?m weblab:annotatedWith ?term } } } }
   OPTIONAL { ?term rdfs:label ?label }
   FILTER(isIRI(?term) && (CONTAINS(LCASE(STR(?term)), LCASE(?q)) || CONTAINS(LCASE(STR(?label)), LCASE(?q))))
 }"""
+)
 
 
-def find_terms(store: TripleStore, base_uri: str, text: str, *,
-               graphs: Sequence[ox.NamedNode] | None = None) -> list[Term]:
+def find_terms(
+    store: TripleStore, base_uri: str, text: str, *, graphs: Sequence[ox.NamedNode] | None = None
+) -> list[Term]:
     """Terms whose IRI or label contains ``text`` (case-insensitive): ontology terms and terms models use."""
     q = expand(text.strip())
     if not q:
         return []
-    rows = store.query(_TERMS, substitutions={ox.Variable("q"): ox.Literal(q)},
-                       default_graph=ontology_graphs(base_uri), named_graphs=_named(graphs))
+    rows = store.query(
+        _TERMS,
+        substitutions={ox.Variable("q"): ox.Literal(q)},
+        default_graph=ontology_graphs(base_uri),
+        named_graphs=_named(graphs),
+    )
     found: dict[str, str | None] = {}
     for r in rows:
         iri = r["term"].value
@@ -73,7 +81,9 @@ def find_terms(store: TripleStore, base_uri: str, text: str, *,
 
 
 def _models_query(latest: bool) -> str:
-    return v.PREFIXES + f"""
+    return (
+        v.PREFIXES
+        + f"""
 SELECT ?m ?e ?title ?why ?term ?q WHERE {{
   {{ SELECT ?m WHERE {{ GRAPH ?m {{ ?m a weblab:ModelVersion }} {_latest("m") if latest else ""} }} }}
   OPTIONAL {{ GRAPH ?m {{ ?m dcterms:isVersionOf ?e }} }}
@@ -92,16 +102,27 @@ SELECT ?m ?e ?title ?why ?term ?q WHERE {{
     BIND("term" AS ?why)
   }}
 }}"""
+    )
 
 
-def find_models(store: TripleStore, base_uri: str, text: str, *, latest_only: bool = True,
-                graphs: Sequence[ox.NamedNode] | None = None) -> list[ModelHit]:
+def find_models(
+    store: TripleStore,
+    base_uri: str,
+    text: str,
+    *,
+    latest_only: bool = True,
+    graphs: Sequence[ox.NamedNode] | None = None,
+) -> list[ModelHit]:
     """Model versions whose entity name, version description, or an annotation term (IRI or label) contains ``text``."""
     q = expand(text.strip())
     if not q:
         return []
-    rows = store.query(_models_query(latest_only), substitutions={ox.Variable("q"): ox.Literal(q)},
-                       default_graph=ontology_graphs(base_uri), named_graphs=_named(graphs))
+    rows = store.query(
+        _models_query(latest_only),
+        substitutions={ox.Variable("q"): ox.Literal(q)},
+        default_graph=ontology_graphs(base_uri),
+        named_graphs=_named(graphs),
+    )
     hits: dict[str, ModelHit] = {}
     for r in rows:
         uri = r["m"].value
@@ -117,15 +138,25 @@ def find_models(store: TripleStore, base_uri: str, text: str, *, latest_only: bo
 
 
 def _protocols_query(latest: bool) -> str:
-    return v.PREFIXES + f"""
+    return (
+        v.PREFIXES
+        + f"""
 SELECT ?p ?t ?how WHERE {{
   GRAPH ?p {{ ?p a weblab:ProtocolVersion ; ?how ?t . FILTER(?how IN (weblab:requiresTerm, weblab:optionalTerm)) }}
   {_latest("p") if latest else ""}
 }}"""
+    )
 
 
-def find_protocols(store: TripleStore, base_uri: str, terms: Iterable[str], *, include_optional: bool = False,
-                   latest_only: bool = True, graphs: Sequence[ox.NamedNode] | None = None) -> list[str]:
+def find_protocols(
+    store: TripleStore,
+    base_uri: str,
+    terms: Iterable[str],
+    *,
+    include_optional: bool = False,
+    latest_only: bool = True,
+    graphs: Sequence[ox.NamedNode] | None = None,
+) -> list[str]:
     """Protocol versions that need every one of ``terms`` (IRIs or ``oxmeta:`` names).
 
     With ``include_optional`` a term the protocol uses optionally counts too.
@@ -134,8 +165,9 @@ def find_protocols(store: TripleStore, base_uri: str, terms: Iterable[str], *, i
     if not wanted:
         return []
     uses: dict[str, set[str]] = {}
-    for r in store.query(_protocols_query(latest_only), default_graph=ontology_graphs(base_uri),
-                         named_graphs=_named(graphs)):
+    for r in store.query(
+        _protocols_query(latest_only), default_graph=ontology_graphs(base_uri), named_graphs=_named(graphs)
+    ):
         if include_optional or r["how"] == v.REQUIRES_TERM:
             uses.setdefault(r["p"].value, set()).add(r["t"].value)
     return sorted(p for p, used in uses.items() if wanted <= used)

@@ -54,7 +54,9 @@ def _term(term: ox.NamedNode | ox.BlankNode | ox.Literal | ox.Triple) -> rdflib.
     if isinstance(term, ox.Literal):
         if term.language:
             return rdflib.Literal(term.value, lang=term.language)
-        if term.datatype.value == v.XSD + "string":  # rdflib tells "x" and "x"^^xsd:string apart; RDF 1.1 does not
+        if (
+            term.datatype.value == v.XSD + "string"
+        ):  # rdflib tells "x" and "x"^^xsd:string apart; RDF 1.1 does not
             return rdflib.Literal(term.value)
         return rdflib.Literal(term.value, datatype=rdflib.URIRef(term.datatype.value))
     raise TypeError(f"RDF-star triple terms are not stored in version graphs: {term}")
@@ -66,8 +68,14 @@ def violations(triples: Iterable[ox.Triple]) -> list[str]:
     Results of severity sh:Warning or sh:Info are not violations and are not returned.
     """
     data = to_rdflib(triples)
-    conforms, report, _ = validate(data, shacl_graph=shapes_graph(), inference="none", advanced=False,
-                                   abort_on_first=False, allow_warnings=True)
+    conforms, report, _ = validate(
+        data,
+        shacl_graph=shapes_graph(),
+        inference="none",
+        advanced=False,
+        abort_on_first=False,
+        allow_warnings=True,
+    )
     if conforms:
         return []
     messages = []
@@ -86,7 +94,12 @@ def violations(triples: Iterable[ox.Triple]) -> list[str]:
 
 def _short(path: rdflib.term.Node) -> str:
     text = str(path)
-    for prefix, ns in (("weblab:", v.WEBLAB), ("dcterms:", v.DCTERMS), ("prov:", v.PROV), ("bqbiol:", v.BQBIOL)):
+    for prefix, ns in (
+        ("weblab:", v.WEBLAB),
+        ("dcterms:", v.DCTERMS),
+        ("prov:", v.PROV),
+        ("bqbiol:", v.BQBIOL),
+    ):
         if text.startswith(ns):
-            return prefix + text[len(ns):]
+            return prefix + text[len(ns) :]
     return f"<{text}>"

@@ -76,8 +76,9 @@ def check_password(password: str, name: str = "", email: str = "") -> None:
     stem = lowered.rstrip("0123456789!?.@#$%&*_-+= ")
     common = common_passwords()
     if lowered in common or stem in common:
-        raise ValidationError("password", "this is one of the most common passwords; choose another, "
-                                          "e.g. a few unrelated words")
+        raise ValidationError(
+            "password", "this is one of the most common passwords; choose another, e.g. a few unrelated words"
+        )
     if len(set(lowered)) < 3:
         raise ValidationError("password", "a password needs more than two different characters")
     rest = lowered
@@ -131,16 +132,21 @@ def _user(row: tuple[Any, ...]) -> User:
 
 def validate_registration(name: str, email: str, password: str, roles: frozenset[str]) -> None:
     if not _NAME.fullmatch(name or ""):
-        raise ValidationError("name", "a user name is 1-64 letters, digits, '.', '_' or '-', starting with a letter or digit")
+        raise ValidationError(
+            "name", "a user name is 1-64 letters, digits, '.', '_' or '-', starting with a letter or digit"
+        )
     if not _EMAIL.match(email or ""):
         raise ValidationError("email", f"{email!r} is not an email address")
     check_password(password or "", name, email)
     if unknown := roles - ROLES:
-        raise ValidationError("roles", f"unknown role(s) {', '.join(sorted(unknown))}; roles are admin, moderator")
+        raise ValidationError(
+            "roles", f"unknown role(s) {', '.join(sorted(unknown))}; roles are admin, moderator"
+        )
 
 
-async def create_user(db: AsyncConnectionPool, name: str, email: str, password: str,
-                      roles: frozenset[str] = frozenset()) -> User:
+async def create_user(
+    db: AsyncConnectionPool, name: str, email: str, password: str, roles: frozenset[str] = frozenset()
+) -> User:
     validate_registration(name, email, password, roles)
     password_hash = await _off_loop(_hasher.hash, password)
     try:
@@ -185,8 +191,9 @@ async def authenticate(db: AsyncConnectionPool, name: str, password: str) -> Use
     row = None
     if _could_exist(name):
         async with db.connection() as conn:
-            cur = await conn.execute("SELECT id, name, email, roles, password_hash FROM users WHERE name = %s",
-                                     (name,))
+            cur = await conn.execute(
+                "SELECT id, name, email, roles, password_hash FROM users WHERE name = %s", (name,)
+            )
             row = await cur.fetchone()
     stored = row[4] if row else _DUMMY_HASH
     try:
@@ -202,8 +209,10 @@ async def set_roles(db: AsyncConnectionPool, name: str, roles: frozenset[str]) -
     if unknown := roles - ROLES:
         raise ValidationError("roles", f"unknown role(s) {', '.join(sorted(unknown))}")
     async with db.connection() as conn:
-        cur = await conn.execute("UPDATE users SET roles = %s WHERE name = %s RETURNING id, name, email, roles",
-                                 (sorted(roles), name))
+        cur = await conn.execute(
+            "UPDATE users SET roles = %s WHERE name = %s RETURNING id, name, email, roles",
+            (sorted(roles), name),
+        )
         row = await cur.fetchone()
     if row is None:
         raise NotFound(f"no user named {name!r}")
@@ -211,6 +220,7 @@ async def set_roles(db: AsyncConnectionPool, name: str, roles: frozenset[str]) -
 
 
 # --- API tokens -------------------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class ApiToken:
@@ -238,7 +248,9 @@ async def create_token(db: AsyncConnectionPool, user: User, name: str) -> ApiTok
 async def list_tokens(db: AsyncConnectionPool, user: User) -> list[ApiToken]:
     async with db.connection() as conn:
         cur = await conn.execute(
-            "SELECT id, name, created_at, revoked_at FROM api_tokens WHERE user_id = %s ORDER BY id", (user.id,))
+            "SELECT id, name, created_at, revoked_at FROM api_tokens WHERE user_id = %s ORDER BY id",
+            (user.id,),
+        )
         return [ApiToken(*row) for row in await cur.fetchall()]
 
 
@@ -248,7 +260,8 @@ async def revoke_token(db: AsyncConnectionPool, user: User, token_id: int) -> by
         cur = await conn.execute(
             "UPDATE api_tokens SET revoked_at = coalesce(revoked_at, now()) WHERE id = %s AND user_id = %s"
             " RETURNING token_hash",
-            (token_id, user.id))
+            (token_id, user.id),
+        )
         row = await cur.fetchone()
     if row is None:
         raise NotFound(f"no token {token_id} of yours")
@@ -261,22 +274,28 @@ async def user_for_token(db: AsyncConnectionPool, secret: str) -> User | None:
             "UPDATE api_tokens t SET last_used_at = now() FROM users u"
             " WHERE t.token_hash = %s AND t.revoked_at IS NULL AND u.id = t.user_id"
             " RETURNING u.id, u.name, u.email, u.roles",
-            (digest(secret),))
+            (digest(secret),),
+        )
         row = await cur.fetchone()
     return _user(row) if row else None
 
 
-async def credential_active(db: AsyncConnectionPool, kind: Literal["token", "session"],
-                            secret_digest: bytes) -> bool:
+async def credential_active(
+    db: AsyncConnectionPool, kind: Literal["token", "session"], secret_digest: bytes
+) -> bool:
     """Whether the API token or session with this digest still authenticates (not revoked, ended or expired)."""
-    query = ("SELECT 1 FROM api_tokens WHERE token_hash = %s AND revoked_at IS NULL" if kind == "token" else
-             "SELECT 1 FROM sessions WHERE token_hash = %s AND expires_at > now()")
+    query = (
+        "SELECT 1 FROM api_tokens WHERE token_hash = %s AND revoked_at IS NULL"
+        if kind == "token"
+        else "SELECT 1 FROM sessions WHERE token_hash = %s AND expires_at > now()"
+    )
     async with db.connection() as conn:
         cur = await conn.execute(query, (secret_digest,))
         return await cur.fetchone() is not None
 
 
 # --- browser sessions -------------------------------------------------------------------------
+
 
 async def create_session(db: AsyncConnectionPool, user: User) -> Session:
     token = secrets.token_urlsafe(32)
@@ -285,7 +304,8 @@ async def create_session(db: AsyncConnectionPool, user: User) -> Session:
     async with db.connection() as conn:
         await conn.execute(
             "INSERT INTO sessions (user_id, token_hash, csrf_token, expires_at) VALUES (%s, %s, %s, %s)",
-            (user.id, digest(token), csrf, expires))
+            (user.id, digest(token), csrf, expires),
+        )
     return Session(token=token, csrf_token=csrf, expires_at=expires)
 
 
@@ -295,11 +315,14 @@ async def session_user(db: AsyncConnectionPool, token: str) -> tuple[User, str] 
         cur = await conn.execute(
             "SELECT u.id, u.name, u.email, u.roles, s.csrf_token FROM sessions s JOIN users u ON u.id = s.user_id"
             " WHERE s.token_hash = %s AND s.expires_at > now()",
-            (digest(token),))
+            (digest(token),),
+        )
         row = await cur.fetchone()
     return (_user(row[:4]), row[4]) if row else None
 
 
 async def end_session(db: AsyncConnectionPool, token: str) -> None:
     async with db.connection() as conn:
-        await conn.execute("DELETE FROM sessions WHERE token_hash = %s OR expires_at < now()", (digest(token),))
+        await conn.execute(
+            "DELETE FROM sessions WHERE token_hash = %s OR expires_at < now()", (digest(token),)
+        )

@@ -53,15 +53,20 @@ async def runs_by_id(db: Any, ids: Sequence[str]) -> dict[str, Run]:
     valid = _uuids(ids)
     if not valid:
         return {}
-    return {r.id: r for r in await _fetch(db, f"SELECT {_COLUMNS} FROM runs WHERE id = ANY(%s::uuid[])", (valid,))}
+    return {
+        r.id: r for r in await _fetch(db, f"SELECT {_COLUMNS} FROM runs WHERE id = ANY(%s::uuid[])", (valid,))
+    }
 
 
 async def runs_of_experiments(db: Any, experiment_uris: Sequence[str]) -> dict[str, list[Run]]:
     """Every run of each experiment, newest first (the first is the experiment's current run)."""
     found: dict[str, list[Run]] = {}
     if experiment_uris:
-        for run in await _fetch(db, f"SELECT {_COLUMNS} FROM runs WHERE experiment_uri = ANY(%s) {_NEWEST_FIRST}",
-                                (list(experiment_uris),)):
+        for run in await _fetch(
+            db,
+            f"SELECT {_COLUMNS} FROM runs WHERE experiment_uri = ANY(%s) {_NEWEST_FIRST}",
+            (list(experiment_uris),),
+        ):
             found.setdefault(run.experiment_uri, []).append(run)
     return found
 
@@ -71,9 +76,12 @@ async def runs_of_versions(db: Any, version_uris: Sequence[str]) -> dict[str, li
     found: dict[str, list[Run]] = {}
     if version_uris:
         wanted = set(version_uris)
-        for run in await _fetch(db, f"SELECT {_COLUMNS} FROM runs WHERE model_version_uri = ANY(%s) "
-                                    f"OR protocol_version_uri = ANY(%s) {_NEWEST_FIRST}",
-                                (list(wanted), list(wanted))):
+        for run in await _fetch(
+            db,
+            f"SELECT {_COLUMNS} FROM runs WHERE model_version_uri = ANY(%s) "
+            f"OR protocol_version_uri = ANY(%s) {_NEWEST_FIRST}",
+            (list(wanted), list(wanted)),
+        ):
             for v in {run.model_version_uri, run.protocol_version_uri} & wanted:
                 found.setdefault(v, []).append(run)
     return found
@@ -88,9 +96,15 @@ class RunPage:
     has_more: bool
 
 
-async def recent_runs(db: Any, model_versions: Sequence[str], protocol_versions: Sequence[str], *,
-                      status: str | None = None, after: tuple[datetime, str] | None = None,
-                      limit: int = 20) -> RunPage:
+async def recent_runs(
+    db: Any,
+    model_versions: Sequence[str],
+    protocol_versions: Sequence[str],
+    *,
+    status: str | None = None,
+    after: tuple[datetime, str] | None = None,
+    limit: int = 20,
+) -> RunPage:
     """Runs whose model version and protocol version are both among those given, newest first.
 
     ``after`` is the (queued_at, id) of the last run of the previous page. One
@@ -113,26 +127,33 @@ async def recent_runs(db: Any, model_versions: Sequence[str], protocol_versions:
         cur = conn.cursor(row_factory=dict_row)
         await cur.execute(f"SELECT count(*) AS n FROM runs WHERE {where}", tuple(params))
         total = (await cur.fetchone())["n"]
-        await cur.execute(f"SELECT {_COLUMNS} FROM runs WHERE {page_where} {_NEWEST_FIRST} LIMIT %s",
-                          (*page_params, limit + 1))
+        await cur.execute(
+            f"SELECT {_COLUMNS} FROM runs WHERE {page_where} {_NEWEST_FIRST} LIMIT %s",
+            (*page_params, limit + 1),
+        )
         rows = [Run.from_row(r) for r in await cur.fetchall()]
     return RunPage(rows[:limit], total, len(rows) > limit)
 
 
 def _missing(store: Any, base_uri: str, restrict: str) -> dict[tuple[str, str], set[str]]:
-    query = vocab.PREFIXES + f"""
+    query = (
+        vocab.PREFIXES
+        + f"""
 SELECT ?m ?p ?t WHERE {{
   {restrict}
   GRAPH ?p {{ ?p weblab:requiresTerm ?t }}
   {SATISFIED_PATTERN}
 }}"""
+    )
     missing: dict[tuple[str, str], set[str]] = {}
     for s in store.query(query, default_graph=ontology_graphs(base_uri)):
         missing.setdefault((s["m"].value, s["p"].value), set()).add(s["t"].value)
     return missing
 
 
-def compatibility_of_pairs(store: Any, base_uri: str, pairs: Sequence[tuple[str, str]]) -> list[Compatibility]:
+def compatibility_of_pairs(
+    store: Any, base_uri: str, pairs: Sequence[tuple[str, str]]
+) -> list[Compatibility]:
     """Compatibility of each (model version, protocol version) pair: one SPARQL query for all of them."""
     if not pairs:
         return []
@@ -141,12 +162,15 @@ def compatibility_of_pairs(store: Any, base_uri: str, pairs: Sequence[tuple[str,
     return [Compatibility(m, p, tuple(sorted(missing.get((m, p), ())))) for m, p in pairs]
 
 
-def compatibility_grid(store: Any, base_uri: str, models: Sequence[str],
-                       protocols: Sequence[str]) -> list[list[Compatibility]]:
+def compatibility_grid(
+    store: Any, base_uri: str, models: Sequence[str], protocols: Sequence[str]
+) -> list[list[Compatibility]]:
     """Every model version against every protocol version (rows: models, in order): one SPARQL query."""
     if not models or not protocols:
         return [[] for _ in models]
-    restrict = (f"VALUES ?m {{ {' '.join(str(ox.NamedNode(m)) for m in models)} }} "
-                f"VALUES ?p {{ {' '.join(str(ox.NamedNode(p)) for p in protocols)} }}")
+    restrict = (
+        f"VALUES ?m {{ {' '.join(str(ox.NamedNode(m)) for m in models)} }} "
+        f"VALUES ?p {{ {' '.join(str(ox.NamedNode(p)) for p in protocols)} }}"
+    )
     missing = _missing(store, base_uri, restrict)
     return [[Compatibility(m, p, tuple(sorted(missing.get((m, p), ())))) for p in protocols] for m in models]

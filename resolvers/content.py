@@ -31,7 +31,8 @@ XLINK_HREF = "{http://www.w3.org/1999/xlink}href"
 MAIN_SUFFIXES = {Kind.MODEL: (".cellml",), Kind.PROTOCOL: (".txt",), Kind.DATASET: (".csv",)}
 # `import [prefix =] "X.txt"` and nested protocols, `nests protocol "X.txt"`.
 _PROTOCOL_IMPORT = re.compile(
-    r'^\s*(?:import\s+(?:[A-Za-z_][\w]*\s*=\s*)?|nests\s+protocol\s+)"([^"]+)"', re.MULTILINE)
+    r'^\s*(?:import\s+(?:[A-Za-z_][\w]*\s*=\s*)?|nests\s+protocol\s+)"([^"]+)"', re.MULTILINE
+)
 
 
 def parse_xml(data: bytes, source: str) -> Element:
@@ -42,7 +43,9 @@ def parse_xml(data: bytes, source: str) -> Element:
     except DTDForbidden as e:
         raise ValidationError(source, f"{DTD_REFUSED} ({e})") from e
     except DefusedXmlException as e:
-        raise ValidationError(source, f"XML with entity declarations or external references is refused ({e})") from e
+        raise ValidationError(
+            source, f"XML with entity declarations or external references is refused ({e})"
+        ) from e
     except ParseError as e:
         raise ValidationError(source, f"not XML ({e})") from e
 
@@ -52,7 +55,9 @@ def cellml_root(data: bytes, source: str) -> tuple[Element, str]:
     root = parse_xml(data, source)
     ns = root.tag[1:].split("}", 1)[0] if root.tag.startswith("{") else ""
     if ns not in CELLML_NAMESPACES or root.tag != f"{{{ns}}}model":
-        raise ValidationError(source, f"not CellML: the root element is {root.tag!r}, not a CellML 1.0/1.1/2.0 model")
+        raise ValidationError(
+            source, f"not CellML: the root element is {root.tag!r}, not a CellML 1.0/1.1/2.0 model"
+        )
     return root, CELLML_NAMESPACES[ns]
 
 
@@ -99,21 +104,29 @@ def choose_main(kind: Kind, files: dict[str, bytes], main: str | None) -> str:
     """The main file: as given, else the one file of the kind's type (for models, the one no other imports)."""
     if main is not None:
         if main not in files:
-            raise ValidationError("main", f"{main!r} is not among the uploaded files ({', '.join(sorted(files))})")
+            raise ValidationError(
+                "main", f"{main!r} is not among the uploaded files ({', '.join(sorted(files))})"
+            )
         return main
     candidates = sorted(p for p in files if p.lower().endswith(MAIN_SUFFIXES[kind]))
     if kind is Kind.MODEL and len(candidates) > 1:
         imported: set[str] = set()
         for path in candidates:
             root, _ = cellml_root(files[path], path)
-            imported.update(posixpath.normpath(posixpath.join(posixpath.dirname(path), h)) for h in cellml_imports(root))
+            imported.update(
+                posixpath.normpath(posixpath.join(posixpath.dirname(path), h)) for h in cellml_imports(root)
+            )
         candidates = [p for p in candidates if p not in imported]
     if len(candidates) == 1:
         return candidates[0]
     if not candidates:
         wanted = " or ".join(MAIN_SUFFIXES[kind])
-        raise ValidationError("files", f"no {wanted} file among the uploaded files to be the {kind.value}'s main file")
-    raise ValidationError("main", f"several files could be the main file ({', '.join(candidates)}); say which")
+        raise ValidationError(
+            "files", f"no {wanted} file among the uploaded files to be the {kind.value}'s main file"
+        )
+    raise ValidationError(
+        "main", f"several files could be the main file ({', '.join(candidates)}); say which"
+    )
 
 
 def check_files(kind: Kind, files: dict[str, bytes], main: str) -> None:

@@ -60,7 +60,9 @@ async def check_connection(url: str, timeout: float = 5.0) -> None:
     try:
         conn = await psycopg.AsyncConnection.connect(url, connect_timeout=max(1, int(timeout)))
     except psycopg.Error as exc:
-        raise DatabaseUnavailable(url, str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__) from exc
+        raise DatabaseUnavailable(
+            url, str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        ) from exc
     await conn.close()
 
 
@@ -68,9 +70,16 @@ async def open_pool(url: str, *, min_size: int = 1, max_size: int = 10) -> Async
     await check_connection(url)
     # check= validates a connection when it is handed out, so that after PostgreSQL restarts
     # requests get fresh connections instead of the dead ones left in the pool.
-    pool = AsyncConnectionPool(url, min_size=min_size, max_size=max_size, open=False, timeout=5.0,
-                               kwargs={"autocommit": True}, check=AsyncConnectionPool.check_connection,
-                               reconnect_timeout=24 * 3600)
+    pool = AsyncConnectionPool(
+        url,
+        min_size=min_size,
+        max_size=max_size,
+        open=False,
+        timeout=5.0,
+        kwargs={"autocommit": True},
+        check=AsyncConnectionPool.check_connection,
+        reconnect_timeout=24 * 3600,
+    )
     await pool.open(wait=True, timeout=10.0)
     return pool
 

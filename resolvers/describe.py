@@ -143,7 +143,9 @@ class _ReaderFailed(RuntimeError):
     """The child reading the interface ran out of time or memory, or died."""
 
 
-RECENT_INTERFACES = 16  # interfaces remembered, so that a check before writing and the description share one read
+RECENT_INTERFACES = (
+    16  # interfaces remembered, so that a check before writing and the description share one read
+)
 RECENT_INTERFACE_S = 120.0  # for this long
 _recent: dict[str, tuple[float, dict[str, Any] | Unread]] = {}
 _recent_lock = threading.Lock()
@@ -179,7 +181,9 @@ def read_interface(files: dict[str, bytes], main: str) -> dict[str, Any] | Unrea
     except ProtocolSyntaxError:
         raise
     except Exception as exc:  # noqa: BLE001 - any other failure is the protocol's problem, not a crash
-        result = Unread(f"{main}: the protocol could not be read ({type(exc).__name__}: {exc}); no interface recorded")
+        result = Unread(
+            f"{main}: the protocol could not be read ({type(exc).__name__}: {exc}); no interface recorded"
+        )
     with _recent_lock:
         for stale in [k for k, (at, _) in _recent.items() if now - at >= RECENT_INTERFACE_S]:
             del _recent[stale]
@@ -204,7 +208,9 @@ def _engine_interface(files: dict[str, bytes], main: str) -> dict[str, Any]:
         )
     if "syntax" in answer:
         where = answer["syntax"]
-        raise ProtocolSyntaxError(where["file"], where["line"], where["column"], where["message"], where["expected"])
+        raise ProtocolSyntaxError(
+            where["file"], where["line"], where["column"], where["message"], where["expected"]
+        )
     raise _ProtocolUnreadable(answer["error"])
 
 
@@ -216,8 +222,13 @@ class _Reader:
 
     def __init__(self) -> None:
         self.conn, child_conn = multiprocessing.Pipe()
-        self.child = Child(protocol_interface.serve, child_conn, name="weblab-protocol-interface",
-                           memory_bytes=INTERFACE_MEMORY_BYTES, daemon=True)
+        self.child = Child(
+            protocol_interface.serve,
+            child_conn,
+            name="weblab-protocol-interface",
+            memory_bytes=INTERFACE_MEMORY_BYTES,
+            daemon=True,
+        )
         try:
             self.child.start()
         finally:
@@ -319,7 +330,9 @@ def _unreadable(version_uri: str, message: str) -> Description:
     evaluate) requires ``weblab:ReadableInterface``, which no model has: an empty interface would fit every
     model and auto-run would queue an experiment with each; this way the matrix shows why it fits none."""
     described = _warned(version_uri, message)
-    described.triples.append(ox.Triple(ox.NamedNode(version_uri), vocab.REQUIRES_TERM, vocab.READABLE_INTERFACE))
+    described.triples.append(
+        ox.Triple(ox.NamedNode(version_uri), vocab.REQUIRES_TERM, vocab.READABLE_INTERFACE)
+    )
     return described
 
 

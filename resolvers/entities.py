@@ -112,13 +112,21 @@ def parse_kind(value: Kind | str) -> Kind:
     try:
         return Kind(value)
     except ValueError:
-        raise ValidationError("kind", f"{value!r} is not a kind; use one of {', '.join(k.value for k in Kind)}") from None
+        raise ValidationError(
+            "kind", f"{value!r} is not a kind; use one of {', '.join(k.value for k in Kind)}"
+        ) from None
 
 
 def _check_tag(tag: str) -> str:
-    if not tag or tag == "latest" or _SHA_PREFIX.match(tag) or not pygit2.reference_is_valid_name(f"refs/tags/{tag}"):
+    if (
+        not tag
+        or tag == "latest"
+        or _SHA_PREFIX.match(tag)
+        or not pygit2.reference_is_valid_name(f"refs/tags/{tag}")
+    ):
         raise ValidationError(
-            "tag", f"{tag!r} is not a usable tag: use letters, digits, '.', '-', '_' (not 'latest', not hexadecimal)"
+            "tag",
+            f"{tag!r} is not a usable tag: use letters, digits, '.', '-', '_' (not 'latest', not hexadecimal)",
         )
     if len(tag) > 100:
         raise ValidationError("tag", "a tag has at most 100 characters")
@@ -141,7 +149,9 @@ async def _read_interface(kind: Kind, files: dict[str, bytes], main: str) -> Any
 class Entities:
     """The entity operations over one platform's store, database and repositories."""
 
-    def __init__(self, store: Any, db: Any, repos: Repositories, base_uri: str, limits: Limits | None = None) -> None:
+    def __init__(
+        self, store: Any, db: Any, repos: Repositories, base_uri: str, limits: Limits | None = None
+    ) -> None:
         self.store = store
         self.ox: ox.Store = store.oxigraph if hasattr(store, "oxigraph") else store
         self.db = db
@@ -164,10 +174,14 @@ class Entities:
         experiments; bulk importers turn it off."""
         s = services.settings
         entities = cls(
-            services.store, services.db, Repositories(s.repos_dir), s.base_uri,
+            services.store,
+            services.db,
+            Repositories(s.repos_dir),
+            s.base_uri,
             Limits(max_upload_bytes=s.max_upload_bytes, max_unpacked_bytes=s.max_unpacked_bytes),
         )
         if s.auto_run if auto_run is None else auto_run:
+
             async def queue_experiments(version: VersionRecord) -> None:
                 from resolvers import runs  # runs builds on entities
 
@@ -186,7 +200,9 @@ class Entities:
     def entity_uri(self, kind: Kind, entity_id: str) -> str:
         return metadata.entity_uri(self.base_uri, kind, entity_id)
 
-    async def get_entity(self, caller: Caller | None, uri: str) -> tuple[EntityRecord, Access, list[VersionRecord]]:
+    async def get_entity(
+        self, caller: Caller | None, uri: str
+    ) -> tuple[EntityRecord, Access, list[VersionRecord]]:
         """The entity, its access rights and the versions the caller may see; NotFound if it may see nothing."""
         record = metadata.read_entity(self.ox, self.base_uri, uri)
         if record is None:
@@ -218,7 +234,9 @@ class Entities:
                 raise ValidationError("version", f"{ref!r} matches several versions; give more of the SHA")
         raise NotFound(f"{entity_uri} has no version {ref!r}")
 
-    async def get_version(self, caller: Caller | None, entity_uri: str, ref: str) -> tuple[EntityRecord, VersionRecord]:
+    async def get_version(
+        self, caller: Caller | None, entity_uri: str, ref: str
+    ) -> tuple[EntityRecord, VersionRecord]:
         entity, _, versions = await self.get_entity(caller, entity_uri)
         return entity, self.pick_version(versions, ref, entity_uri)
 
@@ -227,24 +245,33 @@ class Entities:
 
     @staticmethod
     def _file_infos(repo: EntityRepository, version: VersionRecord) -> list[FileInfo]:
-        return [FileInfo(f.path, f.size, format_of(f.path), f.path == version.main) for f in repo.files(version.sha)]
+        return [
+            FileInfo(f.path, f.size, format_of(f.path), f.path == version.main)
+            for f in repo.files(version.sha)
+        ]
 
     async def entity_page(self, caller: Caller | None, uri: str, ref: str = "latest") -> EntityPage:
         """Metadata, visible versions and one version's files: one SPARQL round for RDF, one repository opened."""
         entity, access, versions = await self.get_entity(caller, uri)
         latest = self.pick_version(versions, ref, uri) if versions else None
         files = self._file_infos(self._repo(entity), latest) if latest else []
-        return EntityPage(entity, versions, latest, files, can_edit(caller, access), can_delete(caller, access))
+        return EntityPage(
+            entity, versions, latest, files, can_edit(caller, access), can_delete(caller, access)
+        )
 
     async def list_files(self, caller: Caller | None, entity_uri: str, ref: str) -> list[FileInfo]:
         entity, version = await self.get_version(caller, entity_uri, ref)
         return self._file_infos(self._repo(entity), version)
 
-    async def read_file(self, caller: Caller | None, entity_uri: str, ref: str, path: str) -> tuple[VersionRecord, bytes]:
+    async def read_file(
+        self, caller: Caller | None, entity_uri: str, ref: str, path: str
+    ) -> tuple[VersionRecord, bytes]:
         entity, version = await self.get_version(caller, entity_uri, ref)
         return version, self._repo(entity).read(version.sha, path)
 
-    async def archive(self, caller: Caller | None, entity_uri: str, ref: str) -> tuple[EntityRecord, VersionRecord, bytes]:
+    async def archive(
+        self, caller: Caller | None, entity_uri: str, ref: str
+    ) -> tuple[EntityRecord, VersionRecord, bytes]:
         """The whole version as a COMBINE/OMEX archive (manifest first)."""
         entity, version = await self.get_version(caller, entity_uri, ref)
         files = self._repo(entity).read_all(version.sha)
@@ -277,12 +304,19 @@ class Entities:
                 raise Conflict(f"you already have a {kind.value} named {name!r}; choose another name")
             entity_id = f"{slugify(name)}-{secrets.token_hex(4)}"
             record = EntityRecord(
-                uri=self.entity_uri(kind, entity_id), id=entity_id, kind=kind, name=name, owner=user.name,
-                created=metadata.now(), protocol=protocol,
+                uri=self.entity_uri(kind, entity_id),
+                id=entity_id,
+                kind=kind,
+                name=name,
+                owner=user.name,
+                created=metadata.now(),
+                protocol=protocol,
             )
             self.repos.create(kind.segment, entity_id)
             try:
-                metadata.write_graph(self.ox, ox.NamedNode(record.uri), metadata.entity_triples(record, self.base_uri))
+                metadata.write_graph(
+                    self.ox, ox.NamedNode(record.uri), metadata.entity_triples(record, self.base_uri)
+                )
             except BaseException:
                 self.repos.remove(kind.segment, entity_id)
                 raise
@@ -332,22 +366,39 @@ class Entities:
                 created = all_versions[-1].created + timedelta(microseconds=1)
             tree = repo.write_tree(files)
             if head is not None and repo.tree_id(head) == tree:
-                raise NothingChanged(f"the files are identical to the latest version of {entity.name!r}; no version added")
+                raise NothingChanged(
+                    f"the files are identical to the latest version of {entity.name!r}; no version added"
+                )
             content = {p: d for p, d in files.items() if p != MANIFEST}
             check_files(entity.kind, content, main)
-            interface = await _read_interface(entity.kind, content, main)  # a protocol that does not parse: 400
+            interface = await _read_interface(
+                entity.kind, content, main
+            )  # a protocol that does not parse: 400
             sha = repo.write_commit(
-                tree, message or f"{entity.name}: new version", user.name,
-                getattr(user, "email", "") or f"{user.name}@weblab", created, head,
+                tree,
+                message or f"{entity.name}: new version",
+                user.name,
+                getattr(user, "email", "") or f"{user.name}@weblab",
+                created,
+                head,
             )
             parent = next((v.uri for v in all_versions if v.sha == head), None)
             record = VersionRecord(
-                uri=metadata.version_uri(entity.uri, sha), entity_uri=entity.uri, sha=sha, kind=entity.kind,
-                message=message, author=user.name, created=created, visibility=visibility, main=main, parent=parent,
+                uri=metadata.version_uri(entity.uri, sha),
+                entity_uri=entity.uri,
+                sha=sha,
+                kind=entity.kind,
+                message=message,
+                author=user.name,
+                created=created,
+                visibility=visibility,
+                main=main,
+                parent=parent,
                 tags=(tag,) if tag else (),
             )
-            description = describe.describe_version(entity.kind.value, content, main, record.uri,
-                                                     interface=interface)
+            description = describe.describe_version(
+                entity.kind.value, content, main, record.uri, interface=interface
+            )
             triples = metadata.version_triples(record, self.base_uri) + list(description.triples)
             if entity.kind is Kind.DATASET:
                 triples += metadata.column_triples(record.uri, csv_header(files[main], main))
@@ -390,7 +441,9 @@ class Entities:
         """A new entity with its first version, or neither: the entity is removed again if the version is refused."""
         _require_user(caller)
         kind = parse_kind(kind)
-        unpacked = unpack(uploads, self.limits)  # refuse bad uploads (and bad content, below) before creating anything
+        unpacked = unpack(
+            uploads, self.limits
+        )  # refuse bad uploads (and bad content, below) before creating anything
         first_main = choose_main(kind, unpacked.files, main or unpacked.main)
         check_files(kind, unpacked.files, first_main)
         await _read_interface(kind, unpacked.files, first_main)  # remembered for add_version's description
@@ -420,7 +473,9 @@ class Entities:
         async with _lock(entity.uri):
             if any(tag in v.tags for v in metadata.list_versions(self.ox, self.base_uri, entity.uri)):
                 raise Conflict(f"tag {tag!r} is already used by a version of {entity.name!r}")
-            quad = ox.Quad(ox.NamedNode(version.uri), metadata.TAG, ox.Literal(tag), ox.NamedNode(version.uri))
+            quad = ox.Quad(
+                ox.NamedNode(version.uri), metadata.TAG, ox.Literal(tag), ox.NamedNode(version.uri)
+            )
             self.ox.add(quad)
             try:
                 self._repo(entity).set_tag(tag, version.sha)
@@ -436,14 +491,20 @@ class Entities:
         new = parse_visibility(visibility)
         entity, access, version, _ = await self._version_for_write(user, entity_uri, ref)
         if not can_set_visibility(user, access, version.visibility, new):
-            who = "moderators and admins" if Visibility.MODERATED in (new, version.visibility) else "the owner and admins"
+            who = (
+                "moderators and admins"
+                if Visibility.MODERATED in (new, version.visibility)
+                else "the owner and admins"
+            )
             raise Forbidden(f"only {who} may make this version {new.value}")
         if new is version.visibility:
             return version
         graph = ox.NamedNode(version.uri)
         async with _lock(entity.uri):
-            self.ox.swap(ox.Quad(graph, metadata.VISIBILITY, version.visibility.term, graph),  # type: ignore[attr-defined]  # both stores' wrappers add swap
-                         ox.Quad(graph, metadata.VISIBILITY, new.term, graph))
+            self.ox.swap(  # type: ignore[attr-defined]  # both stores' wrappers add swap (sparql/store.py, remote.py)
+                ox.Quad(graph, metadata.VISIBILITY, version.visibility.term, graph),
+                ox.Quad(graph, metadata.VISIBILITY, new.term, graph),
+            )
         return replace(version, visibility=new)
 
     async def delete_version(self, caller: Caller | None, entity_uri: str, ref: str) -> None:
@@ -550,4 +611,3 @@ class Entities:
                 (entity.uri,),
             )
             return [row[0] for row in await cur.fetchall()]
-

@@ -61,8 +61,13 @@ def collect(paths: Iterable[Path], kind: Kind | None) -> list[Path]:
     for path in paths:
         if path.is_dir():
             wanted = {s for s, k in KIND_BY_SUFFIX.items() if kind is None or k is kind}
-            found.extend(sorted(p for p in path.iterdir() if p.is_file() and p.suffix.lower() in wanted
-                                and not p.name.startswith(".")))
+            found.extend(
+                sorted(
+                    p
+                    for p in path.iterdir()
+                    if p.is_file() and p.suffix.lower() in wanted and not p.name.startswith(".")
+                )
+            )
         else:
             found.append(path)
     return found
@@ -125,8 +130,15 @@ async def import_paths(
     return summary
 
 
-async def _import_files(entities: Entities, owner: Any, files: list[Path], kind: Kind | None,
-                        visibility: Visibility, progress: bool, summary: ImportSummary) -> None:
+async def _import_files(
+    entities: Entities,
+    owner: Any,
+    files: list[Path],
+    kind: Kind | None,
+    visibility: Visibility,
+    progress: bool,
+    summary: ImportSummary,
+) -> None:
     for path in tqdm(files, desc="importing", unit="file", disable=not progress, file=sys.stderr):
         try:
             k = kind_of(path, kind)
@@ -135,10 +147,13 @@ async def _import_files(entities: Entities, owner: Any, files: list[Path], kind:
             message = f"Imported from {path.name}"
             existing = entities.find_entity(k, owner.name, name)
             if existing is None:
-                await entities.publish(owner, k, name, uploads, message=message, main=path.name, visibility=visibility)
+                await entities.publish(
+                    owner, k, name, uploads, message=message, main=path.name, visibility=visibility
+                )
             else:
-                await entities.add_version(owner, existing.uri, uploads, message=message, main=path.name,
-                                           visibility=visibility)
+                await entities.add_version(
+                    owner, existing.uri, uploads, message=message, main=path.name, visibility=visibility
+                )
             summary.imported += 1
         except NothingChanged:
             summary.unchanged += 1
@@ -156,7 +171,9 @@ async def demo_owner(db: Any) -> accounts.User:
     try:
         return await accounts.get_user(db, DEMO_OWNER)
     except NotFound:
-        return await accounts.create_user(db, DEMO_OWNER, "weblab@localhost.localdomain", secrets.token_urlsafe(32))
+        return await accounts.create_user(
+            db, DEMO_OWNER, "weblab@localhost.localdomain", secrets.token_urlsafe(32)
+        )
 
 
 async def import_demo(services: Services, data_dir: Path) -> ImportSummary:
@@ -166,4 +183,6 @@ async def import_demo(services: Services, data_dir: Path) -> ImportSummary:
         log.warning("no demo corpus under %s", data_dir)
         return ImportSummary()
     owner = await demo_owner(services.db)
-    return await import_paths(Entities.from_services(services, auto_run=False), owner, folders, progress=False)
+    return await import_paths(
+        Entities.from_services(services, auto_run=False), owner, folders, progress=False
+    )

@@ -59,7 +59,9 @@ def values(var: str, uris: Iterable[str]) -> str:
 def _versions_query(entities: Sequence[str] | None, kind: Kind | None) -> str:
     restrict = values("e", entities) if entities is not None else ""
     classes = ", ".join(str(_VERSION_CLASSES[k]) for k in ([kind] if kind else list(Kind)))
-    return metadata.PREFIXES + f"""
+    return (
+        metadata.PREFIXES
+        + f"""
 SELECT ?e ?v ?class ?message ?creator ?created ?visibility ?sha ?main ?parent ?tag WHERE {{
   {restrict}
   GRAPH ?v {{ ?v dcterms:isVersionOf ?e ; a ?class ; dcterms:description ?message ; dcterms:creator ?creator ;
@@ -69,16 +71,20 @@ SELECT ?e ?v ?class ?message ?creator ?created ?visibility ?sha ?main ?parent ?t
              OPTIONAL {{ ?v weblab:tag ?tag }} }}
   OPTIONAL {{ GRAPH ?link {{ ?v prov:wasRevisionOf ?parent }} FILTER(STR(?link) = CONCAT(STR(?v), "/revision")) }}
 }}"""
+    )
 
 
 def _entities_query(uris: Sequence[str]) -> str:
-    return metadata.PREFIXES + f"""
+    return (
+        metadata.PREFIXES
+        + f"""
 SELECT ?e ?class ?name ?owner ?created ?protocol WHERE {{
   {values("e", uris)}
   GRAPH ?e {{ ?e a ?class ; dcterms:title ?name ; weblab:owner ?owner ; dcterms:created ?created .
              OPTIONAL {{ ?e weblab:protocol ?protocol }} }}
   FILTER(?class IN (weblab:Model, weblab:Protocol, weblab:Dataset))
 }}"""
+    )
 
 
 @dataclass(frozen=True)
@@ -166,7 +172,9 @@ class Loaders:
         key = (entity.uri, entity.owner)
         if (found := self._visible.get(key)) is None:
             access = await self.access(entity)
-            found = [v for v in await self.versions.load(entity.uri) if can_view(self.user, access, v.visibility)]
+            found = [
+                v for v in await self.versions.load(entity.uri) if can_view(self.user, access, v.visibility)
+            ]
             self._visible[key] = found
         return list(found)
 
@@ -222,15 +230,19 @@ class Loaders:
 
     async def visible_runs_of_version(self, version_uri: str) -> list[Run]:
         """The runs using a version the caller may see, whose other version it may see too, newest first."""
-        models, protocols = await asyncio.gather(self.visible_version_uris(Kind.MODEL),
-                                                 self.visible_version_uris(Kind.PROTOCOL))
+        models, protocols = await asyncio.gather(
+            self.visible_version_uris(Kind.MODEL), self.visible_version_uris(Kind.PROTOCOL)
+        )
         visible = models | protocols
 
         async def version_visible(uri: str) -> bool:
             return uri in visible
 
-        return [r for r in await self.version_runs.load(version_uri)
-                if await experiment_visible(r.model_version_uri, r.protocol_version_uri, version_visible)]
+        return [
+            r
+            for r in await self.version_runs.load(version_uri)
+            if await experiment_visible(r.model_version_uri, r.protocol_version_uri, version_visible)
+        ]
 
     def _read_kind(self, kind: Kind) -> tuple[list[EntityRecord], dict[str, list[VersionRecord]]]:
         """Every entity of a kind and all their versions (two queries), shared between requests until the store
@@ -261,13 +273,19 @@ class Loaders:
                 uri = s["e"].value
                 kind = Kind(s["class"].value.removeprefix(metadata.WEBLAB).lower())
                 found[uri] = EntityRecord(
-                    uri=uri, id=uri.rsplit("/", 1)[1], kind=kind, name=s["name"].value,
+                    uri=uri,
+                    id=uri.rsplit("/", 1)[1],
+                    kind=kind,
+                    name=s["name"].value,
                     owner=metadata.user_name(self.base, s["owner"].value),
                     created=metadata.parse_datetime(s["created"]),
-                    protocol=s["protocol"].value if s["protocol"] is not None else None)
+                    protocol=s["protocol"].value if s["protocol"] is not None else None,
+                )
         return [found.get(u) for u in uris]
 
-    def _read_versions(self, entities: Sequence[str] | None, kind: Kind | None) -> dict[str, list[VersionRecord]]:
+    def _read_versions(
+        self, entities: Sequence[str] | None, kind: Kind | None
+    ) -> dict[str, list[VersionRecord]]:
         records: dict[str, VersionRecord] = {}
         tags: dict[str, set[str]] = {}
         for s in select(self.ox, _versions_query(entities, kind)):
@@ -277,11 +295,17 @@ class Loaders:
             if uri in records:
                 continue
             records[uri] = VersionRecord(
-                uri=uri, entity_uri=s["e"].value, sha=s["sha"].value,
+                uri=uri,
+                entity_uri=s["e"].value,
+                sha=s["sha"].value,
                 kind=Kind(s["class"].value.removeprefix(metadata.WEBLAB).removesuffix("Version").lower()),
-                message=s["message"].value, author=metadata.user_name(self.base, s["creator"].value),
-                created=metadata.parse_datetime(s["created"]), visibility=Visibility.from_term(s["visibility"]),
-                main=s["main"].value, parent=s["parent"].value if s["parent"] is not None else None)
+                message=s["message"].value,
+                author=metadata.user_name(self.base, s["creator"].value),
+                created=metadata.parse_datetime(s["created"]),
+                visibility=Visibility.from_term(s["visibility"]),
+                main=s["main"].value,
+                parent=s["parent"].value if s["parent"] is not None else None,
+            )
         out: dict[str, list[VersionRecord]] = {}
         for r in sorted(records.values(), key=lambda r: r.created):
             tagged = VersionRecord(**{**r.__dict__, "tags": tuple(sorted(tags.get(r.uri, ())))})
@@ -293,12 +317,17 @@ class Loaders:
         found = self._read_versions(valid, None) if valid else {}
         return [found.get(u, []) for u in entity_uris]
 
-    def _cached(self, name: str, keys: list[Any], compute: Callable[[list[Any]], dict[Any, Any]]) -> list[Any]:
+    def _cached(
+        self, name: str, keys: list[Any], compute: Callable[[list[Any]], dict[Any, Any]]
+    ) -> list[Any]:
         """One store read for the keys no earlier request (in this store generation) has read; counted as one
         read whether or not it was needed (``schema/context.py``)."""
         tagged = [(name, self.base, k) for k in keys]
         found, computed = store_cache(shared_cache_key(self.store)).get_many(
-            self.store, tagged, lambda missing: {(name, self.base, k): v for k, v in compute([m[2] for m in missing]).items()})
+            self.store,
+            tagged,
+            lambda missing: {(name, self.base, k): v for k, v in compute([m[2] for m in missing]).items()},
+        )
         if not computed:
             count_cached(self.store, 1)
         return [found[t] for t in tagged]
@@ -307,8 +336,11 @@ class Loaders:
         return self._cached("terms", version_uris, self._read_terms)
 
     def _read_terms(self, version_uris: list[str]) -> dict[str, list[str]]:
-        query = vocab.PREFIXES + f"""
+        query = (
+            vocab.PREFIXES
+            + f"""
 SELECT ?v ?t WHERE {{ {values("v", version_uris)} GRAPH ?v {{ ?v weblab:annotatedWith ?t }} }}"""
+        )
         found: dict[str, set[str]] = {}
         for s in select(self.ox, query):
             found.setdefault(s["v"].value, set()).add(s["t"].value)
@@ -317,7 +349,9 @@ SELECT ?v ?t WHERE {{ {values("v", version_uris)} GRAPH ?v {{ ?v weblab:annotate
     async def _load_variables(self, version_uris: list[str]) -> list[list[VariableRow]]:
         # Each OPTIONAL in a GRAPH of its own, after ?v and ?x are bound: with the OPTIONALs inside the one GRAPH
         # block, Oxigraph took ~100 times longer for one version (0.2 s instead of 2 ms, 28 variables).
-        query = vocab.PREFIXES + f"""
+        query = (
+            vocab.PREFIXES
+            + f"""
 SELECT ?v ?x ?component ?name ?units ?initial ?state ?term WHERE {{
   {values("v", version_uris)}
   GRAPH ?v {{ ?v weblab:hasVariable ?x . ?x weblab:component ?component ; weblab:variableName ?name . }}
@@ -325,24 +359,45 @@ SELECT ?v ?x ?component ?name ?units ?initial ?state ?term WHERE {{
   OPTIONAL {{ GRAPH ?v {{ ?x weblab:isStateVariable ?state }} }}
   OPTIONAL {{ GRAPH ?v {{ ?x bqbiol:is|bqbiol:isVersionOf|rdf:type ?term FILTER(?term != weblab:ModelVariable) }} }}
 }}"""
+        )
         rows: dict[str, dict[str, dict[str, Any]]] = {}
         for s in select(self.ox, query):
-            var = rows.setdefault(s["v"].value, {}).setdefault(s["x"].value, {
-                "component": s["component"].value, "name": s["name"].value,
-                "units": s["units"].value if s["units"] is not None else None,
-                "initial": s["initial"].value if s["initial"] is not None else None,
-                "state": s["state"] is not None and s["state"].value == "true", "terms": set()})
+            var = rows.setdefault(s["v"].value, {}).setdefault(
+                s["x"].value,
+                {
+                    "component": s["component"].value,
+                    "name": s["name"].value,
+                    "units": s["units"].value if s["units"] is not None else None,
+                    "initial": s["initial"].value if s["initial"] is not None else None,
+                    "state": s["state"] is not None and s["state"].value == "true",
+                    "terms": set(),
+                },
+            )
             if s["term"] is not None:
                 var["terms"].add(s["term"].value)
         return [
-            sorted((VariableRow(x, d["component"], d["name"], d["units"], d["initial"], d["state"],
-                                tuple(sorted(d["terms"]))) for x, d in rows.get(u, {}).items()),
-                   key=lambda r: (r.component, r.name))
+            sorted(
+                (
+                    VariableRow(
+                        x,
+                        d["component"],
+                        d["name"],
+                        d["units"],
+                        d["initial"],
+                        d["state"],
+                        tuple(sorted(d["terms"])),
+                    )
+                    for x, d in rows.get(u, {}).items()
+                ),
+                key=lambda r: (r.component, r.name),
+            )
             for u in version_uris
         ]
 
     async def _load_interface(self, version_uris: list[str]) -> list[InterfaceRow]:
-        query = vocab.PREFIXES + f"""
+        query = (
+            vocab.PREFIXES
+            + f"""
 SELECT ?v ?how ?t ?part ?name ?units ?description ?default ?optional WHERE {{
   {values("v", version_uris)}
   GRAPH ?v {{
@@ -353,6 +408,7 @@ SELECT ?v ?how ?t ?part ?name ?units ?description ?default ?optional WHERE {{
        OPTIONAL {{ ?part weblab:defaultValue ?default }} OPTIONAL {{ ?part weblab:isOptional ?optional }} }}
   }}
 }}"""
+        )
         out = {u: InterfaceRow([], [], [], []) for u in version_uris}
         for s in select(self.ox, query):
             row = out[s["v"].value]
@@ -363,8 +419,12 @@ SELECT ?v ?how ?t ?part ?name ?units ?description ?default ?optional WHERE {{
                 row.optional_terms.append(s["t"].value)
             else:
                 part = InterfacePart(
-                    s["name"].value, _value(s["units"]), _value(s["description"]), _value(s["default"]),
-                    s["optional"] is not None and s["optional"].value == "true")
+                    s["name"].value,
+                    _value(s["units"]),
+                    _value(s["description"]),
+                    _value(s["default"]),
+                    s["optional"] is not None and s["optional"].value == "true",
+                )
                 (row.inputs if how == vocab.HAS_INPUT.value else row.outputs).append(part)
         for row in out.values():
             row.required_terms.sort()
@@ -388,7 +448,9 @@ SELECT ?v ?how ?t ?part ?name ?units ?description ?default ?optional WHERE {{
         """Each model version against the latest visible version of every visible protocol: one query."""
         return self.grid(model_versions, [v.uri for _, v in await self.latest_protocol_versions()])
 
-    def grid(self, model_versions: list[str], protocol_versions: list[str]) -> list[list[compat.Compatibility]]:
+    def grid(
+        self, model_versions: list[str], protocol_versions: list[str]
+    ) -> list[list[compat.Compatibility]]:
         """Each model version against these protocol versions (rows in their order): one store read, shared by
         the requests of one store generation (the experiment matrix asks for ~2,000 pairs at once)."""
         protocols = tuple(protocol_versions)
@@ -409,13 +471,14 @@ SELECT ?v ?how ?t ?part ?name ?units ?description ?default ?optional WHERE {{
         async with self.services.db.connection() as conn:
             cur = await conn.execute(
                 "SELECT c.entity_uri, u.name FROM collaborators c JOIN users u ON u.id = c.user_id"
-                " WHERE c.entity_uri = ANY(%s) ORDER BY u.name", (entity_uris,))
+                " WHERE c.entity_uri = ANY(%s) ORDER BY u.name",
+                (entity_uris,),
+            )
             rows = await cur.fetchall()
         found: dict[str, list[str]] = {}
         for uri, name in rows:
             found.setdefault(uri, []).append(name)
         return [found.get(u, []) for u in entity_uris]
-
 
     async def _load_runs(self, ids: list[str]) -> list[Run | None]:
         found = await batch.runs_by_id(self.services.db, ids)
@@ -438,7 +501,9 @@ SELECT ?v ?how ?t ?part ?name ?units ?description ?default ?optional WHERE {{
         return [found.get(v, []) for v in version_uris]
 
     async def _load_outputs(self, run_uris: list[str]) -> list[list[OutputRow]]:
-        query = vocab.PREFIXES + f"""
+        query = (
+            vocab.PREFIXES
+            + f"""
 SELECT ?r ?o ?name ?file ?description ?units ?shape ?value ?values WHERE {{
   {values("r", run_uris)}
   GRAPH ?r {{ ?r prov:generated ?o . ?o a weblab:Output ; weblab:name ?name .
@@ -446,6 +511,7 @@ SELECT ?r ?o ?name ?file ?description ?units ?shape ?value ?values WHERE {{
              OPTIONAL {{ ?o weblab:units ?units }} OPTIONAL {{ ?o weblab:shape ?shape }}
              OPTIONAL {{ ?o rdf:value ?value }} OPTIONAL {{ ?o weblab:values ?values }} }}
 }}"""
+        )
         found: dict[str, dict[str, OutputRow]] = {}
         for s in select(self.ox, query):
             shape = tuple(int(n) for n in s["shape"].value.split(",")) if s["shape"] is not None else ()
@@ -456,8 +522,13 @@ SELECT ?r ?o ?name ?file ?description ?units ?shape ?value ?values WHERE {{
             else:
                 numbers = None
             found.setdefault(s["r"].value, {})[s["name"].value] = OutputRow(
-                s["name"].value, _value(s["file"]) or "", _value(s["description"]) or "", _value(s["units"]) or "",
-                shape, numbers)
+                s["name"].value,
+                _value(s["file"]) or "",
+                _value(s["description"]) or "",
+                _value(s["units"]) or "",
+                shape,
+                numbers,
+            )
         return [sorted(found.get(u, {}).values(), key=lambda o: o.name) for u in run_uris]
 
     async def visible_run(self, run_id: str) -> Run | None:
@@ -469,7 +540,11 @@ SELECT ?r ?o ?name ?file ?description ?units ?shape ?value ?values WHERE {{
         async def version_visible(uri: str) -> bool:
             return await self.visible_version(uri) is not None
 
-        return run if await experiment_visible(run.model_version_uri, run.protocol_version_uri, version_visible) else None
+        return (
+            run
+            if await experiment_visible(run.model_version_uri, run.protocol_version_uri, version_visible)
+            else None
+        )
 
 
 @dataclass(frozen=True)

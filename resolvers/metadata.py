@@ -197,8 +197,11 @@ def revision_graph(version_uri: str) -> ox.NamedNode:
 
 def revision_triples(version_uri: str, parent_uri: str) -> list[ox.Triple]:
     graph, version, parent = revision_graph(version_uri), ox.NamedNode(version_uri), ox.NamedNode(parent_uri)
-    return [ox.Triple(version, WAS_REVISION_OF, parent),
-            ox.Triple(graph, VISIBILITY_FROM, version), ox.Triple(graph, VISIBILITY_FROM, parent)]
+    return [
+        ox.Triple(version, WAS_REVISION_OF, parent),
+        ox.Triple(graph, VISIBILITY_FROM, version),
+        ox.Triple(graph, VISIBILITY_FROM, parent),
+    ]
 
 
 def write_revision(store: ox.Store, version_uri: str, parent_uri: str | None) -> None:
@@ -210,8 +213,11 @@ def write_revision(store: ox.Store, version_uri: str, parent_uri: str | None) ->
         write_graph(store, graph, revision_triples(version_uri, parent_uri))
 
 
-_OLD_REVISION_LINKS = PREFIXES + """
+_OLD_REVISION_LINKS = (
+    PREFIXES
+    + """
 SELECT ?v ?parent WHERE { GRAPH ?v { ?v prov:wasRevisionOf ?parent ; dcterms:isVersionOf ?e } }"""
+)
 
 
 def move_revision_links(store: ox.Store) -> int:
@@ -239,7 +245,9 @@ def drop_graph(store: ox.Store, graph: ox.NamedNode) -> None:
 
 
 def graph_triples(store: ox.Store, graph: ox.NamedNode) -> list[ox.Triple]:
-    return [ox.Triple(q.subject, q.predicate, q.object) for q in store.quads_for_pattern(None, None, None, graph)]
+    return [
+        ox.Triple(q.subject, q.predicate, q.object) for q in store.quads_for_pattern(None, None, None, graph)
+    ]
 
 
 def column_triples(version: str, header: list[str]) -> list[ox.Triple]:
@@ -257,12 +265,15 @@ def column_triples(version: str, header: list[str]) -> list[ox.Triple]:
     return triples
 
 
-_ENTITY_QUERY = PREFIXES + """
+_ENTITY_QUERY = (
+    PREFIXES
+    + """
 SELECT * WHERE {
   GRAPH ?e { ?e a ?class ; dcterms:title ?name ; weblab:owner ?owner ; dcterms:created ?created .
              OPTIONAL { ?e weblab:protocol ?protocol } }
   FILTER(?class IN (weblab:Model, weblab:Protocol, weblab:Dataset))
 }"""
+)
 
 
 def _entity_from(solution: ox.QuerySolution, base_uri: str) -> EntityRecord:
@@ -294,7 +305,8 @@ def read_entity(store: ox.Store, base_uri: str, uri: str) -> EntityRecord | None
 def find_entity(store: ox.Store, base_uri: str, kind: Kind, owner: str, name: str) -> EntityRecord | None:
     """The entity of this kind that ``owner`` named ``name``, if any (names are unique per owner and kind)."""
     solutions = select(
-        store, _ENTITY_QUERY,
+        store,
+        _ENTITY_QUERY,
         substitutions={
             ox.Variable("class"): kind.entity_class,
             ox.Variable("owner"): ox.NamedNode(user_uri(base_uri, owner)),
@@ -308,11 +320,14 @@ def find_entity(store: ox.Store, base_uri: str, kind: Kind, owner: str, name: st
 
 def list_entities(store: ox.Store, base_uri: str, kind: Kind | None = None) -> list[EntityRecord]:
     subs: dict[ox.Variable, ox.NamedNode | ox.BlankNode | ox.Literal | ox.Triple] | None = (
-        {ox.Variable("class"): kind.entity_class} if kind else None)
+        {ox.Variable("class"): kind.entity_class} if kind else None
+    )
     return [_entity_from(s, base_uri) for s in select(store, _ENTITY_QUERY, substitutions=subs)]
 
 
-_VERSIONS_QUERY = PREFIXES + """
+_VERSIONS_QUERY = (
+    PREFIXES
+    + """
 SELECT * WHERE {
   GRAPH ?v { ?v dcterms:isVersionOf ?e ; a ?class ; dcterms:description ?message ; dcterms:creator ?creator ;
                 dcterms:created ?created ; weblab:visibility ?visibility ; weblab:commit ?sha ;
@@ -321,6 +336,7 @@ SELECT * WHERE {
              OPTIONAL { ?v weblab:tag ?tag } }
   OPTIONAL { GRAPH ?link { ?v prov:wasRevisionOf ?parent } FILTER(STR(?link) = CONCAT(STR(?v), "/revision")) }
 }"""
+)
 
 
 def list_versions(store: ox.Store, base_uri: str, entity: str) -> list[VersionRecord]:

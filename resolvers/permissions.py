@@ -101,7 +101,9 @@ def can_set_visibility(user: Caller | None, access: Access, current: Visibility,
 
 # What admins' graphs say about visibility is ignored: only the platform's own graphs decide it.
 _THE_PLATFORMS = f"FILTER NOT EXISTS {{ GRAPH {REGISTRY} {{ ?g a {ADMIN_GRAPH} }} }}"
-_GRAPHS_QUERY = PREFIXES + f"""
+_GRAPHS_QUERY = (
+    PREFIXES
+    + f"""
 SELECT ?g ?vis ?entity ?owner ?dep WHERE {{
   {{
     GRAPH ?g {{ ?g weblab:visibility ?vis . OPTIONAL {{ ?g dcterms:isVersionOf ?entity }} }}
@@ -116,6 +118,7 @@ SELECT ?g ?vis ?entity ?owner ?dep WHERE {{
     {_THE_PLATFORMS}
   }}
 }}"""
+)
 
 
 def visible_graphs_for(
@@ -162,7 +165,11 @@ def visible_graphs_for(
     visible.update(g for g, vis in plain.items() if vis != Visibility.PRIVATE.value)
     visible.update(g for g, deps in depends.items() if deps <= visible)
     ontologies = base_uri.rstrip("/") + "/ontologies/"
-    visible.update(g.value for g in store.named_graphs() if isinstance(g, ox.NamedNode) and g.value.startswith(ontologies))
+    visible.update(
+        g.value
+        for g in store.named_graphs()
+        if isinstance(g, ox.NamedNode) and g.value.startswith(ontologies)
+    )
     return [ox.NamedNode(g) for g in sorted(visible)]
 
 
@@ -175,16 +182,18 @@ async def granted_entities(db: Any, user: Caller | None) -> set[str]:
         return {row[0] for row in await cur.fetchall()}
 
 
-async def experiment_visible(model_version: str, protocol_version: str,
-                             version_visible: Callable[[str], Awaitable[bool]]) -> bool:
+async def experiment_visible(
+    model_version: str, protocol_version: str, version_visible: Callable[[str], Awaitable[bool]]
+) -> bool:
     """The rule for an experiment and each of its runs: visible to whoever may see both its model version and
     its protocol version, so that no run (nor its results) reveals a version its reader may not see."""
     model, protocol = await asyncio.gather(version_visible(model_version), version_visible(protocol_version))
     return model and protocol
 
 
-async def visible_graphs(source: Services | TripleStore | ox.Store, user: Caller | None, *,
-                         base_uri: str | None = None) -> list[ox.NamedNode]:
+async def visible_graphs(
+    source: Services | TripleStore | ox.Store, user: Caller | None, *, base_uri: str | None = None
+) -> list[ox.NamedNode]:
     """The named graphs ``user`` (None: anonymous) may read: the dataset every reader must query over.
 
     With :class:`Services`: one SQL query for the caller's collaborator grants, one SPARQL query for the

@@ -83,7 +83,9 @@ def _open(archive: bytes) -> zipfile.ZipFile:
     try:
         return zipfile.ZipFile(io.BytesIO(archive))
     except zipfile.BadZipFile as exc:
-        raise ValidationError("archive", f"the result archive is not a zip (COMBINE/OMEX) file: {exc}") from exc
+        raise ValidationError(
+            "archive", f"the result archive is not a zip (COMBINE/OMEX) file: {exc}"
+        ) from exc
 
 
 def read_errors(archive: bytes) -> str | None:
@@ -120,7 +122,7 @@ def _contents(zf: zipfile.ZipFile) -> dict[str, dict[str, Any]]:
     for row in rows[1:]:
         entry: dict[str, Any] = {h: v.strip() for h, v in zip(header, row, strict=False)}
         if "dimensions" in header:
-            dims = row[header.index("dimensions"):]
+            dims = row[header.index("dimensions") :]
             if dims and all(d.strip().isdigit() for d in dims):
                 entry["shape"] = tuple(int(d) for d in dims)
         name = entry.get("variable id") or entry.get("name")
@@ -152,10 +154,16 @@ def read_outputs(archive: bytes) -> list[Output]:
                     values = numbers if len(numbers) <= MAX_VALUES else None
             if not shape and meta.get("shape"):
                 shape = meta["shape"]
-            outputs.append(Output(
-                name=output_name, file=name, description=meta.get("variable name", ""),
-                units=meta.get("units", ""), shape=shape, values=values,
-            ))
+            outputs.append(
+                Output(
+                    name=output_name,
+                    file=name,
+                    description=meta.get("variable name", ""),
+                    units=meta.get("units", ""),
+                    shape=shape,
+                    values=values,
+                )
+            )
     return sorted(outputs, key=lambda o: o.name)
 
 
@@ -164,15 +172,19 @@ def _dt(when: datetime) -> ox.Literal:
 
 
 def _double(x: float) -> ox.Literal:
-    return ox.Literal(repr(float(x)) if math.isfinite(x) else ("NaN" if math.isnan(x) else ("INF" if x > 0 else "-INF")),
-                      datatype=ox.NamedNode(XSD + "double"))
+    return ox.Literal(
+        repr(float(x)) if math.isfinite(x) else ("NaN" if math.isnan(x) else ("INF" if x > 0 else "-INF")),
+        datatype=ox.NamedNode(XSD + "double"),
+    )
 
 
 def _int(n: int) -> ox.Literal:
     return ox.Literal(str(n), datatype=ox.NamedNode(XSD + "integer"))
 
 
-def run_triples(base_uri: str, run: Any, outputs: Iterable[Output], *, engine_version: str = "") -> list[ox.Triple]:
+def run_triples(
+    base_uri: str, run: Any, outputs: Iterable[Output], *, engine_version: str = ""
+) -> list[ox.Triple]:
     """The triples of a finished run's graph (``run`` is a ``resolvers.runs.Run``).
 
     A run that ended without a result (inapplicable, cancelled, given up) has no archive, and the engine is
@@ -246,8 +258,11 @@ def run_triples(base_uri: str, run: Any, outputs: Iterable[Output], *, engine_ve
         t.append(ox.Triple(o, _w("values"), ox.Literal(" ".join(repr(v) for v in out.values))))
         for i, value in enumerate(out.values):
             element = ox.NamedNode(f"{o.value}/{i}")
-            t += [ox.Triple(o, _w("element"), element), ox.Triple(element, _w("index"), _int(i)),
-                  ox.Triple(element, _VALUE, _double(value))]
+            t += [
+                ox.Triple(o, _w("element"), element),
+                ox.Triple(element, _w("index"), _int(i)),
+                ox.Triple(element, _VALUE, _double(value)),
+            ]
     return t
 
 
@@ -259,19 +274,26 @@ def experiment_triples(run: Any) -> list[ox.Triple]:
         ox.Triple(e, _TYPE, _w("Experiment")),
         ox.Triple(e, _w("model"), model),
         ox.Triple(e, _w("protocol"), protocol),
-        ox.Triple(e, _w("latestRun"), ox.NamedNode(run.experiment_uri.rsplit("/experiments/", 1)[0] + f"/runs/{run.id}")),
+        ox.Triple(
+            e,
+            _w("latestRun"),
+            ox.NamedNode(run.experiment_uri.rsplit("/experiments/", 1)[0] + f"/runs/{run.id}"),
+        ),
         ox.Triple(e, _w("visibilityFrom"), model),
         ox.Triple(e, _w("visibilityFrom"), protocol),
     ]
 
 
-def write_run_graph(store: Any, base_uri: str, run: Any, outputs: Iterable[Output], *,
-                    engine_version: str = "") -> None:
+def write_run_graph(
+    store: Any, base_uri: str, run: Any, outputs: Iterable[Output], *, engine_version: str = ""
+) -> None:
     """Write the run's graph and point its experiment's graph at it (each graph replaced whole).
 
     The caller flushes the store (readers in other processes see flushed data only).
     """
     base = base_uri.rstrip("/")
-    store.replace_graph(ox.NamedNode(f"{base}/runs/{run.id}"), run_triples(base_uri, run, outputs,
-                                                                            engine_version=engine_version))
+    store.replace_graph(
+        ox.NamedNode(f"{base}/runs/{run.id}"),
+        run_triples(base_uri, run, outputs, engine_version=engine_version),
+    )
     store.replace_graph(ox.NamedNode(run.experiment_uri), experiment_triples(run))

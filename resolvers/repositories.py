@@ -84,7 +84,9 @@ class EntityRepository:
             index.add(pygit2.IndexEntry(path, self.repo.create_blob(data), FileMode.BLOB))
         return str(index.write_tree(self.repo))
 
-    def write_commit(self, tree: str, message: str, author: str, email: str, when: datetime, parent: str | None) -> str:
+    def write_commit(
+        self, tree: str, message: str, author: str, email: str, when: datetime, parent: str | None
+    ) -> str:
         """A commit of ``tree``, not yet on any ref (so invisible until :meth:`advance`)."""
         utc_offset = when.utcoffset()
         offset = int(utc_offset.total_seconds() // 60) if utc_offset else 0

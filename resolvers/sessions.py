@@ -41,12 +41,15 @@ def check_login_csrf(connection: HTTPConnection, form_token: str | None = None) 
     cookie = connection.cookies.get(CSRF_COOKIE, "")
     sent = connection.headers.get("x-csrf-token") or form_token or ""
     if not cookie or not hmac.compare_digest(sent.encode(), cookie.encode()):
-        raise CsrfRefused("a login from a form needs the csrf_token field (the weblab_csrf cookie's value, "
-                          "which the login page sets); programs send JSON instead")
+        raise CsrfRefused(
+            "a login from a form needs the csrf_token field (the weblab_csrf cookie's value, "
+            "which the login page sets); programs send JSON instead"
+        )
 
 
-async def start_session(services: Services, connection: HTTPConnection, name: str,
-                        password: str) -> tuple[accounts.User, accounts.Session]:
+async def start_session(
+    services: Services, connection: HTTPConnection, name: str, password: str
+) -> tuple[accounts.User, accounts.Session]:
     """Sign in for a browser, after :func:`check_login_csrf` (which comes before the body is even read): the
     throttled password check, then a new session. Raises :class:`throttle.Throttled` or the check's error."""
     user = await throttle.sign_in(services, name, password, throttle.client_address(connection))
@@ -56,9 +59,12 @@ async def start_session(services: Services, connection: HTTPConnection, name: st
 def set_session_cookies(response: Response, session: accounts.Session, connection: HTTPConnection) -> None:
     secure = connection.url.scheme == "https"
     max_age = int(accounts.SESSION_LIFETIME.total_seconds())
-    response.set_cookie(SESSION_COOKIE, session.token, max_age=max_age, httponly=True, samesite="lax", secure=secure)
-    response.set_cookie(CSRF_COOKIE, session.csrf_token, max_age=max_age, httponly=False, samesite="lax",
-                        secure=secure)
+    response.set_cookie(
+        SESSION_COOKIE, session.token, max_age=max_age, httponly=True, samesite="lax", secure=secure
+    )
+    response.set_cookie(
+        CSRF_COOKIE, session.csrf_token, max_age=max_age, httponly=False, samesite="lax", secure=secure
+    )
 
 
 async def end_session(services: Services, token: str | None, response: Response | None) -> None:

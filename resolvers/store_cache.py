@@ -57,9 +57,9 @@ class GenerationCache:
                 self._values[key] = value
         return value
 
-
-    def get_many(self, store: Any, keys: Sequence[K],
-                 compute: Callable[[list[K]], dict[K, T]]) -> tuple[dict[K, T], bool]:
+    def get_many(
+        self, store: Any, keys: Sequence[K], compute: Callable[[list[K]], dict[K, T]]
+    ) -> tuple[dict[K, T], bool]:
         """Values for ``keys``; those not cached are computed together (one call of ``compute`` with the missing
         keys, which must return a value for each). Also says whether ``compute`` was called."""
         generation = generation_of(store)

@@ -81,10 +81,14 @@ class LoginThrottle:
     @classmethod
     def of(cls, services: Services) -> LoginThrottle:
         s = services.settings
-        return cls(redis=services.redis, prefix=f"{s.queue_name}:throttle",
-                   per_account=s.login_failures_per_account, per_address=s.login_failures_per_address,
-                   lockout=max(1, int(s.login_lockout_seconds)),
-                   lockout_max=max(1, int(s.login_lockout_max_seconds)))
+        return cls(
+            redis=services.redis,
+            prefix=f"{s.queue_name}:throttle",
+            per_account=s.login_failures_per_account,
+            per_address=s.login_failures_per_address,
+            lockout=max(1, int(s.login_lockout_seconds)),
+            lockout_max=max(1, int(s.login_lockout_max_seconds)),
+        )
 
     def _key(self, what: str, scope: str, value: str) -> str:
         return f"{self.prefix}:{what}:{scope}:{hashlib.sha256(value.encode()).hexdigest()[:32]}"
@@ -111,9 +115,19 @@ class LoginThrottle:
             retry_after = max(1, math.ceil(max(ms for _, ms in locked) / 1000))
             # debug, not warning: a flood of refused attempts must not become a flood of log lines (the
             # lockout itself is logged once, as a warning, when it starts)
-            log.debug("%s refused: %s locked out", action, " and ".join(s for s, _ in locked),
-                        extra={"event": "throttled", "action": action, "account": name, "address": address,
-                               "locked": [s for s, _ in locked], "retry_after": retry_after})
+            log.debug(
+                "%s refused: %s locked out",
+                action,
+                " and ".join(s for s, _ in locked),
+                extra={
+                    "event": "throttled",
+                    "action": action,
+                    "account": name,
+                    "address": address,
+                    "locked": [s for s, _ in locked],
+                    "retry_after": retry_after,
+                },
+            )
             raise Throttled(retry_after)
 
     async def failed(self, name: str | None, address: str | None, action: str = "login") -> None:
@@ -131,9 +145,21 @@ class LoginThrottle:
             if int(count) >= limit:
                 seconds = min(self.lockout * 2 ** min(int(count) - limit, 30), self.lockout_max)
                 await self.redis.set(self._key("lock", scope, value), b"1", ex=seconds)
-                log.warning("%s locked out for %d s after %d failures", scope, seconds, count,
-                            extra={"event": "lockout", "action": action, "scope": scope, "account": name,
-                                   "address": address, "failures": int(count), "seconds": seconds})
+                log.warning(
+                    "%s locked out for %d s after %d failures",
+                    scope,
+                    seconds,
+                    count,
+                    extra={
+                        "event": "lockout",
+                        "action": action,
+                        "scope": scope,
+                        "account": name,
+                        "address": address,
+                        "failures": int(count),
+                        "seconds": seconds,
+                    },
+                )
 
     async def succeeded(self, name: str) -> None:
         await self.redis.delete(self._key("failures", "account", name))
@@ -152,7 +178,9 @@ async def sign_in(services: Services, name: str, password: str, address: str | N
     return user
 
 
-async def register(services: Services, name: str, email: str, password: str, address: str | None) -> accounts.User:
+async def register(
+    services: Services, name: str, email: str, password: str, address: str | None
+) -> accounts.User:
     """:func:`resolvers.accounts.create_user`; a name or email already taken counts against the address."""
     throttle = LoginThrottle.of(services)
     await throttle.check(None, address, "registration")

@@ -31,10 +31,15 @@ def _mac(key: str, message: bytes) -> bytes:
     return hmac.new(key.encode(), message, hashlib.sha256).digest()
 
 
-def make_token(key: str, purpose: str, payload: dict[str, Any], ttl: float, *, now: float | None = None) -> str:
+def make_token(
+    key: str, purpose: str, payload: dict[str, Any], ttl: float, *, now: float | None = None
+) -> str:
     """A URL-safe token carrying ``payload`` for ``purpose``, valid for ``ttl`` seconds."""
-    body = json.dumps({"p": purpose, "d": payload, "e": int((now or time.time()) + ttl)},
-                      separators=(",", ":"), sort_keys=True).encode()
+    body = json.dumps(
+        {"p": purpose, "d": payload, "e": int((now or time.time()) + ttl)},
+        separators=(",", ":"),
+        sort_keys=True,
+    ).encode()
     return _b64(body) + "." + _b64(_mac(key, purpose.encode() + b"\0" + body))
 
 

@@ -25,8 +25,10 @@ from worker.contract import MANIFEST, ManifestError, read_manifest_master
 
 ARCHIVE_SUFFIXES = (".zip", ".omex")
 XML_SUFFIXES = (".cellml", ".xml", ".sedml", ".sbml", ".rdf", ".owl")
-DTD_REFUSED = ("a DOCTYPE is not allowed in uploaded XML (no DTD, entity declaration or external reference);"
-               " remove the <!DOCTYPE ...> declaration")
+DTD_REFUSED = (
+    "a DOCTYPE is not allowed in uploaded XML (no DTD, entity declaration or external reference);"
+    " remove the <!DOCTYPE ...> declaration"
+)
 MAX_ARCHIVE_ENTRIES = 10_000
 _CHUNK = 1 << 16
 
@@ -112,11 +114,14 @@ def _unpack_archive(upload: Upload, limits: Limits, budget: int) -> tuple[dict[s
     with zf:
         infos = zf.infolist()
         if len(infos) > MAX_ARCHIVE_ENTRIES:
-            raise ValidationError(upload.name, f"archive holds {len(infos)} entries; at most {MAX_ARCHIVE_ENTRIES} are allowed")
+            raise ValidationError(
+                upload.name, f"archive holds {len(infos)} entries; at most {MAX_ARCHIVE_ENTRIES} are allowed"
+            )
         declared = sum(i.file_size for i in infos)
         if declared > budget:
             raise UploadTooLarge(
-                upload.name, f"archive unpacks to {declared} bytes, over the limit of {limits.max_unpacked_bytes}"
+                upload.name,
+                f"archive unpacks to {declared} bytes, over the limit of {limits.max_unpacked_bytes}",
             )
         files: dict[str, bytes] = {}
         master: str | None = None
@@ -143,7 +148,9 @@ def _unpack_archive(upload: Upload, limits: Limits, budget: int) -> tuple[dict[s
                 raise ValidationError(source, f"{path!r} appears twice in the archive")
             files[path] = data
     if master is not None and master not in files:
-        raise ValidationError(upload.name, f"manifest.xml names {master!r} as main file, but the archive has no such file")
+        raise ValidationError(
+            upload.name, f"manifest.xml names {master!r} as main file, but the archive has no such file"
+        )
     return files, master
 
 
@@ -175,7 +182,8 @@ def unpack(uploads: Sequence[Upload], limits: Limits) -> Unpacked:
     for upload in uploads:
         if len(upload.data) > limits.max_upload_bytes:
             raise UploadTooLarge(
-                upload.name, f"file is {len(upload.data)} bytes, over the upload limit of {limits.max_upload_bytes}"
+                upload.name,
+                f"file is {len(upload.data)} bytes, over the upload limit of {limits.max_upload_bytes}",
             )
         if not upload.data:
             raise ValidationError(upload.name, "file is empty")
@@ -191,17 +199,23 @@ def unpack(uploads: Sequence[Upload], limits: Limits) -> Unpacked:
         else:
             path = clean_path(upload.name, upload.name)
             if path == MANIFEST:
-                raise ValidationError(upload.name, "manifest.xml is written by Weblab; upload it inside an archive")
+                raise ValidationError(
+                    upload.name, "manifest.xml is written by Weblab; upload it inside an archive"
+                )
             files = {path: upload.data}
             sources = {path: upload.name}
         budget -= sum(len(d) for d in files.values())
         if budget < 0:
-            raise UploadTooLarge(upload.name, f"uploads total more than the limit of {limits.max_unpacked_bytes} bytes")
+            raise UploadTooLarge(
+                upload.name, f"uploads total more than the limit of {limits.max_unpacked_bytes} bytes"
+            )
         for path, data in files.items():
             _check_xml(path, data, sources[path])
             key = path.casefold()
             if key in folded:
-                raise ValidationError(sources[path], f"name clash: {path!r} is uploaded twice (as {folded[key]!r})")
+                raise ValidationError(
+                    sources[path], f"name clash: {path!r} is uploaded twice (as {folded[key]!r})"
+                )
             folded[key] = path
             result.files[path] = data
     _check_folder_clashes(result.files)

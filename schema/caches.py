@@ -61,7 +61,9 @@ class ResponseCache:
         self._lock = threading.Lock()
 
     @staticmethod
-    def key(query: str, variables: dict[str, Any] | None, operation: str | None) -> tuple[str, str, str | None] | None:
+    def key(
+        query: str, variables: dict[str, Any] | None, operation: str | None
+    ) -> tuple[str, str, str | None] | None:
         try:
             encoded = json.dumps(variables or {}, sort_keys=True)
         except (TypeError, ValueError):

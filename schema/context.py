@@ -59,10 +59,22 @@ class Context:
 Info = StrawberryInfo[Context, None]
 
 
-def build_context(services: Services, user: User | None, request: Request | WebSocket,
-                  response: Response | WebSocket | None, settings: Settings | None = None) -> Context:
+def build_context(
+    services: Services,
+    user: User | None,
+    request: Request | WebSocket,
+    response: Response | WebSocket | None,
+    settings: Settings | None = None,
+) -> Context:
     """``settings`` (default: the services') are the app's, which may differ in diagnostics and limits."""
     trips = RoundTrips()
     counted = counted_services(services, trips, settings or services.settings)
-    return Context(services=counted, user=user, request=request, response=response, loaders=Loaders(counted, user),
-                   limits=Limits.from_settings(counted.settings), trips=trips)
+    return Context(
+        services=counted,
+        user=user,
+        request=request,
+        response=response,
+        loaders=Loaders(counted, user),
+        limits=Limits.from_settings(counted.settings),
+        trips=trips,
+    )

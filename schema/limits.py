@@ -56,8 +56,10 @@ class Limits:
         overrides = dict(getattr(settings, "graphql_limits", None) or {})
         known = {f.name for f in fields(cls)}
         if unknown := set(overrides) - known:
-            raise ValueError(f"WEBLAB_GRAPHQL_LIMITS: unknown limit(s) {', '.join(sorted(unknown))}; "
-                             f"known: {', '.join(sorted(known))}")
+            raise ValueError(
+                f"WEBLAB_GRAPHQL_LIMITS: unknown limit(s) {', '.join(sorted(unknown))}; "
+                f"known: {', '.join(sorted(known))}"
+            )
         for name, value in overrides.items():
             if not isinstance(value, int) or value < 1:
                 raise ValueError(f"WEBLAB_GRAPHQL_LIMITS: {name} must be a positive integer, not {value!r}")
@@ -77,29 +79,42 @@ class CostLimit(SchemaExtension):
 
     def on_validate(self) -> Iterator[None]:
         ec = self.execution_context
-        if ec.pre_execution_errors is not None and not ec.pre_execution_errors and ec.graphql_document is not None:
+        if (
+            ec.pre_execution_errors is not None
+            and not ec.pre_execution_errors
+            and ec.graphql_document is not None
+        ):
             error = cost_error(ec.graphql_document, ec.operation_name, ec.variables or {}, self.limits)
             if error is not None:
                 ec.pre_execution_errors = [error]
         yield
 
 
-def operation_cost(document: DocumentNode, operation: OperationDefinitionNode, variables: dict[str, Any],
-                   page_size: int) -> int:
+def operation_cost(
+    document: DocumentNode, operation: OperationDefinitionNode, variables: dict[str, Any], page_size: int
+) -> int:
     fragments = {d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)}
     return _selection_cost(operation.selection_set, fragments, variables, page_size, set())
 
 
-def cost_error(document: DocumentNode, operation_name: str | None, variables: dict[str, Any],
-               limits: Limits) -> GraphQLError | None:
-    operations = [d for d in document.definitions if isinstance(d, OperationDefinitionNode)
-                  and (operation_name is None or (d.name is not None and d.name.value == operation_name))]
+def cost_error(
+    document: DocumentNode, operation_name: str | None, variables: dict[str, Any], limits: Limits
+) -> GraphQLError | None:
+    operations = [
+        d
+        for d in document.definitions
+        if isinstance(d, OperationDefinitionNode)
+        and (operation_name is None or (d.name is not None and d.name.value == operation_name))
+    ]
     for node in operations:
         cost = operation_cost(document, node, variables, limits.page_size)
         if cost > limits.cost:
             name = f" {node.name.value}" if node.name else ""
-            return GraphQLError(f"operation{name} costs about {cost}, over the limit of {limits.cost}; "
-                                "ask for smaller pages (first/last) or fewer nested lists", node)
+            return GraphQLError(
+                f"operation{name} costs about {cost}, over the limit of {limits.cost}; "
+                "ask for smaller pages (first/last) or fewer nested lists",
+                node,
+            )
     return None
 
 
@@ -117,11 +132,20 @@ def _page(node: FieldNode, variables: dict[str, Any], maximum: int) -> int:
 def _is_page(node: FieldNode) -> bool:
     return any(a.name.value in ("first", "last") for a in node.arguments or ()) or (
         node.selection_set is not None
-        and any(isinstance(s, FieldNode) and s.name.value in ("edges", "nodes") for s in node.selection_set.selections))
+        and any(
+            isinstance(s, FieldNode) and s.name.value in ("edges", "nodes")
+            for s in node.selection_set.selections
+        )
+    )
 
 
-def _selection_cost(selection_set: SelectionSetNode | None, fragments: dict[str, FragmentDefinitionNode],
-                    variables: dict[str, Any], maximum: int, seen: set[str]) -> int:
+def _selection_cost(
+    selection_set: SelectionSetNode | None,
+    fragments: dict[str, FragmentDefinitionNode],
+    variables: dict[str, Any],
+    maximum: int,
+    seen: set[str],
+) -> int:
     if selection_set is None:
         return 0
     total = 0
@@ -138,7 +162,9 @@ def _selection_cost(selection_set: SelectionSetNode | None, fragments: dict[str,
             name = sel.name.value
             if name in seen or name not in fragments:
                 continue  # cycles and unknown fragments are reported by the standard rules
-            total += _selection_cost(fragments[name].selection_set, fragments, variables, maximum, seen | {name})
+            total += _selection_cost(
+                fragments[name].selection_set, fragments, variables, maximum, seen | {name}
+            )
     return total
 
 
@@ -155,11 +181,15 @@ class StringLimit(SchemaExtension):
 
     def on_operation(self) -> Iterator[None]:
         ec = self.execution_context
-        error = string_error(ec.query, ec.variables, self.limits.string_length, max_strings=self.limits.tokens)
+        error = string_error(
+            ec.query, ec.variables, self.limits.string_length, max_strings=self.limits.tokens
+        )
         if error is None and ec.query is not None and len(ec.query) > self.limits.document_length:
-            error = GraphQLError(f"the document is {len(ec.query)} characters long, over the limit of "
-                                 f"{self.limits.document_length}; send a shorter query (or pass long values "
-                                 "as variables)")
+            error = GraphQLError(
+                f"the document is {len(ec.query)} characters long, over the limit of "
+                f"{self.limits.document_length}; send a shorter query (or pass long values "
+                "as variables)"
+            )
         if error is not None:
             raise error
         yield
@@ -167,11 +197,12 @@ class StringLimit(SchemaExtension):
 
 # Comments and strings (block strings first); possessive, so that an unterminated string cannot backtrack.
 _STRINGS = re.compile(r'#[^\n\r]*+|"""(?:[^"\\]++|\\"""|\\|"(?!""))*+"""|"(?:[^"\\\n\r]++|\\.)*+"')
-_ARGUMENT_BEFORE = re.compile(r'([_A-Za-z][_0-9A-Za-z]*)\s*:\s*[\[{\s]*$')
+_ARGUMENT_BEFORE = re.compile(r"([_A-Za-z][_0-9A-Za-z]*)\s*:\s*[\[{\s]*$")
 
 
-def string_error(query: str | None, variables: dict[str, Any] | None, limit: int, *,
-                 max_strings: int | None = None) -> GraphQLError | None:
+def string_error(
+    query: str | None, variables: dict[str, Any] | None, limit: int, *, max_strings: int | None = None
+) -> GraphQLError | None:
     """An error naming the first string over ``limit`` characters (in the document, or in a variable), or None.
 
     ``max_strings``: look at no more strings and comments than that (the token limit: a document with more
@@ -188,17 +219,22 @@ def string_error(query: str | None, variables: dict[str, Any] | None, limit: int
             if length > limit:
                 before = _ARGUMENT_BEFORE.search(query, max(0, match.start() - 200), match.start())
                 what = f"argument '{before.group(1)}'" if before else "a string in the document"
-                return GraphQLError(f"{what} is {length} characters long, over the limit of {limit}; "
-                                    "send a shorter string")
+                return GraphQLError(
+                    f"{what} is {length} characters long, over the limit of {limit}; send a shorter string"
+                )
     for name, value in (variables or {}).items():
         found = _long_string(value, limit, f"${name}")
         if found is not None:
             path, length = found
-            used = sorted(set(re.findall(rf'([_A-Za-z][_0-9A-Za-z]*)\s*:\s*[\[{{\s]*\${re.escape(name)}\b',
-                                         query or "")))
+            used = sorted(
+                set(
+                    re.findall(rf"([_A-Za-z][_0-9A-Za-z]*)\s*:\s*[\[{{\s]*\${re.escape(name)}\b", query or "")
+                )
+            )
             what = f"argument {', '.join(repr(u) for u in used)} ({path})" if used else f"variable {path}"
-            return GraphQLError(f"{what} is {length} characters long, over the limit of {limit}; "
-                                "send a shorter string")
+            return GraphQLError(
+                f"{what} is {length} characters long, over the limit of {limit}; send a shorter string"
+            )
     return None
 
 

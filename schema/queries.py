@@ -35,7 +35,7 @@ async def resolve_uri(info: Info, uri: str) -> Node | None:
     base = info.context.settings.base_uri.rstrip("/") + "/"
     if not uri.startswith(base):
         return None
-    path = uri[len(base):].split("/")
+    path = uri[len(base) :].split("/")
     if len(path) == 2 and path[0] in ("models", "protocols", "datasets"):
         return await entity_at(info, uri)
     if len(path) == 4 and path[0] in ("models", "protocols", "datasets") and path[2] == "versions":
@@ -61,8 +61,14 @@ async def visible_user(info: Info, name: str) -> User | None:
     return User.named(info, found.name)
 
 
-async def _version_pairs(info: Info, ids: list[strawberry.ID] | None, kind: Kind, argument: str,
-                         owner: str | None = None, visibility: Visibility | None = None) -> list[tuple]:
+async def _version_pairs(
+    info: Info,
+    ids: list[strawberry.ID] | None,
+    kind: Kind,
+    argument: str,
+    owner: str | None = None,
+    visibility: Visibility | None = None,
+) -> list[tuple]:
     """(entity, version) for each id you may see: a version id, or an entity id meaning its newest version;
     when ``ids`` is None, the newest versions of the visible entities (of ``owner``, with a version of
     ``visibility``, if given), by name, at most a page."""
@@ -110,15 +116,35 @@ _TERM = "Annotated (models) or used (protocols) ontology term: an IRI or 'oxmeta
 _TEXT = "Words in the name, a version message or (models) an annotation term's IRI or label."
 
 
-async def _list(info: Info, kinds: list[Kind], owner: str | None, visibility: Visibility | None, term: str | None,
-                text: str | None, first: int | None, after: str | None, last: int | None,
-                before: str | None) -> Connection:
-    return await entity_connection(info, kinds=kinds, owner=owner, visibility=visibility, term=term, text=text,
-                                   first=first, after=after, last=last, before=before)
+async def _list(
+    info: Info,
+    kinds: list[Kind],
+    owner: str | None,
+    visibility: Visibility | None,
+    term: str | None,
+    text: str | None,
+    first: int | None,
+    after: str | None,
+    last: int | None,
+    before: str | None,
+) -> Connection:
+    return await entity_connection(
+        info,
+        kinds=kinds,
+        owner=owner,
+        visibility=visibility,
+        term=term,
+        text=text,
+        first=first,
+        after=after,
+        last=last,
+        before=before,
+    )
 
 
-@strawberry.type(description="How many things you may see (private things count only for those who may see "
-                                    "them).")
+@strawberry.type(
+    description="How many things you may see (private things count only for those who may see them)."
+)
 class Counts:
     @strawberry.field(description="Models you may see.")
     async def models(self, info: Info) -> int:
@@ -150,7 +176,9 @@ class Query:
     @strawberry.field(description="Several objects by global id, in order (null for each you may not see).")
     async def nodes(self, info: Info, ids: list[strawberry.ID]) -> list[Node | None]:
         if len(ids) > info.context.limits.page_size:
-            raise ValidationError("ids", f"asks for {len(ids)} nodes; at most {info.context.limits.page_size}")
+            raise ValidationError(
+                "ids", f"asks for {len(ids)} nodes; at most {info.context.limits.page_size}"
+            )
         return list(await asyncio.gather(*(node_by_id(info, i) for i in ids)))
 
     @strawberry.field(description="Any object by its resource URI (null if there is none you may see).")
@@ -159,78 +187,127 @@ class Query:
 
     @strawberry.field(description="Models, protocols and datasets you may see. " + _LIST_ARGS)
     async def entities(
-        self, info: Info, kind: KindEnum | None = None, owner: str | None = None,
+        self,
+        info: Info,
+        kind: KindEnum | None = None,
+        owner: str | None = None,
         visibility: VisibilityEnum | None = None,
         term: Annotated[str | None, strawberry.argument(description=_TERM)] = None,
         text: Annotated[str | None, strawberry.argument(description=_TEXT)] = None,
-        first: int | None = None, after: str | None = None, last: int | None = None, before: str | None = None,
+        first: int | None = None,
+        after: str | None = None,
+        last: int | None = None,
+        before: str | None = None,
     ) -> Connection[Entity]:
-        return await _list(info, [kind] if kind else list(Kind), owner, visibility, term, text,
-                           first, after, last, before)
+        return await _list(
+            info, [kind] if kind else list(Kind), owner, visibility, term, text, first, after, last, before
+        )
 
     @strawberry.field(description="Models you may see. " + _LIST_ARGS)
     async def models(
-        self, info: Info, owner: str | None = None, visibility: VisibilityEnum | None = None,
-        term: str | None = None, text: str | None = None,
-        first: int | None = None, after: str | None = None, last: int | None = None, before: str | None = None,
+        self,
+        info: Info,
+        owner: str | None = None,
+        visibility: VisibilityEnum | None = None,
+        term: str | None = None,
+        text: str | None = None,
+        first: int | None = None,
+        after: str | None = None,
+        last: int | None = None,
+        before: str | None = None,
     ) -> Connection[Model]:
         return await _list(info, [Kind.MODEL], owner, visibility, term, text, first, after, last, before)
 
     @strawberry.field(description="Protocols you may see. " + _LIST_ARGS)
     async def protocols(
-        self, info: Info, owner: str | None = None, visibility: VisibilityEnum | None = None,
-        term: str | None = None, text: str | None = None,
-        first: int | None = None, after: str | None = None, last: int | None = None, before: str | None = None,
+        self,
+        info: Info,
+        owner: str | None = None,
+        visibility: VisibilityEnum | None = None,
+        term: str | None = None,
+        text: str | None = None,
+        first: int | None = None,
+        after: str | None = None,
+        last: int | None = None,
+        before: str | None = None,
     ) -> Connection[Protocol]:
         return await _list(info, [Kind.PROTOCOL], owner, visibility, term, text, first, after, last, before)
 
     @strawberry.field(description="Datasets you may see. " + _LIST_ARGS)
     async def datasets(
-        self, info: Info, owner: str | None = None, visibility: VisibilityEnum | None = None,
+        self,
+        info: Info,
+        owner: str | None = None,
+        visibility: VisibilityEnum | None = None,
         text: str | None = None,
-        first: int | None = None, after: str | None = None, last: int | None = None, before: str | None = None,
+        first: int | None = None,
+        after: str | None = None,
+        last: int | None = None,
+        before: str | None = None,
     ) -> Connection[Dataset]:
         return await _list(info, [Kind.DATASET], owner, visibility, None, text, first, after, last, before)
 
-    @strawberry.field(description="The experiment matrix: model versions × protocol versions with compatibility and "
-                                  "the newest run per cell, in one request. Ids may name versions or entities (their "
-                                  "newest version you may see); omitted: every model (protocol) you may see, "
-                                  "filtered by owner and visibility if given, by name, up to a page.")
+    @strawberry.field(
+        description="The experiment matrix: model versions × protocol versions with compatibility and "
+        "the newest run per cell, in one request. Ids may name versions or entities (their "
+        "newest version you may see); omitted: every model (protocol) you may see, "
+        "filtered by owner and visibility if given, by name, up to a page."
+    )
     async def experiment_matrix(
-        self, info: Info, models: list[strawberry.ID] | None = None, protocols: list[strawberry.ID] | None = None,
-        owner: Annotated[str | None, strawberry.argument(
-            description="Without ids: only entities this user owns.")] = None,
-        visibility: Annotated[VisibilityEnum | None, strawberry.argument(
-            description="Without ids: only entities with a version of this visibility.")] = None,
+        self,
+        info: Info,
+        models: list[strawberry.ID] | None = None,
+        protocols: list[strawberry.ID] | None = None,
+        owner: Annotated[
+            str | None, strawberry.argument(description="Without ids: only entities this user owns.")
+        ] = None,
+        visibility: Annotated[
+            VisibilityEnum | None,
+            strawberry.argument(description="Without ids: only entities with a version of this visibility."),
+        ] = None,
     ) -> run_types.ExperimentMatrix:
         rows = await _version_pairs(info, models, Kind.MODEL, "models", owner, visibility)
         columns = await _version_pairs(info, protocols, Kind.PROTOCOL, "protocols", owner, visibility)
         return await run_types.matrix(info, rows, columns)
 
-    @strawberry.field(description="Runs you may see (both versions visible to you), newest first; optionally only "
-                                  "those with a status. Forward paging only (first/after).")
-    async def runs(self, info: Info, status: run_types.RunStatus | None = None, first: int | None = None,
-                   after: str | None = None) -> Connection[run_types.Run]:
+    @strawberry.field(
+        description="Runs you may see (both versions visible to you), newest first; optionally only "
+        "those with a status. Forward paging only (first/after)."
+    )
+    async def runs(
+        self,
+        info: Info,
+        status: run_types.RunStatus | None = None,
+        first: int | None = None,
+        after: str | None = None,
+    ) -> Connection[run_types.Run]:
         return await run_types.recent_runs(info, status=status, first=first, after=after)
 
     @strawberry.field(description="How many models, protocols, datasets and runs you may see.")
     def counts(self) -> Counts:
         return Counts()
 
-    @strawberry.field(description="The experiment of a model version and a protocol version (null unless you may "
-                                  "see both).")
-    async def experiment(self, info: Info, model: strawberry.ID, protocol: strawberry.ID) -> run_types.Experiment | None:
+    @strawberry.field(
+        description="The experiment of a model version and a protocol version (null unless you may see both)."
+    )
+    async def experiment(
+        self, info: Info, model: strawberry.ID, protocol: strawberry.ID
+    ) -> run_types.Experiment | None:
         rows = await _version_pairs(info, [model], Kind.MODEL, "model")
         columns = await _version_pairs(info, [protocol], Kind.PROTOCOL, "protocol")
         if not rows or not columns:
             return None
         return run_types.Experiment.of(info, rows[0][1].uri, columns[0][1].uri)
 
-    @strawberry.field(description="Runs side by side with their outputs aligned by name (runs you may not see are "
-                                  "left out).")
+    @strawberry.field(
+        description="Runs side by side with their outputs aligned by name (runs you may not see are "
+        "left out)."
+    )
     async def compare_runs(self, info: Info, runs: list[strawberry.ID]) -> run_types.Comparison:
         if len(runs) > info.context.limits.page_size:
-            raise ValidationError("runs", f"asks for {len(runs)} runs; at most {info.context.limits.page_size}")
+            raise ValidationError(
+                "runs", f"asks for {len(runs)} runs; at most {info.context.limits.page_size}"
+            )
         base = info.context.settings.base_uri.rstrip("/") + "/runs/"
         ids = []
         for r in runs:
@@ -242,13 +319,16 @@ class Query:
                 ids.append(uri.removeprefix(base))
         return await run_types.compare(info, ids)
 
-    @strawberry.field(description="A user by name: null if there is none, or if they own nothing you may see "
-                                  "(and are not you), so that the answer does not tell which accounts exist.")
+    @strawberry.field(
+        description="A user by name: null if there is none, or if they own nothing you may see "
+        "(and are not you), so that the answer does not tell which accounts exist."
+    )
     async def user(self, info: Info, name: str) -> User | None:
         return await visible_user(info, name)
 
     @strawberry.field(description="Ontology terms whose IRI or label contains the text (case-insensitive).")
     async def ontology_terms(self, info: Info, text: str) -> list[OntologyTerm]:
-        found = await asyncio.to_thread(search.find_terms, info.context.services.store,
-                                        info.context.settings.base_uri, text, graphs=[])  # off the event loop
+        found = await asyncio.to_thread(
+            search.find_terms, info.context.services.store, info.context.settings.base_uri, text, graphs=[]
+        )  # off the event loop
         return [OntologyTerm.of(t.iri) for t in found[: info.context.limits.page_size]]

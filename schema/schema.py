@@ -51,7 +51,9 @@ class WeblabSchema(strawberry.Schema):
     :class:`ResponseCache` while the store is unchanged (``schema/caches.py``).
     """
 
-    def __init__(self, *args: Any, response_cache: int = 256, limits: Limits | None = None, **kwargs: Any) -> None:
+    def __init__(
+        self, *args: Any, response_cache: int = 256, limits: Limits | None = None, **kwargs: Any
+    ) -> None:
         super().__init__(*args, **kwargs)
         self.responses = ResponseCache(response_cache)
         self.limits = limits or Limits()
@@ -60,26 +62,46 @@ class WeblabSchema(strawberry.Schema):
         """Within the document and string limits (which ``StringLimit`` reports): only then is the document
         parsed here, for the response cache, ahead of the extensions."""
         limits = self.limits
-        return len(query) <= limits.document_length and string_error(
-            query, variables, limits.string_length, max_strings=limits.tokens) is None
+        return (
+            len(query) <= limits.document_length
+            and string_error(query, variables, limits.string_length, max_strings=limits.tokens) is None
+        )
 
-    async def execute(self, query: str | None, variable_values: dict[str, Any] | None = None,
-                      context_value: Any | None = None, root_value: Any | None = None,
-                      operation_name: str | None = None, **kwargs: Any) -> ExecutionResult:
+    async def execute(
+        self,
+        query: str | None,
+        variable_values: dict[str, Any] | None = None,
+        context_value: Any | None = None,
+        root_value: Any | None = None,
+        operation_name: str | None = None,
+        **kwargs: Any,
+    ) -> ExecutionResult:
         key = None
         store = getattr(getattr(context_value, "services", None), "store", None)
-        if (query is not None and store is not None and getattr(context_value, "user", True) is None
-                and self.responses.maxsize > 0 and not kwargs.get("operation_extensions")
-                and self._cheap_to_parse(query, variable_values) and only_queries(query, max_tokens=self.limits.tokens)):
+        if (
+            query is not None
+            and store is not None
+            and getattr(context_value, "user", True) is None
+            and self.responses.maxsize > 0
+            and not kwargs.get("operation_extensions")
+            and self._cheap_to_parse(query, variable_values)
+            and only_queries(query, max_tokens=self.limits.tokens)
+        ):
             key = ResponseCache.key(query, variable_values, operation_name)
         generation = generation_of(store)
         if generation is None:
             key = None
         if key is not None and (found := self.responses.get(generation, key)) is not None:
             return found
-        result = await super().execute(query, variable_values, context_value, root_value, operation_name, **kwargs)
-        if (key is not None and not result.errors and context_value.trips.db == 0
-                and generation_of(store) == generation):
+        result = await super().execute(
+            query, variable_values, context_value, root_value, operation_name, **kwargs
+        )
+        if (
+            key is not None
+            and not result.errors
+            and context_value.trips.db == 0
+            and generation_of(store) == generation
+        ):
             extensions = result.extensions
             if context_value.settings.debug:  # hits say that they are
                 extensions = {**(extensions or {}), "responseCache": "hit"}
@@ -126,8 +148,9 @@ def build_schema(limits: Limits | None = None) -> strawberry.Schema:
             lambda: MaxTokensLimiter(max_token_count=limits.tokens),
             lambda: CostLimit(limits),  # after ValidationCache: it needs the validated document
             RoundTrips,
-            lambda: MaskErrors(should_mask_error=is_internal,
-                               error_message="internal error (it is logged); please report it"),
+            lambda: MaskErrors(
+                should_mask_error=is_internal, error_message="internal error (it is logged); please report it"
+            ),
         ],
     )
 

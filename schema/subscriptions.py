@@ -26,8 +26,10 @@ POLL_SECONDS = 0.5
 
 @strawberry.type(description="Live updates.")
 class Subscription:
-    @strawberry.subscription(description="The run now and at every change of status or progress; ends once it "
-                                         "reaches a final status.")
+    @strawberry.subscription(
+        description="The run now and at every change of status or progress; ends once it "
+        "reaches a final status."
+    )
     async def run_updates(self, info: Info, run: strawberry.ID) -> AsyncGenerator[Run, None]:
         run_id = _run_id(info, run)
         last = None

@@ -25,11 +25,29 @@ FOAF = "http://xmlns.com/foaf/0.1/"
 WEBLAB = "https://w3id.org/weblab/ns#"
 LICENSE = "https://creativecommons.org/licenses/by/4.0/"
 
-PREFIXES = {"sd": SD, "void": VOID, "dcat": DCAT, "dcterms": DCTERMS, "formats": FORMATS, "xsd": XSD,
-            "weblab": WEBLAB, "foaf": FOAF}
+PREFIXES = {
+    "sd": SD,
+    "void": VOID,
+    "dcat": DCAT,
+    "dcterms": DCTERMS,
+    "formats": FORMATS,
+    "xsd": XSD,
+    "weblab": WEBLAB,
+    "foaf": FOAF,
+}
 
-_RESULT_FORMATS = ("SPARQL_Results_JSON", "SPARQL_Results_XML", "SPARQL_Results_CSV", "SPARQL_Results_TSV",
-                   "Turtle", "N-Triples", "N-Quads", "TriG", "RDF_XML", "JSON-LD")
+_RESULT_FORMATS = (
+    "SPARQL_Results_JSON",
+    "SPARQL_Results_XML",
+    "SPARQL_Results_CSV",
+    "SPARQL_Results_TSV",
+    "Turtle",
+    "N-Triples",
+    "N-Quads",
+    "TriG",
+    "RDF_XML",
+    "JSON-LD",
+)
 _INPUT_FORMATS = ("Turtle", "N-Triples", "N-Quads", "TriG", "RDF_XML", "JSON-LD")
 
 
@@ -51,9 +69,14 @@ def service_description(endpoint: str, *, update: bool = True, federation: bool 
         _t(service, SD + "feature", _n(SD + "UnionDefaultGraph")),
         _t(service, SD + "feature", _n(SD + "BasicFederatedQuery")) if federation else None,
         _t(service, SD + "defaultEntailmentRegime", _n("http://www.w3.org/ns/entailment/Simple")),
-        _t(service, DCTERMS + "description", ox.Literal(
-            "Weblab's SPARQL 1.1 endpoint. Queries run over the graphs the caller may see (the union of "
-            "them is the default graph); SERVICE is disabled unless allowed; writes need an admin.")),
+        _t(
+            service,
+            DCTERMS + "description",
+            ox.Literal(
+                "Weblab's SPARQL 1.1 endpoint. Queries run over the graphs the caller may see (the union of "
+                "them is the default graph); SERVICE is disabled unless allowed; writes need an admin."
+            ),
+        ),
     ]
     if update:
         triples.append(_t(service, SD + "supportedLanguage", _n(SD + "SPARQL11Update")))
@@ -68,8 +91,11 @@ def service_description(endpoint: str, *, update: bool = True, federation: bool 
         _t(dataset, RDF + "type", _n(SD + "Dataset")),
         _t(dataset, SD + "defaultGraph", default),
         _t(default, RDF + "type", _n(SD + "Graph")),
-        _t(dataset, DCTERMS + "description", ox.Literal(
-            "The default graph is the union of the named graphs visible to the caller.")),
+        _t(
+            dataset,
+            DCTERMS + "description",
+            ox.Literal("The default graph is the union of the named graphs visible to the caller."),
+        ),
     ]
     return [t for t in triples if t is not None]
 
@@ -93,11 +119,20 @@ def void_description(
     out = [
         _t(dataset, RDF + "type", _n(VOID + "Dataset")),
         _t(dataset, RDF + "type", _n(DCAT + "Dataset")),
-        _t(dataset, DCTERMS + "title", ox.Literal("Weblab: cardiac electrophysiology models, protocols and "
-                                                  "experiments", language="en")),
-        _t(dataset, DCTERMS + "description", ox.Literal(
-            "Cardiac cell models (CellML), functional-curation protocols, datasets and the results of running "
-            "every compatible model with every protocol, as linked data.", language="en")),
+        _t(
+            dataset,
+            DCTERMS + "title",
+            ox.Literal("Weblab: cardiac electrophysiology models, protocols and experiments", language="en"),
+        ),
+        _t(
+            dataset,
+            DCTERMS + "description",
+            ox.Literal(
+                "Cardiac cell models (CellML), functional-curation protocols, datasets and the results of running "
+                "every compatible model with every protocol, as linked data.",
+                language="en",
+            ),
+        ),
         _t(dataset, DCTERMS + "license", _n(LICENSE)),
         _t(dataset, VOID + "sparqlEndpoint", service),
         _t(dataset, VOID + "dataDump", _n(dump)),
@@ -109,8 +144,16 @@ def void_description(
         _t(dataset, DCAT + "distribution", distribution),
         _t(distribution, RDF + "type", _n(DCAT + "Distribution")),
         _t(distribution, DCAT + "downloadURL", _n(dump)),
-        _t(distribution, DCAT + "mediaType", _n("https://www.iana.org/assignments/media-types/application/n-quads")),
-        _t(distribution, DCAT + "compressFormat", _n("https://www.iana.org/assignments/media-types/application/gzip")),
+        _t(
+            distribution,
+            DCAT + "mediaType",
+            _n("https://www.iana.org/assignments/media-types/application/n-quads"),
+        ),
+        _t(
+            distribution,
+            DCAT + "compressFormat",
+            _n("https://www.iana.org/assignments/media-types/application/gzip"),
+        ),
         _t(distribution, DCTERMS + "license", _n(LICENSE)),
         _t(dataset, DCAT + "accessService", service),
         _t(service, RDF + "type", _n(DCAT + "DataService")),

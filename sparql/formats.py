@@ -148,6 +148,7 @@ def by_parameter(value: str, offered: tuple[Format, ...]) -> Format:
 
 # --- terms -----------------------------------------------------------------------------------
 
+
 def _json_term(term: object) -> dict[str, Any]:
     if isinstance(term, ox.NamedNode):
         return {"type": "uri", "value": term.value}
@@ -161,9 +162,14 @@ def _json_term(term: object) -> dict[str, Any]:
             out["datatype"] = term.datatype.value
         return out
     if isinstance(term, ox.Triple):
-        return {"type": "triple", "value": {"subject": _json_term(term.subject),
-                                            "predicate": _json_term(term.predicate),
-                                            "object": _json_term(term.object)}}
+        return {
+            "type": "triple",
+            "value": {
+                "subject": _json_term(term.subject),
+                "predicate": _json_term(term.predicate),
+                "object": _json_term(term.object),
+            },
+        }
     raise TypeError(f"not an RDF term: {term!r}")
 
 
@@ -179,9 +185,12 @@ def _xml_term(term: object) -> str:
             return f"<literal datatype={quoteattr(term.datatype.value)}>{escape(term.value)}</literal>"
         return f"<literal>{escape(term.value)}</literal>"
     if isinstance(term, ox.Triple):
-        return ("<triple>" + f"<subject>{_xml_term(term.subject)}</subject>"
-                + f"<predicate>{_xml_term(term.predicate)}</predicate>"
-                + f"<object>{_xml_term(term.object)}</object></triple>")
+        return (
+            "<triple>"
+            + f"<subject>{_xml_term(term.subject)}</subject>"
+            + f"<predicate>{_xml_term(term.predicate)}</predicate>"
+            + f"<object>{_xml_term(term.object)}</object></triple>"
+        )
     raise TypeError(f"not an RDF term: {term!r}")
 
 
@@ -215,9 +224,11 @@ class SolutionWriter:
             self.head = ('{"head":{"vars":' + _JSON.encode(variables) + '},"results":{"bindings":[').encode()
             self.tail = b"]}}"
         elif fmt is SPARQL_XML:
-            self.head = ('<?xml version="1.0"?>\n<sparql xmlns="http://www.w3.org/2005/sparql-results#"><head>'
-                         + "".join(f"<variable name={quoteattr(v)}/>" for v in variables)
-                         + "</head><results>").encode()
+            self.head = (
+                '<?xml version="1.0"?>\n<sparql xmlns="http://www.w3.org/2005/sparql-results#"><head>'
+                + "".join(f"<variable name={quoteattr(v)}/>" for v in variables)
+                + "</head><results>"
+            ).encode()
             self.tail = b"</results></sparql>"
         elif fmt is SPARQL_CSV:
             self._buffer = io.StringIO()
@@ -240,15 +251,23 @@ class SolutionWriter:
         """One solution (terms, or None for unbound), with whatever separates it from the one before."""
         fmt = self.fmt
         if fmt is SPARQL_JSON:
-            text = _JSON.encode({v: _json_term(t) for v, t in zip(self.variables, row, strict=True) if t is not None})
+            text = _JSON.encode(
+                {v: _json_term(t) for v, t in zip(self.variables, row, strict=True) if t is not None}
+            )
             if self._first:
                 self._first = False
                 return text.encode()
             return ("," + text).encode()
         if fmt is SPARQL_XML:
-            return ("<result>" + "".join(f"<binding name={quoteattr(v)}>{_xml_term(t)}</binding>"
-                                         for v, t in zip(self.variables, row, strict=True) if t is not None)
-                    + "</result>").encode()
+            return (
+                "<result>"
+                + "".join(
+                    f"<binding name={quoteattr(v)}>{_xml_term(t)}</binding>"
+                    for v, t in zip(self.variables, row, strict=True)
+                    if t is not None
+                )
+                + "</result>"
+            ).encode()
         if fmt is SPARQL_CSV:
             return self._csv_line([_csv_term(t) for t in row])
         return ("\t".join("" if t is None else str(t) for t in row) + "\n").encode()
@@ -264,16 +283,21 @@ def serialize_boolean(value: bool, fmt: Format) -> bytes:
     if fmt is SPARQL_JSON:
         return json.dumps({"head": {}, "boolean": value}).encode()
     if fmt is SPARQL_XML:
-        return ('<?xml version="1.0"?>\n<sparql xmlns="http://www.w3.org/2005/sparql-results#">'
-                f"<head/><boolean>{'true' if value else 'false'}</boolean></sparql>").encode()
+        return (
+            '<?xml version="1.0"?>\n<sparql xmlns="http://www.w3.org/2005/sparql-results#">'
+            f"<head/><boolean>{'true' if value else 'false'}</boolean></sparql>"
+        ).encode()
     raise NotAcceptable(BOOLEAN_FORMATS)
 
 
-def serialize_triples(triples: Iterable[ox.Triple], fmt: Format, prefixes: dict[str, str] | None = None) -> bytes:
+def serialize_triples(
+    triples: Iterable[ox.Triple], fmt: Format, prefixes: dict[str, str] | None = None
+) -> bytes:
     rdf_format = _RDF_FORMAT[fmt.name]
     if rdf_format.supports_datasets:
         items: Iterable[ox.Triple] | Iterable[ox.Quad] = (
-            ox.Quad(t.subject, t.predicate, t.object, ox.DefaultGraph()) for t in triples)
+            ox.Quad(t.subject, t.predicate, t.object, ox.DefaultGraph()) for t in triples
+        )
     else:
         items = triples
     kept = prefixes if prefixes and fmt.name in ("turtle", "trig", "rdfxml") else None
@@ -289,5 +313,13 @@ def rdf_format(fmt: Format) -> ox.RdfFormat:
 
 
 def content_type(fmt: Format) -> str:
-    text = fmt.media_type.startswith("text/") or fmt.name in ("json", "xml", "jsonld", "ntriples", "nquads", "trig", "rdfxml")
+    text = fmt.media_type.startswith("text/") or fmt.name in (
+        "json",
+        "xml",
+        "jsonld",
+        "ntriples",
+        "nquads",
+        "trig",
+        "rdfxml",
+    )
     return f"{fmt.media_type}; charset=utf-8" if text else fmt.media_type

@@ -23,7 +23,16 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from urllib.parse import urljoin
 
-IRI, PNAME, STRING, VAR, KEYWORD, PUNCT, NUMBER, BNODE = "IRI", "PNAME", "STRING", "VAR", "KEYWORD", "PUNCT", "NUMBER", "BNODE"
+IRI, PNAME, STRING, VAR, KEYWORD, PUNCT, NUMBER, BNODE = (
+    "IRI",
+    "PNAME",
+    "STRING",
+    "VAR",
+    "KEYWORD",
+    "PUNCT",
+    "NUMBER",
+    "BNODE",
+)
 
 _ESCAPE = re.compile(r"\\u([0-9A-Fa-f]{4})|\\U([0-9A-Fa-f]{8})")
 _TOKEN = re.compile(
@@ -112,8 +121,13 @@ class Resolver:
         if t.kind == KEYWORD and t.value == "BASE" and i + 1 < len(tokens) and tokens[i + 1].kind == IRI:
             self.base = self.iri(tokens[i + 1])
             return i + 2
-        if (t.kind == KEYWORD and t.value == "PREFIX" and i + 2 < len(tokens)
-                and tokens[i + 1].kind == PNAME and tokens[i + 2].kind == IRI):
+        if (
+            t.kind == KEYWORD
+            and t.value == "PREFIX"
+            and i + 2 < len(tokens)
+            and tokens[i + 1].kind == PNAME
+            and tokens[i + 2].kind == IRI
+        ):
             self.prefixes[tokens[i + 1].value.rstrip(":").split(":")[0]] = self.iri(tokens[i + 2]) or ""
             return i + 3
         return i
@@ -159,7 +173,8 @@ def query_shape(text: str, base: str | None = None) -> QueryShape:
         form = next((t.value for t in iter_tokens(text) if t.kind == KEYWORD and t.value in _FORMS), None)
         # Tokenized again only if a volatile function's name occurs at all.
         volatile = any(name in lowered for name in ("rand", "now", "uuid", "bnode")) and _calls_volatile(
-            iter_tokens(text))
+            iter_tokens(text)
+        )
         return QueryShape(form, [], [], False, [], not volatile)
     tokens = tokenize(text)
     resolver = Resolver(base)
@@ -185,7 +200,9 @@ def query_shape(text: str, base: str | None = None) -> QueryShape:
                 form = t.value
             elif t.value == "FROM" and depth == 0:
                 has_dataset = True
-                named = i + 1 < len(tokens) and tokens[i + 1].kind == KEYWORD and tokens[i + 1].value == "NAMED"
+                named = (
+                    i + 1 < len(tokens) and tokens[i + 1].kind == KEYWORD and tokens[i + 1].value == "NAMED"
+                )
                 k = i + 2 if named else i + 1
                 if k < len(tokens):
                     iri = resolver.iri(tokens[k])
@@ -194,7 +211,9 @@ def query_shape(text: str, base: str | None = None) -> QueryShape:
             elif t.value == "SERVICE":
                 services.append(_service_target(tokens, i, resolver))
         i += 1
-    return QueryShape(form, froms, from_named, has_dataset, services, not services and not _calls_volatile(tokens))
+    return QueryShape(
+        form, froms, from_named, has_dataset, services, not services and not _calls_volatile(tokens)
+    )
 
 
 def _service_target(tokens: list[Token], i: int, resolver: Resolver) -> str | None:

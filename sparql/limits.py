@@ -44,7 +44,8 @@ class TooManyQueries(Exception):
     def __init__(self, running: int, waiting: int, retry_after: int) -> None:
         super().__init__(
             f"this client already has {running} SPARQL queries running and {waiting} waiting, as many as it may; "
-            f"send the next one when one of them has finished (at the latest in {retry_after} s, its deadline)")
+            f"send the next one when one of them has finished (at the latest in {retry_after} s, its deadline)"
+        )
         self.retry_after = retry_after
 
 

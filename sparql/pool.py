@@ -100,7 +100,9 @@ class _Worker:
         if body_size < 1 << 16:
             answer = await stdout.readexactly(header_size + body_size)
             return WorkerAnswer(json.loads(answer[:header_size]), answer[header_size:])
-        header = json.loads(await stdout.readexactly(header_size))  # a large body is not copied out of a slice
+        header = json.loads(
+            await stdout.readexactly(header_size)
+        )  # a large body is not copied out of a slice
         return WorkerAnswer(header, await stdout.readexactly(body_size))
 
     def kill(self) -> None:
@@ -111,12 +113,16 @@ class _Worker:
 class QueryPool:
     """``size`` workers over the stores in ``paths`` (name → directory); :meth:`run` sends one job with a deadline."""
 
-    def __init__(self, paths: dict[str, Path], size: int = 2, *, memory_mb: int = 0, per_client: int = 0) -> None:
+    def __init__(
+        self, paths: dict[str, Path], size: int = 2, *, memory_mb: int = 0, per_client: int = 0
+    ) -> None:
         self.paths = paths
         self.size = size
         self.memory_mb = memory_mb
         self.clients = ClientLimiter(per_client)
-        self._tasks: set[asyncio.Task[None]] = set()  # replacements under way (the loop keeps only weak references)
+        self._tasks: set[asyncio.Task[None]] = (
+            set()
+        )  # replacements under way (the loop keeps only weak references)
         self._idle: list[_Worker] | None = None  # a stack: the most recently used worker is taken first
         self._waiting: deque[asyncio.Future[_Worker]] = deque()
         self._all: set[_Worker] = set()
@@ -124,11 +130,18 @@ class QueryPool:
 
     async def _spawn(self) -> _Worker:
         env = dict(os.environ)
-        env["PYTHONPATH"] = os.pathsep.join([str(Path(__file__).resolve().parents[1]), env.get("PYTHONPATH", "")])
+        env["PYTHONPATH"] = os.pathsep.join(
+            [str(Path(__file__).resolve().parents[1]), env.get("PYTHONPATH", "")]
+        )
         process = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "sparql.query_worker", f"--memory-mb={self.memory_mb}",
+            sys.executable,
+            "-m",
+            "sparql.query_worker",
+            f"--memory-mb={self.memory_mb}",
             *[f"{k}={v}" for k, v in self.paths.items()],
-            stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, env=env,
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+            env=env,
             limit=1 << 20,
         )
         worker = _Worker(process)

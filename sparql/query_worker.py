@@ -54,9 +54,15 @@ _STACK = 64 << 20
 
 
 def memory_message(memory_mb: int) -> str:
-    limit = f"the {memory_mb} MB a query may use (WEBLAB_SPARQL_WORKER_MEMORY_MB)" if memory_mb else "the memory available"
-    return (f"the query needed more memory than {limit} and was stopped: it builds values or intermediate results "
-            "too large (or nests too deeply); make it more selective, or compute smaller values")
+    limit = (
+        f"the {memory_mb} MB a query may use (WEBLAB_SPARQL_WORKER_MEMORY_MB)"
+        if memory_mb
+        else "the memory available"
+    )
+    return (
+        f"the query needed more memory than {limit} and was stopped: it builds values or intermediate results "
+        "too large (or nests too deeply); make it more selective, or compute smaller values"
+    )
 
 
 def write_answer(stream: BinaryIO, header: Header, body: bytes) -> None:
@@ -76,10 +82,14 @@ def limit_resources(memory_mb: int) -> None:
     if memory_mb > 0:
         limit = memory_mb << 20
         _, hard = resource.getrlimit(resource.RLIMIT_DATA)
-        resource.setrlimit(resource.RLIMIT_DATA, (limit if hard == resource.RLIM_INFINITY else min(limit, hard), hard))
+        resource.setrlimit(
+            resource.RLIMIT_DATA, (limit if hard == resource.RLIM_INFINITY else min(limit, hard), hard)
+        )
     soft, hard = resource.getrlimit(resource.RLIMIT_STACK)
     if soft != resource.RLIM_INFINITY and soft < _STACK:
-        resource.setrlimit(resource.RLIMIT_STACK, (_STACK if hard == resource.RLIM_INFINITY else min(_STACK, hard), hard))
+        resource.setrlimit(
+            resource.RLIMIT_STACK, (_STACK if hard == resource.RLIM_INFINITY else min(_STACK, hard), hard)
+        )
 
 
 def read_frame(stream: BinaryIO) -> bytes | None:
@@ -104,17 +114,29 @@ def run_job(store: ox.Store, job: Job) -> tuple[Header, bytes]:
     elif job.get("default_graph") is not None:
         kwargs["default_graph"] = _graphs(job["default_graph"])
     if job.get("named_graphs") is not None:  # None: every named graph (the caller sees them all)
-        kwargs["named_graphs"] = [g for g in _graphs(job["named_graphs"]) or [] if isinstance(g, ox.NamedNode)]
+        kwargs["named_graphs"] = [
+            g for g in _graphs(job["named_graphs"]) or [] if isinstance(g, ox.NamedNode)
+        ]
     try:
         result = store.query(job["query"], **kwargs)
     except SyntaxError as exc:
         return {"status": 400, "error": "syntax", "message": str(exc)}, b""
-    return serialize_result(result, formats.BY_NAME[job["format"]], int(job["max_rows"]), job.get("prefixes"),
-                            job.get("max_bytes"))
+    return serialize_result(
+        result,
+        formats.BY_NAME[job["format"]],
+        int(job["max_rows"]),
+        job.get("prefixes"),
+        job.get("max_bytes"),
+    )
 
 
-def serialize_result(result: object, fmt: formats.Format, max_rows: int,
-                     prefixes: dict[str, str] | None = None, max_bytes: int | None = None) -> tuple[Header, bytes]:
+def serialize_result(
+    result: object,
+    fmt: formats.Format,
+    max_rows: int,
+    prefixes: dict[str, str] | None = None,
+    max_bytes: int | None = None,
+) -> tuple[Header, bytes]:
     """A query result (boolean, solutions, or an iterable of triples) in ``fmt``, stopped at ``max_rows``
     rows and at ``max_bytes`` bytes of body (None or 0: no byte cap).
 
@@ -165,9 +187,11 @@ def serialize_result(result: object, fmt: formats.Format, max_rows: int,
                 break
             triples.append(triple)
         body = formats.serialize_triples(triples, fmt, prefixes)
-        while len(body) > limit and triples:  # a format that takes more (RDF/XML, JSON-LD): keep fewer triples
+        while (
+            len(body) > limit and triples
+        ):  # a format that takes more (RDF/XML, JSON-LD): keep fewer triples
             truncated = True
-            del triples[min(len(triples) - 1, int(len(triples) * limit / len(body) * 0.95)):]
+            del triples[min(len(triples) - 1, int(len(triples) * limit / len(body) * 0.95)) :]
             body = formats.serialize_triples(triples, fmt, prefixes)
     return {"status": 200, "content_type": formats.content_type(fmt), "truncated": truncated}, body
 

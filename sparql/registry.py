@@ -57,7 +57,8 @@ class BaseURIMismatch(Exception):
             f"the triple store was written under the base URI {stored}, but WEBLAB_BASE_URI is {configured}. "
             f"Its graphs would not be recognised as the platform's under the new base. Set WEBLAB_BASE_URI "
             f"back to {stored}, or stop every Weblab process on this deployment and rewrite the store and "
-            f"database once with: weblab rebase {stored} {configured}")
+            f"database once with: weblab rebase {stored} {configured}"
+        )
 
 
 def _base(uri: str) -> str:
@@ -139,15 +140,25 @@ def rebase_update(old: str, new: str) -> str:
     literals are left as written, except the registry's record of the base.
     """
     old, new = _base(old), _base(new)
-    touches = " || ".join(f"(isIRI(?{v}) && STRSTARTS(STR(?{v}), {ox.Literal(old)}))" for v in ("g", "s", "o"))
+    touches = " || ".join(
+        f"(isIRI(?{v}) && STRSTARTS(STR(?{v}), {ox.Literal(old)}))" for v in ("g", "s", "o")
+    )
     binds = " ".join(_rewritten(v, old, new) for v in ("g", "s", "o"))
-    named = (f"DELETE {{ GRAPH ?g {{ ?s ?p ?o }} }} INSERT {{ GRAPH ?g2 {{ ?s2 ?p ?o2 }} }} "
-             f"WHERE {{ GRAPH ?g {{ ?s ?p ?o }} FILTER({touches}) {binds} }}")
-    default_touches = " || ".join(f"(isIRI(?{v}) && STRSTARTS(STR(?{v}), {ox.Literal(old)}))" for v in ("s", "o"))
-    default = (f"DELETE {{ ?s ?p ?o }} INSERT {{ ?s2 ?p ?o2 }} WHERE {{ ?s ?p ?o FILTER({default_touches}) "
-               f"{_rewritten('s', old, new)} {_rewritten('o', old, new)} }}")
-    marker = (f"DELETE WHERE {{ GRAPH {REGISTRY} {{ {REGISTRY} {BASE_URI} ?b }} }} ; "
-              f"INSERT DATA {{ GRAPH {REGISTRY} {{ {REGISTRY} {BASE_URI} {ox.Literal(new)} }} }}")
+    named = (
+        f"DELETE {{ GRAPH ?g {{ ?s ?p ?o }} }} INSERT {{ GRAPH ?g2 {{ ?s2 ?p ?o2 }} }} "
+        f"WHERE {{ GRAPH ?g {{ ?s ?p ?o }} FILTER({touches}) {binds} }}"
+    )
+    default_touches = " || ".join(
+        f"(isIRI(?{v}) && STRSTARTS(STR(?{v}), {ox.Literal(old)}))" for v in ("s", "o")
+    )
+    default = (
+        f"DELETE {{ ?s ?p ?o }} INSERT {{ ?s2 ?p ?o2 }} WHERE {{ ?s ?p ?o FILTER({default_touches}) "
+        f"{_rewritten('s', old, new)} {_rewritten('o', old, new)} }}"
+    )
+    marker = (
+        f"DELETE WHERE {{ GRAPH {REGISTRY} {{ {REGISTRY} {BASE_URI} ?b }} }} ; "
+        f"INSERT DATA {{ GRAPH {REGISTRY} {{ {REGISTRY} {BASE_URI} {ox.Literal(new)} }} }}"
+    )
     return f"{named} ;\n{default} ;\n{marker}"
 
 
@@ -158,7 +169,9 @@ def rebase_store(store: Any, old: str, new: str) -> None:
     if stored is None:
         bases = _platform_bases(store)
         if bases and old not in bases:
-            raise ValueError(f"the store holds no platform graphs under {old} (it has {', '.join(sorted(bases))})")
+            raise ValueError(
+                f"the store holds no platform graphs under {old} (it has {', '.join(sorted(bases))})"
+            )
     elif stored == new:
         return  # already done: rebase is safe to repeat after a failure part-way
     elif stored != old:

@@ -52,7 +52,9 @@ class RemoteStoreError(Exception):
 def _term(value: Any) -> str:
     if isinstance(value, ox.NamedNode | ox.Literal):
         return str(value)
-    raise RemoteStoreError(f"cannot send {value!r} to a remote store as a substitution (only IRIs and literals)")
+    raise RemoteStoreError(
+        f"cannot send {value!r} to a remote store as a substitution (only IRIs and literals)"
+    )
 
 
 def _ntriples(triples: Iterable[ox.Triple]) -> bytes:
@@ -60,8 +62,15 @@ def _ntriples(triples: Iterable[ox.Triple]) -> bytes:
 
 
 class RemoteTripleStore:
-    def __init__(self, url: str, *, query_url: str | None = None, update_url: str | None = None,
-                 store_url: str | None = None, timeout: float = 60.0) -> None:
+    def __init__(
+        self,
+        url: str,
+        *,
+        query_url: str | None = None,
+        update_url: str | None = None,
+        store_url: str | None = None,
+        timeout: float = 60.0,
+    ) -> None:
         base = url.rstrip("/")
         self.url = base
         self.query_url = query_url or base + "/query"
@@ -77,15 +86,22 @@ class RemoteTripleStore:
 
     def _check(self, response: httpx.Response, what: str, ok: tuple[int, ...] = ()) -> httpx.Response:
         if response.status_code >= 400 and response.status_code not in ok:
-            raise RemoteStoreError(f"{what} at {response.request.url} failed with {response.status_code}: "
-                                   f"{response.text[:500]}")
+            raise RemoteStoreError(
+                f"{what} at {response.request.url} failed with {response.status_code}: {response.text[:500]}"
+            )
         return response
 
     # --- queries ---------------------------------------------------------------------------
 
-    def query(self, query: str, *, substitutions: Substitutions | None = None,
-              default_graph: Sequence[ox.NamedNode] | None = None, named_graphs: Sequence[ox.NamedNode] | None = None,
-              use_default_graph_as_union: bool = False) -> Any:  # noqa: ANN401
+    def query(
+        self,
+        query: str,
+        *,
+        substitutions: Substitutions | None = None,
+        default_graph: Sequence[ox.NamedNode] | None = None,
+        named_graphs: Sequence[ox.NamedNode] | None = None,
+        use_default_graph_as_union: bool = False,
+    ) -> Any:  # noqa: ANN401
         """Results as pyoxigraph objects: QuerySolutions / QueryBoolean, or a list of Triples."""
         if substitutions:
             query = inject_values(query, {v.value: _term(t) for v, t in substitutions.items()})
@@ -102,8 +118,10 @@ class RemoteTripleStore:
             raise SyntaxError(response.text)
         self._check(response, "query")
         if graph_result:
-            return [ox.Triple(q.subject, q.predicate, q.object)
-                    for q in ox.parse(response.content, format=ox.RdfFormat.N_TRIPLES)]
+            return [
+                ox.Triple(q.subject, q.predicate, q.object)
+                for q in ox.parse(response.content, format=ox.RdfFormat.N_TRIPLES)
+            ]
         return ox.parse_query_results(response.content, format=ox.QueryResultsFormat.JSON)
 
     async def query_http(self, job: Job, timeout: float) -> WorkerAnswer:
@@ -133,8 +151,9 @@ class RemoteTripleStore:
         graph_result = (job.get("form") or query_shape(job["query"]).form) in ("CONSTRUCT", "DESCRIBE")
         accept = "application/n-triples" if graph_result else "application/sparql-results+json"
         try:
-            response = await self._async.post(self.query_url, data=_form(data), headers={"Accept": accept},
-                                              timeout=timeout)
+            response = await self._async.post(
+                self.query_url, data=_form(data), headers={"Accept": accept}, timeout=timeout
+            )
         except httpx.TimeoutException:
             raise QueryTimeout(timeout) from None
         except httpx.HTTPError as exc:
@@ -144,21 +163,29 @@ class RemoteTripleStore:
         if response.status_code == 406:
             return WorkerAnswer({"status": 406, "message": response.text[:500]}, b"")
         if response.status_code >= 300:
-            return WorkerAnswer({"status": 500, "error": f"remote {response.status_code}",
-                                 "message": response.text[:500]}, b"")
+            return WorkerAnswer(
+                {"status": 500, "error": f"remote {response.status_code}", "message": response.text[:500]},
+                b"",
+            )
         try:
-            header, body = await asyncio.to_thread(_capped, response.content, graph_result, fmt, int(job["max_rows"]),
-                                                   job.get("prefixes"))
+            header, body = await asyncio.to_thread(
+                _capped, response.content, graph_result, fmt, int(job["max_rows"]), job.get("prefixes")
+            )
         except SyntaxError as exc:
-            return WorkerAnswer({"status": 500, "error": "remote", "message": f"unreadable answer: {exc}"}, b"")
+            return WorkerAnswer(
+                {"status": 500, "error": "remote", "message": f"unreadable answer: {exc}"}, b""
+            )
         return WorkerAnswer(header, body)
 
     def update(self, update: str, *, base_iri: str | None = None) -> None:
         if base_iri:
             update = f"BASE <{ox.NamedNode(base_iri).value}>\n{update}"
         try:
-            response = self._client.post(self.update_url, content=update.encode(),
-                                         headers={"Content-Type": "application/sparql-update"})
+            response = self._client.post(
+                self.update_url,
+                content=update.encode(),
+                headers={"Content-Type": "application/sparql-update"},
+            )
         finally:
             self._changed()
         if response.status_code == 400:
@@ -173,36 +200,61 @@ class RemoteTripleStore:
     def replace_graph(self, graph: ox.NamedNode, triples: Iterable[ox.Triple]) -> None:
         body = _ntriples(triples)
         try:
-            self._check(self._client.put(self.store_url, params=self._graph_params(graph), content=body,
-                                         headers={"Content-Type": "application/n-triples"}), "PUT graph")
+            self._check(
+                self._client.put(
+                    self.store_url,
+                    params=self._graph_params(graph),
+                    content=body,
+                    headers={"Content-Type": "application/n-triples"},
+                ),
+                "PUT graph",
+            )
         finally:
             self._changed()
 
     def add(self, graph: ox.NamedNode, triples: Iterable[ox.Triple]) -> None:
         body = _ntriples(triples)
         try:
-            self._check(self._client.post(self.store_url, params=self._graph_params(graph), content=body,
-                                          headers={"Content-Type": "application/n-triples"}), "POST graph")
+            self._check(
+                self._client.post(
+                    self.store_url,
+                    params=self._graph_params(graph),
+                    content=body,
+                    headers={"Content-Type": "application/n-triples"},
+                ),
+                "POST graph",
+            )
         finally:
             self._changed()
 
     def add_to_default(self, triples: Iterable[ox.Triple]) -> None:
         body = _ntriples(triples)
         try:
-            self._check(self._client.post(self.store_url, params={"default": ""}, content=body,
-                                          headers={"Content-Type": "application/n-triples"}), "POST default graph")
+            self._check(
+                self._client.post(
+                    self.store_url,
+                    params={"default": ""},
+                    content=body,
+                    headers={"Content-Type": "application/n-triples"},
+                ),
+                "POST default graph",
+            )
         finally:
             self._changed()
 
     def clear_default(self) -> None:
         try:
-            self._check(self._client.delete(self.store_url, params={"default": ""}), "DELETE default graph", (404,))
+            self._check(
+                self._client.delete(self.store_url, params={"default": ""}), "DELETE default graph", (404,)
+            )
         finally:
             self._changed()
 
     def drop_graph(self, graph: ox.NamedNode) -> None:
         try:
-            self._check(self._client.delete(self.store_url, params=self._graph_params(graph)), "DELETE graph", (404,))
+            self._check(
+                self._client.delete(self.store_url, params=self._graph_params(graph)), "DELETE graph", (404,)
+            )
         finally:
             self._changed()
 
@@ -236,7 +288,9 @@ class RemoteTripleStore:
         return iter(ox.parse(self._check(response, "GET store").content, format=ox.RdfFormat.N_QUADS))
 
     def __len__(self) -> int:
-        solutions = self.query("SELECT (COUNT(*) AS ?n) WHERE { { ?s ?p ?o } UNION { GRAPH ?g { ?s ?p ?o } } }")
+        solutions = self.query(
+            "SELECT (COUNT(*) AS ?n) WHERE { { ?s ?p ?o } UNION { GRAPH ?g { ?s ?p ?o } } }"
+        )
         return int(next(iter(solutions))["n"].value)
 
     def flush(self) -> None:
@@ -291,10 +345,18 @@ class RemoteOxigraph:
     def clear_graph(self, graph: ox.NamedNode) -> None:
         self._remote.update(f"CLEAR SILENT GRAPH {graph}")
 
-    def quads_for_pattern(self, subject: Any, predicate: Any, object: Any,  # noqa: A002 - pyoxigraph's names
-                          graph_name: Any = None) -> Iterator[ox.Quad]:
-        bound = {ox.Variable(name): term for name, term in (("s", subject), ("p", predicate), ("o", object))
-                 if term is not None}
+    def quads_for_pattern(
+        self,
+        subject: Any,
+        predicate: Any,
+        object: Any,  # noqa: A002 - pyoxigraph's names
+        graph_name: Any = None,
+    ) -> Iterator[ox.Quad]:
+        bound = {
+            ox.Variable(name): term
+            for name, term in (("s", subject), ("p", predicate), ("o", object))
+            if term is not None
+        }
         if isinstance(graph_name, ox.DefaultGraph):
             where = "{ ?s ?p ?o }"
         elif graph_name is not None:
@@ -309,20 +371,24 @@ class RemoteOxigraph:
         """Nothing to do: the remote server owns durability."""
 
 
-def _capped(content: bytes, graph_result: bool, fmt: formats.Format, max_rows: int,
-            prefixes: dict[str, str] | None) -> tuple[Header, bytes]:
+def _capped(
+    content: bytes, graph_result: bool, fmt: formats.Format, max_rows: int, prefixes: dict[str, str] | None
+) -> tuple[Header, bytes]:
     """The remote answer (N-Triples or SPARQL JSON results) in ``fmt``, at most ``max_rows`` rows of it."""
     result: object
     if graph_result:
-        result = (ox.Triple(q.subject, q.predicate, q.object)
-                  for q in ox.parse(content, format=ox.RdfFormat.N_TRIPLES))
+        result = (
+            ox.Triple(q.subject, q.predicate, q.object)
+            for q in ox.parse(content, format=ox.RdfFormat.N_TRIPLES)
+        )
     else:
         result = ox.parse_query_results(content, format=ox.QueryResultsFormat.JSON)
     return serialize_result(result, fmt, max_rows, prefixes)
 
 
-def _dataset_params(default_graph: Sequence[ox.NamedNode] | None, named_graphs: Sequence[ox.NamedNode] | None,
-                    union: bool) -> list[tuple[str, str]]:
+def _dataset_params(
+    default_graph: Sequence[ox.NamedNode] | None, named_graphs: Sequence[ox.NamedNode] | None, union: bool
+) -> list[tuple[str, str]]:
     out: list[tuple[str, str]] = []
     if union:
         out.append(("union-default-graph", ""))

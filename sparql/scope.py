@@ -72,11 +72,14 @@ class Visible:
         A graph they may not read is dropped silently, exactly as a graph that does not exist
         would give no triples: the answer must not reveal which one it was.
         """
-        return Dataset(False, [g for g in default_graph if self.allows(g)], [g for g in named_graphs if self.allows(g)])
+        return Dataset(
+            False, [g for g in default_graph if self.allows(g)], [g for g in named_graphs if self.allows(g)]
+        )
 
 
-def visible(all_named: Iterable[str], visible_managed: Iterable[str], admin: Iterable[str],
-            prefixes: tuple[str, ...]) -> Visible:
+def visible(
+    all_named: Iterable[str], visible_managed: Iterable[str], admin: Iterable[str], prefixes: tuple[str, ...]
+) -> Visible:
     """``admin``: the graphs the registry says admins made; ``visible_managed``: the platform's the caller sees."""
     existing = frozenset(all_named)
     # The registry itself is public: it names admins' graphs (public anyway) and the base URI.

@@ -53,8 +53,10 @@ from sparql.update_analysis import (
 
 log = logging.getLogger(__name__)
 
-_DISABLED = ("SERVICE (federated query) is disabled on this endpoint: it would let any caller make the "
-             "server send requests. An administrator can allow specific endpoints (WEBLAB_SPARQL_SERVICE_ALLOW).")
+_DISABLED = (
+    "SERVICE (federated query) is disabled on this endpoint: it would let any caller make the "
+    "server send requests. An administrator can allow specific endpoints (WEBLAB_SPARQL_SERVICE_ALLOW)."
+)
 
 
 @dataclass
@@ -127,8 +129,12 @@ class SparqlService:
         self._pool: QueryPool | None = None
         if path is not None and not self.remote:
             self._mirror = PublicMirror(Path(str(path) + "-public"))
-            self._pool = QueryPool({"main": Path(path), "public": self._mirror.path}, size,
-                                   memory_mb=worker_memory_mb, per_client=per_client)
+            self._pool = QueryPool(
+                {"main": Path(path), "public": self._mirror.path},
+                size,
+                memory_mb=worker_memory_mb,
+                per_client=per_client,
+            )
         self._mirror_lock = asyncio.Lock()
         self._anonymous_lock = asyncio.Lock()
         self._mirror_synced = -1
@@ -187,7 +193,11 @@ class SparqlService:
 
     async def all_named(self) -> list[str]:
         now = time.monotonic()
-        if self._graphs and self._graphs[0] == self._generation() and now - self._graphs[1] < self._cache_seconds:
+        if (
+            self._graphs
+            and self._graphs[0] == self._generation()
+            and now - self._graphs[1] < self._cache_seconds
+        ):
             return self._graphs[2]
         names = await asyncio.to_thread(lambda: [g.value for g in self.store.named_graphs()])
         self._graphs = (self._generation(), now, names)
@@ -196,15 +206,22 @@ class SparqlService:
     async def admin_graphs(self) -> frozenset[str]:
         """The graphs the registry says admins made (:mod:`sparql.registry`): the only ones SPARQL writes."""
         now = time.monotonic()
-        if self._admin and self._admin[0] == self._generation() and now - self._admin[1] < self._cache_seconds:
+        if (
+            self._admin
+            and self._admin[0] == self._generation()
+            and now - self._admin[1] < self._cache_seconds
+        ):
             return self._admin[2]
         admin = await asyncio.to_thread(registry.admin_graphs, self.store)
         self._admin = (self._generation(), now, admin)
         return admin
 
     def _cached_anonymous(self) -> Visible | None:
-        if self._anonymous and self._anonymous[0] == self._generation() \
-                and time.monotonic() - self._anonymous[1] < self._cache_seconds:
+        if (
+            self._anonymous
+            and self._anonymous[0] == self._generation()
+            and time.monotonic() - self._anonymous[1] < self._cache_seconds
+        ):
             return self._anonymous[2]
         return None
 
@@ -244,11 +261,14 @@ class SparqlService:
                 raise errors.BadRequest(_DISABLED)
             if target is None or target not in self.service_allow:
                 shown = "a variable endpoint" if target is None else f"<{target}>"
-                raise errors.BadRequest(f"SERVICE {shown} is not on this endpoint's allow-list of federated endpoints")
+                raise errors.BadRequest(
+                    f"SERVICE {shown} is not on this endpoint's allow-list of federated endpoints"
+                )
 
     def _format(self, form: str | None, accept: str | None, fmt: str | None) -> formats.Format:
         offered = {"SELECT": formats.SOLUTION_FORMATS, "ASK": formats.BOOLEAN_FORMATS}.get(
-            form or "SELECT", formats.GRAPH_FORMATS)
+            form or "SELECT", formats.GRAPH_FORMATS
+        )
         try:
             if fmt:
                 return formats.by_parameter(fmt, offered)
@@ -274,15 +294,23 @@ class SparqlService:
         default_graph_uris = [_iri(g, "default-graph-uri") for g in default_graph_uris or []]
         named_graph_uris = [_iri(g, "named-graph-uri") for g in named_graph_uris or []]
         scope = await self.visible_to(caller)
-        job = {"query": text, "base_iri": self.endpoint, "format": fmt.name, "max_rows": self.max_rows,
-               "max_bytes": self.max_bytes, "form": shape.form}
+        job = {
+            "query": text,
+            "base_iri": self.endpoint,
+            "format": fmt.name,
+            "max_rows": self.max_rows,
+            "max_bytes": self.max_bytes,
+            "form": shape.form,
+        }
         if default_graph_uris or named_graph_uris:
             job.update(scope.restrict(default_graph_uris, named_graph_uris).job())
         elif shape.has_dataset_clause:
             job.update(scope.restrict(shape.from_graphs, shape.from_named_graphs).job())
         elif scope.everything:
             job.update(scope.whole().job())
-        elif self._mirror is not None and (caller is None or scope.named == (await self.visible_to(None)).named):
+        elif self._mirror is not None and (
+            caller is None or scope.named == (await self.visible_to(None)).named
+        ):
             # The caller sees exactly what anonymous callers see: the public mirror, fast.
             if self._mirror_synced != self._generation() or self._mirror.graphs is None:
                 await self._sync_mirror()
@@ -348,7 +376,9 @@ class SparqlService:
             raise errors.TooManyRequests(str(exc), exc.retry_after) from None
         except WorkerCrashed:
             log.exception("a query crashed its worker processes")
-            raise errors.SparqlError("the query could not be evaluated: it stopped the process running it") from None
+            raise errors.SparqlError(
+                "the query could not be evaluated: it stopped the process running it"
+            ) from None
 
     # --- updates -------------------------------------------------------------------------------
 
@@ -380,12 +410,14 @@ class SparqlService:
                         "this update writes to a graph chosen at run time (GRAPH ?var), which could be one "
                         "of the graphs the platform manages "
                         "(models, protocols, datasets, experiments, runs, ontologies, users); "
-                        "name the unmanaged graphs you mean instead")
+                        "name the unmanaged graphs you mean instead"
+                    )
                 continue
             if not await self._unmanaged(graph):
                 raise errors.Forbidden(
                     f"<{graph}> is managed by the platform and read-only through SPARQL; "
-                    "change it through the platform (GraphQL or the web pages)")
+                    "change it through the platform (GraphQL or the web pages)"
+                )
             if graph not in await self.admin_graphs():
                 created.add(graph)
         return created
@@ -400,34 +432,42 @@ class SparqlService:
                     raise errors.Forbidden(
                         "this update reads a graph chosen at run time (GRAPH ?var), which could be one of the "
                         "graphs the platform manages; an update may read only the default graph and admins' "
-                        "graphs, so name them (GRAPH <…>, or USING NAMED <…>)")
+                        "graphs, so name them (GRAPH <…>, or USING NAMED <…>)"
+                    )
                 continue
             if not await self._unmanaged(graph):
                 raise errors.Forbidden(
                     f"<{graph}> is managed by the platform: an update may not read it (what it copies would be "
-                    "public); query it with SPARQL instead")
+                    "public); query it with SPARQL instead"
+                )
 
-    async def update(self, text: str, caller: Any, *, using: list[str] | None = None,
-                     using_named: list[str] | None = None) -> None:
+    async def update(
+        self, text: str, caller: Any, *, using: list[str] | None = None, using_named: list[str] | None = None
+    ) -> None:
         self.require_admin(caller)
         shape = analyse_update(text, self.endpoint)
         using = [_iri(g, "using-graph-uri") for g in using or []]
         using_named = [_iri(g, "using-named-graph-uri") for g in using_named or []]
         if (using or using_named) and shape.has_dataset_clause:
-            raise errors.BadRequest("using-graph-uri/using-named-graph-uri cannot be combined with USING, "
-                                    "USING NAMED or WITH in the update")
+            raise errors.BadRequest(
+                "using-graph-uri/using-named-graph-uri cannot be combined with USING, "
+                "USING NAMED or WITH in the update"
+            )
         self._check_services(shape.services)
         for url in shape.loads:
             if url not in self.service_allow:
                 raise errors.BadRequest(
                     f"LOAD <{url}> is refused: the server does not fetch URLs unless an administrator allows "
-                    "them (WEBLAB_SPARQL_SERVICE_ALLOW); send the data with the Graph Store protocol instead")
+                    "them (WEBLAB_SPARQL_SERVICE_ALLOW); send the data with the Graph Store protocol instead"
+                )
         created = await self._check_writes(shape.writes)
         reads = shape.reads | set(using) | set(using_named)
         if using or using_named:  # the protocol's dataset is the whole dataset of every WHERE
             reads.discard(ANY_GRAPH)
         await self._check_reads(reads)
-        protocol_dataset = " ".join([f"FROM <{g}>" for g in using] + [f"FROM NAMED <{g}>" for g in using_named])
+        protocol_dataset = " ".join(
+            [f"FROM <{g}>" for g in using] + [f"FROM NAMED <{g}>" for g in using_named]
+        )
         async with self._write_lock:
             await self._rehearse(text, shape, protocol_dataset)
             final = with_protocol_dataset(text, shape, using, using_named)
@@ -456,8 +496,15 @@ class SparqlService:
         for start, end, dataset in shape.where_blocks:
             dataset = protocol_dataset or dataset
             query = f"{prologue}\nSELECT (COUNT(*) AS ?n) {dataset} WHERE {text[start:end]}"
-            job = {"query": query, "base_iri": self.endpoint, "format": "json", "max_rows": 1,
-                   "union": False, "default_graph": None, "named_graphs": None}
+            job = {
+                "query": query,
+                "base_iri": self.endpoint,
+                "format": "json",
+                "max_rows": 1,
+                "union": False,
+                "default_graph": None,
+                "named_graphs": None,
+            }
             if not dataset:
                 job["default_graph"] = [""]
             await self._answer(job, repeatable=False)
@@ -471,8 +518,9 @@ class SparqlService:
             return False
         return await asyncio.to_thread(self.store.has_graph, ox.NamedNode(graph))
 
-    async def graph_read(self, caller: Any, graph: str | None, *, accept: str | None,
-                         format: str | None = None) -> Answer:
+    async def graph_read(
+        self, caller: Any, graph: str | None, *, accept: str | None, format: str | None = None
+    ) -> Answer:
         fmt = self._format("CONSTRUCT", accept, format)
         if not await self.graph_exists(caller, graph):
             raise errors.NotFound("no such graph")
@@ -491,7 +539,8 @@ class SparqlService:
         if rdf_format is None or media == "text/plain":
             raise errors.UnsupportedMediaType(
                 f"cannot read a body of type {media or '(none)'!r}; send text/turtle, application/n-triples, "
-                "application/rdf+xml, application/ld+json, application/trig or application/n-quads")
+                "application/rdf+xml, application/ld+json, application/trig or application/n-quads"
+            )
         base = graph or self.graph_store + "/"
         try:
             return _parse_triples(body, rdf_format, base)
@@ -508,8 +557,9 @@ class SparqlService:
     async def _writable(self, caller: Any, graph: str | None) -> None:
         self.require_admin(caller)
         if graph is not None and not await self._unmanaged(graph):
-            raise errors.Forbidden(f"<{graph}> is managed by the platform and read-only through the Graph Store "
-                                   "protocol")
+            raise errors.Forbidden(
+                f"<{graph}> is managed by the platform and read-only through the Graph Store protocol"
+            )
 
     def _create(self, graph: ox.NamedNode, triples: list[ox.Triple]) -> None:
         """Write a new admin's graph and register it (a crash between the two leaves it hidden, not public)."""
@@ -521,11 +571,13 @@ class SparqlService:
         await self._writable(caller, graph)
         async with self._write_lock:
             if graph is None:
+
                 def replace_default() -> bool:
                     was_empty = next(iter(self.store.default_triples()), None) is None
                     self.store.clear_default()
                     self.store.add_to_default(triples)
                     return was_empty
+
                 # "Created" when the default graph had no triples: the closest the default graph,
                 # which always exists, comes to being new.
                 return await asyncio.to_thread(replace_default)

@@ -184,9 +184,15 @@ class TripleStore:
         """
         return self._tracked  # type: ignore[return-value]
 
-    def query(self, query: str, *, substitutions: Substitutions | None = None,
-              default_graph: Sequence[ox.NamedNode] | None = None, named_graphs: Sequence[ox.NamedNode] | None = None,
-              use_default_graph_as_union: bool = False) -> ox.QuerySolutions | ox.QueryBoolean | ox.QueryTriples:
+    def query(
+        self,
+        query: str,
+        *,
+        substitutions: Substitutions | None = None,
+        default_graph: Sequence[ox.NamedNode] | None = None,
+        named_graphs: Sequence[ox.NamedNode] | None = None,
+        use_default_graph_as_union: bool = False,
+    ) -> ox.QuerySolutions | ox.QueryBoolean | ox.QueryTriples:
         return self._store.query(
             query,
             substitutions=None if substitutions is None else {**substitutions},

@@ -211,7 +211,9 @@ def analyse_update(text: str, base: str | None = None) -> UpdateShape:
             i = k + 1
         elif word in ("INSERT", "DELETE"):
             k = i + 1
-            data_or_where = k < len(tokens) and tokens[k].kind == KEYWORD and tokens[k].value in ("DATA", "WHERE")
+            data_or_where = (
+                k < len(tokens) and tokens[k].kind == KEYWORD and tokens[k].value in ("DATA", "WHERE")
+            )
             if data_or_where:
                 k += 1
             if k < len(tokens) and tokens[k].kind == PUNCT and tokens[k].value == "{":
@@ -238,7 +240,9 @@ def analyse_update(text: str, base: str | None = None) -> UpdateShape:
                     reads.discard(ANY_GRAPH)
                 shape.reads |= reads
                 _collect_services(tokens, k, end, resolver, shape)
-                dataset = " ".join(using) or (f"FROM <{with_graph}>" if with_graph and with_graph != ANY_GRAPH else "")
+                dataset = " ".join(using) or (
+                    f"FROM <{with_graph}>" if with_graph and with_graph != ANY_GRAPH else ""
+                )
                 shape.where_blocks.append((tokens[k].start, tokens[end - 1].end, dataset))
                 using = []
                 i = end
@@ -249,7 +253,9 @@ def analyse_update(text: str, base: str | None = None) -> UpdateShape:
     return shape
 
 
-def _collect_services(tokens: list[Token], start: int, end: int, resolver: Resolver, shape: UpdateShape) -> None:
+def _collect_services(
+    tokens: list[Token], start: int, end: int, resolver: Resolver, shape: UpdateShape
+) -> None:
     for k in range(start, end):
         t = tokens[k]
         if t.kind == KEYWORD and t.value == "SERVICE":

@@ -37,8 +37,16 @@ log = logging.getLogger(__name__)
 def all_routes() -> list[BaseRoute]:
     # /sparql first: Starlette tries routes in order, and the endpoint's throughput is benchmarked
     # (sixty routes' regexes before it cost 60 µs a query).
-    return [*sparql.routes(), *health.routes(), *accounts.routes(), *pages.routes(), *runner.routes(), *graphql.routes(),
-            *entities.routes(), *linked_data.routes()]
+    return [
+        *sparql.routes(),
+        *health.routes(),
+        *accounts.routes(),
+        *pages.routes(),
+        *runner.routes(),
+        *graphql.routes(),
+        *entities.routes(),
+        *linked_data.routes(),
+    ]
 
 
 async def weblab_error(request: Request, exc: Exception) -> Response:
@@ -58,11 +66,21 @@ def _service_exceptions() -> list[type[BaseException]]:
     import redis.exceptions
     from psycopg_pool import PoolTimeout
 
-    return [psycopg.OperationalError, PoolTimeout, redis.exceptions.ConnectionError, redis.exceptions.TimeoutError]
+    return [
+        psycopg.OperationalError,
+        PoolTimeout,
+        redis.exceptions.ConnectionError,
+        redis.exceptions.TimeoutError,
+    ]
 
 
-def create_app(settings: Settings, services: Services | None = None, *, in_process_worker: bool | None = None,
-               close_services: bool | None = None) -> Starlette:
+def create_app(
+    settings: Settings,
+    services: Services | None = None,
+    *,
+    in_process_worker: bool | None = None,
+    close_services: bool | None = None,
+) -> Starlette:
     """``close_services`` (default: when the app started them) closes the services at shutdown.
 
     ``weblab serve`` starts its services before uvicorn (to fail with one clear line) but
@@ -78,8 +96,9 @@ def create_app(settings: Settings, services: Services | None = None, *, in_proce
         svc: Services = app.state.services
         worker_task = None
         if run_worker:
-            worker = make_worker(svc.redis_url, settings.queue_name, handle_signals=False,
-                                 settings=svc.settings)
+            worker = make_worker(
+                svc.redis_url, settings.queue_name, handle_signals=False, settings=svc.settings
+            )
             worker_task = asyncio.create_task(worker.async_run(), name="in-process worker")
         for hook in app.state.startup_hooks:
             await hook(svc)
@@ -102,9 +121,16 @@ def create_app(settings: Settings, services: Services | None = None, *, in_proce
     app = Starlette(
         routes=all_routes(),
         # bodies are bounded before authentication reads the database, and logged with their 413
-        middleware=[Middleware(RequestLogMiddleware), Middleware(BodyLimitMiddleware), Middleware(AuthMiddleware)],
-        exception_handlers={WeblabError: weblab_error, HTTPException: http_error,
-                            **{exc: service_error for exc in _service_exceptions()}},
+        middleware=[
+            Middleware(RequestLogMiddleware),
+            Middleware(BodyLimitMiddleware),
+            Middleware(AuthMiddleware),
+        ],
+        exception_handlers={
+            WeblabError: weblab_error,
+            HTTPException: http_error,
+            **{exc: service_error for exc in _service_exceptions()},
+        },
         lifespan=lifespan,
     )
     app.state.settings = settings

@@ -63,8 +63,13 @@ def _cookie(headers: dict[bytes, bytes], name: str) -> str | None:
 
 async def _json(send: Send, status: int, body: dict) -> None:
     data = json.dumps(body).encode()
-    await send({"type": "http.response.start", "status": status,
-                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(data)).encode())]})
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(data)).encode())],
+        }
+    )
     await send({"type": "http.response.body", "body": data})
 
 
@@ -97,6 +102,7 @@ def _with_login_cookie(scope: Scope, send: Send, token: str) -> Send:
 
 
 # --- revocation ------------------------------------------------------------------------------
+
 
 class RevocationListener:
     """One Redis subscription per process to the revocation channel, while any WebSocket is watching: sets the
@@ -135,8 +141,9 @@ class RevocationListener:
                         continue
                     data = message["data"]
                     with contextlib.suppress(ValueError):
-                        for event in self._watchers.get(bytes.fromhex(data.decode() if isinstance(data, bytes)
-                                                                      else data), ()):
+                        for event in self._watchers.get(
+                            bytes.fromhex(data.decode() if isinstance(data, bytes) else data), ()
+                        ):
                             event.set()
             except asyncio.CancelledError:
                 raise
@@ -169,8 +176,9 @@ class AuthMiddleware:
                 secret = authorization[7:].strip()
                 user = await accounts.user_for_token(services.db, secret)
                 if user is None:
-                    body = {"error": {"code": "unauthenticated",
-                                      "message": "the API token is unknown or revoked"}}
+                    body = {
+                        "error": {"code": "unauthenticated", "message": "the API token is unknown or revoked"}
+                    }
                     if scope["type"] == "http":
                         await _json(send, 401, body)
                     else:
@@ -189,10 +197,16 @@ class AuthMiddleware:
                     if scope["type"] == "http" and scope["method"] not in SAFE_METHODS:
                         sent = headers.get(CSRF_HEADER, b"").decode("latin-1")
                         if not hmac.compare_digest(sent, csrf):
-                            await _json(send, 403, {"error": {
-                                "code": "csrf",
-                                "message": "missing or wrong X-CSRF-Token header (copy it from the weblab_csrf cookie)",
-                            }})
+                            await _json(
+                                send,
+                                403,
+                                {
+                                    "error": {
+                                        "code": "csrf",
+                                        "message": "missing or wrong X-CSRF-Token header (copy it from the weblab_csrf cookie)",
+                                    }
+                                },
+                            )
                             return
         except Exception as exc:
             response = unavailable_response(exc)
@@ -201,9 +215,18 @@ class AuthMiddleware:
             if scope["type"] == "http":
                 await response(scope, receive, send)
             else:
-                await refuse_websocket(scope, receive, send, 503, {"error": {
-                    "code": "unavailable",
-                    "message": "a service the platform needs is down; try again later"}})
+                await refuse_websocket(
+                    scope,
+                    receive,
+                    send,
+                    503,
+                    {
+                        "error": {
+                            "code": "unavailable",
+                            "message": "a service the platform needs is down; try again later",
+                        }
+                    },
+                )
             return
         if scope["type"] == "http" and scope["method"] == "GET" and scope["path"] == LOGIN_PAGE:
             # the login form's CSRF token (double-submit): the cookie's value, or a new one set with the page

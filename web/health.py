@@ -35,9 +35,16 @@ def unavailable_response(exc: BaseException) -> JSONResponse | None:
         return None
     log.warning("%s unavailable: %s", service, exc)
     return JSONResponse(
-        {"error": {"code": "service_unavailable", "message": f"{service} is unavailable; try again shortly",
-                   "service": service}},
-        status_code=503, headers={"Retry-After": "5"})
+        {
+            "error": {
+                "code": "service_unavailable",
+                "message": f"{service} is unavailable; try again shortly",
+                "service": service,
+            }
+        },
+        status_code=503,
+        headers={"Retry-After": "5"},
+    )
 
 
 async def _postgres(services: Services) -> dict[str, Any]:

@@ -149,13 +149,23 @@ def multipart_problem(exc: BaseException) -> str | None:
     reason = str(problem.__cause__)
     if "header size" in reason.lower():
         size = f" of {_MAX_HEADER_LINE} bytes" if _MAX_HEADER_LINE else ""
-        reason += (f": a header line of a part is over the limit{size}; "
-                   "a file name or field name that long is not accepted")
+        reason += (
+            f": a header line of a part is over the limit{size}; "
+            "a file name or field name that long is not accepted"
+        )
     return f"malformed multipart body ({reason})"
 
 
-_CODES = {400: "invalid", 401: "unauthenticated", 403: "forbidden", 404: "not_found", 405: "method_not_allowed",
-          409: "conflict", 413: "too_large", 415: "unsupported_media_type"}
+_CODES = {
+    400: "invalid",
+    401: "unauthenticated",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    409: "conflict",
+    413: "too_large",
+    415: "unsupported_media_type",
+}
 
 
 def error_json(status: int, message: str) -> dict[str, Any]:
@@ -170,4 +180,6 @@ async def http_error(request: Request, exc: Exception) -> Response:
     problem = multipart_problem(exc) if exc.status_code == 400 else None
     if problem is not None:
         return JSONResponse(ValidationError("body", problem).to_json(), status_code=400, headers=exc.headers)
-    return JSONResponse(error_json(exc.status_code, exc.detail), status_code=exc.status_code, headers=exc.headers)
+    return JSONResponse(
+        error_json(exc.status_code, exc.detail), status_code=exc.status_code, headers=exc.headers
+    )

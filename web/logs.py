@@ -21,7 +21,8 @@ _STANDARD = set(vars(logging.LogRecord("", 0, "", 0, "", (), None))) | {"message
 class JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         entry: dict[str, Any] = {
-            "time": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created)) + f".{int(record.msecs):03d}Z",
+            "time": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created))
+            + f".{int(record.msecs):03d}Z",
             "level": record.levelname.lower(),
             "logger": record.name,
             "message": record.getMessage(),
@@ -75,8 +76,16 @@ class RequestLogMiddleware:
             user = scope.get("state", {}).get("user")
             path = redact(scope["path"])
             self.log.info(
-                "%s %s %s", scope["method"], path, status,
-                extra={"request_id": request_id, "status": status, "method": scope["method"], "path": path,
-                       "duration_ms": round((time.perf_counter() - started) * 1000, 1),
-                       "user": getattr(user, "name", None)},
+                "%s %s %s",
+                scope["method"],
+                path,
+                status,
+                extra={
+                    "request_id": request_id,
+                    "status": status,
+                    "method": scope["method"],
+                    "path": path,
+                    "duration_ms": round((time.perf_counter() - started) * 1000, 1),
+                    "user": getattr(user, "name", None),
+                },
             )

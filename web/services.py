@@ -45,7 +45,9 @@ async def start_services(settings: Settings, *, store: TripleStore | None = None
     try:
         # The store first: a data directory that another process holds is refused before anything is started.
         store = store or await asyncio.to_thread(open_store, settings)
-        database_url = settings.database_url or await asyncio.to_thread(start_postgres, settings.data_dir, embedded)
+        database_url = settings.database_url or await asyncio.to_thread(
+            start_postgres, settings.data_dir, embedded
+        )
         try:
             pool = await db.open_pool(database_url)
         except db.DatabaseUnavailable as exc:
@@ -60,8 +62,9 @@ async def start_services(settings: Settings, *, store: TripleStore | None = None
             store.close()
         await asyncio.to_thread(embedded.stop)
         raise
-    return Services(settings=settings, db=pool, redis=redis, store=store, redis_url=redis_url,
-                    stop=embedded.stop)
+    return Services(
+        settings=settings, db=pool, redis=redis, store=store, redis_url=redis_url, stop=embedded.stop
+    )
 
 
 def open_store(settings: Settings) -> TripleStore:
@@ -74,7 +77,8 @@ def open_store(settings: Settings) -> TripleStore:
             raise StartupError(
                 f"the data directory {settings.data_dir} is in use: another Weblab process (a running `weblab "
                 "serve`?) holds its triple store. Stop that process first, or add content through the running "
-                f"server (its upload pages, GraphQL or HTTP API) ({exc})") from exc
+                f"server (its upload pages, GraphQL or HTTP API) ({exc})"
+            ) from exc
         raise StartupError(f"cannot open the triple store at {where}: {exc}") from exc
     try:
         registry.check_base(store, settings.base_uri)

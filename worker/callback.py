@@ -55,8 +55,16 @@ def _redacted(error: Exception | None) -> str:
 class RunnerClient:
     """Signed calls from one worker to the web server at ``server_url``."""
 
-    def __init__(self, server_url: str, key: str, *, retries: int = RETRIES, backoff: float = BACKOFF,
-                 max_backoff: float = MAX_BACKOFF, transport: httpx.AsyncBaseTransport | None = None) -> None:
+    def __init__(
+        self,
+        server_url: str,
+        key: str,
+        *,
+        retries: int = RETRIES,
+        backoff: float = BACKOFF,
+        max_backoff: float = MAX_BACKOFF,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
         self.server_url = server_url.rstrip("/")
         self.key = key
         self.retries = retries
@@ -73,8 +81,16 @@ class RunnerClient:
     async def __aexit__(self, *exc: object) -> None:
         await self.aclose()
 
-    async def _send(self, method: str, url: str, body: bytes = b"", *, content_type: str = "application/json",
-                    retries: int | None = None, sign: bool = True) -> httpx.Response:
+    async def _send(
+        self,
+        method: str,
+        url: str,
+        body: bytes = b"",
+        *,
+        content_type: str = "application/json",
+        retries: int | None = None,
+        sign: bool = True,
+    ) -> httpx.Response:
         parts = urlsplit(url)
         signed_path = parts.path + (f"?{parts.query}" if parts.query else "")
         shown = redact(parts.path)  # archive tokens are secrets: never in a log line or an error message
@@ -100,30 +116,53 @@ class RunnerClient:
                 log.warning("%s %s failed (%s); retrying in %.1f s", method, shown, _redacted(last), wait)
                 await asyncio.sleep(wait)
                 delay *= 2
-        raise ServerUnreachable(f"{method} {self.server_url}{shown} failed {attempts} times: {_redacted(last)}"
-                                ) from last
+        raise ServerUnreachable(
+            f"{method} {self.server_url}{shown} failed {attempts} times: {_redacted(last)}"
+        ) from last
 
-    async def _json(self, path: str, payload: dict[str, Any], *, retries: int | None = None) -> dict[str, Any]:
-        response = await self._send("POST", self.server_url + path, json.dumps(payload).encode(), retries=retries)
+    async def _json(
+        self, path: str, payload: dict[str, Any], *, retries: int | None = None
+    ) -> dict[str, Any]:
+        response = await self._send(
+            "POST", self.server_url + path, json.dumps(payload).encode(), retries=retries
+        )
         data: dict[str, Any] = response.json()
         return data
 
     async def claim(self, run_id: str, claim: str, worker: str) -> dict[str, Any]:
         return await self._json(f"/runner/runs/{run_id}/claim", {"claim": claim, "worker": worker})
 
-    async def progress(self, run_id: str, claim: str, done: int, total: int, *, retries: int = 2) -> dict[str, Any]:
-        return await self._json(f"/runner/runs/{run_id}/progress", {"claim": claim, "done": done, "total": total},
-                                retries=retries)
+    async def progress(
+        self, run_id: str, claim: str, done: int, total: int, *, retries: int = 2
+    ) -> dict[str, Any]:
+        return await self._json(
+            f"/runner/runs/{run_id}/progress", {"claim": claim, "done": done, "total": total}, retries=retries
+        )
 
     async def release(self, run_id: str, claim: str, reason: str, *, retries: int = 1) -> dict[str, Any]:
-        return await self._json(f"/runner/runs/{run_id}/release", {"claim": claim, "reason": reason}, retries=retries)
+        return await self._json(
+            f"/runner/runs/{run_id}/release", {"claim": claim, "reason": reason}, retries=retries
+        )
 
-    async def result(self, run_id: str, claim: str, status: str, archive: bytes, *, engine_version: str = "",
-                     missing: list[str] | None = None) -> dict[str, Any]:
-        query = urlencode({"claim": claim, "status": status, "engine": engine_version,
-                           "missing": " ".join(missing or [])})
-        response = await self._send("POST", f"{self.server_url}/runner/runs/{run_id}/result?{query}", archive,
-                                    content_type="application/zip")
+    async def result(
+        self,
+        run_id: str,
+        claim: str,
+        status: str,
+        archive: bytes,
+        *,
+        engine_version: str = "",
+        missing: list[str] | None = None,
+    ) -> dict[str, Any]:
+        query = urlencode(
+            {"claim": claim, "status": status, "engine": engine_version, "missing": " ".join(missing or [])}
+        )
+        response = await self._send(
+            "POST",
+            f"{self.server_url}/runner/runs/{run_id}/result?{query}",
+            archive,
+            content_type="application/zip",
+        )
         data: dict[str, Any] = response.json()
         return data
 

@@ -84,14 +84,23 @@ class Child:
     The object holds the lifeline: once it is garbage, so is the child.
     """
 
-    def __init__(self, target: Callable[..., Any], *args: Any, name: str, stdout: Path | None = None,
-                 memory_bytes: int = 0, daemon: bool = False) -> None:
+    def __init__(
+        self,
+        target: Callable[..., Any],
+        *args: Any,
+        name: str,
+        stdout: Path | None = None,
+        memory_bytes: int = 0,
+        daemon: bool = False,
+    ) -> None:
         context = _context()
         self._answers, answer_end = context.Pipe(duplex=False)
         lifeline, self._lifeline = context.Pipe(duplex=False)
         self._ends = (answer_end, lifeline)  # the child's ends, let go of once it has them
         self.process = context.Process(
-            target=_bootstrap, name=name, daemon=daemon,
+            target=_bootstrap,
+            name=name,
+            daemon=daemon,
             args=(target, args, answer_end, lifeline, str(stdout) if stdout else None, memory_bytes),
         )
 
@@ -156,16 +165,23 @@ class Child:
         self.start()
         return self
 
-    def __exit__(self, kind: type[BaseException] | None, value: BaseException | None,
-                 traceback: TracebackType | None) -> None:
+    def __exit__(
+        self, kind: type[BaseException] | None, value: BaseException | None, traceback: TracebackType | None
+    ) -> None:
         self.close()
 
 
 # -- in the child ---------------------------------------------------------------------------------
 
 
-def _bootstrap(target: Callable[..., Any], args: tuple[Any, ...], answers: Connection, lifeline: Connection,
-               stdout: str | None, memory_bytes: int) -> None:
+def _bootstrap(
+    target: Callable[..., Any],
+    args: tuple[Any, ...],
+    answers: Connection,
+    lifeline: Connection,
+    stdout: str | None,
+    memory_bytes: int,
+) -> None:
     os.setsid()
     _watch(lifeline)
     lifeline.close()

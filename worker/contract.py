@@ -83,8 +83,9 @@ def sign_request(key: str, method: str, path: str, body: bytes, *, now: float | 
     return f"t={timestamp},v1={_request_mac(key, method, path, timestamp, body)}"
 
 
-def verify_request(key: str, header: str | None, method: str, path: str, body: bytes, *,
-                   now: float | None = None) -> None:
+def verify_request(
+    key: str, header: str | None, method: str, path: str, body: bytes, *, now: float | None = None
+) -> None:
     """Raise :class:`BadSignature` unless ``header`` signs exactly this request, recently."""
     if not header:
         raise BadSignature(f"the request has no {SIGNATURE_HEADER} header")
@@ -149,8 +150,10 @@ def read_manifest_master(data: bytes) -> str | None:
     try:
         root = fromstring(data, forbid_dtd=True)
     except DTDForbidden as e:
-        raise ManifestError("a DOCTYPE is not allowed in manifest.xml (no DTD, entity declaration or external"
-                            f" reference); remove the <!DOCTYPE ...> declaration ({e})") from e
+        raise ManifestError(
+            "a DOCTYPE is not allowed in manifest.xml (no DTD, entity declaration or external"
+            f" reference); remove the <!DOCTYPE ...> declaration ({e})"
+        ) from e
     except (ParseError, DefusedXmlException) as e:
         raise ManifestError(f"manifest.xml is not a safe, well-formed XML file ({e})") from e
     if root.tag != f"{{{OMEX_NS}}}omexManifest":

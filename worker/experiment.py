@@ -57,8 +57,10 @@ class ServerAccess(Protocol):
 def _server_access(ctx: dict[str, Any]) -> ServerAccess:
     access: ServerAccess | None = ctx.get("settings")
     if access is None:
-        raise RuntimeError("this worker was started without the platform's settings (make_worker(settings=...)), "
-                           "so it cannot reach the server to run an experiment")
+        raise RuntimeError(
+            "this worker was started without the platform's settings (make_worker(settings=...)), "
+            "so it cannot reach the server to run an experiment"
+        )
     return access
 
 
@@ -100,12 +102,18 @@ def build_result_archive(output_dir: Path, work_dir: Path, outcome: Outcome) -> 
     for path in sorted(output_dir.rglob("*")):
         if path.is_file():
             files[path.relative_to(output_dir).as_posix()] = path.read_bytes()
-    files.setdefault(RESULT_MAIN, b"Variable id,Variable name,Units,Number of dimensions,File name,Type,"
-                                             b"Dimensions\n")
-    files.setdefault("outputs-default-plots.csv", b"Plot title,File name,Data file name,Line style,First variable id,"
-                                                  b"Optional second variable id,Optional key variable id\n")
+    files.setdefault(
+        RESULT_MAIN, b"Variable id,Variable name,Units,Number of dimensions,File name,Type,Dimensions\n"
+    )
+    files.setdefault(
+        "outputs-default-plots.csv",
+        b"Plot title,File name,Data file name,Line style,First variable id,"
+        b"Optional second variable id,Optional key variable id\n",
+    )
     stdout = work_dir / "stdout.txt"
-    files["stdout.txt"] = _as_published(stdout.read_text(errors="replace"), work_dir).encode() if stdout.exists() else b""
+    files["stdout.txt"] = (
+        _as_published(stdout.read_text(errors="replace"), work_dir).encode() if stdout.exists() else b""
+    )
     if outcome.status != "SUCCESS":
         lines = [m for m in outcome.messages if m]
         if outcome.missing_terms:
@@ -124,7 +132,13 @@ class _Monitor:
     """
 
     def __init__(self, client: RunnerClient, redis: Any, run_id: str, claim: str, cancel_key: str) -> None:
-        self.client, self.redis, self.run_id, self.claim, self.cancel_key = client, redis, run_id, claim, cancel_key
+        self.client, self.redis, self.run_id, self.claim, self.cancel_key = (
+            client,
+            redis,
+            run_id,
+            claim,
+            cancel_key,
+        )
         self.progress = (0, 0)
         self.sent: tuple[int, int] | None = None
         self.sent_at = 0.0
@@ -176,8 +190,9 @@ class _Monitor:
             self.pending.cancel()
 
 
-async def _execute(client: RunnerClient, ctx: dict[str, Any], run_id: str, claim: str, granted: dict[str, Any],
-                   engine: str) -> tuple[Outcome, bytes | None]:
+async def _execute(
+    client: RunnerClient, ctx: dict[str, Any], run_id: str, claim: str, granted: dict[str, Any], engine: str
+) -> tuple[Outcome, bytes | None]:
     """Fetch, run and pack one claimed run; the archive is None when the run was cancelled."""
     monitor = _Monitor(client, ctx["redis"], run_id, claim, granted["cancel_key"])
     with tempfile.TemporaryDirectory(prefix="weblab-run-") as tmp:
@@ -192,9 +207,15 @@ async def _execute(client: RunnerClient, ctx: dict[str, Any], run_id: str, claim
         else:
             try:
                 outcome = await run_engine(
-                    model, protocol, output_dir, work, time_limit=float(granted["time_limit"]),
-                    on_progress=monitor.on_progress, should_stop=monitor.should_stop,
-                    engine=granted.get("engine") or engine, inputs=granted.get("inputs") or None,
+                    model,
+                    protocol,
+                    output_dir,
+                    work,
+                    time_limit=float(granted["time_limit"]),
+                    on_progress=monitor.on_progress,
+                    should_stop=monitor.should_stop,
+                    engine=granted.get("engine") or engine,
+                    inputs=granted.get("inputs") or None,
                 )
             except BaseException:
                 monitor.close()
@@ -214,9 +235,17 @@ async def run_experiment(ctx: dict[str, Any], run_id: str, engine: str = DEFAULT
         summary = await _run_experiment(ctx, run_id, engine)
         return summary
     finally:
-        log.info("run %s: %s", run_id, summary, extra={
-            "job_id": run_id, "worker": ctx.get("worker_name"), "outcome": summary,
-            "duration_s": round(time.monotonic() - started, 3)})
+        log.info(
+            "run %s: %s",
+            run_id,
+            summary,
+            extra={
+                "job_id": run_id,
+                "worker": ctx.get("worker_name"),
+                "outcome": summary,
+                "duration_s": round(time.monotonic() - started, 3),
+            },
+        )
 
 
 async def _run_experiment(ctx: dict[str, Any], run_id: str, engine: str) -> str:
@@ -228,8 +257,11 @@ async def _run_experiment(ctx: dict[str, Any], run_id: str, engine: str) -> str:
             granted = await client.claim(run_id, claim, worker)
         except CallbackRejected as exc:
             if exc.status == 401:
-                log.error("run %s: the server refused this worker's signature; set WEBLAB_SECRET_KEY to the "
-                          "server's secret key (and WEBLAB_SERVER_URL to its address)", run_id)
+                log.error(
+                    "run %s: the server refused this worker's signature; set WEBLAB_SECRET_KEY to the "
+                    "server's secret key (and WEBLAB_SERVER_URL to its address)",
+                    run_id,
+                )
             return f"not run: {exc}"
         if not granted.get("proceed"):
             return f"not run: the run is {granted.get('status')}"
@@ -242,8 +274,14 @@ async def _run_experiment(ctx: dict[str, Any], run_id: str, engine: str) -> str:
         if archive is None:
             return "cancelled"  # the server already holds the final status
         try:
-            answer = await client.result(run_id, claim, outcome.status, archive,
-                                         engine_version=outcome.engine_version, missing=outcome.missing_terms)
+            answer = await client.result(
+                run_id,
+                claim,
+                outcome.status,
+                archive,
+                engine_version=outcome.engine_version,
+                missing=outcome.missing_terms,
+            )
         except CallbackRejected as exc:
             return f"result refused: {exc}"
     return f"{answer.get('status')} (reported {outcome.status})"

@@ -74,16 +74,25 @@ def _syntax_error(exc: Exception, root: Path) -> dict[str, Any] | None:
         relative = path.resolve().relative_to(root.resolve())
         text = path.read_text(encoding="utf-8")
     except (ValueError, OSError, UnicodeDecodeError):
-        return None  # outside the version (the packaged library), or unreadable: not a syntax error of its own
+        return (
+            None  # outside the version (the packaged library), or unreadable: not a syntax error of its own
+        )
     try:
         fc_parser.parse_text(text, relative.as_posix())
     except ProtocolError as parse_error:
         message = parse_error.message
-        expected = message.partition("; expected ")[2] or fc_parser.expected_at(text, parse_error.line, parse_error.column)
+        expected = message.partition("; expected ")[2] or fc_parser.expected_at(
+            text, parse_error.line, parse_error.column
+        )
         if expected and "; expected " not in message:
             message = f"{message}; expected {expected}"
-        return {"file": relative.as_posix(), "line": parse_error.line or 0, "column": parse_error.column or 0,
-                "message": message, "expected": expected or ""}
+        return {
+            "file": relative.as_posix(),
+            "line": parse_error.line or 0,
+            "column": parse_error.column or 0,
+            "message": message,
+            "expected": expected or "",
+        }
     except Exception:  # noqa: BLE001 - it parses as far as the parser is concerned
         return None
     return None

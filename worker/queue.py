@@ -42,8 +42,14 @@ async def on_startup(ctx: dict[str, Any]) -> None:
     log.info("worker %s started", ctx["worker_name"])
 
 
-def make_worker(redis_url: str, queue_name: str, *, settings: ServerAccess | None = None,
-                max_jobs: int | None = None, handle_signals: bool = True) -> Worker:
+def make_worker(
+    redis_url: str,
+    queue_name: str,
+    *,
+    settings: ServerAccess | None = None,
+    max_jobs: int | None = None,
+    handle_signals: bool = True,
+) -> Worker:
     """A worker of ``queue_name``; without ``settings`` it can run only :func:`ping` (tests, benchmarks)."""
     return Worker(
         functions=job_functions(),

@@ -58,6 +58,7 @@ def _status_name(status: Any) -> str:
 
 # --- the child ---------------------------------------------------------------------------------
 
+
 def _progress_writer(path: Path) -> Callable[..., None]:
     stream = path.open("a", buffering=1)
 
@@ -114,15 +115,23 @@ def child_main(argv: list[str] | None = None) -> int:
     die_with_parent()  # for python -m worker.runner; under run_engine, worker.child ties it to its worker
     cancel = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: cancel.set())
-    result: dict[str, Any] = {"status": "FAILED", "messages": [], "missing_terms": [], "engine_version": args.engine}
+    result: dict[str, Any] = {
+        "status": "FAILED",
+        "messages": [],
+        "missing_terms": [],
+        "engine_version": args.engine,
+    }
     try:
         engine = importlib.import_module(args.engine)
         result["engine_version"] = _engine_version(engine)
         protocol = engine.load_protocol(args.protocol, json.loads(args.inputs) or None)
         result["engine_version"] = _engine_version(_engine_of(protocol, engine))
         ran = protocol.run(args.model, args.output, progress=_progress_writer(args.progress), cancel=cancel)
-        result.update(status=_status_name(ran.status), messages=[str(m) for m in getattr(ran, "messages", [])],
-                      missing_terms=[str(t) for t in getattr(ran, "missing_terms", [])])
+        result.update(
+            status=_status_name(ran.status),
+            messages=[str(m) for m in getattr(ran, "messages", [])],
+            missing_terms=[str(t) for t in getattr(ran, "missing_terms", [])],
+        )
     except Exception as exc:  # whatever the engine raised is the run's failure, reported, never lost
         traceback.print_exc()
         result["messages"].append(f"{type(exc).__name__}: {exc}")
@@ -135,8 +144,13 @@ def child_main(argv: list[str] | None = None) -> int:
 
 # --- the parent --------------------------------------------------------------------------------
 
+
 async def run_engine(
-    model: Path, protocol: Path, output_dir: Path, work_dir: Path, *,
+    model: Path,
+    protocol: Path,
+    output_dir: Path,
+    work_dir: Path,
+    *,
     time_limit: float,
     on_progress: Callable[[int, int], Awaitable[None]] | None = None,
     should_stop: Callable[[], Awaitable[bool]] | None = None,
@@ -154,8 +168,22 @@ async def run_engine(
     progress_path.touch()
     stdout_path = work_dir / "stdout.txt"
     stdout_path.touch()
-    argv = ["--engine", engine, "--model", str(model), "--protocol", str(protocol), "--output", str(output_dir),
-            "--progress", str(progress_path), "--result", str(result_path), "--inputs", json.dumps(inputs or {})]
+    argv = [
+        "--engine",
+        engine,
+        "--model",
+        str(model),
+        "--protocol",
+        str(protocol),
+        "--output",
+        str(output_dir),
+        "--progress",
+        str(progress_path),
+        "--result",
+        str(result_path),
+        "--inputs",
+        json.dumps(inputs or {}),
+    ]
     child = Child(child_main, argv, name="weblab-engine", stdout=stdout_path)
     loop = asyncio.get_running_loop()
     reason: str | None = None
@@ -175,7 +203,10 @@ async def run_engine(
             if should_stop is not None and await should_stop():
                 status, reason = "CANCELLED", "the run was cancelled"
             elif loop.time() > deadline:
-                status, reason = "FAILED", f"the experiment exceeded its time limit of {time_limit:g} s and was killed"
+                status, reason = (
+                    "FAILED",
+                    f"the experiment exceeded its time limit of {time_limit:g} s and was killed",
+                )
             if status is not None:
                 child.kill()
                 await asyncio.to_thread(child.join)
@@ -188,12 +219,18 @@ async def run_engine(
     if status is not None:
         return Outcome(status, [reason or ""], reason=reason)
     if not result_path.exists():
-        reason = f"the engine process {how_it_ended(child.exitcode)} without reporting a result (see stdout.txt)"
+        reason = (
+            f"the engine process {how_it_ended(child.exitcode)} without reporting a result (see stdout.txt)"
+        )
         return Outcome("FAILED", [reason], reason=reason)
     data = json.loads(result_path.read_text())
     engine_version = f"{data.get('engine_version', engine)} ({platform_version()})"
-    return Outcome(data.get("status", "FAILED"), list(data.get("messages", [])), list(data.get("missing_terms", [])),
-                   engine_version)
+    return Outcome(
+        data.get("status", "FAILED"),
+        list(data.get("messages", [])),
+        list(data.get("missing_terms", [])),
+        engine_version,
+    )
 
 
 def _read_progress(path: Path, offset: int) -> tuple[int, tuple[int, int] | None]:

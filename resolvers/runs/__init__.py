@@ -35,7 +35,6 @@ cancelling), ``callbacks`` (the runner contract's server side), ``recovery`` (re
 ``automatic`` (auto-run and run-all).
 """
 
-
 from resolvers.runs.automatic import Queued, queue_for_version, run_all
 from resolvers.runs.callbacks import (
     Claim,
@@ -66,8 +65,40 @@ from resolvers.runs.records import (
 )
 from resolvers.runs.recovery import Recovery, recover, start_supervisor, stop_supervisor, supervise
 
-__all__ = ["MAX_ATTEMPTS", "QUEUES", "STATUSES", "TERMINAL", "Claim", "Finish", "Queued", "Recovery", "Run",
-           "archive_path", "cancel_run", "claim_run", "create_run", "current_run", "enqueue", "experiment_id",
-           "experiment_uri", "finish_run", "get_run", "history", "mark_cancelled", "missing_terms", "queue_for_version",
-           "record_ended", "recover", "release_run", "report_progress", "run_all", "run_uri", "should_stop",
-           "split_version_uri", "start_supervisor", "stop_supervisor", "supervise", "visible_run"]
+__all__ = [
+    "MAX_ATTEMPTS",
+    "QUEUES",
+    "STATUSES",
+    "TERMINAL",
+    "Claim",
+    "Finish",
+    "Queued",
+    "Recovery",
+    "Run",
+    "archive_path",
+    "cancel_run",
+    "claim_run",
+    "create_run",
+    "current_run",
+    "enqueue",
+    "experiment_id",
+    "experiment_uri",
+    "finish_run",
+    "get_run",
+    "history",
+    "mark_cancelled",
+    "missing_terms",
+    "queue_for_version",
+    "record_ended",
+    "recover",
+    "release_run",
+    "report_progress",
+    "run_all",
+    "run_uri",
+    "should_stop",
+    "split_version_uri",
+    "start_supervisor",
+    "stop_supervisor",
+    "supervise",
+    "visible_run",
+]

@@ -20,6 +20,7 @@ log = logging.getLogger(__name__)
 
 # --- automatic runs ----------------------------------------------------------------------------
 
+
 @dataclass
 class Queued:
     """What :func:`queue_for_version` or :func:`run_all` did."""
@@ -57,8 +58,10 @@ async def queue_for_version(services: Services, version_uri: str) -> Queued:
 
     base = services.settings.base_uri
     entity, _ = split_version_uri(version_uri)
-    version = next((v for v in metadata.list_versions(services.store.oxigraph, base, entity) if v.uri == version_uri),
-                   None)
+    version = next(
+        (v for v in metadata.list_versions(services.store.oxigraph, base, entity) if v.uri == version_uri),
+        None,
+    )
     if version is None:
         raise NotFound(f"no version {version_uri}")
     try:

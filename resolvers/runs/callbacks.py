@@ -31,6 +31,7 @@ log = logging.getLogger(__name__)
 
 # --- the runner contract (called by web/routes/runner.py) ----------------------------------------
 
+
 @dataclass(frozen=True)
 class Claim:
     proceed: bool
@@ -73,8 +74,9 @@ async def report_progress(services: Services, run_id: str, claim: str, done: int
     return await get_run(services.db, run_id)
 
 
-async def release_run(services: Services, run_id: str, claim: str, reason: str, *,
-                      max_attempts: int = MAX_ATTEMPTS) -> Run:
+async def release_run(
+    services: Services, run_id: str, claim: str, reason: str, *, max_attempts: int = MAX_ATTEMPTS
+) -> Run:
     """A worker gives a run back unfinished (it is shutting down): RUNNING → QUEUED while attempts remain,
     else FAILED with the reason. Only the claim holding the run may release it; otherwise nothing changes."""
     run_id = check_run_id(run_id)
@@ -109,8 +111,16 @@ class Finish:
     changed: bool
 
 
-async def finish_run(services: Services, run_id: str, claim: str, status: str, archive: bytes, *,
-                     engine_version: str = "", missing: Iterable[str] = ()) -> Finish:
+async def finish_run(
+    services: Services,
+    run_id: str,
+    claim: str,
+    status: str,
+    archive: bytes,
+    *,
+    engine_version: str = "",
+    missing: Iterable[str] = (),
+) -> Finish:
     """The worker's final report: store the archive, write the run's graph, make the status final.
 
     Idempotent and forward-only: a run already in a final status is returned unchanged
@@ -119,8 +129,10 @@ async def finish_run(services: Services, run_id: str, claim: str, status: str, a
     """
     run_id = check_run_id(run_id)
     if status not in RESULT_STATUSES:
-        raise ValidationError("status", f"{status!r} is not a final status a worker may report "
-                              f"({', '.join(sorted(RESULT_STATUSES))})")
+        raise ValidationError(
+            "status",
+            f"{status!r} is not a final status a worker may report ({', '.join(sorted(RESULT_STATUSES))})",
+        )
     settings = services.settings
     async with services.db.connection() as conn:
         async with conn.transaction():
@@ -143,11 +155,19 @@ async def finish_run(services: Services, run_id: str, claim: str, status: str, a
             ended = datetime.now(UTC)
             lacking = sorted(set(missing))
             error = provenance.read_errors(archive) if status != "SUCCESS" else None
-            finished = Run(**{**asdict(run), "status": status, "finished_at": ended,
-                              "archive_path": str(path.relative_to(settings.data_dir)),
-                              "missing_terms": tuple(lacking), "error": error})
-            provenance.write_run_graph(services.store, settings.base_uri, finished, outputs,
-                                       engine_version=engine_version)
+            finished = Run(
+                **{
+                    **asdict(run),
+                    "status": status,
+                    "finished_at": ended,
+                    "archive_path": str(path.relative_to(settings.data_dir)),
+                    "missing_terms": tuple(lacking),
+                    "error": error,
+                }
+            )
+            provenance.write_run_graph(
+                services.store, settings.base_uri, finished, outputs, engine_version=engine_version
+            )
             await conn.execute(
                 "UPDATE runs SET status = %s, finished_at = %s, archive_path = %s, error = %s, missing_terms = %s,"
                 " progress_done = CASE WHEN %s = 'SUCCESS' THEN GREATEST(progress_done, progress_total)"

@@ -35,6 +35,7 @@ log = logging.getLogger(__name__)
 
 # --- compatibility -----------------------------------------------------------------------------
 
+
 def missing_terms(services: Services, model: str, protocol: str) -> tuple[str, ...]:
     """The terms ``protocol`` requires that ``model`` lacks (empty: the pair fits), from the store."""
     from ontology import compatibility
@@ -47,13 +48,18 @@ def missing_terms(services: Services, model: str, protocol: str) -> tuple[str, .
 
 # --- creating and queueing ---------------------------------------------------------------------
 
+
 async def enqueue(services: Services, run_id: str, queue: str) -> None:
     """Put the run's job (id = run id) in arq, interactive ones ahead of every bulk one."""
     now = datetime.now(UTC)
     score_time = now - timedelta(milliseconds=PRIORITY_MS) if queue == "interactive" else now
     job = await services.redis.enqueue_job(
-        JOB_NAME, run_id, _job_id=run_id, _queue_name=services.settings.queue_name,
-        _defer_until=score_time, _expires=JOB_EXPIRES,
+        JOB_NAME,
+        run_id,
+        _job_id=run_id,
+        _queue_name=services.settings.queue_name,
+        _defer_until=score_time,
+        _expires=JOB_EXPIRES,
     )
     if job is None:
         raise Conflict(f"a job for run {run_id} is already in the queue")
@@ -63,12 +69,24 @@ async def forget_job(services: Services, run_id: str) -> None:
     """Remove every trace of the run's job from Redis, so that it can be enqueued afresh (or never runs)."""
     redis = services.redis
     await redis.zrem(services.settings.queue_name, run_id)
-    await redis.delete(job_key_prefix + run_id, in_progress_key_prefix + run_id,
-                       result_key_prefix + run_id, retry_key_prefix + run_id)
+    await redis.delete(
+        job_key_prefix + run_id,
+        in_progress_key_prefix + run_id,
+        result_key_prefix + run_id,
+        retry_key_prefix + run_id,
+    )
 
 
-async def create_run(services: Services, model: str, protocol: str, *, queue: str = "interactive",
-                     caller: Caller | None = None, missing: Iterable[str] | None = None, record: bool = True) -> Run:
+async def create_run(
+    services: Services,
+    model: str,
+    protocol: str,
+    *,
+    queue: str = "interactive",
+    caller: Caller | None = None,
+    missing: Iterable[str] | None = None,
+    record: bool = True,
+) -> Run:
     """Queue one experiment run, or record it INAPPLICABLE when the model lacks terms the protocol needs.
 
     With a ``caller`` (a user clicked "run"), both versions must be visible to them; without one
@@ -83,8 +101,10 @@ async def create_run(services: Services, model: str, protocol: str, *, queue: st
         await check_visible(services, caller, model, protocol)
     lacking = tuple(sorted(missing)) if missing is not None else missing_terms(services, model, protocol)
     experiment = experiment_uri(services.settings.base_uri, model, protocol)
-    active_sql = (f"SELECT {COLUMNS} FROM runs WHERE experiment_uri = %s AND status IN ('QUEUED', 'RUNNING')"
-                  " ORDER BY queued_at DESC LIMIT 1")
+    active_sql = (
+        f"SELECT {COLUMNS} FROM runs WHERE experiment_uri = %s AND status IN ('QUEUED', 'RUNNING')"
+        " ORDER BY queued_at DESC LIMIT 1"
+    )
     active = await fetch_runs(services.db, active_sql, (experiment,))
     if active:
         return active[0]
@@ -96,9 +116,16 @@ async def create_run(services: Services, model: str, protocol: str, *, queue: st
                 "INSERT INTO runs (id, experiment_uri, model_version_uri, protocol_version_uri, status, queue,"
                 " finished_at, error, missing_terms, created_by)"
                 " VALUES (%s, %s, %s, %s, 'INAPPLICABLE', %s, now(), %s, %s, %s)",
-                (run_id, experiment, model, protocol, queue,
-                 "the model does not annotate terms the protocol requires: " + ", ".join(lacking),
-                 list(lacking), created_by),
+                (
+                    run_id,
+                    experiment,
+                    model,
+                    protocol,
+                    queue,
+                    "the model does not annotate terms the protocol requires: " + ", ".join(lacking),
+                    list(lacking),
+                    created_by,
+                ),
             )
         else:
             try:
@@ -128,6 +155,7 @@ async def create_run(services: Services, model: str, protocol: str, *, queue: st
 
 # --- cancelling --------------------------------------------------------------------------------
 
+
 async def _may_manage(services: Services, caller: Caller | None, run: Run) -> bool:
     if caller is None:
         return False
@@ -147,7 +175,9 @@ async def _may_manage(services: Services, caller: Caller | None, run: Run) -> bo
     return False
 
 
-async def cancel_run(services: Services, run_id: str, caller: Caller | None, *, reason: str | None = None) -> Run:
+async def cancel_run(
+    services: Services, run_id: str, caller: Caller | None, *, reason: str | None = None
+) -> Run:
     """Stop a run: a queued job never starts, a running one has its engine process killed within seconds.
 
     Allowed to the user who started it, editors of its model or protocol, and admins. Cancelling a
@@ -157,7 +187,9 @@ async def cancel_run(services: Services, run_id: str, caller: Caller | None, *, 
         raise Unauthenticated()
     run = await visible_run(services, caller, run_id)
     if not await _may_manage(services, caller, run):
-        raise Forbidden("only the user who started a run, editors of its model or protocol, or an admin may cancel it")
+        raise Forbidden(
+            "only the user who started a run, editors of its model or protocol, or an admin may cancel it"
+        )
     return await mark_cancelled(services, run.id, reason or f"cancelled by {caller.name}")
 
 

@@ -82,6 +82,7 @@ class Run:
 
 # --- names -------------------------------------------------------------------------------------
 
+
 @functools.lru_cache(maxsize=65536)  # the experiment matrix names ~2,000 experiments per request
 def experiment_id(model_version_uri: str, protocol_version_uri: str) -> str:
     """Stable id of an experiment: the same pair of versions always names the same experiment."""
@@ -114,9 +115,11 @@ def check_run_id(run_id: str) -> str:
 
 # --- reading -----------------------------------------------------------------------------------
 
-COLUMNS = ("id, experiment_uri, model_version_uri, protocol_version_uri, status, queue, attempts, progress_done, "
-            "progress_total, queued_at, started_at, finished_at, worker, error, archive_path, created_by, claim, "
-            "heartbeat_at, missing_terms")
+COLUMNS = (
+    "id, experiment_uri, model_version_uri, protocol_version_uri, status, queue, attempts, progress_done, "
+    "progress_total, queued_at, started_at, finished_at, worker, error, archive_path, created_by, claim, "
+    "heartbeat_at, missing_terms"
+)
 
 
 async def fetch_runs(db: Any, sql: str, params: Iterable[Any] = ()) -> list[Run]:
@@ -135,8 +138,9 @@ async def get_run(db: Any, run_id: str) -> Run:
 
 async def history(db: Any, experiment: str) -> list[Run]:
     """Every run of an experiment, newest first: the first is the experiment's current run."""
-    return await fetch_runs(db, f"SELECT {COLUMNS} FROM runs WHERE experiment_uri = %s ORDER BY queued_at DESC, id",
-                        (experiment,))
+    return await fetch_runs(
+        db, f"SELECT {COLUMNS} FROM runs WHERE experiment_uri = %s ORDER BY queued_at DESC, id", (experiment,)
+    )
 
 
 async def current_run(db: Any, experiment: str) -> Run | None:
@@ -145,6 +149,7 @@ async def current_run(db: Any, experiment: str) -> Run | None:
 
 
 # --- visibility --------------------------------------------------------------------------------
+
 
 async def check_visible(services: Services, caller: Caller | None, *version_uris: str) -> None:
     """NotFound unless ``caller`` may see every one of these versions (an experiment's rule)."""
@@ -182,7 +187,9 @@ async def record_ended(services: Services, run_ids: list[str]) -> None:
     it is linked data too, as a finished run's is, and its experiment's current run is this one."""
     if not run_ids:
         return
-    for run in await fetch_runs(services.db, f"SELECT {COLUMNS} FROM runs WHERE id = ANY(%s::uuid[])", (run_ids,)):
+    for run in await fetch_runs(
+        services.db, f"SELECT {COLUMNS} FROM runs WHERE id = ANY(%s::uuid[])", (run_ids,)
+    ):
         provenance.write_run_graph(services.store, services.settings.base_uri, run, [])
     await flush_store(services.store)
 

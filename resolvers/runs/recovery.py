@@ -28,6 +28,7 @@ log = logging.getLogger(__name__)
 
 # --- recovery ----------------------------------------------------------------------------------
 
+
 @dataclass
 class Recovery:
     """What one :func:`recover` pass did (run ids)."""
@@ -41,8 +42,13 @@ class Recovery:
         return bool(self.requeued or self.orphans_removed or self.retried or self.failed)
 
 
-async def recover(services: Services, *, stale_after: float = STALE_AFTER, max_attempts: int = MAX_ATTEMPTS,
-                  reap: bool = True) -> Recovery:
+async def recover(
+    services: Services,
+    *,
+    stale_after: float = STALE_AFTER,
+    max_attempts: int = MAX_ATTEMPTS,
+    reap: bool = True,
+) -> Recovery:
     """Make PostgreSQL and Redis agree again, and (with ``reap``) release runs whose worker died.
 
     Safe to run at any time, from any number of web processes.
@@ -106,7 +112,9 @@ async def _reconcile(services: Services, report: Recovery) -> None:
             continue  # not an experiment job (e.g. ping)
     if candidates:
         async with services.db.connection() as conn:
-            cur = await conn.execute("SELECT id::text, status FROM runs WHERE id = ANY(%s::uuid[])", (candidates,))
+            cur = await conn.execute(
+                "SELECT id::text, status FROM runs WHERE id = ANY(%s::uuid[])", (candidates,)
+            )
             known: dict[str, str] = dict(await cur.fetchall())
         for job_id in candidates:
             if known.get(job_id) in ("QUEUED", "RUNNING"):

@@ -10,4 +10,5 @@ from schema.mutations.runs import RunMutations
 
 Mutation = merge_types("Mutation", (AccountMutations, EntityMutations, RunMutations))
 Mutation.__strawberry_definition__.description = (
-    "Everything that changes state; each answers a union of the result and the typed errors (`... on Error`).")
+    "Everything that changes state; each answers a union of the result and the typed errors (`... on Error`)."
+)

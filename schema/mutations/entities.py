@@ -21,8 +21,14 @@ from schema.types.errors import ValidationError as ValidationErrorType
 from schema.types.node import node_uri
 
 _ERRORS = ValidationErrorType | Unauthenticated | Forbidden | NotFoundType | Conflict
-EntityResult = Annotated[Model | Protocol | Dataset | _ERRORS, strawberry.union("EntityResult", description="The entity as it now is, or a typed error.")]
-VersionResult = Annotated[Version | _ERRORS, strawberry.union("VersionResult", description="The version as it now is, or a typed error.")]
+EntityResult = Annotated[
+    Model | Protocol | Dataset | _ERRORS,
+    strawberry.union("EntityResult", description="The entity as it now is, or a typed error."),
+]
+VersionResult = Annotated[
+    Version | _ERRORS,
+    strawberry.union("VersionResult", description="The version as it now is, or a typed error."),
+]
 
 
 @strawberry.type(description="The thing was deleted.")
@@ -30,7 +36,9 @@ class Deleted:
     id: strawberry.ID = strawberry.field(description="Global id of what was deleted.")
 
 
-DeleteResult = Annotated[Deleted | _ERRORS, strawberry.union("DeleteResult", description="What was deleted, or a typed error.")]
+DeleteResult = Annotated[
+    Deleted | _ERRORS, strawberry.union("DeleteResult", description="What was deleted, or a typed error.")
+]
 
 
 async def read_uploads(info: Info, files: list[Any] | None) -> list[Upload]:
@@ -40,8 +48,11 @@ async def read_uploads(info: Info, files: list[Any] | None) -> list[Upload]:
     for n, f in enumerate(files or []):
         name = getattr(f, "filename", None) or f"file {n + 1}"
         if not callable(getattr(f, "read", None)):  # the Upload scalar lets any JSON value through
-            raise ValidationError("files", f"{name} is not an uploaded file: send files as a GraphQL multipart "
-                                           "request (https://github.com/jaydenseric/graphql-multipart-request-spec)")
+            raise ValidationError(
+                "files",
+                f"{name} is not an uploaded file: send files as a GraphQL multipart "
+                "request (https://github.com/jaydenseric/graphql-multipart-request-spec)",
+            )
         data = await f.read(limit + 1)
         if len(data) > limit:
             raise UploadTooLarge(name, f"file is over the upload limit of {limit} bytes")
@@ -80,41 +91,76 @@ async def _version(info: Info, entity_uri: str, sha: str) -> Version:
 
 @strawberry.type
 class EntityMutations:
-    @strawberry.mutation(description="Create a model, protocol or dataset; with files, its first version too "
-                                     "(both or neither). Multipart upload (GraphQL multipart request spec).")
+    @strawberry.mutation(
+        description="Create a model, protocol or dataset; with files, its first version too "
+        "(both or neither). Multipart upload (GraphQL multipart request spec)."
+    )
     async def create_entity(
-        self, info: Info, kind: KindEnum, name: str, files: list[UploadScalar] | None = None,
-        message: str = "", main_file: str | None = None, visibility: VisibilityEnum = Visibility.PUBLIC,
+        self,
+        info: Info,
+        kind: KindEnum,
+        name: str,
+        files: list[UploadScalar] | None = None,
+        message: str = "",
+        main_file: str | None = None,
+        visibility: VisibilityEnum = Visibility.PUBLIC,
         tag: str | None = None,
-        protocol: Annotated[strawberry.ID | None, strawberry.argument(description="Datasets: the protocol's id.")] = None,
+        protocol: Annotated[
+            strawberry.ID | None, strawberry.argument(description="Datasets: the protocol's id.")
+        ] = None,
     ) -> EntityResult:
         async def run() -> Any:
             entities = info.context.entities
             protocol_uri = entity_uri_of(info, protocol, "protocol") if protocol else None
             uploads = await read_uploads(info, files)
             if uploads:
-                record, _ = await entities.publish(info.context.user, Kind(kind), name, uploads, message=message,
-                                                   main=main_file, visibility=visibility, tag=tag,
-                                                   protocol=protocol_uri)
+                record, _ = await entities.publish(
+                    info.context.user,
+                    Kind(kind),
+                    name,
+                    uploads,
+                    message=message,
+                    main=main_file,
+                    visibility=visibility,
+                    tag=tag,
+                    protocol=protocol_uri,
+                )
             else:
-                record = await entities.create_entity(info.context.user, Kind(kind), name, protocol=protocol_uri)
+                record = await entities.create_entity(
+                    info.context.user, Kind(kind), name, protocol=protocol_uri
+                )
             return await _entity(info, record)
 
         return await attempt(run())
 
-    @strawberry.mutation(description="Add a version from uploaded files (or COMBINE/zip archives); with `inherit`, "
-                                     "files of the latest version not uploaded again are kept.")
+    @strawberry.mutation(
+        description="Add a version from uploaded files (or COMBINE/zip archives); with `inherit`, "
+        "files of the latest version not uploaded again are kept."
+    )
     async def add_version(
-        self, info: Info, entity: strawberry.ID, files: list[UploadScalar], message: str = "",
-        main_file: str | None = None, visibility: VisibilityEnum = Visibility.PUBLIC, tag: str | None = None,
+        self,
+        info: Info,
+        entity: strawberry.ID,
+        files: list[UploadScalar],
+        message: str = "",
+        main_file: str | None = None,
+        visibility: VisibilityEnum = Visibility.PUBLIC,
+        tag: str | None = None,
         inherit: bool = False,
     ) -> VersionResult:
         async def run() -> Version:
             uri = entity_uri_of(info, entity)
             uploads = await read_uploads(info, files)
             record = await info.context.entities.add_version(
-                info.context.user, uri, uploads, message=message, main=main_file, visibility=visibility, tag=tag,
-                inherit=inherit)
+                info.context.user,
+                uri,
+                uploads,
+                message=message,
+                main=main_file,
+                visibility=visibility,
+                tag=tag,
+                inherit=inherit,
+            )
             return await _version(info, uri, record.sha)
 
         return await attempt(run())
@@ -128,8 +174,12 @@ class EntityMutations:
 
         return await attempt(run())
 
-    @strawberry.mutation(description="Make a version private or public (owner, admin) or moderated (moderators).")
-    async def set_visibility(self, info: Info, version: strawberry.ID, visibility: VisibilityEnum) -> VersionResult:
+    @strawberry.mutation(
+        description="Make a version private or public (owner, admin) or moderated (moderators)."
+    )
+    async def set_visibility(
+        self, info: Info, version: strawberry.ID, visibility: VisibilityEnum
+    ) -> VersionResult:
         async def run() -> Version:
             uri, sha = version_of(info, version)
             record = await info.context.entities.set_visibility(info.context.user, uri, sha, visibility)
@@ -164,7 +214,9 @@ class EntityMutations:
             _, record = await info.context.entities.get_version(info.context.user, uri, sha)
             await info.context.entities.delete_version(info.context.user, uri, sha)
             info.context.refresh()
-            return Deleted(id=strawberry.ID(record.uri.removeprefix(info.context.settings.base_uri.rstrip("/") + "/")))
+            return Deleted(
+                id=strawberry.ID(record.uri.removeprefix(info.context.settings.base_uri.rstrip("/") + "/"))
+            )
 
         return await attempt(run())
 
@@ -174,6 +226,8 @@ class EntityMutations:
             uri = entity_uri_of(info, entity)
             await info.context.entities.delete_entity(info.context.user, uri)
             info.context.refresh()
-            return Deleted(id=strawberry.ID(uri.removeprefix(info.context.settings.base_uri.rstrip("/") + "/")))
+            return Deleted(
+                id=strawberry.ID(uri.removeprefix(info.context.settings.base_uri.rstrip("/") + "/"))
+            )
 
         return await attempt(run())

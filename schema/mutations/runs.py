@@ -27,11 +27,15 @@ RunResult = Annotated[Run | _ERRORS, strawberry.union("RunResult", description="
 @strawberry.type(description="What running every compatible experiment of a version did.")
 class RunsQueued:
     queued: list[Run] = strawberry.field(description="Runs queued now.")
-    inapplicable: list[Run] = strawberry.field(description="Experiments recorded INAPPLICABLE (the model lacks terms).")
+    inapplicable: list[Run] = strawberry.field(
+        description="Experiments recorded INAPPLICABLE (the model lacks terms)."
+    )
     skipped: int = strawberry.field(description="Experiments that had a run already.")
 
 
-RunAllResult = Annotated[RunsQueued | _ERRORS, strawberry.union("RunAllResult", description="What was queued, or a typed error.")]
+RunAllResult = Annotated[
+    RunsQueued | _ERRORS, strawberry.union("RunAllResult", description="What was queued, or a typed error.")
+]
 
 
 def _run_id(info: Info, id: str) -> str:
@@ -54,15 +58,20 @@ async def _visible(info: Info, run: runs.Run) -> Run:
 
 @strawberry.type
 class RunMutations:
-    @strawberry.mutation(description="Run a model version under a protocol version (both must be visible to you). "
-                                     "An incompatible pair is recorded INAPPLICABLE, with the missing terms; an "
-                                     "experiment already queued or running answers that run.")
+    @strawberry.mutation(
+        description="Run a model version under a protocol version (both must be visible to you). "
+        "An incompatible pair is recorded INAPPLICABLE, with the missing terms; an "
+        "experiment already queued or running answers that run."
+    )
     async def run_experiment(self, info: Info, model: strawberry.ID, protocol: strawberry.ID) -> RunResult:
         async def go() -> Run:
             user = info.context.require_user()
             model_uri = _version_uri(info, model, "model")
             protocol_uri = _version_uri(info, protocol, "protocol")
-            for uri, argument, kind in ((model_uri, "model", "models"), (protocol_uri, "protocol", "protocols")):
+            for uri, argument, kind in (
+                (model_uri, "model", "models"),
+                (protocol_uri, "protocol", "protocols"),
+            ):
                 if f"/{kind}/" not in uri:
                     raise ValidationError(argument, f"{uri} is not a {argument} version")
             run = await runs.create_run(info.context.services, model_uri, protocol_uri, caller=user)
@@ -70,28 +79,36 @@ class RunMutations:
 
         return await attempt(go())
 
-    @strawberry.mutation(description="Queue every experiment of this version with the latest version of each "
-                                     "counterpart, that has no run yet (editors of the version's entity).")
+    @strawberry.mutation(
+        description="Queue every experiment of this version with the latest version of each "
+        "counterpart, that has no run yet (editors of the version's entity)."
+    )
     async def run_all_compatible(self, info: Info, version: strawberry.ID) -> RunAllResult:
         async def go() -> RunsQueued:
             user = info.context.require_user()
             entity_uri, sha = version_of(info, version)
             entity, _ = await info.context.entities.get_version(user, entity_uri, sha)
             if not can_edit(user, await info.context.entities.access(entity)):
-                raise Forbidden(f"only the owner and collaborators of {entity.name!r} may run all its experiments")
+                raise Forbidden(
+                    f"only the owner and collaborators of {entity.name!r} may run all its experiments"
+                )
             done = await runs.queue_for_version(info.context.services, f"{entity_uri}/versions/{sha}")
             # runs were queued with what the version's author may see; answer only what the caller may see
             info.context.refresh()
             loaders = info.context.loaders
             queued = await asyncio.gather(*(loaders.visible_run(i) for i in done.queued))
             inapplicable = await asyncio.gather(*(loaders.visible_run(i) for i in done.inapplicable))
-            return RunsQueued(queued=[Run.of(info, r) for r in queued if r is not None],
-                              inapplicable=[Run.of(info, r) for r in inapplicable if r is not None],
-                              skipped=done.skipped)
+            return RunsQueued(
+                queued=[Run.of(info, r) for r in queued if r is not None],
+                inapplicable=[Run.of(info, r) for r in inapplicable if r is not None],
+                skipped=done.skipped,
+            )
 
         return await attempt(go())
 
-    @strawberry.mutation(description="Cancel a queued or running run (its starter, editors of its versions, admins).")
+    @strawberry.mutation(
+        description="Cancel a queued or running run (its starter, editors of its versions, admins)."
+    )
     async def cancel_run(self, info: Info, run: strawberry.ID) -> RunResult:
         async def go() -> Run:
             user = info.context.require_user()
@@ -101,15 +118,17 @@ class RunMutations:
 
         return await attempt(go())
 
-    @strawberry.mutation(description="Run the experiment of a finished run again (answers the active run if one is "
-                                     "queued or running).")
+    @strawberry.mutation(
+        description="Run the experiment of a finished run again (answers the active run if one is "
+        "queued or running)."
+    )
     async def rerun(self, info: Info, run: strawberry.ID) -> RunResult:
         async def go() -> Run:
             user = info.context.require_user()
             old = await runs.visible_run(info.context.services, user, _run_id(info, run))
-            new = await runs.create_run(info.context.services, old.model_version_uri, old.protocol_version_uri,
-                                        caller=user)
+            new = await runs.create_run(
+                info.context.services, old.model_version_uri, old.protocol_version_uri, caller=user
+            )
             return await _visible(info, new)
 
         return await attempt(go())
-

@@ -41,7 +41,9 @@ from worker.contract import format_of
 class File:
     path: str = strawberry.field(description="Path inside the version (folders separated by '/').")
     size: int = strawberry.field(description="Size in bytes.")
-    format: str = strawberry.field(description="COMBINE format IRI of the file (CellML, protocol text, CSV, …).")
+    format: str = strawberry.field(
+        description="COMBINE format IRI of the file (CellML, protocol text, CSV, …)."
+    )
     is_main: bool = strawberry.field(description="True for the version's main file (named in its manifest).")
     url: str = strawberry.field(description="Where to download it (same permission checks as here).")
 
@@ -71,9 +73,19 @@ class Version(Node):
             return found
         base = info.context.settings.base_uri
         found = built[("Version", record.uri)] = cls(
-            id=strawberry.ID(node_id(base, record.uri)), uri=record.uri, record=record, entity_record=entity,
-            sha=record.sha, message=record.message, author=User.named(info, record.author), created=record.created,
-            visibility=record.visibility, tags=list(record.tags), main_file=record.main, kind=record.kind)
+            id=strawberry.ID(node_id(base, record.uri)),
+            uri=record.uri,
+            record=record,
+            entity_record=entity,
+            sha=record.sha,
+            message=record.message,
+            author=User.named(info, record.author),
+            created=record.created,
+            visibility=record.visibility,
+            tags=list(record.tags),
+            main_file=record.main,
+            kind=record.kind,
+        )
         return found
 
     @strawberry.field(description="The entity this is a version of.")
@@ -89,23 +101,47 @@ class Version(Node):
     @strawberry.field(description="The version's files (the COMBINE manifest included).")
     def files(self, info: Info) -> list[File]:
         repo = info.context.loaders.repos.open(self.entity_record.kind.segment, self.entity_record.id)
-        prefix = f"/{self.entity_record.kind.segment}/{self.entity_record.id}/versions/{self.record.sha}/files/"
-        return [File(path=f.path, size=f.size, format=format_of(f.path), is_main=f.path == self.record.main,
-                     url=prefix + quote(f.path)) for f in repo.files(self.record.sha)]
+        prefix = (
+            f"/{self.entity_record.kind.segment}/{self.entity_record.id}/versions/{self.record.sha}/files/"
+        )
+        return [
+            File(
+                path=f.path,
+                size=f.size,
+                format=format_of(f.path),
+                is_main=f.path == self.record.main,
+                url=prefix + quote(f.path),
+            )
+            for f in repo.files(self.record.sha)
+        ]
 
     @strawberry.field(description="Where to download the whole version as a COMBINE/OMEX archive.")
     def archive_url(self) -> str:
-        return f"/{self.entity_record.kind.segment}/{self.entity_record.id}/versions/{self.record.sha}/archive"
+        return (
+            f"/{self.entity_record.kind.segment}/{self.entity_record.id}/versions/{self.record.sha}/archive"
+        )
 
-    @strawberry.field(description="Runs of experiments with this version (as model or protocol) whose other "
-                                  "version you may see too, newest first; optionally only those with a status.")
-    async def runs(self, info: Info, status: RunStatus | None = None, first: int | None = None,
-                   after: str | None = None, last: int | None = None, before: str | None = None) -> Connection[Run]:
-        return await version_runs(info, self.record.uri, status=status, first=first, after=after, last=last,
-                                  before=before)
+    @strawberry.field(
+        description="Runs of experiments with this version (as model or protocol) whose other "
+        "version you may see too, newest first; optionally only those with a status."
+    )
+    async def runs(
+        self,
+        info: Info,
+        status: RunStatus | None = None,
+        first: int | None = None,
+        after: str | None = None,
+        last: int | None = None,
+        before: str | None = None,
+    ) -> Connection[Run]:
+        return await version_runs(
+            info, self.record.uri, status=status, first=first, after=after, last=last, before=before
+        )
 
-    @strawberry.field(description="Experiments with this version that have been run (and whose other version you "
-                                  "may see), the most recently run first.")
+    @strawberry.field(
+        description="Experiments with this version that have been run (and whose other version you "
+        "may see), the most recently run first."
+    )
     async def experiments(self, info: Info) -> list[Experiment]:
         return await version_experiments(info, self.record.uri)
 
@@ -121,17 +157,24 @@ class Version(Node):
             return None
         return [Variable(row=r) for r in await info.context.loaders.variables.load(self.record.uri)]
 
-    @strawberry.field(description="Protocols: the terms it needs, its inputs and outputs (null for other kinds).")
+    @strawberry.field(
+        description="Protocols: the terms it needs, its inputs and outputs (null for other kinds)."
+    )
     async def interface(self, info: Info) -> ProtocolInterface | None:
         if self.record.kind is not Kind.PROTOCOL:
             return None
         row = await info.context.loaders.interface.load(self.record.uri)
         return ProtocolInterface(
-            required_terms=terms(row.required_terms), optional_terms=terms(row.optional_terms),
-            inputs=[InterfaceItem(part=p) for p in row.inputs], outputs=[InterfaceItem(part=p) for p in row.outputs])
+            required_terms=terms(row.required_terms),
+            optional_terms=terms(row.optional_terms),
+            inputs=[InterfaceItem(part=p) for p in row.inputs],
+            outputs=[InterfaceItem(part=p) for p in row.outputs],
+        )
 
-    @strawberry.field(description="Models: the latest versions of the protocols you may see that this version "
-                                  "fits (null for other kinds).")
+    @strawberry.field(
+        description="Models: the latest versions of the protocols you may see that this version "
+        "fits (null for other kinds)."
+    )
     async def compatible_protocols(self, info: Info) -> list[Version] | None:
         if self.record.kind is not Kind.MODEL:
             return None
@@ -140,40 +183,63 @@ class Version(Node):
         protocols = await loaders.latest_protocol_versions()  # the same order as ``found``
         return [Version.of(info, e, v) for c, (e, v) in zip(found, protocols, strict=True) if c.fits]
 
-    @strawberry.field(description="Models: this version against the latest version of every protocol you may "
-                                  "see (null for other kinds).")
+    @strawberry.field(
+        description="Models: this version against the latest version of every protocol you may "
+        "see (null for other kinds)."
+    )
     async def compatibility(self, info: Info, only_fitting: bool = False) -> list[Compatibility] | None:
         if self.record.kind is not Kind.MODEL:
             return None
         loaders = info.context.loaders
         found = await loaders.compatible.load(self.record.uri)
         protocols = await loaders.latest_protocol_versions()  # the same order as ``found``
-        return [Compatibility.of(self, Version.of(info, e, v), c.missing)
-                for c, (e, v) in zip(found, protocols, strict=True) if c.fits or not only_fitting]
+        return [
+            Compatibility.of(self, Version.of(info, e, v), c.missing)
+            for c, (e, v) in zip(found, protocols, strict=True)
+            if c.fits or not only_fitting
+        ]
 
 
 @strawberry.interface(description="A model, protocol or dataset: a named, owned, versioned set of files.")
 class Entity(Node):
     record: strawberry.Private[EntityRecord]
     kind: KindEnum = strawberry.field(description="model, protocol or dataset.")
-    name: str = strawberry.field(description="The entity's name (unique among its owner's entities of its kind).")
+    name: str = strawberry.field(
+        description="The entity's name (unique among its owner's entities of its kind)."
+    )
     created: datetime = strawberry.field(description="When the entity was created.")
     owner: User = strawberry.field(description="Who owns it.")
 
     @strawberry.field(description="The versions you may see, newest first.")
-    async def versions(self, info: Info, first: int | None = None, after: str | None = None,
-                       last: int | None = None, before: str | None = None) -> Connection[Version]:
+    async def versions(
+        self,
+        info: Info,
+        first: int | None = None,
+        after: str | None = None,
+        last: int | None = None,
+        before: str | None = None,
+    ) -> Connection[Version]:
         visible = await info.context.loaders.visible_versions(self.record)
         ordered = sorted(visible, key=lambda v: _newest_first(v.created, v.uri))
-        return paginate(ordered, lambda v: _newest_first(v.created, v.uri), lambda v: Version.of(info, self.record, v),
-                        first=first, after=after, last=last, before=before, maximum=info.context.limits.page_size)
+        return paginate(
+            ordered,
+            lambda v: _newest_first(v.created, v.uri),
+            lambda v: Version.of(info, self.record, v),
+            first=first,
+            after=after,
+            last=last,
+            before=before,
+            maximum=info.context.limits.page_size,
+        )
 
     @strawberry.field(description="The newest version you may see.")
     async def latest_version(self, info: Info) -> Version | None:
         latest = await info.context.loaders.latest_visible(self.record)
         return Version.of(info, self.record, latest) if latest else None
 
-    @strawberry.field(description="One version by tag, full SHA, unique SHA prefix or 'latest' (null if none you may see).")
+    @strawberry.field(
+        description="One version by tag, full SHA, unique SHA prefix or 'latest' (null if none you may see)."
+    )
     async def version(self, info: Info, ref: str) -> Version | None:
         visible = await info.context.loaders.visible_versions(self.record)
         try:
@@ -220,9 +286,15 @@ _CLASSES: dict[Kind, type[Entity]] = {Kind.MODEL: Model, Kind.PROTOCOL: Protocol
 
 
 def _fields(info: Info, record: EntityRecord) -> dict:
-    return {"id": strawberry.ID(node_id(info.context.settings.base_uri, record.uri)), "uri": record.uri,
-            "record": record, "kind": record.kind, "name": record.name, "created": record.created,
-            "owner": User.named(info, record.owner)}
+    return {
+        "id": strawberry.ID(node_id(info.context.settings.base_uri, record.uri)),
+        "uri": record.uri,
+        "record": record,
+        "kind": record.kind,
+        "name": record.name,
+        "created": record.created,
+        "owner": User.named(info, record.owner),
+    }
 
 
 def entity_object(info: Info, record: EntityRecord) -> Entity:
@@ -247,11 +319,19 @@ async def version_at(info: Info, uri: str) -> Version | None:
 EntityConnection = Connection[Entity]
 
 
-async def matching_entities(info: Info, records: list[EntityRecord], *, visibility: Visibility | None, term: str | None,
-                    text: str | None) -> list[EntityRecord]:
+async def matching_entities(
+    info: Info,
+    records: list[EntityRecord],
+    *,
+    visibility: Visibility | None,
+    term: str | None,
+    text: str | None,
+) -> list[EntityRecord]:
     loaders = info.context.loaders
     if visibility is not None:
-        records = [r for r in records if any(v.visibility is visibility for v in await loaders.visible_versions(r))]
+        records = [
+            r for r in records if any(v.visibility is visibility for v in await loaders.visible_versions(r))
+        ]
     if term is not None:
         iri = search.expand(term.strip())
         latest = [(r, await loaders.latest_visible(r)) for r in records]
@@ -260,8 +340,11 @@ async def matching_entities(info: Info, records: list[EntityRecord], *, visibili
         model_terms = await loaders.terms.load_many([v.uri for _, v in models]) if models else []
         interfaces = await loaders.interface.load_many([v.uri for _, v in protocols]) if protocols else []
         keep = {r.uri for (r, _), found in zip(models, model_terms, strict=True) if iri in found}
-        keep |= {r.uri for (r, _), row in zip(protocols, interfaces, strict=True)
-                 if iri in row.required_terms or iri in row.optional_terms}
+        keep |= {
+            r.uri
+            for (r, _), row in zip(protocols, interfaces, strict=True)
+            if iri in row.required_terms or iri in row.optional_terms
+        }
         records = [r for r in records if r.uri in keep]
     if text is not None and text.strip():
         needle = text.strip().casefold()
@@ -269,23 +352,35 @@ async def matching_entities(info: Info, records: list[EntityRecord], *, visibili
         if any(r.kind is Kind.MODEL for r in records):
             # CPU-heavy for a long text over a large store: in a thread (pyoxigraph lets go of the GIL), so the
             # event loop goes on answering other requests meanwhile
-            hits = await asyncio.to_thread(search.find_models, info.context.services.store, loaders.base, text,
-                                           latest_only=False)
+            hits = await asyncio.to_thread(
+                search.find_models, info.context.services.store, loaders.base, text, latest_only=False
+            )
             hit_versions = {h.version for h in hits}
         keep = []
         for r in records:
             visible = await loaders.visible_versions(r)
-            if needle in r.name.casefold() or any(needle in v.message.casefold() for v in visible) \
-                    or any(v.uri in hit_versions for v in visible):
+            if (
+                needle in r.name.casefold()
+                or any(needle in v.message.casefold() for v in visible)
+                or any(v.uri in hit_versions for v in visible)
+            ):
                 keep.append(r)
         records = keep
     return records
 
 
 async def entity_connection(
-    info: Info, *, kinds: list[Kind], owner: str | None = None, visibility: Visibility | None = None,
-    term: str | None = None, text: str | None = None, first: int | None = None, after: str | None = None,
-    last: int | None = None, before: str | None = None,
+    info: Info,
+    *,
+    kinds: list[Kind],
+    owner: str | None = None,
+    visibility: Visibility | None = None,
+    term: str | None = None,
+    text: str | None = None,
+    first: int | None = None,
+    after: str | None = None,
+    last: int | None = None,
+    before: str | None = None,
 ) -> Connection:
     """A page of the entities you may see, newest first, filtered."""
     limits = info.context.limits
@@ -297,6 +392,13 @@ async def entity_connection(
         records = [r for r in records if r.owner == owner]
     records = await matching_entities(info, records, visibility=visibility, term=term, text=text)
     records.sort(key=lambda r: _newest_first(r.created, r.uri))
-    return paginate(records, lambda r: _newest_first(r.created, r.uri), lambda r: entity_object(info, r),
-                    first=first, after=after, last=last, before=before, maximum=limits.page_size)
-
+    return paginate(
+        records,
+        lambda r: _newest_first(r.created, r.uri),
+        lambda r: entity_object(info, r),
+        first=first,
+        after=after,
+        last=last,
+        before=before,
+        maximum=limits.page_size,
+    )

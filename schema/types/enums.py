@@ -8,6 +8,8 @@ from resolvers.metadata import Kind, Visibility
 
 KindEnum = strawberry.enum(Kind, name="Kind", description="The kind of an entity.")
 VisibilityEnum = strawberry.enum(
-    Visibility, name="Visibility",
+    Visibility,
+    name="Visibility",
     description="Who sees a version: private (owner, collaborators, admins), public (anyone), "
-                "moderated (public and endorsed by a moderator).")
+    "moderated (public and endorsed by a moderator).",
+)

@@ -12,11 +12,15 @@ import strawberry
 from resolvers import errors
 
 
-@strawberry.interface(description="Something the caller asked for could not be done; the message says how to fix it.")
+@strawberry.interface(
+    description="Something the caller asked for could not be done; the message says how to fix it."
+)
 class Error:
     message: str = strawberry.field(description="What went wrong and how to fix it.")
-    code: str = strawberry.field(description="A stable code: invalid, too_large, unauthenticated, forbidden, "
-                                             "not_found, conflict, unchanged, wrong_credentials, throttled.")
+    code: str = strawberry.field(
+        description="A stable code: invalid, too_large, unauthenticated, forbidden, "
+        "not_found, conflict, unchanged, wrong_credentials, throttled."
+    )
 
 
 @strawberry.type(description="An argument or uploaded file is wrong.")
@@ -39,7 +43,9 @@ class NotFound(Error):
     pass
 
 
-@strawberry.type(description="The request clashes with existing state (duplicate name or tag, identical version, race).")
+@strawberry.type(
+    description="The request clashes with existing state (duplicate name or tag, identical version, race)."
+)
 class Conflict(Error):
     pass
 

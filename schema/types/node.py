@@ -31,7 +31,9 @@ def node_uri(base_uri: str, node_id: str) -> str:
 @strawberry.interface(description="Anything with a global id: refetch it with `node(id:)`.")
 class Node:
     id: strawberry.ID = strawberry.field(description="Global id: the resource URI's path under the base URI.")
-    uri: str = strawberry.field(description="The resource URI (dereferenceable: HTML for browsers, RDF for programs).")
+    uri: str = strawberry.field(
+        description="The resource URI (dereferenceable: HTML for browsers, RDF for programs)."
+    )
 
     @classmethod
     def resolve_type(cls, obj: Any, info: Any, abstract_type: Any) -> str:

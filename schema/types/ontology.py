@@ -16,12 +16,16 @@ if TYPE_CHECKING:
 @strawberry.type(description="A term of an ontology (e.g. oxmeta), by IRI.")
 class OntologyTerm:
     iri: str = strawberry.field(description="The term's IRI.")
-    label: str | None = strawberry.field(description="The term's rdfs:label in the loaded ontologies, if it has one.")
+    label: str | None = strawberry.field(
+        description="The term's rdfs:label in the loaded ontologies, if it has one."
+    )
     short_name: str = strawberry.field(description="A short name: the part after '#' or the last '/'.")
 
     @classmethod
     def of(cls, iri: str) -> OntologyTerm:
-        return cls(iri=iri, label=term_labels().get(iri), short_name=iri.rsplit("#", 1)[-1].rsplit("/", 1)[-1])
+        return cls(
+            iri=iri, label=term_labels().get(iri), short_name=iri.rsplit("#", 1)[-1].rsplit("/", 1)[-1]
+        )
 
 
 def terms(iris: list[str] | tuple[str, ...]) -> list[OntologyTerm]:
@@ -88,21 +92,32 @@ class InterfaceItem:
 
 @strawberry.type(description="What a protocol needs from a model and what it produces.")
 class ProtocolInterface:
-    required_terms: list[OntologyTerm] = strawberry.field(description="Terms a model must annotate to run it.")
-    optional_terms: list[OntologyTerm] = strawberry.field(description="Terms it uses when the model has them.")
+    required_terms: list[OntologyTerm] = strawberry.field(
+        description="Terms a model must annotate to run it."
+    )
+    optional_terms: list[OntologyTerm] = strawberry.field(
+        description="Terms it uses when the model has them."
+    )
     inputs: list[InterfaceItem] = strawberry.field(description="Inputs that can be set, with defaults.")
     outputs: list[InterfaceItem] = strawberry.field(description="Outputs it produces.")
 
 
-@strawberry.type(description="Whether a model version fits a protocol version (annotates every term it requires).")
+@strawberry.type(
+    description="Whether a model version fits a protocol version (annotates every term it requires)."
+)
 class Compatibility:
-    fits: bool = strawberry.field(description="True when the model annotates every term the protocol requires.")
+    fits: bool = strawberry.field(
+        description="True when the model annotates every term the protocol requires."
+    )
     missing_terms: list[OntologyTerm] = strawberry.field(
-        description="The required terms the model lacks (empty when it fits).")
+        description="The required terms the model lacks (empty when it fits)."
+    )
     model: Annotated[Version, strawberry.lazy("schema.types.entities")] = strawberry.field(
-        description="The model version.")
+        description="The model version."
+    )
     protocol: Annotated[Version, strawberry.lazy("schema.types.entities")] = strawberry.field(
-        description="The protocol version.")
+        description="The protocol version."
+    )
 
     @classmethod
     def of(cls, model: Version, protocol: Version, missing: tuple[str, ...]) -> Compatibility:

@@ -24,22 +24,34 @@ DEFAULT_PAGE_SIZE = 20
 @strawberry.type(description="Where a page sits in the whole list.")
 class PageInfo:
     has_next_page: bool = strawberry.field(description="More items follow the last one of this page.")
-    has_previous_page: bool = strawberry.field(description="More items come before the first one of this page.")
-    start_cursor: str | None = strawberry.field(description="Cursor of the first item (null on an empty page).")
-    end_cursor: str | None = strawberry.field(description="Cursor of the last item: pass it as `after` for the next page.")
+    has_previous_page: bool = strawberry.field(
+        description="More items come before the first one of this page."
+    )
+    start_cursor: str | None = strawberry.field(
+        description="Cursor of the first item (null on an empty page)."
+    )
+    end_cursor: str | None = strawberry.field(
+        description="Cursor of the last item: pass it as `after` for the next page."
+    )
 
 
 @strawberry.type(description="One item of a page and its cursor.")
 class Edge(Generic[T]):
-    cursor: str = strawberry.field(description="Opaque position of this item (keyset: survives inserts and deletes).")
+    cursor: str = strawberry.field(
+        description="Opaque position of this item (keyset: survives inserts and deletes)."
+    )
     node: T = strawberry.field(description="The item.")
 
 
 @strawberry.type(description="A page of a list (Relay cursor connection).")
 class Connection(Generic[T]):
     edges: list[Edge[T]] = strawberry.field(description="The items of this page with their cursors.")
-    page_info: PageInfo = strawberry.field(description="Whether there are more pages, and the cursors to get them.")
-    total_count: int = strawberry.field(description="How many items the whole list holds (only those visible to you).")
+    page_info: PageInfo = strawberry.field(
+        description="Whether there are more pages, and the cursors to get them."
+    )
+    total_count: int = strawberry.field(
+        description="How many items the whole list holds (only those visible to you)."
+    )
 
     @strawberry.field(description="The items of this page without cursors.")
     def nodes(self) -> list[T]:
@@ -70,8 +82,15 @@ def check_page_size(first: int | None, last: int | None, maximum: int) -> None:
 
 
 def paginate(
-    items: Sequence[T], key: Callable[[T], Sequence[Any]], wrap: Callable[[T], Any], *,
-    first: int | None, after: str | None, last: int | None, before: str | None, maximum: int,
+    items: Sequence[T],
+    key: Callable[[T], Sequence[Any]],
+    wrap: Callable[[T], Any],
+    *,
+    first: int | None,
+    after: str | None,
+    last: int | None,
+    before: str | None,
+    maximum: int,
 ) -> Connection[Any]:
     """Cut ``items`` (already in order: ascending by ``key``) into the page the Relay arguments ask for."""
     check_page_size(first, last, maximum)
@@ -92,11 +111,15 @@ def paginate(
     if first is not None and len(window) > first:
         window, has_next = window[:first], True
     if last is not None and len(window) > last:
-        window, has_previous = window[len(window) - last:], True
+        window, has_previous = window[len(window) - last :], True
     edges = [Edge(cursor=encode_cursor(k), node=wrap(i)) for k, i in window]
     return Connection(
-        edges=edges, total_count=len(keyed),
-        page_info=PageInfo(has_next_page=has_next, has_previous_page=has_previous,
-                           start_cursor=edges[0].cursor if edges else None,
-                           end_cursor=edges[-1].cursor if edges else None),
+        edges=edges,
+        total_count=len(keyed),
+        page_info=PageInfo(
+            has_next_page=has_next,
+            has_previous_page=has_previous,
+            start_cursor=edges[0].cursor if edges else None,
+            end_cursor=edges[-1].cursor if edges else None,
+        ),
     )

@@ -71,8 +71,10 @@ class Output:
     def scalar(self) -> float | None:
         return self.row.values[0] if self.row.values is not None and len(self.row.values) == 1 else None
 
-    @strawberry.field(description="Its numbers in order, when it is small enough to be kept as data (else null: "
-                                  "download the file).")
+    @strawberry.field(
+        description="Its numbers in order, when it is small enough to be kept as data (else null: "
+        "download the file)."
+    )
     def values(self) -> list[float] | None:
         return list(self.row.values) if self.row.values is not None else None
 
@@ -154,8 +156,12 @@ class Experiment(Node):
     @classmethod
     def of(cls, info: Info, model: str, protocol: str) -> Experiment:
         uri = runs.experiment_uri(info.context.settings.base_uri, model, protocol)
-        return cls(id=strawberry.ID(node_id(info.context.settings.base_uri, uri)), uri=uri, model_uri=model,
-                   protocol_uri=protocol)
+        return cls(
+            id=strawberry.ID(node_id(info.context.settings.base_uri, uri)),
+            uri=uri,
+            model_uri=model,
+            protocol_uri=protocol,
+        )
 
     @strawberry.field(description="The model version.")
     async def model(self, info: Info) -> Annotated[Version, strawberry.lazy("schema.types.entities")] | None:
@@ -164,7 +170,9 @@ class Experiment(Node):
         return await version_at(info, self.model_uri)
 
     @strawberry.field(description="The protocol version.")
-    async def protocol(self, info: Info) -> Annotated[Version, strawberry.lazy("schema.types.entities")] | None:
+    async def protocol(
+        self, info: Info
+    ) -> Annotated[Version, strawberry.lazy("schema.types.entities")] | None:
         from schema.types.entities import version_at
 
         return await version_at(info, self.protocol_uri)
@@ -173,7 +181,9 @@ class Experiment(Node):
     async def compatibility(self, info: Info) -> Compatibility | None:
         from schema.types.entities import version_at
 
-        model, protocol = await asyncio.gather(version_at(info, self.model_uri), version_at(info, self.protocol_uri))
+        model, protocol = await asyncio.gather(
+            version_at(info, self.model_uri), version_at(info, self.protocol_uri)
+        )
         if model is None or protocol is None:
             return None
         found = await info.context.loaders.pair.load((self.model_uri, self.protocol_uri))
@@ -225,12 +235,16 @@ class MatrixCell:
         return strawberry.ID(node_id(info.context.settings.base_uri, self.protocol_uri))
 
 
-@strawberry.type(description="Model versions × protocol versions, with compatibility and the newest run per cell.")
+@strawberry.type(
+    description="Model versions × protocol versions, with compatibility and the newest run per cell."
+)
 class ExperimentMatrix:
     models: list[Annotated[Version, strawberry.lazy("schema.types.entities")]] = strawberry.field(
-        description="The rows: model versions.")
+        description="The rows: model versions."
+    )
     protocols: list[Annotated[Version, strawberry.lazy("schema.types.entities")]] = strawberry.field(
-        description="The columns: protocol versions.")
+        description="The columns: protocol versions."
+    )
     cells: list[MatrixCell] = strawberry.field(description="Every cell, row by row.")
 
 
@@ -240,13 +254,16 @@ class AlignedOutput:
     units: str = strawberry.field(description="Its units (from the first run that has it).")
     description: str = strawberry.field(description="What it is.")
     values: list[Output | None] = strawberry.field(
-        description="The output of each run, in the order of `runs` (null where a run lacks it).")
+        description="The output of each run, in the order of `runs` (null where a run lacks it)."
+    )
 
 
 @strawberry.type(description="Runs side by side, their outputs aligned by name.")
 class Comparison:
     runs: list[Run] = strawberry.field(description="The runs you may see, in the order asked.")
-    outputs: list[AlignedOutput] = strawberry.field(description="Every output name any run has, sorted by name.")
+    outputs: list[AlignedOutput] = strawberry.field(
+        description="Every output name any run has, sorted by name."
+    )
 
 
 async def compare(info: Info, run_ids: list[str]) -> Comparison:
@@ -258,14 +275,23 @@ async def compare(info: Info, run_ids: list[str]) -> Comparison:
     for name in names:
         per_run = [next((o for o in rows if o.name == name), None) for rows in outputs]
         first = next(o for o in per_run if o is not None)
-        aligned.append(AlignedOutput(
-            name=name, units=first.units, description=first.description,
-            values=[Output(row=o, run_record=r.record) if o is not None else None
-                    for o, r in zip(per_run, visible, strict=True)]))
+        aligned.append(
+            AlignedOutput(
+                name=name,
+                units=first.units,
+                description=first.description,
+                values=[
+                    Output(row=o, run_record=r.record) if o is not None else None
+                    for o, r in zip(per_run, visible, strict=True)
+                ],
+            )
+        )
     return Comparison(runs=visible, outputs=aligned)
 
 
-async def matrix(info: Info, models: list[tuple[object, object]], protocols: list[tuple[object, object]]) -> ExperimentMatrix:
+async def matrix(
+    info: Info, models: list[tuple[object, object]], protocols: list[tuple[object, object]]
+) -> ExperimentMatrix:
     """``models``/``protocols``: (entity record, version record) pairs the caller may see."""
     from schema.types.entities import Version
 
@@ -273,12 +299,18 @@ async def matrix(info: Info, models: list[tuple[object, object]], protocols: lis
     rows = loaders.grid([v.uri for _, v in models], [v.uri for _, v in protocols])  # type: ignore[attr-defined]
     found = [c for row in rows for c in row]
     base = info.context.settings.base_uri
-    histories = await loaders.histories([runs.experiment_uri(base, c.model, c.protocol) for c in found]) if found else []
+    histories = (
+        await loaders.histories([runs.experiment_uri(base, c.model, c.protocol) for c in found])
+        if found
+        else []
+    )
     return ExperimentMatrix(
         models=[Version.of(info, e, v) for e, v in models],  # type: ignore[arg-type]
         protocols=[Version.of(info, e, v) for e, v in protocols],  # type: ignore[arg-type]
-        cells=[MatrixCell(model_uri=c.model, protocol_uri=c.protocol, missing=c.missing, history=h)
-               for c, h in zip(found, histories, strict=True)],
+        cells=[
+            MatrixCell(model_uri=c.model, protocol_uri=c.protocol, missing=c.missing, history=h)
+            for c, h in zip(found, histories, strict=True)
+        ],
     )
 
 
@@ -304,19 +336,36 @@ async def resolve_uri(info: Info, path: list[str], uri: str) -> Node | None:
 
 # --- lists of runs -------------------------------------------------------------------------------
 
+
 def _run_key(run: RunRecord) -> tuple[float, str]:
     """Newest first as an ascending key: queued_at descending, then id."""
     return (-run.queued_at.timestamp(), run.id)
 
 
-async def version_runs(info: Info, version_uri: str, *, status: RunStatus | None, first: int | None,
-                       after: str | None, last: int | None, before: str | None) -> Connection[Run]:
+async def version_runs(
+    info: Info,
+    version_uri: str,
+    *,
+    status: RunStatus | None,
+    first: int | None,
+    after: str | None,
+    last: int | None,
+    before: str | None,
+) -> Connection[Run]:
     """The runs using a version, whose other version the caller may see too, newest first."""
     found = await info.context.loaders.visible_runs_of_version(version_uri)
     if status is not None:
         found = [r for r in found if r.status == status.value]
-    return paginate(sorted(found, key=_run_key), _run_key, lambda r: Run.of(info, r), first=first, after=after,
-                    last=last, before=before, maximum=info.context.limits.page_size)
+    return paginate(
+        sorted(found, key=_run_key),
+        _run_key,
+        lambda r: Run.of(info, r),
+        first=first,
+        after=after,
+        last=last,
+        before=before,
+        maximum=info.context.limits.page_size,
+    )
 
 
 async def version_experiments(info: Info, version_uri: str) -> list[Experiment]:
@@ -337,8 +386,9 @@ def _decode_run_cursor(after: str) -> tuple[datetime, str]:
     return when, run_id
 
 
-async def recent_runs(info: Info, *, status: RunStatus | None, first: int | None,
-                      after: str | None) -> Connection[Run]:
+async def recent_runs(
+    info: Info, *, status: RunStatus | None, first: int | None, after: str | None
+) -> Connection[Run]:
     """Every run the caller may see (both versions visible), newest first, a page at a time (forward only)."""
     from resolvers.metadata import Kind
 
@@ -346,17 +396,32 @@ async def recent_runs(info: Info, *, status: RunStatus | None, first: int | None
     check_page_size(first, None, limits.page_size)
     size = first if first is not None else min(DEFAULT_PAGE_SIZE, limits.page_size)
     loaders = info.context.loaders
-    models, protocols = await asyncio.gather(loaders.visible_version_uris(Kind.MODEL),
-                                             loaders.visible_version_uris(Kind.PROTOCOL))
-    page = await batch.recent_runs(info.context.services.db, sorted(models), sorted(protocols),
-                                   status=status.value if status is not None else None,
-                                   after=_decode_run_cursor(after) if after is not None else None, limit=size)
+    models, protocols = await asyncio.gather(
+        loaders.visible_version_uris(Kind.MODEL), loaders.visible_version_uris(Kind.PROTOCOL)
+    )
+    page = await batch.recent_runs(
+        info.context.services.db,
+        sorted(models),
+        sorted(protocols),
+        status=status.value if status is not None else None,
+        after=_decode_run_cursor(after) if after is not None else None,
+        limit=size,
+    )
     for r in page.runs:
         loaders.run.prime(r.id, r)
-    edges = [Edge(cursor=encode_cursor([r.queued_at.isoformat(), r.id]), node=Run.of(info, r)) for r in page.runs]
-    return Connection(edges=edges, total_count=page.total, page_info=PageInfo(
-        has_next_page=page.has_more, has_previous_page=after is not None,
-        start_cursor=edges[0].cursor if edges else None, end_cursor=edges[-1].cursor if edges else None))
+    edges = [
+        Edge(cursor=encode_cursor([r.queued_at.isoformat(), r.id]), node=Run.of(info, r)) for r in page.runs
+    ]
+    return Connection(
+        edges=edges,
+        total_count=page.total,
+        page_info=PageInfo(
+            has_next_page=page.has_more,
+            has_previous_page=after is not None,
+            start_cursor=edges[0].cursor if edges else None,
+            end_cursor=edges[-1].cursor if edges else None,
+        ),
+    )
 
 
 async def count_runs(info: Info) -> int:
@@ -364,6 +429,9 @@ async def count_runs(info: Info) -> int:
     from resolvers.metadata import Kind
 
     loaders = info.context.loaders
-    models, protocols = await asyncio.gather(loaders.visible_version_uris(Kind.MODEL),
-                                             loaders.visible_version_uris(Kind.PROTOCOL))
-    return (await batch.recent_runs(info.context.services.db, sorted(models), sorted(protocols), limit=0)).total
+    models, protocols = await asyncio.gather(
+        loaders.visible_version_uris(Kind.MODEL), loaders.visible_version_uris(Kind.PROTOCOL)
+    )
+    return (
+        await batch.recent_runs(info.context.services.db, sorted(models), sorted(protocols), limit=0)
+    ).total

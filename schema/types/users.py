@@ -27,19 +27,36 @@ class User(Node):
         built = info.context.loaders.objects
         if (found := built.get(("User", name))) is None:
             uri = user_uri(info.context.settings.base_uri, name)
-            found = built[("User", name)] = cls(id=strawberry.ID(node_id(info.context.settings.base_uri, uri)),
-                                                uri=uri, name=name)
+            found = built[("User", name)] = cls(
+                id=strawberry.ID(node_id(info.context.settings.base_uri, uri)), uri=uri, name=name
+            )
         return found
 
     @strawberry.field(description="Entities this user owns that you may see, newest first.")
     async def entities(
-        self, info: Info, kind: KindEnum | None = None, text: str | None = None, term: str | None = None,
-        first: int | None = None, after: str | None = None, last: int | None = None, before: str | None = None,
+        self,
+        info: Info,
+        kind: KindEnum | None = None,
+        text: str | None = None,
+        term: str | None = None,
+        first: int | None = None,
+        after: str | None = None,
+        last: int | None = None,
+        before: str | None = None,
     ) -> Connection[Annotated[Entity, strawberry.lazy("schema.types.entities")]]:
         from schema.types.entities import entity_connection
 
-        return await entity_connection(info, kinds=[kind] if kind else list(Kind), owner=self.name,
-                                       text=text, term=term, first=first, after=after, last=last, before=before)
+        return await entity_connection(
+            info,
+            kinds=[kind] if kind else list(Kind),
+            owner=self.name,
+            text=text,
+            term=term,
+            first=first,
+            after=after,
+            last=last,
+            before=before,
+        )
 
 
 @strawberry.type(description="An API token; its secret is shown once, when it is created.")
@@ -49,7 +66,8 @@ class ApiToken:
     created_at: datetime = strawberry.field(description="When it was created.")
     revoked_at: datetime | None = strawberry.field(description="When it was revoked (null: still valid).")
     secret: str | None = strawberry.field(
-        description="The token to send as `Authorization: Bearer …`; only in the createToken answer.")
+        description="The token to send as `Authorization: Bearer …`; only in the createToken answer."
+    )
 
     @classmethod
     def of(cls, t: accounts.ApiToken) -> ApiToken:
@@ -78,4 +96,6 @@ class Me:
 
     @strawberry.field(description="The caller's API tokens, revoked ones included.")
     async def tokens(self, info: Info) -> list[ApiToken]:
-        return [ApiToken.of(t) for t in await accounts.list_tokens(info.context.services.db, self.user_record)]
+        return [
+            ApiToken.of(t) for t in await accounts.list_tokens(info.context.services.db, self.user_record)
+        ]

@@ -16,8 +16,10 @@ def add_commands(sub: Any) -> None:
     upgrade = db_sub.add_parser("upgrade", help="apply pending migrations")
     upgrade.set_defaults(func=cmd_db)
 
-    rebase = sub.add_parser("rebase", help="rewrite the store and database from one base URI to another "
-                            "(stop every Weblab process first)")
+    rebase = sub.add_parser(
+        "rebase",
+        help="rewrite the store and database from one base URI to another (stop every Weblab process first)",
+    )
     rebase.add_argument("old", help="the base URI the data was written under")
     rebase.add_argument("new", help="the base URI to serve it under (WEBLAB_BASE_URI from then on)")
     rebase.set_defaults(func=cmd_rebase)
@@ -50,13 +52,16 @@ async def _db_upgrade(settings: Settings) -> int:
     return 0
 
 
-
 def cmd_rebase(args: argparse.Namespace, settings: Settings) -> int:
     return asyncio.run(_rebase(settings, args.old, args.new))
 
 
-_REBASED_COLUMNS = (("collaborators", "entity_uri"), ("runs", "experiment_uri"), ("runs", "model_version_uri"),
-                    ("runs", "protocol_version_uri"))
+_REBASED_COLUMNS = (
+    ("collaborators", "entity_uri"),
+    ("runs", "experiment_uri"),
+    ("runs", "model_version_uri"),
+    ("runs", "protocol_version_uri"),
+)
 
 
 async def _rebase(settings: Settings, old: str, new: str) -> int:
@@ -73,7 +78,9 @@ async def _rebase(settings: Settings, old: str, new: str) -> int:
     try:
         store = open_triple_store(settings.store_dir, settings.sparql_url)
     except Exception as exc:  # pyoxigraph says "LOCK" in an OSError when another process holds the store
-        return fail(f"cannot open the triple store ({exc}); stop every Weblab process on this data directory first")
+        return fail(
+            f"cannot open the triple store ({exc}); stop every Weblab process on this data directory first"
+        )
     embedded = EmbeddedServices()
     try:
         url = settings.database_url or start_postgres(settings.data_dir, embedded)
@@ -85,7 +92,9 @@ async def _rebase(settings: Settings, old: str, new: str) -> int:
                 for table, column in _REBASED_COLUMNS:
                     cur = await conn.execute(
                         f"UPDATE {table} SET {column} = %(new)s || substr({column}, length(%(old)s) + 1) "
-                        f"WHERE starts_with({column}, %(old)s)", {"old": old, "new": new})
+                        f"WHERE starts_with({column}, %(old)s)",
+                        {"old": old, "new": new},
+                    )
                     rows += cur.rowcount
                 # raises before the database commits: a refused or failed rewrite leaves both as they were
                 await asyncio.to_thread(registry.rebase_store, store, old, new)
@@ -96,6 +105,8 @@ async def _rebase(settings: Settings, old: str, new: str) -> int:
     finally:
         store.close()
         embedded.stop()
-    print(f"rebased from {old} to {new}: the triple store, and {rows} database rows; "
-          f"start the platform with WEBLAB_BASE_URI={new}")
+    print(
+        f"rebased from {old} to {new}: the triple store, and {rows} database rows; "
+        f"start the platform with WEBLAB_BASE_URI={new}"
+    )
     return 0

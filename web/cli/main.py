@@ -13,8 +13,11 @@ GROUPS = (serve, db, users, content)
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="weblab", description="Weblab: cardiac models, protocols and experiments "
-                                     "as linked data. Settings come from WEBLAB_* environment variables.")
+    parser = argparse.ArgumentParser(
+        prog="weblab",
+        description="Weblab: cardiac models, protocols and experiments "
+        "as linked data. Settings come from WEBLAB_* environment variables.",
+    )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for group in GROUPS:
         group.add_commands(sub)

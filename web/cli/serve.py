@@ -47,8 +47,9 @@ async def _serve(settings: Settings, import_demo: bool) -> int:
     app = create_app(settings, services, close_services=True)
     if import_demo and settings.import_demo:
         app.state.startup_hooks.append(_demo_import_hook(settings))
-    config = uvicorn.Config(app, host=settings.host, port=settings.port, log_config=None,
-                            lifespan="on", proxy_headers=True)
+    config = uvicorn.Config(
+        app, host=settings.host, port=settings.port, log_config=None, lifespan="on", proxy_headers=True
+    )
     await uvicorn.Server(config).serve()
     return 0
 

@@ -29,7 +29,9 @@ def cmd_user_add(args: argparse.Namespace, settings: Settings) -> int:
         return fail("give the password on standard input, e.g. `echo 'secret pw' | weblab user add ...`", 2)
 
     async def action(services: Services) -> int:
-        user = await accounts.create_user(services.db, args.name, args.email, password, frozenset(args.role or ()))
+        user = await accounts.create_user(
+            services.db, args.name, args.email, password, frozenset(args.role or ())
+        )
         roles = ", ".join(sorted(user.roles)) or "no roles"
         print(f"created user {user.name} <{user.email}> ({roles})")
         return 0

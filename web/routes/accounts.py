@@ -60,9 +60,13 @@ def throttled(exc: throttle.Throttled) -> JSONResponse:
 async def register(request: Request) -> JSONResponse:
     data = await body(request)
     try:
-        user = await throttle.register(request.app.state.services, _field(data, "name"),
-                                       _field(data, "email"), _field(data, "password"),
-                                       throttle.client_address(request))
+        user = await throttle.register(
+            request.app.state.services,
+            _field(data, "name"),
+            _field(data, "email"),
+            _field(data, "password"),
+            throttle.client_address(request),
+        )
     except throttle.Throttled as exc:
         return throttled(exc)
     return JSONResponse({"user": user_json(user)}, status_code=201)
@@ -72,8 +76,9 @@ async def login(request: Request) -> JSONResponse:
     data = await body(request)
     sessions.check_login_csrf(request, data.get("csrf_token"))
     try:
-        user, session = await sessions.start_session(request.app.state.services, request, _field(data, "name"),
-                                                     _field(data, "password"))
+        user, session = await sessions.start_session(
+            request.app.state.services, request, _field(data, "name"), _field(data, "password")
+        )
     except throttle.Throttled as exc:
         return throttled(exc)
     response = JSONResponse({"user": user_json(user), "csrf_token": session.csrf_token})
@@ -83,7 +88,9 @@ async def login(request: Request) -> JSONResponse:
 
 async def logout(request: Request) -> Response:
     response = Response(status_code=204)
-    await sessions.end_session(request.app.state.services, getattr(request.state, "session_token", None), response)
+    await sessions.end_session(
+        request.app.state.services, getattr(request.state, "session_token", None), response
+    )
     return response
 
 
@@ -92,8 +99,12 @@ async def me(request: Request) -> JSONResponse:
 
 
 def token_json(token: accounts.ApiToken) -> dict[str, Any]:
-    out: dict[str, Any] = {"id": token.id, "name": token.name, "created_at": token.created_at.isoformat(),
-                           "revoked_at": token.revoked_at.isoformat() if token.revoked_at else None}
+    out: dict[str, Any] = {
+        "id": token.id,
+        "name": token.name,
+        "created_at": token.created_at.isoformat(),
+        "revoked_at": token.revoked_at.isoformat() if token.revoked_at else None,
+    }
     if token.secret:
         out["token"] = token.secret
     return out

@@ -52,15 +52,29 @@ def _disposition(filename: str) -> str:
 
 def version_json(version: VersionRecord) -> dict[str, Any]:
     return {
-        "uri": version.uri, "entity": version.entity_uri, "sha": version.sha, "message": version.message,
-        "author": version.author, "created": version.created.isoformat(), "visibility": version.visibility.value,
-        "main": version.main, "parent": version.parent, "tags": list(version.tags),
+        "uri": version.uri,
+        "entity": version.entity_uri,
+        "sha": version.sha,
+        "message": version.message,
+        "author": version.author,
+        "created": version.created.isoformat(),
+        "visibility": version.visibility.value,
+        "main": version.main,
+        "parent": version.parent,
+        "tags": list(version.tags),
     }
 
 
 def entity_json(entity: EntityRecord) -> dict[str, Any]:
-    return {"uri": entity.uri, "id": entity.id, "kind": entity.kind.value, "name": entity.name,
-            "owner": entity.owner, "created": entity.created.isoformat(), "protocol": entity.protocol}
+    return {
+        "uri": entity.uri,
+        "id": entity.id,
+        "kind": entity.kind.value,
+        "name": entity.name,
+        "owner": entity.owner,
+        "created": entity.created.isoformat(),
+        "protocol": entity.protocol,
+    }
 
 
 async def download_file(request: Request) -> Response:
@@ -72,10 +86,14 @@ async def download_file(request: Request) -> Response:
     media_type = mimetypes.guess_type(path)[0] or "application/octet-stream"
     if path.lower().endswith(".cellml"):
         media_type = "application/cellml+xml"
-    return Response(data, media_type=media_type, headers={
-        "Content-Disposition": _disposition(path.rsplit("/", 1)[-1]),
-        "ETag": f'"{version.sha}:{quote(path)}"',
-    })
+    return Response(
+        data,
+        media_type=media_type,
+        headers={
+            "Content-Disposition": _disposition(path.rsplit("/", 1)[-1]),
+            "ETag": f'"{version.sha}:{quote(path)}"',
+        },
+    )
 
 
 async def download_archive(request: Request) -> Response:
@@ -83,10 +101,14 @@ async def download_archive(request: Request) -> Response:
     entity, version, data = await entities.archive(
         request.state.user, _entity_uri(request, entities), request.path_params["ref"]
     )
-    return Response(data, media_type="application/vnd.combine.omex", headers={
-        "Content-Disposition": _disposition(f"{entity.id}-{version.sha[:12]}.omex"),
-        "ETag": f'"{version.sha}"',
-    })
+    return Response(
+        data,
+        media_type="application/vnd.combine.omex",
+        headers={
+            "Content-Disposition": _disposition(f"{entity.id}-{version.sha[:12]}.omex"),
+            "ETag": f'"{version.sha}"',
+        },
+    )
 
 
 async def diff(request: Request) -> Response:
@@ -120,7 +142,9 @@ async def _read_form(request: Request, entities: Entities) -> tuple[dict[str, st
     body_limit = entities.limits.max_unpacked_bytes + limit
     declared = request.headers.get("content-length")
     if declared and declared.isdigit() and int(declared) > body_limit:
-        raise UploadTooLarge("files", f"request of {declared} bytes is over the upload limit of {body_limit} bytes")
+        raise UploadTooLarge(
+            "files", f"request of {declared} bytes is over the upload limit of {body_limit} bytes"
+        )
     fields: dict[str, str] = {}
     uploads: list[Upload] = []
     async with _limited(request, body_limit).form(max_files=MAX_FILES, max_fields=100) as form:
@@ -144,25 +168,39 @@ async def create_entity(request: Request) -> Response:
     entities = _entities(request)
     fields, uploads = await _read_form(request, entities)
     entity, version = await entities.publish(
-        request.state.user, _kind(request), fields.get("name", ""), uploads,
-        message=fields.get("message", ""), main=fields.get("main") or None,
-        visibility=fields.get("visibility") or "public", tag=fields.get("tag") or None,
+        request.state.user,
+        _kind(request),
+        fields.get("name", ""),
+        uploads,
+        message=fields.get("message", ""),
+        main=fields.get("main") or None,
+        visibility=fields.get("visibility") or "public",
+        tag=fields.get("tag") or None,
         protocol=fields.get("protocol") or None,
     )
-    return JSONResponse({"entity": entity_json(entity), "version": version_json(version)}, status_code=201,
-                        headers={"Location": version.uri})
+    return JSONResponse(
+        {"entity": entity_json(entity), "version": version_json(version)},
+        status_code=201,
+        headers={"Location": version.uri},
+    )
 
 
 async def add_version(request: Request) -> Response:
     entities = _entities(request)
     fields, uploads = await _read_form(request, entities)
     version = await entities.add_version(
-        request.state.user, _entity_uri(request, entities), uploads,
-        message=fields.get("message", ""), main=fields.get("main") or None,
-        visibility=fields.get("visibility") or "public", tag=fields.get("tag") or None,
+        request.state.user,
+        _entity_uri(request, entities),
+        uploads,
+        message=fields.get("message", ""),
+        main=fields.get("main") or None,
+        visibility=fields.get("visibility") or "public",
+        tag=fields.get("tag") or None,
         inherit=_flag(fields.get("inherit")),
     )
-    return JSONResponse({"version": version_json(version)}, status_code=201, headers={"Location": version.uri})
+    return JSONResponse(
+        {"version": version_json(version)}, status_code=201, headers={"Location": version.uri}
+    )
 
 
 def routes() -> list[BaseRoute]:

@@ -138,7 +138,11 @@ class WeblabGraphQL(GraphQL[Context, None]):
         response = super().create_response(response_data, sub_response)
         if sub_response.media_type == GRAPHQL_RESPONSE:
             response.headers["content-type"] = GRAPHQL_RESPONSE
-            if isinstance(response_data, dict) and response_data.get("data") is None and response_data.get("errors"):
+            if (
+                isinstance(response_data, dict)
+                and response_data.get("data") is None
+                and response_data.get("errors")
+            ):
                 response.status_code = 400
         return response
 
@@ -154,7 +158,9 @@ REVOKED_CLOSE = 4401  # graphql-transport-ws: Unauthorized
 class CredentialGuard:
     """Runs one authenticated WebSocket so that it ends with its credential (see the module's docstring)."""
 
-    def __init__(self, services: Services, kind: str, secret_digest: bytes, listener: RevocationListener) -> None:
+    def __init__(
+        self, services: Services, kind: str, secret_digest: bytes, listener: RevocationListener
+    ) -> None:
         self.services = services
         self.kind = kind
         self.digest = secret_digest
@@ -172,8 +178,11 @@ class CredentialGuard:
             return False
         if time.monotonic() - self.checked >= max_age:
             try:
-                active = await accounts.credential_active(self.services.db, self.kind,  # type: ignore[arg-type]
-                                                          self.digest)
+                active = await accounts.credential_active(
+                    self.services.db,
+                    self.kind,  # type: ignore[arg-type]
+                    self.digest,
+                )
             except Exception:  # noqa: BLE001 - database away: closed too, the client reconnects later
                 active = False
             self.checked = time.monotonic()
@@ -188,8 +197,13 @@ class CredentialGuard:
         assert self._send is not None
         async with self._sending:
             with contextlib.suppress(Exception):
-                await self._send({"type": "websocket.close", "code": REVOKED_CLOSE,
-                                  "reason": "the credential was revoked or the session ended"})
+                await self._send(
+                    {
+                        "type": "websocket.close",
+                        "code": REVOKED_CLOSE,
+                        "reason": "the credential was revoked or the session ended",
+                    }
+                )
 
     async def run(self, app: Any, scope: Scope, receive: Receive, send: Send) -> None:
         self._send = send
@@ -232,9 +246,21 @@ class CredentialGuard:
         await self.listener.watch(self.services, self.digest, self.revoked)
         watcher = asyncio.create_task(watch())
         try:
-            if not await self.valid(0):  # revoked between the handshake and listening: refused as at the handshake
-                await refuse_websocket(scope, receive, send, 401, {"error": {
-                    "code": "unauthenticated", "message": "the credential was revoked or the session ended"}})
+            if not await self.valid(
+                0
+            ):  # revoked between the handshake and listening: refused as at the handshake
+                await refuse_websocket(
+                    scope,
+                    receive,
+                    send,
+                    401,
+                    {
+                        "error": {
+                            "code": "unauthenticated",
+                            "message": "the credential was revoked or the session ended",
+                        }
+                    },
+                )
                 return
             await app(scope, guarded_receive, guarded_send)
         finally:
@@ -262,8 +288,9 @@ class GraphQLEndpoint:
         app = self.app_for(scope["app"].state.settings)
         state = scope.get("state", {})
         if scope["type"] == "websocket" and state.get("credential") is not None:
-            guard = CredentialGuard(scope["app"].state.services, state["auth"], state["credential"],
-                                    self._revocations)
+            guard = CredentialGuard(
+                scope["app"].state.services, state["auth"], state["credential"], self._revocations
+            )
             await guard.run(app, scope, receive, send)
         else:
             await app(scope, receive, send)

@@ -51,8 +51,11 @@ async def describe(request: Request) -> Response:
         return _not_found()
     try:
         fmt_param = request.query_params.get("format")
-        fmt = formats.by_parameter(fmt_param, OFFERED) if fmt_param else formats.negotiate(
-            request.headers.get("accept"), OFFERED)
+        fmt = (
+            formats.by_parameter(fmt_param, OFFERED)
+            if fmt_param
+            else formats.negotiate(request.headers.get("accept"), OFFERED)
+        )
     except formats.NotAcceptable as exc:
         return error_response(errors.NotAcceptable(str(exc)))
     scope = await service.visible_to(caller)
@@ -64,13 +67,17 @@ async def describe(request: Request) -> Response:
         answer = await service.query(f"DESCRIBE <{node.value}>", caller, format="ntriples")
     except errors.SparqlError as exc:
         return error_response(exc)
-    triples = [ox.Triple(q.subject, q.predicate, q.object)
-               for q in ox.parse(answer.body, format=ox.RdfFormat.N_TRIPLES)]
+    triples = [
+        ox.Triple(q.subject, q.predicate, q.object)
+        for q in ox.parse(answer.body, format=ox.RdfFormat.N_TRIPLES)
+    ]
     if not any(t.subject == node for t in triples):
         return _not_found()
     headers = {"Vary": "Accept", "Link": signposting(uri, triples)}
     if fmt is formats.HTML:
-        return _templates.TemplateResponse(request, "resource.html", _page(uri, triples, service.base_uri), headers=headers)
+        return _templates.TemplateResponse(
+            request, "resource.html", _page(uri, triples, service.base_uri), headers=headers
+        )
     body = formats.serialize_triples(triples, fmt, _prefixes())
     return Response(body, media_type=formats.content_type(fmt), headers=headers)
 
@@ -96,15 +103,19 @@ def signposting(uri: str, triples: list[ox.Triple]) -> str:
 
 
 def _prefixes() -> dict[str, str]:
-    return {"weblab": "https://w3id.org/weblab/ns#", "dcterms": "http://purl.org/dc/terms/",
-            "prov": "http://www.w3.org/ns/prov#", "xsd": "http://www.w3.org/2001/XMLSchema#",
-            "rdfs": "http://www.w3.org/2000/01/rdf-schema#"}
+    return {
+        "weblab": "https://w3id.org/weblab/ns#",
+        "dcterms": "http://purl.org/dc/terms/",
+        "prov": "http://www.w3.org/ns/prov#",
+        "xsd": "http://www.w3.org/2001/XMLSchema#",
+        "rdfs": "http://www.w3.org/2000/01/rdf-schema#",
+    }
 
 
 def _short(iri: str) -> str:
     for prefix, ns in _prefixes().items():
         if iri.startswith(ns):
-            return f"{prefix}:{iri[len(ns):]}"
+            return f"{prefix}:{iri[len(ns) :]}"
     if iri == RDF_TYPE:
         return "a"
     return iri
@@ -116,22 +127,38 @@ def _term(term: Any) -> dict[str, str | None]:
     if isinstance(term, ox.BlankNode):
         return {"kind": "bnode", "href": None, "text": "_:" + term.value}
     if isinstance(term, ox.Literal):
-        note = term.language or (None if term.datatype.value.endswith("#string") else _short(term.datatype.value))
+        note = term.language or (
+            None if term.datatype.value.endswith("#string") else _short(term.datatype.value)
+        )
         return {"kind": "literal", "href": None, "text": term.value, "note": note}
     return {"kind": "other", "href": None, "text": str(term)}
 
 
 def _page(uri: str, triples: list[ox.Triple], base: str) -> dict:
     subject = ox.NamedNode(uri)
-    title = next((t.object.value for t in triples if t.subject == subject
-                  and t.predicate.value == "http://purl.org/dc/terms/title"), uri)
-    rows = [{"subject": _term(t.subject), "predicate": _term(t.predicate), "object": _term(t.object)}
-            for t in sorted(triples, key=lambda t: (t.subject != subject, str(t.subject), str(t.predicate)))]
-    alternates = [{"href": f"{uri}?format={f.name}", "type": f.media_type, "name": f.name}
-                  for f in (formats.TURTLE, formats.JSONLD, formats.NTRIPLES, formats.RDFXML)]
+    title = next(
+        (
+            t.object.value
+            for t in triples
+            if t.subject == subject and t.predicate.value == "http://purl.org/dc/terms/title"
+        ),
+        uri,
+    )
+    rows = [
+        {"subject": _term(t.subject), "predicate": _term(t.predicate), "object": _term(t.object)}
+        for t in sorted(triples, key=lambda t: (t.subject != subject, str(t.subject), str(t.predicate)))
+    ]
+    alternates = [
+        {"href": f"{uri}?format={f.name}", "type": f.media_type, "name": f.name}
+        for f in (formats.TURTLE, formats.JSONLD, formats.NTRIPLES, formats.RDFXML)
+    ]
     # The page people work in (web/routes/pages.py) lives beside the resource URI under /view/.
     path = uri.removeprefix(base)
-    view = "/view/" + path if path.split("/", 1)[0] in ("models", "protocols", "datasets", "runs", "experiments") else None
+    view = (
+        "/view/" + path
+        if path.split("/", 1)[0] in ("models", "protocols", "datasets", "runs", "experiments")
+        else None
+    )
     return {"uri": uri, "title": title, "rows": rows, "alternates": alternates, "view": view}
 
 

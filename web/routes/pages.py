@@ -36,7 +36,7 @@ def view_url(uri: str, base_uri: str) -> str:
     """The page for a resource URI: ``{BASE}models/x`` → ``/view/models/x``; other URIs are returned as they are."""
     base = base_uri.rstrip("/") + "/"
     if uri.startswith(base):
-        return "/view/" + uri[len(base):]
+        return "/view/" + uri[len(base) :]
     return uri
 
 
@@ -73,12 +73,18 @@ async def home(request: Request) -> Response:
 async def entity_list(request: Request) -> Response:
     segment = request.url.path.strip("/")
     kind = KINDS[segment]
-    return _render(request, "list.html", f"{kind.capitalize()}s", kind=kind, segment=segment,
-                   owner=request.query_params.get("owner", ""),
-                   visibility=request.query_params.get("visibility", ""),
-                   term=request.query_params.get("term", ""),
-                   text=request.query_params.get("q", ""),
-                   deleted=request.query_params.get("deleted", ""))  # the entity page sends here after a delete
+    return _render(
+        request,
+        "list.html",
+        f"{kind.capitalize()}s",
+        kind=kind,
+        segment=segment,
+        owner=request.query_params.get("owner", ""),
+        visibility=request.query_params.get("visibility", ""),
+        term=request.query_params.get("term", ""),
+        text=request.query_params.get("q", ""),
+        deleted=request.query_params.get("deleted", ""),
+    )  # the entity page sends here after a delete
 
 
 async def entity_page(request: Request) -> Response:
@@ -88,8 +94,16 @@ async def entity_page(request: Request) -> Response:
     entity_id = request.path_params["entity_id"]
     uri = request.app.state.settings.uri(f"{segment}/{entity_id}")
     version = request.path_params.get("ref") or request.query_params.get("version", "latest")
-    return _render(request, "entity.html", entity_id, kind=KINDS[segment], segment=segment, entity_id=entity_id,
-                   entity_uri=uri, version=version)
+    return _render(
+        request,
+        "entity.html",
+        entity_id,
+        kind=KINDS[segment],
+        segment=segment,
+        entity_id=entity_id,
+        entity_uri=uri,
+        version=version,
+    )
 
 
 async def upload(request: Request) -> Response:
@@ -98,7 +112,9 @@ async def upload(request: Request) -> Response:
     kind = request.query_params.get("kind", "model")
     if kind not in KINDS.values():
         kind = "model"
-    return _render(request, "upload.html", "Upload", kind=kind, entity_uri=request.query_params.get("entity", ""))
+    return _render(
+        request, "upload.html", "Upload", kind=kind, entity_uri=request.query_params.get("entity", "")
+    )
 
 
 async def matrix(request: Request) -> Response:
@@ -127,7 +143,9 @@ async def login(request: Request) -> Response:
 
 
 async def register(request: Request) -> Response:
-    return _render(request, "register.html", "Register", next=_safe_next(request.query_params.get("next", "/")))
+    return _render(
+        request, "register.html", "Register", next=_safe_next(request.query_params.get("next", "/"))
+    )
 
 
 async def account(request: Request) -> Response:
@@ -140,8 +158,14 @@ async def moderation(request: Request) -> Response:
     if (redirect := _signed_in(request)) is not None:
         return redirect
     if not request.state.user.is_moderator:
-        return _render(request, "message.html", "Moderation", status_code=403,
-                       heading="Moderators only", message="Only moderators and admins can moderate versions.")
+        return _render(
+            request,
+            "message.html",
+            "Moderation",
+            status_code=403,
+            heading="Moderators only",
+            message="Only moderators and admins can moderate versions.",
+        )
     return _render(request, "moderation.html", "Moderation")
 
 
@@ -151,7 +175,9 @@ def _safe_next(target: str) -> str:
 
 
 def _not_found(request: Request, message: str) -> Response:
-    return _render(request, "message.html", "Not found", status_code=404, heading="Not found", message=message)
+    return _render(
+        request, "message.html", "Not found", status_code=404, heading="Not found", message=message
+    )
 
 
 def routes() -> list[BaseRoute]:

@@ -69,23 +69,33 @@ async def _check_archive_token(services: Services, payload: dict[str, Any]) -> N
     """An archive token is good while its run is RUNNING under the claim it was issued to, for its versions."""
     run_id, version, claim = payload.get("r"), payload.get("v"), payload.get("c")
     if not isinstance(run_id, str) or not isinstance(claim, str):
-        raise Forbidden("this archive link is not bound to a claimed run; archive links work only while their "
-                        "run is claimed and running")
+        raise Forbidden(
+            "this archive link is not bound to a claimed run; archive links work only while their "
+            "run is claimed and running"
+        )
     try:
         run = await runs.get_run(services.db, run_id)
     except NotFound:
-        raise Forbidden(f"this archive link was issued for run {run_id}, which does not exist any more; archive "
-                        "links work only while their run is claimed and running") from None
+        raise Forbidden(
+            f"this archive link was issued for run {run_id}, which does not exist any more; archive "
+            "links work only while their run is claimed and running"
+        ) from None
     if run.status != "RUNNING":
-        raise Forbidden(f"this archive link was issued for run {run.id}, which is {run.status.lower()} now; "
-                        "archive links work only while their run is claimed and running")
+        raise Forbidden(
+            f"this archive link was issued for run {run.id}, which is {run.status.lower()} now; "
+            "archive links work only while their run is claimed and running"
+        )
     if run.claim is None or not hmac.compare_digest(_claim_digest(run.claim), claim):
-        raise Forbidden(f"this archive link was issued for an earlier claim of run {run.id}, which was claimed "
-                        "again since; archive links work only while their run is claimed and running, "
-                        "under the claim they were issued to")
+        raise Forbidden(
+            f"this archive link was issued for an earlier claim of run {run.id}, which was claimed "
+            "again since; archive links work only while their run is claimed and running, "
+            "under the claim they were issued to"
+        )
     if version not in (run.model_version_uri, run.protocol_version_uri):
-        raise Forbidden(f"this archive link names a version that run {run.id} does not use; archive links work "
-                        "only while their run is claimed and running, for its model and protocol")
+        raise Forbidden(
+            f"this archive link names a version that run {run.id} does not use; archive links work "
+            "only while their run is claimed and running, for its model and protocol"
+        )
 
 
 async def _signed_body(request: Request) -> bytes:
@@ -93,8 +103,13 @@ async def _signed_body(request: Request) -> bytes:
     body = await request.body()
     path = request.url.path + (f"?{request.url.query}" if request.url.query else "")
     try:
-        verify_request(_services(request).settings.signing_key, request.headers.get(SIGNATURE_HEADER),
-                       request.method, path, body)
+        verify_request(
+            _services(request).settings.signing_key,
+            request.headers.get(SIGNATURE_HEADER),
+            request.method,
+            path,
+            body,
+        )
     except BadSignature as exc:
         raise Unauthenticated(f"runner callbacks must be signed with the shared secret: {exc}") from exc
     return body
@@ -126,12 +141,14 @@ def _int(data: dict[str, Any], name: str) -> int:
 
 # --- workers -----------------------------------------------------------------------------------
 
+
 async def claim(request: Request) -> JSONResponse:
     data = _json_fields(await _signed_body(request))
     services = _services(request)
     settings = services.settings
-    granted = await runs.claim_run(services, request.path_params["run_id"], _str(data, "claim"),
-                                   _str(data, "worker"))
+    granted = await runs.claim_run(
+        services, request.path_params["run_id"], _str(data, "claim"), _str(data, "worker")
+    )
     run = granted.run
     answer: dict[str, Any] = {"proceed": granted.proceed, "status": run.status, "attempt": run.attempts}
     if granted.proceed:
@@ -143,9 +160,12 @@ async def claim(request: Request) -> JSONResponse:
             return f"/runner/archives/{token}"
 
         answer.update(
-            model_url=url(run.model_version_uri), protocol_url=url(run.protocol_version_uri),
-            time_limit=settings.run_time_limit, cancel_key=cancel_key(settings.queue_name, run.id),
-            engine=getattr(request.app.state, "run_engine", None), inputs={},
+            model_url=url(run.model_version_uri),
+            protocol_url=url(run.protocol_version_uri),
+            time_limit=settings.run_time_limit,
+            cancel_key=cancel_key(settings.queue_name, run.id),
+            engine=getattr(request.app.state, "run_engine", None),
+            inputs={},
         )
     return JSONResponse(answer)
 
@@ -153,15 +173,21 @@ async def claim(request: Request) -> JSONResponse:
 async def progress(request: Request) -> JSONResponse:
     data = _json_fields(await _signed_body(request))
     claim_token = _str(data, "claim")
-    run = await runs.report_progress(_services(request), request.path_params["run_id"], claim_token,
-                                     _int(data, "done"), _int(data, "total"))
+    run = await runs.report_progress(
+        _services(request),
+        request.path_params["run_id"],
+        claim_token,
+        _int(data, "done"),
+        _int(data, "total"),
+    )
     return JSONResponse({"stop": runs.should_stop(run, claim_token), "status": run.status})
 
 
 async def release(request: Request) -> JSONResponse:
     data = _json_fields(await _signed_body(request))
-    run = await runs.release_run(_services(request), request.path_params["run_id"], _str(data, "claim"),
-                                 _str(data, "reason"))
+    run = await runs.release_run(
+        _services(request), request.path_params["run_id"], _str(data, "claim"), _str(data, "reason")
+    )
     return JSONResponse({"status": run.status})
 
 
@@ -178,8 +204,15 @@ async def result(request: Request) -> JSONResponse:
     claim_token, status = q.get("claim", ""), q.get("status", "")
     if not claim_token:
         raise ValidationError("claim", "is required")
-    finished = await runs.finish_run(services, request.path_params["run_id"], claim_token, status, archive,
-                                     engine_version=q.get("engine", ""), missing=q.get("missing", "").split())
+    finished = await runs.finish_run(
+        services,
+        request.path_params["run_id"],
+        claim_token,
+        status,
+        archive,
+        engine_version=q.get("engine", ""),
+        missing=q.get("missing", "").split(),
+    )
     return JSONResponse({"status": finished.run.status, "changed": finished.changed})
 
 
@@ -194,11 +227,15 @@ async def version_archive(request: Request) -> Response:
     await _check_archive_token(services, payload)
     entity, sha = runs.split_version_uri(payload["v"])
     _, version, data = await Entities.from_services(services).archive(RUNNER, entity, sha)
-    return Response(data, media_type="application/zip",
-                    headers={"Content-Disposition": f'attachment; filename="{version.sha}.omex"'})
+    return Response(
+        data,
+        media_type="application/zip",
+        headers={"Content-Disposition": f'attachment; filename="{version.sha}.omex"'},
+    )
 
 
 # --- users -------------------------------------------------------------------------------------
+
 
 def _user(request: Request) -> Any:
     user = request.state.user
@@ -216,8 +253,9 @@ async def create(request: Request) -> JSONResponse:
     if not isinstance(data, dict):
         raise ValidationError("body", "expected a JSON object with 'model' and 'protocol' version URIs")
     services = _services(request)
-    run = await runs.create_run(services, _str(data, "model"), _str(data, "protocol"), queue="interactive",
-                                caller=user)
+    run = await runs.create_run(
+        services, _str(data, "model"), _str(data, "protocol"), queue="interactive", caller=user
+    )
     return JSONResponse(run.to_json(services.settings.base_uri), status_code=201)
 
 

@@ -37,6 +37,7 @@ _templates = Jinja2Templates(directory=str(Path(__file__).resolve().parents[1] /
 
 # --- wiring ------------------------------------------------------------------------------------
 
+
 def sparql_service(request: Request) -> SparqlService:
     """The app's SPARQL service, built on first use from ``app.state.services`` (tests may set their own)."""
     return service_for(request.app)
@@ -90,19 +91,25 @@ def error_response(exc: errors.SparqlError) -> Response:
     headers = {"WWW-Authenticate": 'Bearer realm="weblab"'} if exc.status == 401 else None
     if isinstance(exc, errors.TooManyRequests):
         headers = {"Retry-After": str(exc.retry_after)}
-    return JSONResponse({"error": {"code": exc.code, "message": exc.message}}, status_code=exc.status,
-                        headers=headers)
+    return JSONResponse(
+        {"error": {"code": exc.code, "message": exc.message}}, status_code=exc.status, headers=headers
+    )
 
 
 def _answer(answer: Answer, *, head: bool = False) -> Response:
     headers = {"Vary": "Accept"}
     if answer.truncated:
         headers["Weblab-Results-Truncated"] = "true"
-    return Response(b"" if head else answer.body, status_code=answer.status, media_type=answer.content_type,
-                    headers=headers)
+    return Response(
+        b"" if head else answer.body,
+        status_code=answer.status,
+        media_type=answer.content_type,
+        headers=headers,
+    )
 
 
 # --- reading the protocol's three request shapes -----------------------------------------------
+
 
 def _media_type(request: Request) -> tuple[str, dict[str, str]]:
     raw = request.headers.get("content-type", "")
@@ -166,12 +173,13 @@ async def _operation(request: Request, limit: int) -> tuple[str | None, str | No
         return None, _utf8(body, params), url_params
     if not media:
         raise errors.UnsupportedMediaType(
-            f"a POST to /sparql needs a Content-Type: {_QUERY}, {_UPDATE} or {_FORM}")
-    raise errors.UnsupportedMediaType(
-        f"a POST to /sparql takes {_QUERY}, {_UPDATE} or {_FORM}, not {media}")
+            f"a POST to /sparql needs a Content-Type: {_QUERY}, {_UPDATE} or {_FORM}"
+        )
+    raise errors.UnsupportedMediaType(f"a POST to /sparql takes {_QUERY}, {_UPDATE} or {_FORM}, not {media}")
 
 
 # --- /sparql -----------------------------------------------------------------------------------
+
 
 async def endpoint(request: Request) -> Response:
     service = sparql_service(request)
@@ -182,13 +190,18 @@ async def endpoint(request: Request) -> Response:
         if update is not None:
             if request.method != "POST":
                 raise errors.BadRequest("updates must be sent with POST (SPARQL 1.1 Protocol §2.2)")
-            await service.update(update, _caller(request), using=_all(params, "using-graph-uri"),
-                                 using_named=_all(params, "using-named-graph-uri"))
+            await service.update(
+                update,
+                _caller(request),
+                using=_all(params, "using-graph-uri"),
+                using_named=_all(params, "using-named-graph-uri"),
+            )
             return Response(status_code=204)
         if query is None:
             return await _describe_service(request, service)
         answer = await service.query(
-            query, _caller(request),
+            query,
+            _caller(request),
             default_graph_uris=_all(params, "default-graph-uri"),
             named_graph_uris=_all(params, "named-graph-uri"),
             accept=request.headers.get("accept"),
@@ -204,22 +217,31 @@ async def _describe_service(request: Request, service: SparqlService) -> Respons
     offered = (*formats.GRAPH_FORMATS, formats.HTML)
     try:
         fmt_param = request.query_params.get("format")
-        fmt = formats.by_parameter(fmt_param, offered) if fmt_param else formats.negotiate(
-            request.headers.get("accept"), offered)
+        fmt = (
+            formats.by_parameter(fmt_param, offered)
+            if fmt_param
+            else formats.negotiate(request.headers.get("accept"), offered)
+        )
     except formats.NotAcceptable as exc:
         return error_response(errors.NotAcceptable(str(exc)))
     if fmt is formats.HTML:
-        return _templates.TemplateResponse(request, "sparql_editor.html", {
-            "endpoint": service.endpoint,
-            "default_query": "PREFIX dcterms: <http://purl.org/dc/terms/>\n"
-                             "SELECT ?thing ?title WHERE {\n  ?thing dcterms:title ?title\n} LIMIT 20",
-        }, headers={"Vary": "Accept"})
+        return _templates.TemplateResponse(
+            request,
+            "sparql_editor.html",
+            {
+                "endpoint": service.endpoint,
+                "default_query": "PREFIX dcterms: <http://purl.org/dc/terms/>\n"
+                "SELECT ?thing ?title WHERE {\n  ?thing dcterms:title ?title\n} LIMIT 20",
+            },
+            headers={"Vary": "Accept"},
+        )
     triples = description.service_description(service.endpoint, federation=bool(service.service_allow))
     body = formats.serialize_triples(triples, fmt, description.PREFIXES)
     return Response(body, media_type=formats.content_type(fmt), headers={"Vary": "Accept"})
 
 
 # --- /sparql/graphs ----------------------------------------------------------------------------
+
 
 def _graph_name(request: Request, service: SparqlService) -> tuple[str | None, bool]:
     """(graph IRI or None for the default graph, whether the request named the graph store itself)."""
@@ -271,8 +293,9 @@ async def graph_store(request: Request) -> Response:
         if method in ("GET", "HEAD"):
             if store_itself:
                 raise errors.BadRequest("name a graph: ?graph=IRI or ?default")
-            answer = await service.graph_read(caller, graph, accept=request.headers.get("accept"),
-                                              format=request.query_params.get("format"))
+            answer = await service.graph_read(
+                caller, graph, accept=request.headers.get("accept"), format=request.query_params.get("format")
+            )
             return _answer(answer, head=method == "HEAD")
         if method == "PUT":
             if store_itself:
@@ -299,6 +322,7 @@ async def graph_store(request: Request) -> Response:
 
 # --- dataset description, context, dump --------------------------------------------------------
 
+
 async def _public_scope(service: SparqlService) -> list[str]:
     """Graphs an anonymous caller may read, named ones only (the dump and the counts cover these)."""
     scope = await service.visible_to(None)
@@ -309,25 +333,45 @@ async def void(request: Request) -> Response:
     service = sparql_service(request)
     base = service.base_uri
     graphs = await _public_scope(service)
-    count = await service.query("SELECT (COUNT(*) AS ?n) WHERE { GRAPH ?g { ?s ?p ?o } }", None, format="json")
+    count = await service.query(
+        "SELECT (COUNT(*) AS ?n) WHERE { GRAPH ?g { ?s ?p ?o } }", None, format="json"
+    )
     triples = int(json.loads(count.body)["results"]["bindings"][0]["n"]["value"])
     examples_answer = await service.query(
         "PREFIX weblab: <https://w3id.org/weblab/ns#>\nSELECT DISTINCT ?s WHERE { GRAPH ?g { ?s a ?c } "
-        "FILTER(STRSTARTS(STR(?s), STR(?base))) } LIMIT 5".replace("?base", f'"{base}"'), None, format="json")
+        "FILTER(STRSTARTS(STR(?s), STR(?base))) } LIMIT 5".replace("?base", f'"{base}"'),
+        None,
+        format="json",
+    )
     examples = [b["s"]["value"] for b in json.loads(examples_answer.body)["results"]["bindings"]]
     classes_answer = await service.query(
         "SELECT ?c (COUNT(DISTINCT ?s) AS ?n) WHERE { GRAPH ?g { ?s a ?c } } GROUP BY ?c ORDER BY DESC(?n) LIMIT 50",
-        None, format="json")
-    classes = [(b["c"]["value"], int(b["n"]["value"])) for b in json.loads(classes_answer.body)["results"]["bindings"]
-               if b.get("c", {}).get("type") == "uri"]
+        None,
+        format="json",
+    )
+    classes = [
+        (b["c"]["value"], int(b["n"]["value"]))
+        for b in json.loads(classes_answer.body)["results"]["bindings"]
+        if b.get("c", {}).get("type") == "uri"
+    ]
     triples_out = description.void_description(
-        base, endpoint=service.endpoint, dump=base + "dump/public.nq.gz", context=base + "ns/context.jsonld",
-        triples=triples, graphs=len(graphs), examples=examples, classes=classes)
+        base,
+        endpoint=service.endpoint,
+        dump=base + "dump/public.nq.gz",
+        context=base + "ns/context.jsonld",
+        triples=triples,
+        graphs=len(graphs),
+        examples=examples,
+        classes=classes,
+    )
     offered = (formats.TURTLE, formats.JSONLD, formats.NTRIPLES, formats.RDFXML)
     try:
         fmt_param = request.query_params.get("format")
-        fmt = formats.by_parameter(fmt_param, offered) if fmt_param else formats.negotiate(
-            request.headers.get("accept"), offered)
+        fmt = (
+            formats.by_parameter(fmt_param, offered)
+            if fmt_param
+            else formats.negotiate(request.headers.get("accept"), offered)
+        )
     except formats.NotAcceptable as exc:
         return error_response(errors.NotAcceptable(str(exc)))
     body = formats.serialize_triples(triples_out, fmt, description.PREFIXES)
@@ -335,8 +379,11 @@ async def void(request: Request) -> Response:
 
 
 async def context(request: Request) -> Response:
-    return JSONResponse(description.jsonld_context(), media_type="application/ld+json",
-                        headers={"Cache-Control": "public, max-age=86400", "Access-Control-Allow-Origin": "*"})
+    return JSONResponse(
+        description.jsonld_context(),
+        media_type="application/ld+json",
+        headers={"Cache-Control": "public, max-age=86400", "Access-Control-Allow-Origin": "*"},
+    )
 
 
 async def dump(request: Request) -> Response:
@@ -357,9 +404,13 @@ async def dump(request: Request) -> Response:
                 yield piece
         yield compressor.flush()
 
-    return StreamingResponse(chunks(), media_type="application/gzip", headers={
-        "Content-Disposition": 'attachment; filename="weblab-public.nq.gz"',
-    })
+    return StreamingResponse(
+        chunks(),
+        media_type="application/gzip",
+        headers={
+            "Content-Disposition": 'attachment; filename="weblab-public.nq.gz"',
+        },
+    )
 
 
 def routes() -> list[BaseRoute]:
