@@ -8,7 +8,6 @@ and the next protocol is described as usual.
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -17,10 +16,11 @@ import pytest
 
 from ontology import vocab as v
 from resolvers import describe
+from tests.conftest import SHARED_DATA
 from worker.fc import load_protocol
 
 ROOT = Path(__file__).resolve().parents[2]
-DATA = Path(os.environ.get("WEBLAB_SHARED_DATA", ROOT.parent / "shared" / "data")).resolve()
+DATA = SHARED_DATA
 REAL = DATA / "fc" / "protocols" / "real"
 VERSION = "https://weblab.example/protocols/p/versions/" + "0" * 40
 

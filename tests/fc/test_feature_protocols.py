@@ -13,7 +13,6 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 import threading
@@ -22,11 +21,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from tests.conftest import SHARED_DATA
 from worker.fc import load_protocol
 from worker.fc.outputs import format_array, read_output
 
 ROOT = Path(__file__).resolve().parents[2]
-DATA = Path(os.environ.get("WEBLAB_SHARED_DATA", ROOT.parent / "shared" / "data")).resolve()
+DATA = SHARED_DATA
 PROTOCOLS = DATA / "fc" / "protocols"
 REFERENCE = DATA / "fc" / "reference"
 MODELS = DATA / "fc" / "models"

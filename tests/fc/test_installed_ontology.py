@@ -19,8 +19,10 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import SHARED_DATA
+
 ROOT = Path(__file__).resolve().parents[2]
-DATA = Path(os.environ.get("WEBLAB_SHARED_DATA", ROOT.parent / "shared" / "data")).resolve()
+DATA = SHARED_DATA
 MODEL = DATA / "cellml" / "beeler_reuter_model_1977.cellml"
 OXMETA = "https://chaste.comlab.ox.ac.uk/cellml/ns/oxford-metadata#"
 
@@ -46,6 +48,7 @@ import worker.fc
 from worker.fc.interface import parts_of, prepare
 from worker.fc.ontology import ontology
 from worker.fc.parser import parse_text
+from tests.conftest import SHARED_DATA
 
 prepared = prepare(model_path, parts_of([parse_text(protocol)]))
 print(json.dumps({

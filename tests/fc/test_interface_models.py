@@ -10,20 +10,20 @@ pace. The runs are short (inputs shortened where the protocol allows it).
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from tests.conftest import SHARED_DATA
 from worker.fc import load_protocol
 from worker.fc import protocol as protocol_module
 from worker.fc.ontology import OXMETA
 from worker.fc.outputs import read_output
 
 ROOT = Path(__file__).resolve().parents[2]
-DATA = Path(os.environ.get("WEBLAB_SHARED_DATA", ROOT.parent / "shared" / "data")).resolve()
+DATA = SHARED_DATA
 REAL_PROTOCOLS = DATA / "fc" / "protocols" / "real"
 REAL_MODELS = DATA / "fc" / "models" / "real"
 REFERENCE = DATA / "fc" / "reference"

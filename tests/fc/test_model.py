@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
@@ -10,11 +9,12 @@ import myokit
 import myokit.formats
 import pytest
 
+from tests.conftest import SHARED_DATA
 from worker.fc.model import ModelError, load_model
 from worker.fc.ontology import OXMETA, STATE_VARIABLE
 
 ROOT = Path(__file__).resolve().parents[2]
-DATA = Path(os.environ.get("WEBLAB_SHARED_DATA", ROOT.parent / "shared" / "data")).resolve()
+DATA = SHARED_DATA
 REAL_MODELS = sorted((DATA / "fc" / "models" / "real").glob("*.cellml"))
 
 RDF = "{http://www.w3.org/1999/02/22-rdf-syntax-ns#}"

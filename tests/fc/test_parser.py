@@ -2,18 +2,18 @@
 
 from __future__ import annotations
 
-import os
 import re
 from pathlib import Path
 
 import pytest
 
+from tests.conftest import SHARED_DATA
 from worker.fc import ast
 from worker.fc.errors import ProtocolError
 from worker.fc.parser import parse_expression, parse_file, parse_text
 
 ROOT = Path(__file__).resolve().parents[2]
-DATA = Path(os.environ.get("WEBLAB_SHARED_DATA", ROOT.parent / "shared" / "data")).resolve()
+DATA = SHARED_DATA
 PROTOCOLS = DATA / "fc" / "protocols"
 ALL_PROTOCOLS = (
     sorted(PROTOCOLS.glob("*.txt"))

@@ -9,18 +9,18 @@ The whole matrix is ``bench/repro.py``.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from tests.conftest import SHARED_DATA
 from worker.fc import load_protocol
 from worker.fc.outputs import read_output
 
 ROOT = Path(__file__).resolve().parents[2]
-DATA = Path(os.environ.get("WEBLAB_SHARED_DATA", ROOT.parent / "shared" / "data")).resolve()
+DATA = SHARED_DATA
 MODELS = DATA / "fc" / "models" / "real"
 PROTOCOLS = DATA / "fc" / "protocols" / "real"
 REFERENCE = DATA / "fc" / "reference"

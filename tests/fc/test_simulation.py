@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -10,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from tests.conftest import SHARED_DATA
 from worker.fc import simulation as simulation_module
 from worker.fc.errors import InapplicableError, ProtocolError
 from worker.fc.interface import parts_of, prepare
@@ -17,7 +17,7 @@ from worker.fc.parser import parse_text
 from worker.fc.simulation import ModelSimulation
 
 ROOT = Path(__file__).resolve().parents[2]
-DATA = Path(os.environ.get("WEBLAB_SHARED_DATA", ROOT.parent / "shared" / "data")).resolve()
+DATA = SHARED_DATA
 MODELS = DATA / "fc" / "models" / "real"
 REFERENCE = DATA / "fc" / "reference"
 

@@ -15,20 +15,20 @@ protocol of the corpus:
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import myokit
 import numpy as np
 import pytest
 
+from tests.conftest import SHARED_DATA
 from worker.fc import InapplicableError, Protocol, load_protocol
 from worker.fc.interface import prepare
 from worker.fc.model import AnnotatedModel, load_model
 from worker.fc.ontology import OXMETA, STATE_VARIABLE
 
 ROOT = Path(__file__).resolve().parents[2]
-DATA = Path(os.environ.get("WEBLAB_SHARED_DATA", ROOT.parent / "shared" / "data")).resolve()
+DATA = SHARED_DATA
 FC = DATA / "fc"
 PROTOCOLS = FC / "protocols"
 SIMPLE_ODE = FC / "models" / "simple_ode.cellml"
