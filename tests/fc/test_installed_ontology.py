@@ -48,7 +48,6 @@ import worker.fc
 from worker.fc.interface import parts_of, prepare
 from worker.fc.ontology import ontology
 from worker.fc.parser import parse_text
-from tests.conftest import SHARED_DATA
 
 prepared = prepare(model_path, parts_of([parse_text(protocol)]))
 print(json.dumps({
