@@ -23,11 +23,14 @@ from resolvers import runs
 from resolvers.errors import WeblabError
 from resolvers.services import Services
 from resolvers.settings import Settings
+from web import metrics, operator
 from web.auth import AuthMiddleware
 from web.health import unavailable_response
 from web.limits import BodyLimitMiddleware, http_error
 from web.logs import RequestLogMiddleware
+from web.metrics import Metrics, MetricsMiddleware
 from web.routes import accounts, entities, graphql, health, linked_data, pages, runner, sparql
+from web.routes import operator as operator_routes
 from web.services import start_services
 from worker.queue import make_worker
 
@@ -40,9 +43,11 @@ def all_routes() -> list[BaseRoute]:
     return [
         *sparql.routes(),
         *health.routes(),
+        *metrics.routes(),
         *accounts.routes(),
         *pages.routes(),
         *runner.routes(),
+        *operator_routes.routes(),
         *graphql.routes(),
         *entities.routes(),
         *linked_data.routes(),
@@ -105,9 +110,13 @@ def create_app(
         sparql_endpoint = sparql.service_for(app)
         await sparql_endpoint.start()
         await runs.start_supervisor(svc)
+        # `weblab user add`, `import` and `run-all` hand their work to this server while the file is there
+        app.state.operator_key = operator.publish(settings)
         try:
             yield
         finally:
+            operator.withdraw(settings, app.state.operator_key)
+            app.state.operator_key = None
             await runs.stop_supervisor(svc)
             await sparql_endpoint.close()
             if worker_task is not None:
@@ -118,11 +127,13 @@ def create_app(
             if owned:
                 await svc.close()
 
+    app_metrics = Metrics()
     app = Starlette(
         routes=all_routes(),
         # bodies are bounded before authentication reads the database, and logged with their 413
         middleware=[
             Middleware(RequestLogMiddleware),
+            Middleware(MetricsMiddleware, metrics=app_metrics),
             Middleware(BodyLimitMiddleware),
             Middleware(AuthMiddleware),
         ],
@@ -136,4 +147,6 @@ def create_app(
     app.state.settings = settings
     app.state.services = services
     app.state.startup_hooks = []
+    app.state.metrics = app_metrics
+    app.state.operator_key = None  # set while the lifespan serves (web/operator.py)
     return app

@@ -46,6 +46,12 @@ def health_check_key(queue_name: str) -> str:
     return f"{queue_name}:health-check"
 
 
+def worker_key(queue_name: str, worker: str) -> str:
+    """Where a worker announces itself while it lives (it expires when the worker stops refreshing it);
+    ``/metrics`` counts these keys."""
+    return f"{queue_name}:worker:{worker}"
+
+
 def cancel_key(queue_name: str, run_id: str) -> str:
     """The Redis key a worker polls while its child runs: set means "stop now"."""
     return f"{queue_name}:cancel:{run_id}"

@@ -7,6 +7,8 @@ how ``/healthz`` knows the worker pool is alive.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import os
 import socket
@@ -15,7 +17,7 @@ from typing import Any
 from arq import Worker
 from arq.connections import RedisSettings
 
-from worker.contract import health_check_key
+from worker.contract import health_check_key, worker_key
 from worker.experiment import JOB_FUNCTIONS, ServerAccess
 
 log = logging.getLogger(__name__)
@@ -37,9 +39,29 @@ def worker_name() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 
 
+async def _announce(redis: Any, key: str) -> None:
+    """Keep this worker's presence key alive; it lapses three intervals after the worker stops."""
+    while True:
+        await redis.set(key, b"1", ex=3 * HEALTH_CHECK_INTERVAL)
+        await asyncio.sleep(HEALTH_CHECK_INTERVAL)
+
+
 async def on_startup(ctx: dict[str, Any]) -> None:
     ctx["worker_name"] = worker_name()
+    ctx["presence"] = asyncio.create_task(
+        _announce(ctx["redis"], worker_key(ctx["queue_name"], ctx["worker_name"]))
+    )
     log.info("worker %s started", ctx["worker_name"])
+
+
+async def on_shutdown(ctx: dict[str, Any]) -> None:
+    presence = ctx.pop("presence", None)
+    if presence is not None:
+        presence.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await presence
+    with contextlib.suppress(Exception):  # Redis gone: the key lapses by itself
+        await ctx["redis"].delete(worker_key(ctx["queue_name"], ctx["worker_name"]))
 
 
 def make_worker(
@@ -58,7 +80,8 @@ def make_worker(
         health_check_key=health_check_key(queue_name),
         health_check_interval=HEALTH_CHECK_INTERVAL,
         on_startup=on_startup,
-        ctx={"settings": settings},
+        on_shutdown=on_shutdown,
+        ctx={"settings": settings, "queue_name": queue_name},
         max_jobs=max_jobs or max(1, os.cpu_count() or 1),
         handle_signals=handle_signals,
         job_timeout=24 * 3600,

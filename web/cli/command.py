@@ -1,14 +1,20 @@
-"""What every ``weblab`` command shares: how it reports an error, and how it runs with the platform's services."""
+"""What every ``weblab`` command shares: how it reports an error, and how it runs with the platform's services.
+
+The operator commands (``weblab user add``, ``import``, ``run-all``) run with :func:`operate`: when a
+server is running on the data directory (its ``operator.json`` is there and it answers, see
+``web/operator.py``) it does the work, since it holds the triple store; otherwise the command starts
+the services itself. Either way the same operation runs and the command prints the same result.
+"""
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import sys
-from collections.abc import Awaitable, Callable
-from typing import Protocol
+from collections.abc import Callable
+from typing import Any, Protocol
 
 from resolvers.errors import WeblabError
-from resolvers.services import Services
 from resolvers.settings import Settings
 
 
@@ -22,18 +28,33 @@ def fail(message: str, code: int = 1) -> int:
     return code
 
 
-async def with_services(settings: Settings, action: Callable[[Services], Awaitable[int | None]]) -> int:
-    """Run ``action(services)`` with the platform's services (embedded ones started, and stopped after)."""
-    from web.services import StartupError, start_services
+def operate(
+    settings: Settings, operation: str, request: dict[str, Any], show: Callable[[dict[str, Any]], int]
+) -> int:
+    """Run the operator ``operation`` (``web.operator.OPERATIONS``) on ``request`` and ``show`` its result.
+
+    ``show`` prints the result and gives the exit status; errors are ``weblab: error: …`` (status 1)."""
+    from web.services import StartupError
 
     try:
-        services = await start_services(settings)
+        result = asyncio.run(_perform(settings, operation, request))
     except StartupError as exc:
         return fail(str(exc))
-    try:
-        result = await action(services)
     except WeblabError as exc:
         return fail(exc.message)
+    return show(result)
+
+
+async def _perform(settings: Settings, operation: str, request: dict[str, Any]) -> dict[str, Any]:
+    """On the running server when there is one (it holds the store), else with services of our own."""
+    from web import operator
+    from web.services import start_services
+
+    server = await operator.find_server(settings.data_dir)
+    if server is not None:
+        return await server.call(operation, request)
+    services = await start_services(settings)
+    try:
+        return await operator.OPERATIONS[operation](services, request, True)
     finally:
         await services.close()
-    return int(result or 0)

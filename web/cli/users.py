@@ -1,16 +1,17 @@
-"""``weblab user add``: accounts made by an operator (an admin before anyone can sign in)."""
+"""``weblab user add``: accounts made by an operator (an admin before anyone can sign in).
+
+It works whether or not ``weblab serve`` is running on the data directory (``web/cli/command.py``'s
+:func:`operate`).
+"""
 
 from __future__ import annotations
 
 import argparse
-import asyncio
 import sys
 from typing import Any
 
-from resolvers import accounts
-from resolvers.services import Services
 from resolvers.settings import Settings
-from web.cli.command import fail, with_services
+from web.cli.command import fail, operate
 
 
 def add_commands(sub: Any) -> None:
@@ -27,13 +28,16 @@ def cmd_user_add(args: argparse.Namespace, settings: Settings) -> int:
     password = sys.stdin.readline().rstrip("\n")
     if not password:
         return fail("give the password on standard input, e.g. `echo 'secret pw' | weblab user add ...`", 2)
+    request = {
+        "name": args.name,
+        "email": args.email,
+        "password": password,
+        "roles": sorted(set(args.role or ())),
+    }
+    return operate(settings, "users", request, show_user)
 
-    async def action(services: Services) -> int:
-        user = await accounts.create_user(
-            services.db, args.name, args.email, password, frozenset(args.role or ())
-        )
-        roles = ", ".join(sorted(user.roles)) or "no roles"
-        print(f"created user {user.name} <{user.email}> ({roles})")
-        return 0
 
-    return asyncio.run(with_services(settings, action))
+def show_user(user: dict[str, Any]) -> int:
+    roles = ", ".join(sorted(user["roles"])) or "no roles"
+    print(f"created user {user['name']} <{user['email']}> ({roles})")
+    return 0
