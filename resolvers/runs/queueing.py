@@ -114,8 +114,8 @@ async def create_run(
         if lacking:
             await conn.execute(
                 "INSERT INTO runs (id, experiment_uri, model_version_uri, protocol_version_uri, status, queue,"
-                " finished_at, error, missing_terms, created_by)"
-                " VALUES (%s, %s, %s, %s, 'INAPPLICABLE', %s, now(), %s, %s, %s)",
+                " finished_at, error, missing_terms, created_by, queue_name)"
+                " VALUES (%s, %s, %s, %s, 'INAPPLICABLE', %s, now(), %s, %s, %s, %s)",
                 (
                     run_id,
                     experiment,
@@ -125,14 +125,15 @@ async def create_run(
                     "the model does not annotate terms the protocol requires: " + ", ".join(lacking),
                     list(lacking),
                     created_by,
+                    services.settings.queue_name,
                 ),
             )
         else:
             try:
                 await conn.execute(
-                    "INSERT INTO runs (id, experiment_uri, model_version_uri, protocol_version_uri, queue, created_by)"
-                    " VALUES (%s, %s, %s, %s, %s, %s)",
-                    (run_id, experiment, model, protocol, queue, created_by),
+                    "INSERT INTO runs (id, experiment_uri, model_version_uri, protocol_version_uri, queue, created_by,"
+                    " queue_name) VALUES (%s, %s, %s, %s, %s, %s, %s)",
+                    (run_id, experiment, model, protocol, queue, created_by, services.settings.queue_name),
                 )
             except psycopg.errors.UniqueViolation:  # queued by someone else a moment ago
                 active = await fetch_runs(services.db, active_sql, (experiment,))

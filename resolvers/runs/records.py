@@ -8,7 +8,7 @@ import functools
 import hashlib
 import logging
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -122,10 +122,10 @@ COLUMNS = (
 )
 
 
-async def fetch_runs(db: Any, sql: str, params: Iterable[Any] = ()) -> list[Run]:
+async def fetch_runs(db: Any, sql: str, params: Iterable[Any] | Mapping[str, Any] = ()) -> list[Run]:
     async with db.connection() as conn:
         cur = conn.cursor(row_factory=dict_row)
-        await cur.execute(sql, tuple(params))
+        await cur.execute(sql, params if isinstance(params, Mapping) else tuple(params))
         return [Run.from_row(row) for row in await cur.fetchall()]
 
 

@@ -26,6 +26,10 @@ from resolvers.services import Services
 
 log = logging.getLogger(__name__)
 
+# The runs this deployment recovers: its own (the arq queue it enqueued them in), and rows from before
+# runs recorded their queue. Another deployment on the same database has other runs and another queue.
+OWN_RUNS = "(queue_name = %(queue_name)s OR queue_name IS NULL)"
+
 # --- recovery ----------------------------------------------------------------------------------
 
 
@@ -75,8 +79,9 @@ async def _reap(services: Services, report: Recovery, stale_after: float, max_at
             " claim = NULL"
             " WHERE status = 'RUNNING' AND coalesce(heartbeat_at, started_at, queued_at)"
             "       < now() - make_interval(secs => %(stale)s)"
+            f" AND {OWN_RUNS}"
             " RETURNING id, status, queue",
-            {"max": max_attempts, "stale": stale_after},
+            {"max": max_attempts, "stale": stale_after, "queue_name": services.settings.queue_name},
         )
         for run_id, status, queue in await cur.fetchall():
             run_id = str(run_id)
@@ -94,7 +99,11 @@ async def _reconcile(services: Services, report: Recovery) -> None:
     redis = services.redis
     queue_name = services.settings.queue_name
     # Queued runs whose job is gone (Redis restarted or flushed, job expired).
-    queued = await fetch_runs(services.db, f"SELECT {COLUMNS} FROM runs WHERE status = 'QUEUED'")
+    queued = await fetch_runs(
+        services.db,
+        f"SELECT {COLUMNS} FROM runs WHERE status = 'QUEUED' AND {OWN_RUNS}",
+        {"queue_name": queue_name},
+    )
     for run in queued:
         status = await Job(run.id, redis, _queue_name=queue_name).status()
         if status in (JobStatus.not_found, JobStatus.complete):
@@ -127,7 +136,8 @@ async def _reconcile(services: Services, report: Recovery) -> None:
 
 
 async def supervise(services: Services, interval: float = SUPERVISE_INTERVAL, **options: Any) -> None:
-    """Run :func:`recover` now and then every ``interval`` seconds until cancelled (one per web server is enough).
+    """Run :func:`recover` now and then every ``interval`` seconds until cancelled (every web server runs one;
+    :func:`recover_as_supervisor` lets one recover at a time).
 
     Lost workers are reaped only once this supervisor has watched for ``stale_after`` seconds itself: after
     the server was down, workers that could not report meanwhile get the chance to do so first.
@@ -137,12 +147,27 @@ async def supervise(services: Services, interval: float = SUPERVISE_INTERVAL, **
     stale_after = float(options.get("stale_after", STALE_AFTER))
     while True:
         try:
-            await recover(services, reap=loop.time() - watching_since >= stale_after, **options)
+            await recover_as_supervisor(services, reap=loop.time() - watching_since >= stale_after, **options)
         except asyncio.CancelledError:
             raise
         except Exception:  # a passing outage of Redis or PostgreSQL: try again next round
             log.exception("run recovery failed; retrying in %.0f s", interval)
         await asyncio.sleep(interval)
+
+
+async def recover_as_supervisor(services: Services, **options: Any) -> Recovery | None:
+    """:func:`recover`, if no other web server of this deployment is recovering right now; else None.
+
+    Every web server runs a supervisor, so that one stopping leaves the others; a transaction-scoped advisory
+    lock, keyed by the queue name, lets one recover at a time while the others skip their round.
+    """
+    lock = f"weblab run supervisor {services.settings.queue_name}"
+    async with services.db.connection() as conn, conn.transaction():
+        cur = await conn.execute("SELECT pg_try_advisory_xact_lock(hashtext(%s))", (lock,))
+        row = await cur.fetchone()
+        if row is None or not row[0]:
+            return None
+        return await recover(services, **options)
 
 
 async def start_supervisor(services: Services) -> None:
