@@ -29,7 +29,7 @@ class Services:
     settings: Settings
     db: AsyncConnectionPool
     redis: ArqRedis
-    store: TripleStore
+    store: TripleStore  # or a RemoteTripleStore, which offers the same API (not yet one declared type)
     redis_url: str = ""
     stop: Callable[[], None] = _nothing
     run_supervisor: asyncio.Task[None] | None = None  # resolvers.runs.start_supervisor's
@@ -37,5 +37,5 @@ class Services:
     async def close(self) -> None:
         await self.redis.aclose()
         await self.db.close()
-        self.store.close()
+        await self.store.aclose()
         await asyncio.to_thread(self.stop)

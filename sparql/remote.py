@@ -301,7 +301,14 @@ class RemoteTripleStore:
         return RemoteOxigraph(self)
 
     def close(self) -> None:
+        """Close the blocking client; :meth:`aclose` closes the one the event loop's queries use too."""
         self._client.close()
+
+    async def aclose(self) -> None:
+        if self._async is not None:
+            await self._async.aclose()
+            self._async = None
+        self.close()
 
 
 class RemoteOxigraph:

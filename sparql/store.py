@@ -265,6 +265,10 @@ class TripleStore:
         del self._tracked
         del self._store
 
+    async def aclose(self) -> None:
+        """As :meth:`close` (the remote store has connections of the event loop's to close as well)."""
+        self.close()
+
 
 def open_triple_store(store_dir: Path, sparql_url: str | None = None) -> TripleStore | RemoteTripleStore:
     """The store the settings ask for: a remote SPARQL 1.1 server when ``sparql_url`` is set, else embedded."""

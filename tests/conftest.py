@@ -21,18 +21,18 @@ import httpx
 import psycopg
 import pytest
 import pytest_asyncio
+from starlette.applications import Starlette
 
 from resolvers import accounts
 from resolvers.services import Services
 from resolvers.settings import Settings
-from web.app import create_app
+from tests.apps import BASE, build_app, client_of, close_sparql
 from web.services import start_services
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = Path(os.environ.get("WEBLAB_SHARED_DATA", ROOT.parent / "shared" / "data")).resolve()
 ADMIN_URL = os.environ.get("WEBLAB_TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/test")
 REDIS_URL = os.environ.get("WEBLAB_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
-BASE = "http://localhost:8000/"
 
 
 @pytest.fixture(scope="session")
@@ -97,22 +97,24 @@ async def services(settings: Settings) -> AsyncIterator[Services]:
         await svc.close()
 
 
-@pytest.fixture(scope="session")
-def app(settings: Settings, services: Services):  # noqa: ANN201 - Starlette
-    return create_app(settings, services, in_process_worker=False)
+@pytest_asyncio.fixture(scope="session")
+async def app(settings: Settings, services: Services) -> AsyncIterator[Starlette]:
+    """The platform app the session's tests share (its SPARQL workers are stopped at the end)."""
+    application = build_app(settings, services)
+    yield application
+    await close_sparql(application)
 
 
 @pytest_asyncio.fixture(scope="session")
-async def client(app) -> AsyncIterator[httpx.AsyncClient]:  # noqa: ANN001
-    transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url=BASE.rstrip("/")) as c:
+async def client(app: Starlette) -> AsyncIterator[httpx.AsyncClient]:
+    async with client_of(app) as c:
         yield c
 
 
 @pytest_asyncio.fixture
-async def browser(app) -> AsyncIterator[httpx.AsyncClient]:  # noqa: ANN001
+async def browser(app: Starlette) -> AsyncIterator[httpx.AsyncClient]:
     """A client of its own that keeps cookies, like a browser (the shared ``client`` must stay anonymous)."""
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=BASE.rstrip("/")) as c:
+    async with client_of(app) as c:
         yield c
 
 

@@ -8,27 +8,22 @@ import secrets
 import subprocess
 from collections.abc import AsyncIterator
 
-import httpx
 import psycopg
 import pytest_asyncio
 
 from resolvers import db
 from resolvers.services import Services
-from tests.conftest import BASE, _with_database, bearer, free_port
-from web.app import create_app
+from tests.apps import app_client
+from tests.conftest import _with_database, bearer, free_port
 from web.services import open_redis
 from worker.queue import make_worker
-
-
-def _client(app) -> httpx.AsyncClient:  # noqa: ANN001
-    return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=BASE.rstrip("/"))
 
 
 async def test_healthz_is_green_when_a_worker_reports(settings, services) -> None:
     worker = make_worker(services.redis_url, settings.queue_name, handle_signals=False)
     task = asyncio.create_task(worker.async_run())
     try:
-        async with _client(create_app(settings, services, in_process_worker=False)) as c:
+        async with app_client(settings, services) as c:
             for _ in range(50):
                 r = await c.get("/healthz")
                 if r.status_code == 200:
@@ -44,7 +39,7 @@ async def test_healthz_is_green_when_a_worker_reports(settings, services) -> Non
 
 async def test_healthz_names_the_missing_worker_pool(settings, services) -> None:
     lonely = dataclasses.replace(services, settings=settings.model_copy(update={"queue_name": "nobody-listens"}))
-    async with _client(create_app(lonely.settings, lonely, in_process_worker=False)) as c:
+    async with app_client(lonely.settings, lonely) as c:
         r = await c.get("/healthz")
     assert r.status_code == 503
     assert r.json()["down"] == ["workers"]
@@ -75,7 +70,7 @@ async def test_postgresql_going_away_gives_503_and_the_platform_recovers(
     token = (await accounts.create_token(pool, user, "t")).secret
     assert token
     try:
-        async with _client(create_app(settings, svc, in_process_worker=False)) as c:
+        async with app_client(settings, svc) as c:
             assert (await c.get("/auth/me", headers=bearer(token))).status_code == 200
             with psycopg.connect(database_url, autocommit=True) as admin:
                 admin.execute(f'ALTER DATABASE "{own_database}" ALLOW_CONNECTIONS false')
@@ -122,7 +117,7 @@ async def test_redis_going_away_gives_503_and_the_platform_recovers(settings, se
                 await asyncio.sleep(0.1)
         assert redis is not None
         svc: Services = dataclasses.replace(services, redis=redis)
-        async with _client(create_app(settings, svc, in_process_worker=False)) as c:
+        async with app_client(settings, svc) as c:
             assert "redis" not in (await c.get("/healthz")).json()["down"]
             server.kill()
             server.wait()

@@ -5,7 +5,6 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
@@ -14,6 +13,7 @@ import pytest_asyncio
 from resolvers.entities import Entities
 from resolvers.services import Services
 from resolvers.uploads import Upload
+from tests.apps import app_client
 
 
 @pytest.fixture(scope="session")
@@ -38,24 +38,9 @@ def noble(cellml_dir: Path) -> Upload:
     return Upload(path.name, path.read_bytes())
 
 
-def _client(settings, services: Services) -> httpx.AsyncClient:
-    """A client over the platform app, with the entity routes mounted if the app does not mount them yet."""
-    from web.app import create_app
-    from web.routes import entities as entity_routes
-
-    app = create_app(settings, services, in_process_worker=False)
-
-    def key(route: Any) -> tuple[Any, Any]:
-        return getattr(route, "path", None), getattr(route, "endpoint", None)
-
-    mounted = {key(r) for r in app.router.routes}
-    app.router.routes.extend(r for r in entity_routes.routes() if key(r) not in mounted)
-    return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=settings.base_uri.rstrip("/"))
-
-
 @pytest_asyncio.fixture(scope="session")
 async def http(settings, services: Services) -> AsyncIterator[httpx.AsyncClient]:
-    async with _client(settings, services) as client:
+    async with app_client(settings, services) as client:
         yield client
 
 
@@ -63,5 +48,5 @@ async def http(settings, services: Services) -> AsyncIterator[httpx.AsyncClient]
 async def small_http(settings, services: Services) -> AsyncIterator[httpx.AsyncClient]:
     """The same platform with small upload limits (10 kB per file, 50 kB unpacked), to test them cheaply."""
     small = settings.model_copy(update={"max_upload_bytes": 10_000, "max_unpacked_bytes": 50_000})
-    async with _client(small, dataclasses.replace(services, settings=small)) as client:
+    async with app_client(small, dataclasses.replace(services, settings=small)) as client:
         yield client

@@ -88,6 +88,7 @@ def test_a_state_read_in_protocol_units_is_in_those_units_in_the_state_vector() 
     assert close.sum() >= expected.shape[1] - 1
 
 
+@pytest.mark.filterwarnings("ignore:CVODES:RuntimeWarning")  # the step-size notices of the failing simulation
 def test_a_simulation_failing_part_way_keeps_the_iterations_it_completed() -> None:
     # nygren_atrial_model_1998 diverges at ICaL's 23rd test potential (+65 mV) at the first
     # calcium level. Post-processing still runs on the 22 potentials that completed, and

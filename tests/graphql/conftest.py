@@ -13,13 +13,14 @@ from typing import Any
 import httpx
 import pytest
 import pytest_asyncio
+from starlette.applications import Starlette
 
 from resolvers.entities import Entities
 from resolvers.services import Services
 from resolvers.settings import Settings
 from resolvers.uploads import Upload
-from tests.conftest import BASE, bearer
-from web.app import create_app
+from tests.apps import build_app, client_of, close_sparql
+from tests.conftest import bearer
 
 Gql = Callable[..., Awaitable[dict[str, Any]]]
 
@@ -30,12 +31,19 @@ def debug_settings(settings: Settings) -> Settings:
 
 
 @pytest_asyncio.fixture(scope="session")
-async def gclient(debug_settings: Settings, services: Services) -> AsyncIterator[httpx.AsyncClient]:
+async def gapp(debug_settings: Settings, services: Services) -> AsyncIterator[Starlette]:
+    """The app the GraphQL tests share, over HTTP (``gclient``) and over WebSockets (the subscription tests)."""
     from ontology.graphs import load_ontologies
 
     load_ontologies(services.store, debug_settings.base_uri)  # idempotent; what `weblab serve` loads at start
-    app = create_app(debug_settings, services, in_process_worker=False)
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=BASE.rstrip("/")) as c:
+    app = build_app(debug_settings, services)
+    yield app
+    await close_sparql(app)
+
+
+@pytest_asyncio.fixture(scope="session")
+async def gclient(gapp: Starlette) -> AsyncIterator[httpx.AsyncClient]:
+    async with client_of(gapp) as c:
         yield c
 
 

@@ -10,14 +10,16 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import pyoxigraph as ox
+import pytest
 import pytest_asyncio
 
 from ontology import compatibility
 from resolvers import provenance, runs
 from resolvers.entities import Entities
+from resolvers.loaders import Loaders
 from resolvers.metadata import Kind
+from resolvers.services import Services
 from tests.graphql.conftest import Gql
-from web.services import Services
 
 BASE = "http://localhost:8000/"
 RUN = """mutation($m: ID!, $p: ID!) { runExperiment(model: $m, protocol: $p) {
@@ -167,9 +169,8 @@ class Socket:
 
 
 @pytest_asyncio.fixture
-async def socket(gclient, lab) -> AsyncIterator[Socket]:
-    app = gclient._transport.app  # the same app the HTTP tests use
-    s = Socket(app, [(b"authorization", f"Bearer {lab['token']}".encode())])
+async def socket(gapp, lab) -> AsyncIterator[Socket]:
+    s = Socket(gapp, [(b"authorization", f"Bearer {lab['token']}".encode())])
     await s.open()
     try:
         yield s
@@ -197,11 +198,29 @@ async def _owner(services: Services, lab) -> Any:
     return await accounts.user_for_token(services.db, lab["token"])
 
 
-async def test_new_versions_subscription(socket: Socket, services: Services, entities: Entities, lab, cellml) -> None:
+def versions_read(monkeypatch: pytest.MonkeyPatch, entity: str) -> asyncio.Event:
+    """Set once a request has read ``entity``'s versions: a ``newVersions`` subscription reports only
+    versions added after its first read, so a test must add its version after that, not before."""
+    read = asyncio.Event()
+    original = Loaders.visible_versions
+
+    async def visible_versions(self: Loaders, record: Any) -> Any:
+        found = await original(self, record)
+        if record.uri == entity:
+            read.set()
+        return found
+
+    monkeypatch.setattr(Loaders, "visible_versions", visible_versions)
+    return read
+
+
+async def test_new_versions_subscription(socket: Socket, services: Services, entities: Entities, lab, cellml,
+                                         monkeypatch: pytest.MonkeyPatch) -> None:
     entity = lab["noble"].rsplit("/versions/", 1)[0]
+    read = versions_read(monkeypatch, entity)
     await socket.send({"id": "2", "type": "subscribe", "payload": {
         "query": "subscription($e: ID!) { newVersions(entity: $e) { id message } }", "variables": {"e": gid(entity)}}})
-    await asyncio.sleep(0.3)  # let the subscription read the versions that exist now
+    await asyncio.wait_for(read.wait(), 20)  # the subscription has read the versions that exist now
     owner = await _owner(services, lab)
     added = await entities.add_version(owner, entity, [cellml("beeler_reuter_model_1977.cellml")], message="live")
     event = await socket.receive()
@@ -245,9 +264,9 @@ async def test_protocol_interface_and_term_filter(data: Gql, services: Services,
     assert {m.rsplit("/versions/", 1)[0] for m in fitting} <= {n["uri"] for n in models}
 
 
-async def test_run_updates_for_a_hidden_run_is_an_error(gclient, services: Services, lab) -> None:
+async def test_run_updates_for_a_hidden_run_is_an_error(gapp, services: Services, lab) -> None:
     run = await runs.create_run(services, lab["model"], lab["secret"])
-    s = Socket(gclient._transport.app, [(b"authorization", f"Bearer {lab['stranger']}".encode())])
+    s = Socket(gapp, [(b"authorization", f"Bearer {lab['stranger']}".encode())])
     await s.open()
     try:
         await s.send({"id": "9", "type": "subscribe", "payload": {

@@ -46,15 +46,6 @@ def test_protocol_unknown_terms_are_kept_and_warned() -> None:
     assert required == set(iface["required_terms"])
 
 
-def _engine_ready() -> bool:
-    try:
-        from worker import fc
-    except ImportError:
-        return False
-    return hasattr(fc, "load_protocol")
-
-
-@pytest.mark.skipif(not _engine_ready(), reason="worker.fc.load_protocol is not available yet")
 def test_real_protocol_interface_comes_from_the_engine() -> None:
     folder = DATA / "fc" / "protocols" / "real"
     files = {p.name: p.read_bytes() for p in folder.glob("*.txt")}
@@ -67,7 +58,6 @@ def test_real_protocol_interface_comes_from_the_engine() -> None:
             v.OXMETA + "extracellular_calcium_concentration"} <= required
 
 
-@pytest.mark.skipif(not _engine_ready(), reason="worker.fc.load_protocol is not available yet")
 def test_a_protocol_that_does_not_parse_is_refused_naming_its_own_file() -> None:
     from resolvers.describe import ProtocolSyntaxError
 
@@ -78,7 +68,6 @@ def test_a_protocol_that_does_not_parse_is_refused_naming_its_own_file() -> None
     assert (refused.value.line, refused.value.column) == (1, 9) and refused.value.expected
 
 
-@pytest.mark.skipif(not _engine_ready(), reason="worker.fc.load_protocol is not available yet")
 def test_unloadable_protocol_is_stored_with_a_warning_naming_its_own_file() -> None:
     uri = f"{BASE}protocols/bad/versions/{sha(4)}"
     desc = describe_version("protocol", {"bad.txt": b'import "missing.txt"\n'}, "bad.txt", uri)

@@ -22,10 +22,7 @@ from ontology import compatibility as compat
 from ontology.graphs import load_ontologies
 from resolvers.describe import describe_version
 from sparql.store import TripleStore
-
-fc = pytest.importorskip("worker.fc")
-if not hasattr(fc, "load_protocol"):
-    pytest.skip("worker.fc.load_protocol is not available yet", allow_module_level=True)
+from worker import fc
 
 MODELS = sorted((DATA / "fc" / "models" / "real").glob("*.cellml"))
 PROTOCOL_DIR = DATA / "fc" / "protocols" / "real"

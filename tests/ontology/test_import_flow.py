@@ -8,7 +8,6 @@ this test's graphs, because the store is shared with other tests.
 from __future__ import annotations
 
 import pyoxigraph as ox
-import pytest
 from annotation_corpus import DATA
 
 from ontology import compatibility as compat
@@ -20,8 +19,8 @@ from resolvers.entities import Entities
 from resolvers.importer import import_paths
 from resolvers.metadata import Kind
 from resolvers.uploads import Upload
+from worker import fc
 
-fc = pytest.importorskip("worker.fc")
 MODELS = DATA / "fc" / "models" / "real"
 PROTOCOLS = DATA / "fc" / "protocols" / "real"
 

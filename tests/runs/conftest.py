@@ -31,9 +31,9 @@ from resolvers.metadata import Kind
 from resolvers.services import Services
 from resolvers.settings import Settings
 from resolvers.uploads import Upload
+from tests.apps import build_app, close_sparql
 from tests.conftest import ROOT, MakeUser, free_port
 from tests.runs.standin_engine import protocol_text
-from web.app import create_app
 
 ENGINE = "tests.runs.standin_engine"
 
@@ -52,7 +52,7 @@ async def _no_runs_left_by_other_tests(services: Services) -> None:
 @pytest_asyncio.fixture(scope="session")
 async def server_url(settings: Settings, services: Services) -> AsyncIterator[str]:
     """The app served over real HTTP, for worker processes."""
-    app = create_app(settings, services, in_process_worker=False)
+    app = build_app(settings, services)
     app.state.run_engine = ENGINE
     port = free_port()
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off"))
@@ -66,6 +66,7 @@ async def server_url(settings: Settings, services: Services) -> AsyncIterator[st
     finally:
         server.should_exit = True
         await task
+        await close_sparql(app)
 
 
 class Workers:
@@ -79,10 +80,10 @@ class Workers:
         self.procs: list[subprocess.Popen[bytes]] = []
 
     def start(self, redis_url: str | None = None) -> subprocess.Popen[bytes]:
-        log = (self.tmp / f"worker-{len(self.procs)}.log").open("wb")
         env = {**self.env, "WEBLAB_REDIS_URL": redis_url} if redis_url else self.env
-        proc = subprocess.Popen([sys.executable, "-m", "web.cli", "worker"], cwd=ROOT, env=env,
-                                stdout=log, stderr=subprocess.STDOUT)
+        with (self.tmp / f"worker-{len(self.procs)}.log").open("wb") as log:  # the child writes its own copy
+            proc = subprocess.Popen([sys.executable, "-m", "web.cli", "worker"], cwd=ROOT, env=env,
+                                    stdout=log, stderr=subprocess.STDOUT)
         self.procs.append(proc)
         return proc
 

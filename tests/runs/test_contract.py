@@ -6,17 +6,20 @@ import io
 import json
 import uuid
 import zipfile
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import httpx
+import pytest
 from arq.jobs import Job, JobStatus
 
 from resolvers import runs
-from resolvers.signing import SIGNATURE_HEADER, sign_request
+from resolvers.runs import recovery
+from resolvers.services import Services
+from resolvers.settings import Settings
 from tests.conftest import bearer
 from tests.runs.conftest import Publish, wait_for
-from web.services import Services
-from web.settings import Settings
+from worker.contract import SIGNATURE_HEADER, sign_request
 
 
 class Worker:
@@ -223,21 +226,51 @@ async def test_two_users_running_one_experiment_at_once_get_the_same_run(
     await runs.mark_cancelled(services, both[0].id, "test over")
 
 
+def count_recoveries(monkeypatch: pytest.MonkeyPatch) -> Callable[[int], Awaitable[None]]:
+    """``await rounds(n)`` returns once :func:`runs.recover` has finished ``n`` times (the supervisor's rounds)."""
+    import asyncio
+
+    done = asyncio.Condition()
+    finished = 0
+    original = runs.recover
+
+    async def recover(*args: Any, **kwargs: Any) -> runs.Recovery:
+        nonlocal finished
+        try:
+            return await original(*args, **kwargs)
+        finally:
+            async with done:
+                finished += 1
+                done.notify_all()
+
+    async def rounds(n: int) -> None:
+        async with done:
+            await asyncio.wait_for(done.wait_for(lambda: finished >= n), 30)
+
+    monkeypatch.setattr(recovery, "recover", recover)  # what supervise() calls
+    return rounds
+
+
 async def test_the_supervisor_gives_workers_time_to_report_before_reaping(
         client: httpx.AsyncClient, services: Services, settings: Settings, publish: Publish, owner: Any,
-        model_files: list) -> None:
+        model_files: list, monkeypatch: pytest.MonkeyPatch) -> None:
     """After the server was down, a running run's heartbeat is old but its worker may be fine: not reaped at once."""
     import asyncio
 
     model, protocol = await _pair(publish, owner, model_files)
     run = await runs.create_run(services, model, protocol)
     await Worker(client, settings).claim_run(run.id)
-    await asyncio.sleep(0.05)
+    async with services.db.connection() as conn:  # its last heartbeat was long before this server started
+        await conn.execute("UPDATE runs SET heartbeat_at = now() - interval '1 hour' WHERE id = %s", (run.id,))
+    rounds = count_recoveries(monkeypatch)
+    loop = asyncio.get_running_loop()
+    started = loop.time()
     supervisor = asyncio.create_task(runs.supervise(services, interval=0.05, stale_after=3))
     try:
-        await asyncio.sleep(0.1)  # the supervisor's first rounds
+        await rounds(3)  # the supervisor's first rounds leave the stale run to its worker
         assert (await runs.get_run(services.db, run.id)).status == "RUNNING"
         await wait_for(services, run.id, lambda r: r.status == "QUEUED", timeout=60)
+        assert loop.time() - started >= 3, "reaped before the supervisor had watched for stale_after seconds"
     finally:
         supervisor.cancel()
     await runs.mark_cancelled(services, run.id, "test over")

@@ -100,17 +100,21 @@ async def test_login_does_not_block_the_server(http: httpx.AsyncClient, server: 
     every attempt costs an argon2 verification) while /healthz is asked, one request after the other."""
     stop = time.monotonic() + 6
 
-    async def wrong_logins() -> int:
-        n = 0
+    answered: list[int] = [0] * 8  # wrong logins answered, per loop
+
+    async def wrong_logins(i: int) -> int:
         async with httpx.AsyncClient(base_url=server.rstrip("/"), timeout=60) as own:
             while time.monotonic() < stop:
                 r = await login(own, f"ghost-{secrets.token_hex(4)}", "not the password", address())
                 assert r.status_code == 401, r.text
-                n += 1
-        return n
+                answered[i] += 1
+        return answered[i]
 
-    loops = [asyncio.create_task(wrong_logins()) for _ in range(8)]
-    await asyncio.sleep(0.5)
+    loops = [asyncio.create_task(wrong_logins(i)) for i in range(8)]
+    while not all(answered):  # every loop is hammering the server before /healthz is timed
+        assert time.monotonic() < stop - 1, f"the login loops did not get going: {answered}"
+        assert not any(loop.done() for loop in loops), [loop.exception() for loop in loops if loop.done()]
+        await asyncio.sleep(0.01)
     waits = []
     while time.monotonic() < stop - 0.5:
         started = time.monotonic()

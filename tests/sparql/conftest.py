@@ -18,30 +18,16 @@ import pytest_asyncio
 from resolvers.metadata import DCTERMS, IS_VERSION_OF, OWNER, RDF_TYPE, TITLE, VISIBILITY, WEBLAB
 from resolvers.services import Services
 from resolvers.settings import Settings
+from tests.apps import app_client
 from tests.conftest import REDIS_URL, ROOT, free_port
-from web.app import create_app
-from web.routes import linked_data, sparql
 
 BASE = "http://localhost:8000/"
 
 
-def with_routes(app):  # noqa: ANN001, ANN201 - Starlette
-    """Mount the SPARQL and linked-data routes unless the app already has them."""
-    paths = {getattr(r, "path", None) for r in app.router.routes}
-    if "/sparql" not in paths:
-        app.router.routes[0:0] = [*sparql.routes(), *linked_data.routes()]
-    return app
-
-
 @pytest_asyncio.fixture(scope="session")
 async def sparql_client(settings: Settings, services: Services) -> AsyncIterator[httpx.AsyncClient]:
-    app = with_routes(create_app(settings, services, in_process_worker=False))
-    transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url=BASE.rstrip("/")) as c:
+    async with app_client(settings, services) as c:
         yield c
-    service = getattr(app.state, "sparql", None)
-    if service is not None:
-        await service.close()
 
 
 def entity_graphs(services: Services, kind: str, entity_id: str, owner: str, visibility: str,

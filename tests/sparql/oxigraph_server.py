@@ -22,29 +22,30 @@ def oxigraph_binary() -> str:
     return found
 
 
-
 @contextmanager
 def oxigraph_server(location: Path, *, read_only: bool = False, extra: tuple[str, ...] = ()) -> Iterator[str]:
     """Runs ``oxigraph serve`` (or ``serve-read-only``) on ``location``; yields its base URL."""
     port = free_port()
     command = [oxigraph_binary(), "serve-read-only" if read_only else "serve", "--location", str(location),
                "--bind", f"127.0.0.1:{port}", *extra]
-    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                httpx.get(url + "/query", params={"query": "ASK {}"}, timeout=1)
-                break
-            except httpx.TransportError:
-                if process.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(f"oxigraph did not start: {process.stderr.read().decode()[-2000:]}") from None
-                time.sleep(0.1)
-        yield url
-    finally:
-        process.terminate()
+    # ``with``: the stderr pipe is closed (and the process reaped) however the server ends
+    with subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE) as process:
         try:
-            process.wait(10)
-        except subprocess.TimeoutExpired:
-            process.kill()
+            deadline = time.monotonic() + 30
+            while True:
+                try:
+                    httpx.get(url + "/query", params={"query": "ASK {}"}, timeout=1)
+                    break
+                except httpx.TransportError:
+                    if process.poll() is not None or time.monotonic() > deadline:
+                        assert process.stderr is not None
+                        raise RuntimeError(f"oxigraph did not start: {process.stderr.read().decode()[-2000:]}") from None
+                    time.sleep(0.1)
+            yield url
+        finally:
+            process.terminate()
+            try:
+                process.wait(10)
+            except subprocess.TimeoutExpired:
+                process.kill()

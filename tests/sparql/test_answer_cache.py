@@ -18,9 +18,9 @@ import pytest_asyncio
 from resolvers import permissions
 from sparql import registry
 from sparql.service import SparqlService
-from tests.sparql.conftest import BASE, with_routes
-from tests.sparql.test_deadline import SLOW
-from web.app import create_app
+from tests.apps import app_client
+from tests.sparql.conftest import BASE
+from tests.sparql.test_deadline import SLOW, workers_until
 
 GRAPH = ox.NamedNode("http://example.org/kept")
 PREDICATE = ox.NamedNode("http://example.org/colour")
@@ -28,7 +28,7 @@ QUERY = "SELECT ?o WHERE { GRAPH <http://example.org/kept> { ?s <http://example.
 
 
 @pytest_asyncio.fixture(scope="module")
-async def one_worker(settings, services) -> AsyncIterator[httpx.AsyncClient]:  # noqa: ANN001
+async def one_worker(settings, services) -> AsyncIterator[tuple[httpx.AsyncClient, SparqlService]]:  # noqa: ANN001
     """An endpoint with one worker and a 2 s deadline, over a graph with one colour in it."""
     services.store.replace_graph(GRAPH, [ox.Triple(ox.NamedNode("http://example.org/s"), PREDICATE, ox.Literal("red"))])
     registry.register(services.store, [GRAPH.value])  # an admin's graph: public
@@ -36,13 +36,9 @@ async def one_worker(settings, services) -> AsyncIterator[httpx.AsyncClient]:  #
     async def scope(user):  # noqa: ANN001, ANN202
         return await permissions.visible_graphs(services, user)
 
-    app = with_routes(create_app(settings, services, in_process_worker=False))
     service = SparqlService(services.store, base_uri=BASE, graph_scope=scope, timeout=2.0, pool_size=1)
-    app.state.sparql = service
-    await service.start()
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=BASE.rstrip("/")) as client:
-        yield client
-    await service.close()
+    async with app_client(settings, services, sparql=service) as client:
+        yield client, service
     services.store.drop_graph(GRAPH)
 
 
@@ -53,24 +49,28 @@ async def _values(client: httpx.AsyncClient, query: str) -> list[str]:
 
 
 async def test_a_repeated_query_is_answered_while_the_only_worker_is_busy(one_worker) -> None:  # noqa: ANN001
-    assert await _values(one_worker, QUERY) == ["red"]
-    slow = asyncio.ensure_future(one_worker.get("/sparql", params={"query": SLOW}))
-    await asyncio.sleep(0.3)  # the slow query holds the worker now, until its deadline kills it
-    assert await _values(one_worker, QUERY) == ["red"]
+    client, service = one_worker
+    assert await _values(client, QUERY) == ["red"]
+    slow = asyncio.ensure_future(client.get("/sparql", params={"query": SLOW}))
+    # the slow query holds the only worker now, until its deadline kills it
+    await workers_until(service, lambda w: len(w.pids) == 1 and w.idle == 0 and not slow.done(), timeout=1.5)
+    assert await _values(client, QUERY) == ["red"]
     assert not slow.done(), "the repeated query waited for the worker instead of being answered at once"
     assert (await slow).status_code == 503
 
 
 async def test_a_write_shows_in_the_next_answer(one_worker, services) -> None:  # noqa: ANN001
-    assert await _values(one_worker, QUERY) == ["red"]
+    client, _ = one_worker
+    assert await _values(client, QUERY) == ["red"]
     services.store.replace_graph(GRAPH, [ox.Triple(ox.NamedNode("http://example.org/s"), PREDICATE, ox.Literal("blue"))])
-    assert await _values(one_worker, QUERY) == ["blue"]
+    assert await _values(client, QUERY) == ["blue"]
     services.store.replace_graph(GRAPH, [ox.Triple(ox.NamedNode("http://example.org/s"), PREDICATE, ox.Literal("red"))])
-    assert await _values(one_worker, QUERY) == ["red"]
+    assert await _values(client, QUERY) == ["red"]
 
 
 async def test_fresh_values_are_fresh_every_time(one_worker) -> None:  # noqa: ANN001
+    client, _ = one_worker
     for query in ("SELECT (STRUUID() AS ?u) {}", "SELECT (RAND() AS ?r) {}",
                   "SELECT ?b WHERE { BIND(BNODE() AS ?b) } # a comment that mentions no function"):
-        first, second = await _values(one_worker, query), await _values(one_worker, query)
+        first, second = await _values(client, query), await _values(client, query)
         assert first != second, query

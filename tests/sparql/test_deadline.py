@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
-from collections.abc import AsyncIterator
+import signal
+from collections.abc import AsyncIterator, Callable
 
 import httpx
 import pyoxigraph as ox
@@ -11,9 +13,9 @@ import pytest_asyncio
 
 from resolvers import permissions
 from sparql import registry
-from sparql.service import SparqlService
-from tests.sparql.conftest import BASE, with_routes
-from web.app import create_app
+from sparql.service import SparqlService, Workers
+from tests.apps import app_client
+from tests.sparql.conftest import BASE
 
 SLOW = "SELECT (COUNT(*) AS ?n) WHERE { ?a ?b ?c . ?d ?e ?f . ?g ?h ?i . ?j ?k ?l . ?m ?n2 ?o }"
 
@@ -30,35 +32,53 @@ async def strict(settings, services) -> AsyncIterator[tuple[httpx.AsyncClient, S
     async def scope(user):  # noqa: ANN001, ANN202
         return await permissions.visible_graphs(services, user)
 
-    app = with_routes(create_app(settings, services, in_process_worker=False))
     service = SparqlService(services.store, base_uri=BASE, graph_scope=scope, timeout=1.0, max_rows=3, pool_size=1)
-    app.state.sparql = service
-    await service.start()
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=BASE.rstrip("/")) as client:
+    async with app_client(settings, services, sparql=service) as client:
         yield client, service
-    await service.close()
     services.store.drop_graph(noise)
 
 
 def _alive(pid: int) -> bool:
+    """Whether the process still exists and is not a zombie (a killed worker frees its CPU once reaped)."""
     try:
         with open(f"/proc/{pid}/stat") as f:
-            return f.read().split()[2] != "Z"
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
     except FileNotFoundError:
         return False
 
 
+async def workers_until(service: SparqlService, ready: Callable[[Workers], bool], timeout: float = 20.0) -> Workers:
+    """Poll the service's workers until ``ready`` holds: a replacement worker is started in the background."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not ready(workers := service.workers()):
+        assert loop.time() < deadline, f"the query workers never got there; they are {workers}"
+        await asyncio.sleep(0.02)
+    return workers
+
+
+def _replaced(before: Workers) -> Callable[[Workers], bool]:
+    """A full pool again, none of whose processes was there ``before``."""
+    return lambda now: len(now.pids) == len(before.pids) and not now.pids & before.pids and now.idle == len(now.pids)
+
+
+async def _answers_a_fresh_query(client: httpx.AsyncClient, tag: str) -> None:
+    """The endpoint answers a query not asked before (a repeated one would be answered without a worker)."""
+    r = await client.get("/sparql", params={"query": f"ASK {{}} # {tag}", "format": "json"})
+    assert r.status_code == 200 and r.json()["boolean"] is True, r.text
+
+
 async def test_a_query_past_its_deadline_is_stopped_with_503(strict) -> None:  # noqa: ANN001
     client, service = strict
-    pids = [w.process.pid for w in service._pool._all]
+    before = await workers_until(service, lambda w: len(w.pids) == 1 and w.idle == 1)
     r = await client.get("/sparql", params={"query": SLOW})
     assert r.status_code == 503
     assert "limit" in r.json()["error"]["message"] and "stopped" in r.json()["error"]["message"]
-    # the worker that ran it is gone (its CPU is free), and the endpoint still answers
-    ok = await client.get("/sparql", params={"query": "ASK {}", "format": "json"})
-    assert ok.status_code == 200 and ok.json()["boolean"] is True
-    assert not any(_alive(pid) for pid in pids)
-    assert all(w.process.pid not in pids for w in service._pool._all)
+    # the endpoint still answers, the worker that ran the slow query is gone (its CPU is free), and another
+    # process has taken its place
+    await _answers_a_fresh_query(client, "after a timeout")
+    await workers_until(service, _replaced(before))
+    assert not any(_alive(pid) for pid in before.pids)
 
 
 async def test_results_stop_at_the_row_cap_and_say_so(strict) -> None:  # noqa: ANN001
@@ -80,19 +100,18 @@ async def test_a_slow_update_is_refused_before_it_writes(strict, make_user, serv
     r = await client.post("/sparql", content=update, headers={
         "Content-Type": "application/sparql-update", "Authorization": f"Bearer {token}"})
     assert r.status_code == 503
+    assert "stopped" in r.json()["error"]["message"]
     assert not services.store.has_graph(ox.NamedNode("http://example.org/out"))
-    assert os.getpid()  # the test process (the server) is still here, and so is the endpoint:
-    assert (await client.get("/sparql", params={"query": "ASK {}"})).status_code == 200
+    await _answers_a_fresh_query(client, "after a refused update")
 
 
 async def test_a_worker_killed_from_outside_is_replaced_without_failing_a_query(strict) -> None:  # noqa: ANN001
     client, service = strict
-    # a query not asked before needs a worker: one replacing a worker killed by an earlier test is ready then
-    assert (await client.get("/sparql", params={"query": "ASK {} # before the kill"})).status_code == 200
-    (worker,) = service._pool._all
-    worker.process.kill()
-    await worker.process.wait()
-    # a query not asked before: a repeated one would be answered from memory, without a worker
-    r = await client.get("/sparql", params={"query": "ASK {} # first asked after the kill", "format": "json"})
-    assert r.status_code == 200 and r.json()["boolean"] is True
-    assert worker not in service._pool._all
+    # a worker replacing one stopped by an earlier test is started in the background: wait for it
+    before = await workers_until(service, lambda w: len(w.pids) == 1 and w.idle == 1)
+    (pid,) = before.pids
+    os.kill(pid, signal.SIGKILL)
+    # the pool notices only when it hands the dead worker a query: that query must still be answered
+    await _answers_a_fresh_query(client, "first asked after the kill")
+    await workers_until(service, _replaced(before))
+    assert not _alive(pid)

@@ -48,6 +48,12 @@ async def pool(store_dir: Path) -> AsyncIterator[QueryPool]:
         await started.close()
 
 
+def _cpu_seconds(pid: int) -> float:
+    """CPU time (user and system) process ``pid`` has used so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def _alive(pid: int) -> bool:
     try:
         stat = Path(f"/proc/{pid}/stat").read_text()
@@ -101,8 +107,12 @@ def test_a_worker_busy_with_a_query_dies_with_its_parent(store_dir: Path) -> Non
     try:
         assert parent.stdout is not None
         pid = int(parent.stdout.readline())
-        time.sleep(1.0)  # the query is under way
-        assert _alive(pid)
+        idle = _cpu_seconds(pid)
+        deadline = time.monotonic() + 30
+        # the query is under way: the worker has computed for longer than its start-up takes
+        while _cpu_seconds(pid) < idle + 1.0:
+            assert time.monotonic() < deadline, "the query worker never started on the query"
+            time.sleep(0.02)
         parent.send_signal(signal.SIGKILL)
         parent.wait()
         deadline = time.monotonic() + 10
@@ -112,5 +122,7 @@ def test_a_worker_busy_with_a_query_dies_with_its_parent(store_dir: Path) -> Non
     finally:
         parent.kill()
         parent.wait()
+        if parent.stdout is not None:
+            parent.stdout.close()
         if pid and _alive(pid):  # an orphan left by a failure
             os.kill(pid, signal.SIGKILL)

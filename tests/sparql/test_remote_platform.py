@@ -17,9 +17,9 @@ from resolvers.metadata import Kind
 from resolvers.settings import Settings
 from resolvers.uploads import Upload
 from sparql.remote import RemoteTripleStore
+from tests.apps import app_client
 from tests.conftest import BASE, REDIS_URL, bearer, fresh_database
 from tests.sparql.oxigraph_server import oxigraph_server
-from web.app import create_app
 from web.services import start_services
 
 MODELS = 'query { models(first: 50) { nodes { name latestVersion { visibility } } } }'
@@ -51,8 +51,7 @@ async def test_entities_graphql_and_sparql_on_a_remote_store(remote_settings: Se
         entities = Entities.from_services(services)
         entity, version = await entities.publish(owner, Kind.MODEL, "remote noble",
                                                  [Upload(cellml.name, cellml.read_bytes())], visibility="private")
-        app = create_app(remote_settings, services, in_process_worker=False)
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=BASE.rstrip("/")) as client:
+        async with app_client(remote_settings, services) as client:
             assert "remote noble" not in await _names(client)
             assert "remote noble" in await _names(client, token)
 

@@ -8,6 +8,7 @@ from collections.abc import Iterator
 import httpx
 import pyoxigraph as ox
 import pytest
+import pytest_asyncio
 
 from sparql import registry
 from sparql.remote import RemoteTripleStore
@@ -25,8 +26,8 @@ def remote_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         yield url
 
 
-@pytest.fixture(params=["embedded", "remote"])
-def store(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory):  # noqa: ANN201
+@pytest_asyncio.fixture(params=["embedded", "remote"])
+async def store(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory):  # noqa: ANN201
     if request.param == "embedded":
         s = TripleStore(tmp_path_factory.mktemp("embedded"))
     else:
@@ -35,7 +36,7 @@ def store(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFacto
         assert isinstance(s, RemoteTripleStore)
         s.update("DROP SILENT ALL")
     yield s
-    s.close()
+    await s.aclose()
 
 
 def test_graph_round_trip(store) -> None:  # noqa: ANN001
@@ -96,7 +97,7 @@ async def test_the_endpoint_over_a_remote_store(remote_url: str) -> None:
     assert values == ["visible"]
     answer = await service.query("SELECT ?g WHERE { GRAPH ?g { } }", None, format="json")
     assert private.value not in answer.body.decode()
-    store.close()
+    await store.aclose()
 
 
 async def test_the_row_cap_holds_over_a_remote_store(remote_url: str) -> None:
@@ -122,7 +123,7 @@ async def test_the_row_cap_holds_over_a_remote_store(remote_url: str) -> None:
     assert len(csv.body.decode().splitlines()) == 1 + 2 and not csv.truncated
     ask = await service.query("ASK { ?s ?p ?o }", None, format="xml")
     assert b"<boolean>true</boolean>" in ask.body and not ask.truncated
-    store.close()
+    await store.aclose()
 
 
 async def test_service_works_only_for_allowed_endpoints(remote_url: str, tmp_path) -> None:  # noqa: ANN001
@@ -145,5 +146,5 @@ async def test_service_works_only_for_allowed_endpoints(remote_url: str, tmp_pat
     with pytest.raises(Exception, match="allow-list"):
         await allowed.query("SELECT * WHERE { BIND(<http://x> AS ?e) SERVICE ?e { ?s ?p ?o } }", None, format="csv")
     await allowed.close()
-    remote.close()
+    await remote.aclose()
     local.close()

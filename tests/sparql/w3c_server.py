@@ -1,7 +1,7 @@
 """The app the W3C conformance harness runs as a real HTTP server (``uvicorn --factory``).
 
 Settings come from the environment (``WEBLAB_*``), as for ``weblab serve``; the
-SPARQL and linked-data routes are mounted if the app does not have them yet.
+SPARQL and linked-data routes are the app's own.
 """
 
 from __future__ import annotations
@@ -9,9 +9,8 @@ from __future__ import annotations
 from starlette.applications import Starlette
 
 from resolvers.settings import Settings
-from tests.sparql.conftest import with_routes
-from web.app import create_app
+from tests.apps import build_app
 
 
 def app() -> Starlette:
-    return with_routes(create_app(Settings(), in_process_worker=False))
+    return build_app(Settings())

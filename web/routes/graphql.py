@@ -94,10 +94,13 @@ class WeblabGraphQL(GraphQL[Context, None]):
         if scope["type"] != "http":
             await super().__call__(scope, receive, send)
             return
+        request = Request(scope=scope, receive=receive)
         try:
-            response = await self.run(Request(scope=scope, receive=receive))
+            response = await self.run(request)
         except HTTPException as exc:
             response = JSONResponse(error_json(exc.status_code, exc.reason), status_code=exc.status_code)
+        finally:
+            await request.close()  # the spooled files of a multipart upload
         await response(scope, receive, send)
 
     async def get_context(self, request: Request | WebSocket, response: Response | WebSocket) -> Context:
