@@ -15,6 +15,7 @@ import weakref
 from collections.abc import Callable, Hashable, Sequence
 from typing import Any, TypeVar
 
+from sparql.remote import RemoteTripleStore
 from sparql.store import TripleStore
 
 T = TypeVar("T")
@@ -22,15 +23,19 @@ K = TypeVar("K", bound=Hashable)
 
 
 def generation_of(store: Any) -> int | None:
-    """The store's write counter, or None when it cannot see every write (then nothing is cached).
+    """The store's generation, or None when this process cannot know of every write (then nothing is cached).
 
-    Only the embedded store qualifies: it is open in this process alone, so every write bumps its counter.
-    A remote SPARQL server (``WEBLAB_SPARQL_URL``) may be written by other processes this one never hears of.
+    The embedded store is open in this process alone, so its own counter of writes serves; a remote SPARQL
+    server (``WEBLAB_SPARQL_URL``) is written by every web server, so its generation is the deployment's,
+    kept in Redis (``sparql/generation.py``). A remote store without one (a bare store in a script) is
+    never cached.
     """
     inner = getattr(store, "inner", store)
-    if not isinstance(inner, TripleStore):
-        return None
-    return inner.generation
+    if isinstance(inner, TripleStore):
+        return inner.generation
+    if isinstance(inner, RemoteTripleStore) and inner.shared is not None:
+        return inner.generation
+    return None
 
 
 class GenerationCache:

@@ -39,6 +39,7 @@ import httpx
 import pyoxigraph as ox
 
 from sparql import formats
+from sparql.generation import SharedGeneration
 from sparql.lexer import inject_values, query_shape
 from sparql.pool import QueryTimeout, WorkerAnswer
 from sparql.query_worker import Header, Job, serialize_result
@@ -77,12 +78,21 @@ class RemoteTripleStore:
         self.update_url = update_url or base + "/update"
         self.store_url = store_url or base + "/store"
         self.path = None
-        self.generation = 0
+        self._writes = 0
+        self.shared: SharedGeneration | None = None  # set by the platform when Redis is known
         self._client = httpx.Client(timeout=timeout)
         self._async: httpx.AsyncClient | None = None
 
+    @property
+    def generation(self) -> int:
+        """The deployment's generation of the store (``sparql/generation.py``); without one, this process's
+        count of its own writes, which misses other writers (then nothing is cached about the store)."""
+        return self.shared.current() if self.shared is not None else self._writes
+
     def _changed(self) -> None:
-        self.generation += 1
+        self._writes += 1
+        if self.shared is not None:
+            self.shared.advance()
 
     def _check(self, response: httpx.Response, what: str, ok: tuple[int, ...] = ()) -> httpx.Response:
         if response.status_code >= 400 and response.status_code not in ok:
@@ -305,6 +315,8 @@ class RemoteTripleStore:
         self._client.close()
 
     async def aclose(self) -> None:
+        if self.shared is not None:
+            self.shared.close()
         if self._async is not None:
             await self._async.aclose()
             self._async = None

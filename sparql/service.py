@@ -138,16 +138,18 @@ class SparqlService:
         self._mirror_lock = asyncio.Lock()
         self._anonymous_lock = asyncio.Lock()
         self._mirror_synced = -1
-        # Locally every write is seen (generation), so caches only expire on change; a remote store
-        # may be written by other processes, so what is cached about it expires after a second.
-        self._cache_seconds = 1.0 if self.remote else float("inf")
+        # Locally every write is seen (generation), and so is every platform write to a remote store with the
+        # deployment's generation (sparql/generation.py): caches then expire only on change. A remote store
+        # without one may be written by others unseen: what is cached about it expires after a second.
+        coherent = not self.remote or getattr(store, "shared", None) is not None
+        self._cache_seconds = float("inf") if coherent else 1.0
         self._write_lock = asyncio.Lock()
         self._graphs: tuple[int, float, list[str]] | None = None
         self._admin: tuple[int, float, frozenset[str]] | None = None
         self._anonymous: tuple[int, float, Visible] | None = None
         self._flushed = -1
-        # A remote store can be written by others without our knowing: nothing is kept for it.
-        self._answers = AnswerCache(cache_bytes) if cache_bytes and not self.remote else None
+        # Answers are kept only where every write is seen.
+        self._answers = AnswerCache(cache_bytes) if cache_bytes and coherent else None
         self._answers_generation = -1
 
     async def start(self) -> None:
