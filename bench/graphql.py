@@ -1,6 +1,12 @@
-"""Benchmark: the 50-model page over GraphQL on the embedded default with the demo corpus loaded.
+"""Benchmark: the 50-model page over GraphQL with the demo corpus loaded, on the embedded store and on a remote one.
 
     .venv/bin/python bench/graphql.py [--data-dir DIR] [--clients 8] [--requests 200] [--port 8765] [--code DIR]
+                                      [--stores embedded,oxigraph]
+
+With ``--stores embedded,oxigraph`` (the default) everything below runs twice: on the embedded Oxigraph store,
+and with ``WEBLAB_SPARQL_URL`` pointing at an Oxigraph server (``oxigraph serve``, from the PyPI package), whose
+caches are kept coherent by the deployment's store generation in Redis (``sparql/generation.py``); the last
+lines give the remote store's p50 latencies as ratios of the embedded store's, measured in the same run.
 
 1. prepares a data directory (once; reused when ``--data-dir`` is given again): the
    embedded default's services, the ontologies, and the demo corpus (``resolvers.importer``);
@@ -44,7 +50,7 @@ PAGE = """query Page($n: Int!) { models(first: $n) { totalCount edges { cursor n
   latestVersion { sha created visibility terms { iri label } compatibleProtocols { id entity { name } } } } } } }"""
 
 
-def _env(data_dir: Path, port: int) -> dict[str, str]:
+def _env(data_dir: Path, port: int, sparql_url: str | None) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("WEBLAB_")}
     env.update(
         {
@@ -56,10 +62,12 @@ def _env(data_dir: Path, port: int) -> dict[str, str]:
             "WEBLAB_DEMO_DIR": str((ROOT.parent / "shared" / "data").resolve()),
         }
     )
+    if sparql_url:
+        env["WEBLAB_SPARQL_URL"] = sparql_url
     return env
 
 
-async def prepare(data_dir: Path) -> None:
+async def prepare(data_dir: Path, sparql_url: str | None) -> None:
     """Services of the embedded default on ``data_dir``, with ontologies and the demo corpus imported."""
     from ontology.graphs import load_ontologies
     from resolvers.importer import import_demo
@@ -70,7 +78,10 @@ async def prepare(data_dir: Path) -> None:
     if marker.exists():
         return
     settings = Settings(
-        data_dir=data_dir, demo_dir=(ROOT.parent / "shared" / "data").resolve(), import_demo=False
+        data_dir=data_dir,
+        demo_dir=(ROOT.parent / "shared" / "data").resolve(),
+        import_demo=False,
+        sparql_url=sparql_url,
     )
     services = await start_services(settings)
     try:
@@ -78,7 +89,8 @@ async def prepare(data_dir: Path) -> None:
         t = time.perf_counter()
         summary = await import_demo(services, settings.demo_dir)
         print(f"demo corpus imported in {time.perf_counter() - t:.1f} s: {summary}")
-        services.store.flush()
+        if hasattr(services.store, "flush"):
+            services.store.flush()
     finally:
         await services.close()
     marker.write_text("ok")
@@ -122,7 +134,7 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-async def load(url: str, clients: int, requests: int, page: int, pid: int, *, fresh: bool) -> None:
+async def load(url: str, clients: int, requests: int, page: int, pid: int, *, fresh: bool) -> float:
     """``fresh``: every request carries an unused, unique variable, so no answer comes from the response cache
     (``schema/caches.py``): the cost of computing the page. Otherwise the same request repeats, as many
     anonymous visitors of the same page would send it."""
@@ -182,6 +194,36 @@ async def load(url: str, clients: int, requests: int, page: int, pid: int, *, fr
             await client.post("/graphql", json=payload())
             single.append(time.perf_counter() - t)
     print(f"[{mode}] one client, 20 requests: p50 {statistics.median(single) * 1000:.1f} ms")
+    return p50
+
+
+@contextlib.contextmanager
+def store_url(store: str, data_dir: Path) -> Iterator[str | None]:
+    """None for the embedded store; else the URL of an Oxigraph server on its own folder of ``data_dir``."""
+    if store == "embedded":
+        yield None
+        return
+    from tests.sparql.oxigraph_server import oxigraph_server
+
+    with oxigraph_server(data_dir / "oxigraph-server") as url:
+        yield url
+
+
+def run_store(store: str, data_dir: Path, args: argparse.Namespace) -> dict[bool, float]:
+    """The two loads (fresh, repeated) on one store; their p50 latencies in ms."""
+    print(f"--- {store} store ---")
+    data_dir.mkdir(parents=True, exist_ok=True)
+    with store_url(store, data_dir) as sparql_url:
+        asyncio.run(prepare(data_dir, sparql_url))
+        env = _env(data_dir, args.port, sparql_url)
+        if args.code is not None:
+            env["PYTHONPATH"] = str(args.code.resolve())  # ahead of the editable install
+        url = f"http://127.0.0.1:{args.port}"
+        with serving(url, env, cwd=args.code or ROOT) as proc:
+            return {
+                fresh: asyncio.run(load(url, args.clients, args.requests, args.page, proc.pid, fresh=fresh))
+                for fresh in (True, False)
+            }
 
 
 def main() -> None:
@@ -198,17 +240,21 @@ def main() -> None:
         help="serve the code of this checkout instead (e.g. a `git worktree` of an older commit), "
         "to compare before and after on the same data and machine",
     )
+    parser.add_argument("--stores", default="embedded,oxigraph", help="comma-separated: embedded, oxigraph")
     args = parser.parse_args()
     data_dir = args.data_dir or Path(tempfile.mkdtemp(prefix="weblab-bench-graphql-"))
-    data_dir.mkdir(parents=True, exist_ok=True)
-    asyncio.run(prepare(data_dir))
-    env = _env(data_dir, args.port)
-    if args.code is not None:
-        env["PYTHONPATH"] = str(args.code.resolve())  # ahead of the editable install
-    url = f"http://127.0.0.1:{args.port}"
-    with serving(url, env, cwd=args.code or ROOT) as proc:
-        for fresh in (True, False):
-            asyncio.run(load(url, args.clients, args.requests, args.page, proc.pid, fresh=fresh))
+    stores = [s.strip() for s in args.stores.split(",") if s.strip()]
+    if unknown := set(stores) - {"embedded", "oxigraph"}:
+        raise SystemExit(f"unknown stores: {sorted(unknown)} (known: embedded, oxigraph)")
+    results = {store: run_store(store, data_dir / store, args) for store in stores}
+    if "embedded" in results:
+        base = results["embedded"]
+        for store, p50 in results.items():
+            if store != "embedded":
+                print(
+                    f"{store} / embedded p50: computed afresh {p50[True] / base[True]:.2f}×, "
+                    f"repeated {p50[False] / base[False]:.2f}×"
+                )
     print(f"data directory: {data_dir}")
 
 

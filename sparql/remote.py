@@ -80,6 +80,7 @@ class RemoteTripleStore:
         self.path = None
         self._writes = 0
         self.shared: SharedGeneration | None = None  # set by the platform when Redis is known
+        self._graphs: tuple[int, list[ox.NamedNode]] | None = None
         self._client = httpx.Client(timeout=timeout)
         self._async: httpx.AsyncClient | None = None
 
@@ -118,6 +119,10 @@ class RemoteTripleStore:
         form = query_shape(query).form
         graph_result = form in ("CONSTRUCT", "DESCRIBE")
         accept = "application/n-triples" if graph_result else "application/sparql-results+json"
+        if default_graph is not None and named_graphs is None and not use_default_graph_as_union:
+            # pyoxigraph keeps every named graph when only the default graph is given; the SPARQL protocol keeps
+            # none ("the dataset is exactly the graphs named"): name them all, or GRAPH ?g would match nothing.
+            named_graphs = self._every_named_graph()
         data: list[tuple[str, str]] = [("query", query)]
         data += _dataset_params(default_graph, named_graphs, use_default_graph_as_union)
         try:
@@ -292,6 +297,15 @@ class RemoteTripleStore:
         for solution in self.query("SELECT DISTINCT ?g WHERE { GRAPH ?g { } }"):
             if isinstance(solution["g"], ox.NamedNode):
                 yield solution["g"]
+
+    def _every_named_graph(self) -> list[ox.NamedNode]:
+        """Every named graph; kept for the store's generation when that is the deployment's (else read anew)."""
+        if self.shared is None:
+            return list(self.named_graphs())
+        generation = self.generation
+        if self._graphs is None or self._graphs[0] != generation:
+            self._graphs = (generation, list(self.named_graphs()))
+        return self._graphs[1]
 
     def quads(self) -> Iterator[ox.Quad]:
         response = self._client.get(self.store_url, headers={"Accept": "application/n-quads"})

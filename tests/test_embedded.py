@@ -6,11 +6,13 @@ and `weblab user add`.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -28,13 +30,21 @@ def _env(**extra: str) -> dict[str, str]:
     return env
 
 
+@contextlib.contextmanager
+def _serving(env: dict[str, str], log: Path) -> Iterator[subprocess.Popen]:
+    """``weblab serve`` with its stderr in ``log``: a pipe that nobody reads could fill and stall the server,
+    and would be left open."""
+    with log.open("a") as err, subprocess.Popen([*WEBLAB, "serve", "--no-demo"], env=env, cwd=ROOT,
+                                                stdout=subprocess.DEVNULL, stderr=err, text=True) as proc:
+        yield proc
 
-def _wait_healthy(url: str, proc: subprocess.Popen, timeout: float = 90) -> dict:
+
+def _wait_healthy(url: str, proc: subprocess.Popen, log: Path, timeout: float = 90) -> dict:
     deadline = time.monotonic() + timeout
     last = None
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            raise AssertionError(f"weblab serve exited with {proc.returncode}: {proc.stderr.read() if proc.stderr else ''}")
+            raise AssertionError(f"weblab serve exited with {proc.returncode}: {log.read_text()[-3000:]}")
         try:
             last = httpx.get(url + "/healthz", timeout=5)
             if last.status_code == 200:
@@ -61,27 +71,26 @@ def test_embedded_default_serves_stops_and_keeps_its_data(tmp_path: Path) -> Non
     url = f"http://127.0.0.1:{port}"
     env = _env(WEBLAB_DATA_DIR=str(data_dir), WEBLAB_PORT=str(port), WEBLAB_BASE_URI=url + "/")
 
-    first = subprocess.Popen([*WEBLAB, "serve", "--no-demo"], env=env, cwd=ROOT,
-                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    try:
-        health = _wait_healthy(url, first)
-        assert health["down"] == []
-        r = httpx.post(url + "/auth/register", json={"name": "keeper", "email": "k@example.org",
-                                                     "password": "long enough"})
-        assert r.status_code == 201
-    finally:
-        code = _stop(first)
+    log = tmp_path / "serve.log"
+    with _serving(env, log) as first:
+        try:
+            health = _wait_healthy(url, first, log)
+            assert health["down"] == []
+            r = httpx.post(url + "/auth/register", json={"name": "keeper", "email": "k@example.org",
+                                                         "password": "long enough"})
+            assert r.status_code == 201
+        finally:
+            code = _stop(first)
     assert code == 0 or code == -signal.SIGTERM
     assert not _postgres_running(data_dir), "the embedded PostgreSQL must stop with the platform"
 
-    second = subprocess.Popen([*WEBLAB, "serve", "--no-demo"], env=env, cwd=ROOT,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    try:
-        _wait_healthy(url, second)
-        login = httpx.post(url + "/auth/login", json={"name": "keeper", "password": "long enough"})
-        assert login.status_code == 200, "users survive a restart"
-    finally:
-        _stop(second)
+    with _serving(env, log) as second:
+        try:
+            _wait_healthy(url, second, log)
+            login = httpx.post(url + "/auth/login", json={"name": "keeper", "password": "long enough"})
+            assert login.status_code == 200, "users survive a restart"
+        finally:
+            _stop(second)
     assert not _postgres_running(data_dir)
 
 

