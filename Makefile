@@ -18,6 +18,7 @@ test: install system-deps browser lint
 # Style, the import layers of ARCHITECTURE.md (pyproject's [tool.importlinter]) and the types.
 lint: install
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 	$(BIN)/lint-imports
 	$(BIN)/mypy
 

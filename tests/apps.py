@@ -44,7 +44,9 @@ async def close_sparql(app: Starlette) -> None:
 
 
 @contextlib.asynccontextmanager
-async def app_client(settings: Settings, services: Any, *, sparql: Any = None) -> AsyncIterator[httpx.AsyncClient]:
+async def app_client(
+    settings: Settings, services: Any, *, sparql: Any = None
+) -> AsyncIterator[httpx.AsyncClient]:
     """A client of a fresh app over ``services``; the app's SPARQL workers are stopped on the way out.
 
     ``sparql`` replaces the endpoint's service (one with its own deadline, row cap or pool size, say);

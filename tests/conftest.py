@@ -93,7 +93,9 @@ async def services(settings: Settings) -> AsyncIterator[Services]:
     try:
         yield svc
     finally:
-        await svc.redis.delete(*[k async for k in svc.redis.scan_iter(match=settings.queue_name + "*")] or ["-"])
+        await svc.redis.delete(
+            *[k async for k in svc.redis.scan_iter(match=settings.queue_name + "*")] or ["-"]
+        )
         await svc.close()
 
 
@@ -125,7 +127,9 @@ MakeUser = Callable[..., Awaitable[tuple[accounts.User, str]]]
 def user_maker(db: Any) -> MakeUser:
     """``make(prefix, roles)`` creates a fresh user and an API token for it in the database behind ``db``."""
 
-    async def make(prefix: str = "user", roles: frozenset[str] | set[str] = frozenset()) -> tuple[accounts.User, str]:
+    async def make(
+        prefix: str = "user", roles: frozenset[str] | set[str] = frozenset()
+    ) -> tuple[accounts.User, str]:
         name = f"{prefix}{next(_names)}{secrets.token_hex(2)}"
         user = await accounts.create_user(db, name, f"{name}@example.org", "correct horse", frozenset(roles))
         token = await accounts.create_token(db, user, "test")

@@ -64,16 +64,34 @@ def server_env(database_url: str, data_dir: Path, base_uri: str, **overrides: st
     }
 
 
-def start(database_url: str, data_dir: Path, *, port: int | None = None, base_uri: str | None = None,
-          log_name: str = "server.log", **overrides: str) -> tuple[subprocess.Popen[bytes], str, Path]:
+def start(
+    database_url: str,
+    data_dir: Path,
+    *,
+    port: int | None = None,
+    base_uri: str | None = None,
+    log_name: str = "server.log",
+    **overrides: str,
+) -> tuple[subprocess.Popen[bytes], str, Path]:
     """Start a server without waiting for it: (process, its URL, its log file)."""
     port = port or free_port()
     url = f"http://127.0.0.1:{port}/"
     env = server_env(database_url, data_dir, base_uri or url, **overrides)
     log = data_dir / log_name
     data_dir.mkdir(parents=True, exist_ok=True)
-    command = [sys.executable, "-m", "uvicorn", "--factory", "tests.browser.server_app:app",
-               "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"]
+    command = [
+        sys.executable,
+        "-m",
+        "uvicorn",
+        "--factory",
+        "tests.browser.server_app:app",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--log-level",
+        "warning",
+    ]
     with log.open("ab") as out:
         process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
     return process, url, log

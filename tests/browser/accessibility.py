@@ -31,6 +31,8 @@ async def serious_violations(page: Any, where: str) -> list[str]:
         for node in violation["nodes"]:
             target = " ".join(str(t) for t in node["target"])
             summary = " ".join(node.get("failureSummary", "").split())
-            lines.append(f"{where}: {violation['id']} ({violation['impact']}) at {target}: "
-                         f"{violation['help']}. {summary}")
+            lines.append(
+                f"{where}: {violation['id']} ({violation['impact']}) at {target}: "
+                f"{violation['help']}. {summary}"
+            )
     return lines

@@ -26,20 +26,31 @@ from tests import servers
 from tests.conftest import ROOT, MakeUser, fresh_database
 
 CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run"]
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
 ARTIFACTS = ROOT / "test-artifacts"
 SCREENSHOTS = ARTIFACTS / "screenshots"
 START_TIMEOUT = 60.0
 DEMO_START_TIMEOUT = 300.0
 
 
-
 @contextlib.contextmanager
 def _serve(database_url: str, data_dir: Path, *, import_demo: bool, timeout: float) -> Iterator[str]:
     # the workflow test starts its experiment from the matrix, so auto-run stays off
-    with servers.serve(database_url, data_dir, timeout=timeout, import_demo="true" if import_demo else "false",
-                       secret_key="browser-test-secret") as base:
+    with servers.serve(
+        database_url,
+        data_dir,
+        timeout=timeout,
+        import_demo="true" if import_demo else "false",
+        secret_key="browser-test-secret",
+    ) as base:
         yield base
 
 
@@ -52,8 +63,9 @@ def server_database() -> Iterator[str]:
 @pytest.fixture(scope="session")
 def server(server_database: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """The base URL of a running server with no content."""
-    with _serve(server_database, tmp_path_factory.mktemp("browser-server"), import_demo=False,
-                timeout=START_TIMEOUT) as base:
+    with _serve(
+        server_database, tmp_path_factory.mktemp("browser-server"), import_demo=False, timeout=START_TIMEOUT
+    ) as base:
         yield base
 
 
@@ -67,8 +79,12 @@ async def server_user(server: str, server_database: str) -> AsyncIterator[MakeUs
 @pytest.fixture(scope="session")
 def demo_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """The base URL of a running server holding the demo corpus (imported at start-up; slow)."""
-    with fresh_database("demo") as url, _serve(url, tmp_path_factory.mktemp("browser-demo"), import_demo=True,
-                                                 timeout=DEMO_START_TIMEOUT) as base:
+    with (
+        fresh_database("demo") as url,
+        _serve(
+            url, tmp_path_factory.mktemp("browser-demo"), import_demo=True, timeout=DEMO_START_TIMEOUT
+        ) as base,
+    ):
         yield base
 
 

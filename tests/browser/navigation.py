@@ -9,8 +9,9 @@ from tests.browser.conftest import SCREENSHOTS, Timings
 PHONE = {"width": 390, "height": 844}
 
 
-async def open_page(page: Any, url: str, *, name: str | None = None, timings: Timings | None = None,
-                    screenshot: bool = True) -> float:
+async def open_page(
+    page: Any, url: str, *, name: str | None = None, timings: Timings | None = None, screenshot: bool = True
+) -> float:
     """Go to ``url`` and wait until the page says it is usable; returns the time-to-usable in ms.
 
     Time-to-usable is measured inside the browser, from the navigation start to the page's

@@ -27,15 +27,32 @@ async def run_to_the_end(server: str, token: str, model_url: str, protocol_url: 
     async with httpx.AsyncClient(base_url=server, headers=bearer(token), timeout=30) as http:
         latest = """query($m: ID!, $p: ID!) { m: node(id: $m) { ... on Entity { latestVersion { id } } }
                     p: node(id: $p) { ... on Entity { latestVersion { id } } } }"""
-        found = (await http.post("/graphql", json={"query": latest, "variables": {"m": model_id, "p": protocol_id}})).json()
-        started = (await http.post("/graphql", json={"query": """mutation($m: ID!, $p: ID!) {
+        found = (
+            await http.post(
+                "/graphql", json={"query": latest, "variables": {"m": model_id, "p": protocol_id}}
+            )
+        ).json()
+        started = (
+            await http.post(
+                "/graphql",
+                json={
+                    "query": """mutation($m: ID!, $p: ID!) {
             runExperiment(model: $m, protocol: $p) { __typename ... on Run { id } ... on Error { message } } }""",
-            "variables": {"m": found["data"]["m"]["latestVersion"]["id"],
-                          "p": found["data"]["p"]["latestVersion"]["id"]}})).json()
+                    "variables": {
+                        "m": found["data"]["m"]["latestVersion"]["id"],
+                        "p": found["data"]["p"]["latestVersion"]["id"],
+                    },
+                },
+            )
+        ).json()
         run_id = started["data"]["runExperiment"]["id"]
-        status_query = "query($id: ID!) { node(id: $id) { ... on Run { uri status error experiment { uri } } } }"
+        status_query = (
+            "query($id: ID!) { node(id: $id) { ... on Run { uri status error experiment { uri } } } }"
+        )
         for _ in range(900):
-            run = (await http.post("/graphql", json={"query": status_query, "variables": {"id": run_id}})).json()
+            run = (
+                await http.post("/graphql", json={"query": status_query, "variables": {"id": run_id}})
+            ).json()
             if run["data"]["node"]["status"] in FINAL:
                 return run["data"]["node"]
             await asyncio.sleep(0.2)
@@ -53,10 +70,17 @@ async def test_main_pages_have_no_serious_accessibility_violations(server, brows
     run_page = server + "view/runs/" + run["uri"].rsplit("/", 1)[1]
 
     found: list[str] = []
-    for name, path in [("home", ""), ("models", "models"), ("protocols", "protocols"), ("datasets", "datasets"),
-                       ("upload", "upload"), ("upload-version", f"upload?kind=model&entity={model_url.replace('/view/', '/')}"),
-                       ("account", "account"), ("moderation", "moderation"),
-                       ("compare", "compare?runs=" + run["uri"].rsplit("/", 1)[1])]:
+    for name, path in [
+        ("home", ""),
+        ("models", "models"),
+        ("protocols", "protocols"),
+        ("datasets", "datasets"),
+        ("upload", "upload"),
+        ("upload-version", f"upload?kind=model&entity={model_url.replace('/view/', '/')}"),
+        ("account", "account"),
+        ("moderation", "moderation"),
+        ("compare", "compare?runs=" + run["uri"].rsplit("/", 1)[1]),
+    ]:
         await open_page(page, server + path, screenshot=False)
         found += await serious_violations(page, name)
 
@@ -76,13 +100,17 @@ async def test_main_pages_have_no_serious_accessibility_violations(server, brows
     await open_page(page, run_page, screenshot=False)
     await page.wait_for_selector("figure.plot canvas", timeout=60_000)
     found += await serious_violations(page, "run page")
-    await open_page(page, server + "view/experiments/" + run["experiment"]["uri"].rsplit("/", 1)[1], screenshot=False)
+    await open_page(
+        page, server + "view/experiments/" + run["experiment"]["uri"].rsplit("/", 1)[1], screenshot=False
+    )
     found += await serious_violations(page, "experiment page")
 
     await open_page(page, server + "sparql", screenshot=False)
     found += await serious_violations(page, "SPARQL editor")
-    query = ("PREFIX dcterms: <http://purl.org/dc/terms/>\n"
-             f'SELECT ?thing ?title WHERE {{ ?thing dcterms:title ?title FILTER(CONTAINS(?title, "{tag}")) }}')
+    query = (
+        "PREFIX dcterms: <http://purl.org/dc/terms/>\n"
+        f'SELECT ?thing ?title WHERE {{ ?thing dcterms:title ?title FILTER(CONTAINS(?title, "{tag}")) }}'
+    )
     await page.evaluate("(q) => { yasgui.getTab().setQuery(q); }", query)
     await page.get_by_role("button", name="Run query").click()
     await page.locator(".yasr table").get_by_text(f"Axe model {tag}").first.wait_for()
@@ -95,14 +123,21 @@ async def test_main_pages_have_no_serious_accessibility_violations(server, brows
     # Signed out, at phone width: the sign-in and registration forms, the home page, the SPARQL editor and
     # the public run with its plots, none wider than the screen.
     phone = await (await browser.new_context(viewport=PHONE)).new_page()
-    for name, path in [("login", "login"), ("register", "register"), ("home", ""), ("SPARQL editor", "sparql"),
-                       ("run page", run_page.removeprefix(server)),
-                       ("compare", "compare?runs=" + run["uri"].rsplit("/", 1)[1])]:
+    for name, path in [
+        ("login", "login"),
+        ("register", "register"),
+        ("home", ""),
+        ("SPARQL editor", "sparql"),
+        ("run page", run_page.removeprefix(server)),
+        ("compare", "compare?runs=" + run["uri"].rsplit("/", 1)[1]),
+    ]:
         await open_page(phone, server + path, name=f"phone-{name.split()[0].lower()}")
         found += await serious_violations(phone, f"{name} at phone width")
         width = await phone.evaluate("document.documentElement.scrollWidth")
         if width > PHONE["width"]:
-            found.append(f"{name} at phone width: the page is {width} px wide on a {PHONE['width']} px screen")
+            found.append(
+                f"{name} at phone width: the page is {width} px wide on a {PHONE['width']} px screen"
+            )
         if name == "run page":  # a visitor may download the results, but not run the experiment again
             assert await phone.get_by_role("link", name="Download results archive").is_visible()
             assert await phone.get_by_role("button", name="Run again").count() == 0

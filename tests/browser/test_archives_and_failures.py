@@ -26,10 +26,15 @@ def archive(path: Path, files: dict[str, bytes], master: str | None = None) -> P
     with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as zf:
         if master is not None:
             flag = {name: ' master="true"' if name == master else "" for name in files}
-            entries = "".join(f'<content location="./{name}" format="{CELLML_FORMAT}"{flag[name]}/>' for name in files)
-            zf.writestr("manifest.xml", f'<?xml version="1.0" encoding="UTF-8"?>\n<omexManifest xmlns="{OMEX_NS}">'
-                                        f'<content location="." format="{OMEX_NS[:-len("-manifest")]}/omex"/>'
-                                        f"{entries}</omexManifest>")
+            entries = "".join(
+                f'<content location="./{name}" format="{CELLML_FORMAT}"{flag[name]}/>' for name in files
+            )
+            zf.writestr(
+                "manifest.xml",
+                f'<?xml version="1.0" encoding="UTF-8"?>\n<omexManifest xmlns="{OMEX_NS}">'
+                f'<content location="." format="{OMEX_NS[: -len("-manifest")]}/omex"/>'
+                f"{entries}</omexManifest>",
+            )
         for name, data in files.items():
             zf.writestr(name, data)
     return path
@@ -154,7 +159,9 @@ async def test_failed_and_inapplicable_runs_say_why(server, browser, server_user
     # The matrix shows both kinds of cell, each in words for screen readers and in colours that read.
     await open_page(page, server + "experiments?subset=mine", screenshot=False)
     await wait_complete(page, name="matrix-failures")
-    statuses = {await b.get_attribute("data-status") for b in await page.locator("table.matrix td button").all()}
+    statuses = {
+        await b.get_attribute("data-status") for b in await page.locator("table.matrix td button").all()
+    }
     assert {"FAILED", "INAPPLICABLE"} <= statuses, statuses
     assert await serious_violations(page, "matrix with failed and inapplicable runs") == []
 

@@ -46,8 +46,9 @@ async def test_pages_with_the_demo_corpus(demo_server, browser, timings) -> None
     await page.get_by_role("tab", name="Annotations").click()
     await page.locator("#annotations tbody tr").first.wait_for()
     found += await serious_violations(page, "demo model page, annotations")
-    await open_page(page, demo_server + "models?term=oxmeta:membrane_voltage", name="demo-models-by-term",
-                    timings=timings)
+    await open_page(
+        page, demo_server + "models?term=oxmeta:membrane_voltage", name="demo-models-by-term", timings=timings
+    )
     found += await serious_violations(page, "demo models by term")
     for name in ("", "models", "protocols"):
         await open_page(page, demo_server + name, screenshot=False)

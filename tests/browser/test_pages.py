@@ -25,10 +25,22 @@ async def test_tour_of_the_pages(server, browser, server_user, timings, tmp_path
     async with httpx.AsyncClient(base_url=server, headers=bearer(token)) as http:
         query = """query($m: ID!, $p: ID!) { m: node(id: $m) { ... on Entity { latestVersion { id } } }
                    p: node(id: $p) { ... on Entity { latestVersion { id } } } }"""
-        found = (await http.post("/graphql", json={"query": query, "variables": {"m": model_id, "p": protocol_id}})).json()
-        started = (await http.post("/graphql", json={"query": """mutation($m: ID!, $p: ID!) {
+        found = (
+            await http.post("/graphql", json={"query": query, "variables": {"m": model_id, "p": protocol_id}})
+        ).json()
+        started = (
+            await http.post(
+                "/graphql",
+                json={
+                    "query": """mutation($m: ID!, $p: ID!) {
             runExperiment(model: $m, protocol: $p) { __typename ... on Run { uri } ... on Error { message } } }""",
-            "variables": {"m": found["data"]["m"]["latestVersion"]["id"], "p": found["data"]["p"]["latestVersion"]["id"]}})).json()
+                    "variables": {
+                        "m": found["data"]["m"]["latestVersion"]["id"],
+                        "p": found["data"]["p"]["latestVersion"]["id"],
+                    },
+                },
+            )
+        ).json()
     run_uri = started["data"]["runExperiment"]["uri"]
 
     await open_page(page, server, name="home", timings=timings)
@@ -44,7 +56,9 @@ async def test_tour_of_the_pages(server, browser, server_user, timings, tmp_path
     await page.screenshot(path=str(SCREENSHOTS / "matrix-selection.png"), full_page=True)
     await open_page(page, server + "protocols", name="protocols", timings=timings)
     await open_page(page, server + "datasets", name="datasets", timings=timings)
-    await open_page(page, server + f"models?term=oxmeta:membrane_voltage&q={tag}", name="models-filtered", timings=timings)
+    await open_page(
+        page, server + f"models?term=oxmeta:membrane_voltage&q={tag}", name="models-filtered", timings=timings
+    )
     assert await page.get_by_role("link", name=f"Tour model {tag}").count() == 1
 
     await open_page(page, server + "view/runs/" + run_uri.rsplit("/", 1)[1], name="run-page", timings=timings)
@@ -57,8 +71,12 @@ async def test_tour_of_the_pages(server, browser, server_user, timings, tmp_path
     await endorse.click()
     await page.get_by_role("button", name=f"Withdraw Tour model {tag}").wait_for()
     await open_page(page, server + "compare", name="compare-empty", timings=timings)
-    await open_page(page, server + f"upload?kind=model&entity={model_url.replace('/view/', '/')}", name="upload-version",
-                    timings=timings)
+    await open_page(
+        page,
+        server + f"upload?kind=model&entity={model_url.replace('/view/', '/')}",
+        name="upload-version",
+        timings=timings,
+    )
 
     # A new version with one changed line: the versions tab lists both, and the diff shows the change.
     changed = tmp_path / MODEL_FILES[0].name
@@ -87,7 +105,11 @@ async def test_tour_of_the_pages(server, browser, server_user, timings, tmp_path
 
     # Phone width: the pages fit the screen.
     phone = await (await browser.new_context(viewport=PHONE)).new_page()
-    for name, url in [("phone-home", server), ("phone-entity", model_url), ("phone-matrix", server + "experiments")]:
+    for name, url in [
+        ("phone-home", server),
+        ("phone-entity", model_url),
+        ("phone-matrix", server + "experiments"),
+    ]:
         await open_page(phone, url, name=name, timings=timings)
         assert await phone.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
     await phone.context.close()

@@ -20,7 +20,9 @@ MODEL_FILES = [MODELS / "beeler_reuter_model_1977.cellml", MODELS / "luo_rudy_19
 PROTOCOL_FILE = PROTOCOLS / "GraphState.txt"
 
 
-async def sign_in(browser: Any, server: str, name: str, password: str = "correct horse", **context: Any) -> Any:
+async def sign_in(
+    browser: Any, server: str, name: str, password: str = "correct horse", **context: Any
+) -> Any:
     ctx = await browser.new_context(**context)
     page = await ctx.new_page()
     await page.goto(server + "login")
@@ -68,7 +70,10 @@ async def test_upload_shows_errors_next_to_the_field(server, browser, server_use
 async def test_upload_run_watch_and_compare(server, browser, server_user, timings, names) -> None:  # noqa: ANN001
     user, _ = await server_user("mod")
     page = await sign_in(browser, server, user.name)
-    model_urls = [await upload(page, server, "model", names[k], f) for k, f in zip(("br", "lr"), MODEL_FILES, strict=True)]
+    model_urls = [
+        await upload(page, server, "model", names[k], f)
+        for k, f in zip(("br", "lr"), MODEL_FILES, strict=True)
+    ]
     protocol_url = await upload(page, server, "protocol", names["gs"], PROTOCOL_FILE)
 
     # The model page: its files (the CellML highlighted), annotations, and the protocol it fits.
@@ -100,7 +105,8 @@ async def test_upload_run_watch_and_compare(server, browser, server_user, timing
         if statuses[i] == "NOTRUN":
             await cells.nth(i).click()
             await page.wait_for_function(
-                f"document.querySelectorAll('table.matrix td button')[{i}].dataset.status !== 'NOTRUN'")
+                f"document.querySelectorAll('table.matrix td button')[{i}].dataset.status !== 'NOTRUN'"
+            )
     run_urls = []
     # Watch each run live on its page until it finishes, then see its plot. When the page opened
     # before the run finished, the final status arrived over the GraphQL subscription.
@@ -114,7 +120,9 @@ async def test_upload_run_watch_and_compare(server, browser, server_user, timing
         run_urls.append(page.url)
         await page.wait_for_selector("#run-status .status")
         first_status = await page.locator("#run-status .status").inner_text()
-        await page.wait_for_selector("#run-status .status-SUCCESS, #run-status .status-PARTIAL", timeout=180_000)
+        await page.wait_for_selector(
+            "#run-status .status-SUCCESS, #run-status .status-PARTIAL", timeout=180_000
+        )
         if first_status in ("queued", "running"):
             assert any("runUpdates" in f and ("SUCCESS" in f or "PARTIAL" in f) for f in frames)
         await page.wait_for_selector("figure.plot canvas", timeout=60_000)
@@ -146,7 +154,8 @@ async def test_upload_run_watch_and_compare(server, browser, server_user, timing
         row = page.locator("#experiments tr", has=page.get_by_role("link", name=names[key]))
         await row.wait_for()
         assert (await row.get_by_role("link").nth(1).get_attribute("href")).rsplit("/", 1)[1] in {
-            u.rsplit("/", 1)[1] for u in run_urls}
+            u.rsplit("/", 1)[1] for u in run_urls
+        }
     await page.context.close()
 
 

@@ -59,8 +59,17 @@ def test_an_archive_and_its_manifest_give_files_and_main():
     assert set(result.files) == {"a.cellml", "b.cellml"}
 
 
-@pytest.mark.parametrize("name", ["../evil.cellml", "a/../../evil.cellml", "/etc/passwd", "C:/x.cellml",
-                                  "a\\..\\evil.cellml", ".git/config"])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "../evil.cellml",
+        "a/../../evil.cellml",
+        "/etc/passwd",
+        "C:/x.cellml",
+        "a\\..\\evil.cellml",
+        ".git/config",
+    ],
+)
 def test_paths_escaping_the_folder_are_refused(name):
     error = refused([Upload("up.zip", make_zip({name: CELLML}))])
     assert name in error.message and "up.zip" in error.field
@@ -74,7 +83,9 @@ def test_links_in_archives_are_refused():
 
 
 def test_zip_bomb_by_declared_size_is_refused():
-    bomb = make_zip({"zeros.txt": b"\0" * 60_000})  # compresses to a few hundred bytes, under the upload limit
+    bomb = make_zip(
+        {"zeros.txt": b"\0" * 60_000}
+    )  # compresses to a few hundred bytes, under the upload limit
     assert len(bomb) < LIMITS.max_upload_bytes
     with pytest.raises(UploadTooLarge) as info:
         unpack([Upload("bomb.zip", bomb)], LIMITS)
@@ -117,7 +128,9 @@ def test_xml_bombs_and_external_entities_are_refused_not_expanded():
         with pytest.raises(ValidationError) as info:
             check_files(Kind.MODEL, {"bomb.cellml": data}, "bomb.cellml")
         assert info.value.field == "bomb.cellml" and "entity" in info.value.message.lower()
-    manifest_bomb = make_zip({"manifest.xml": XML_BOMB.replace(b"model", b"omexManifest"), "a.cellml": CELLML})
+    manifest_bomb = make_zip(
+        {"manifest.xml": XML_BOMB.replace(b"model", b"omexManifest"), "a.cellml": CELLML}
+    )
     assert "manifest" in refused([Upload("m.omex", manifest_bomb)]).message
 
 
@@ -130,8 +143,10 @@ def test_not_xml_and_not_cellml_are_told_apart():
 
 
 def test_cellml_imports_must_be_uploaded_and_decide_the_main_file():
-    importer = (b'<model name="top" xmlns="http://www.cellml.org/cellml/1.1#" xmlns:xlink="http://www.w3.org/1999/xlink">'
-                b'<import xlink:href="parts/lib.cellml"/></model>')
+    importer = (
+        b'<model name="top" xmlns="http://www.cellml.org/cellml/1.1#" xmlns:xlink="http://www.w3.org/1999/xlink">'
+        b'<import xlink:href="parts/lib.cellml"/></model>'
+    )
     lib = CELLML.replace(b"1.0#", b"1.1#")
     with pytest.raises(ValidationError, match="parts/lib.cellml"):
         check_files(Kind.MODEL, {"top.cellml": importer}, "top.cellml")
@@ -153,7 +168,11 @@ def test_datasets_need_a_consistent_csv():
 async def test_refused_uploads_create_no_entity(entities: Entities, make_user):
     owner, _ = await make_user("owner")
     graphs_before = set(entities.ox.named_graphs())
-    for uploads in ([Upload("bomb.cellml", XML_BOMB)], [Upload("x.zip", make_zip({"../x.cellml": CELLML}))], []):
+    for uploads in (
+        [Upload("bomb.cellml", XML_BOMB)],
+        [Upload("x.zip", make_zip({"../x.cellml": CELLML}))],
+        [],
+    ):
         with pytest.raises(ValidationError):
             await entities.publish(owner, Kind.MODEL, "never", uploads)
     assert entities.find_entity(Kind.MODEL, owner.name, "never") is None

@@ -16,9 +16,13 @@ from resolvers.uploads import Upload
 from worker.contract import MANIFEST, read_manifest_master
 
 
-async def test_a_model_version_is_a_commit_with_a_manifest_and_a_graph(entities: Entities, make_user, beeler_reuter):
+async def test_a_model_version_is_a_commit_with_a_manifest_and_a_graph(
+    entities: Entities, make_user, beeler_reuter
+):
     owner, _ = await make_user("owner")
-    entity, version = await entities.publish(owner, Kind.MODEL, "Beeler-Reuter", [beeler_reuter], message="first")
+    entity, version = await entities.publish(
+        owner, Kind.MODEL, "Beeler-Reuter", [beeler_reuter], message="first"
+    )
 
     files = await entities.list_files(owner, entity.uri, "latest")
     assert {f.path for f in files} == {beeler_reuter.name, MANIFEST}
@@ -31,14 +35,17 @@ async def test_a_model_version_is_a_commit_with_a_manifest_and_a_graph(entities:
     graph = ox.NamedNode(version.uri)
     assert version.uri == f"{entity.uri}/versions/{version.sha}"
     assert entities.ox.contains_named_graph(graph)
-    objects = {(t.predicate.value, t.object.value) for t in entities.ox.quads_for_pattern(None, None, None, graph)}
+    objects = {
+        (t.predicate.value, t.object.value) for t in entities.ox.quads_for_pattern(None, None, None, graph)
+    }
     assert (metadata.IS_VERSION_OF.value, entity.uri) in objects
     assert (metadata.VISIBILITY.value, Visibility.PUBLIC.term.value) in objects
     assert (metadata.CREATOR.value, metadata.user_uri(entities.base_uri, owner.name)) in objects
 
 
-async def test_versions_chain_and_are_addressed_by_sha_prefix_tag_and_latest(entities: Entities, make_user,
-                                                                               beeler_reuter, noble):
+async def test_versions_chain_and_are_addressed_by_sha_prefix_tag_and_latest(
+    entities: Entities, make_user, beeler_reuter, noble
+):
     owner, _ = await make_user("owner")
     entity, v1 = await entities.publish(owner, Kind.MODEL, "chain", [beeler_reuter], tag="v1")
     v2 = await entities.add_version(owner, entity.uri, [noble], message="swap the model")
@@ -62,7 +69,10 @@ async def test_inherit_keeps_the_previous_files(entities: Entities, make_user, b
     v2 = await entities.add_version(owner, entity.uri, [Upload("docs/README.md", b"# notes\n")], inherit=True)
     assert v2.main == beeler_reuter.name
     assert {f.path for f in await entities.list_files(owner, entity.uri, "latest")} == {
-        beeler_reuter.name, "docs/README.md", MANIFEST}
+        beeler_reuter.name,
+        "docs/README.md",
+        MANIFEST,
+    }
 
 
 async def test_identical_files_add_no_version(entities: Entities, make_user, beeler_reuter):
@@ -132,7 +142,9 @@ async def test_a_failing_store_write_leaves_no_entity(services, make_user, beele
     writable.flush()
     del writable
     read_only = ox.Store.read_only(str(tmp_path / "store"))
-    broken = Entities(read_only, services.db, Entities.from_services(services).repos, services.settings.base_uri)
+    broken = Entities(
+        read_only, services.db, Entities.from_services(services).repos, services.settings.base_uri
+    )
     segment_dir = broken.repos.root / Kind.MODEL.segment
     before = set(segment_dir.iterdir()) if segment_dir.exists() else set()
     with pytest.raises(RuntimeError, match="read-write"):
@@ -156,7 +168,9 @@ async def test_tags_are_unique_per_entity_and_checked(entities: Entities, make_u
     assert entities.pick_version(versions, "paper-2011", entity.uri).sha == v1.sha
 
 
-async def test_deleting_the_latest_version_moves_latest_back(entities: Entities, make_user, beeler_reuter, noble):
+async def test_deleting_the_latest_version_moves_latest_back(
+    entities: Entities, make_user, beeler_reuter, noble
+):
     owner, _ = await make_user("owner")
     entity, v1 = await entities.publish(owner, Kind.MODEL, "deleting", [beeler_reuter])
     v2 = await entities.add_version(owner, entity.uri, [noble], tag="second")
@@ -181,7 +195,8 @@ async def test_deleting_a_middle_version_relinks_its_successor(entities: Entitie
 
 
 async def test_only_owner_or_admin_deletes_and_entity_delete_removes_everything(
-        entities: Entities, make_user, beeler_reuter):
+    entities: Entities, make_user, beeler_reuter
+):
     owner, _ = await make_user("owner")
     collaborator, _ = await make_user("collab")
     admin, _ = await make_user("admin", roles={"admin"})
@@ -200,7 +215,9 @@ async def test_only_owner_or_admin_deletes_and_entity_delete_removes_everything(
     assert entities.find_entity(Kind.MODEL, owner.name, "doomed") is None
 
 
-async def test_collaborators_add_versions_but_do_not_manage(entities: Entities, make_user, beeler_reuter, noble):
+async def test_collaborators_add_versions_but_do_not_manage(
+    entities: Entities, make_user, beeler_reuter, noble
+):
     owner, _ = await make_user("owner")
     collaborator, _ = await make_user("collab")
     stranger, _ = await make_user("stranger")
@@ -227,8 +244,9 @@ async def test_only_moderators_set_moderated(entities: Entities, make_user, beel
     with pytest.raises(Forbidden):
         await entities.set_visibility(owner, entity.uri, v1.sha, Visibility.MODERATED)
     with pytest.raises(Forbidden):
-        await entities.add_version(owner, entity.uri, [Upload("x.cellml", beeler_reuter.data)],
-                                   visibility=Visibility.MODERATED)
+        await entities.add_version(
+            owner, entity.uri, [Upload("x.cellml", beeler_reuter.data)], visibility=Visibility.MODERATED
+        )
     moderated = await entities.set_visibility(moderator, entity.uri, v1.sha, Visibility.MODERATED)
     assert moderated.visibility is Visibility.MODERATED
     _, _, versions = await entities.get_entity(None, entity.uri)
@@ -250,7 +268,9 @@ async def test_omex_archive_holds_every_file_with_the_manifest_first(entities: E
         assert read_manifest_master(zf.read(MANIFEST)) == "main.txt"
 
 
-async def test_entity_page_opens_one_repository(entities: Entities, make_user, beeler_reuter, noble, monkeypatch):
+async def test_entity_page_opens_one_repository(
+    entities: Entities, make_user, beeler_reuter, noble, monkeypatch
+):
     owner, _ = await make_user("owner")
     entity, _ = await entities.publish(owner, Kind.MODEL, "page", [beeler_reuter])
     await entities.add_version(owner, entity.uri, [noble])
@@ -273,12 +293,16 @@ async def test_a_dataset_links_its_protocol_and_describes_its_columns(entities: 
     owner, _ = await make_user("owner")
     protocol, _ = await entities.publish(owner, Kind.PROTOCOL, "for data", [Upload("p.txt", b"# protocol\n")])
     dataset, version = await entities.publish(
-        owner, Kind.DATASET, "measured", [Upload("data.csv", b"time, V \n0,1\n1,2\n")], protocol=protocol.uri)
+        owner, Kind.DATASET, "measured", [Upload("data.csv", b"time, V \n0,1\n1,2\n")], protocol=protocol.uri
+    )
     assert dataset.protocol == protocol.uri
     assert metadata.read_entity(entities.ox, entities.base_uri, dataset.uri).protocol == protocol.uri
-    query = metadata.PREFIXES + """PREFIX rdfs: <http://www.w3.org/2000/01/rdf-schema#>
+    query = (
+        metadata.PREFIXES
+        + """PREFIX rdfs: <http://www.w3.org/2000/01/rdf-schema#>
         SELECT ?v ?name ?index WHERE { GRAPH ?v { ?v weblab:column ?c . ?c rdfs:label ?name ; weblab:columnIndex ?index } }
         ORDER BY ?index"""
+    )
     columns = entities.ox.query(query, substitutions={ox.Variable("v"): ox.NamedNode(version.uri)})
     assert [(s["name"].value, int(s["index"].value)) for s in columns] == [("time", 1), ("V", 2)]
     with pytest.raises(ValidationError):

@@ -19,16 +19,23 @@ def bearer(token: str) -> dict[str, str]:
 
 async def test_publish_then_add_a_version_over_http(http: httpx.AsyncClient, make_user, beeler_reuter):
     owner, token = await make_user("owner")
-    created = await http.post("/models", headers=bearer(token), data={"name": "uploaded", "message": "v1"},
-                              files=[("files", (beeler_reuter.name, beeler_reuter.data))])
+    created = await http.post(
+        "/models",
+        headers=bearer(token),
+        data={"name": "uploaded", "message": "v1"},
+        files=[("files", (beeler_reuter.name, beeler_reuter.data))],
+    )
     assert created.status_code == 201, created.text
     body = created.json()
     entity_id, first = body["entity"]["id"], body["version"]
     assert body["entity"]["owner"] == owner.name and first["main"] == beeler_reuter.name
 
-    added = await http.post(f"/models/{entity_id}/versions", headers=bearer(token),
-                            data={"message": "docs", "inherit": "true", "tag": "with-docs"},
-                            files=[("files", ("README.md", b"# readme\n"))])
+    added = await http.post(
+        f"/models/{entity_id}/versions",
+        headers=bearer(token),
+        data={"message": "docs", "inherit": "true", "tag": "with-docs"},
+        files=[("files", ("README.md", b"# readme\n"))],
+    )
     assert added.status_code == 201, added.text
     assert added.json()["version"]["parent"] == first["uri"]
 
@@ -39,12 +46,18 @@ async def test_publish_then_add_a_version_over_http(http: httpx.AsyncClient, mak
     diff = await http.get(f"/models/{entity_id}/diff", params={"from": first["sha"], "to": "latest"})
     assert diff.status_code == 200 and "+# readme" in diff.text
 
-    again = await http.post(f"/models/{entity_id}/versions", headers=bearer(token), data={"inherit": "true"},
-                            files=[("files", ("README.md", b"# readme\n"))])
+    again = await http.post(
+        f"/models/{entity_id}/versions",
+        headers=bearer(token),
+        data={"inherit": "true"},
+        files=[("files", ("README.md", b"# readme\n"))],
+    )
     assert again.status_code == 409 and again.json()["error"]["code"] == "unchanged"
 
 
-async def test_bad_uploads_get_4xx_and_write_nothing(small_http: httpx.AsyncClient, entities: Entities, make_user):
+async def test_bad_uploads_get_4xx_and_write_nothing(
+    small_http: httpx.AsyncClient, entities: Entities, make_user
+):
     owner, token = await make_user("owner")
     traversal = io.BytesIO()
     with zipfile.ZipFile(traversal, "w") as zf:
@@ -64,7 +77,9 @@ async def test_bad_uploads_get_4xx_and_write_nothing(small_http: httpx.AsyncClie
     ]
     graphs_before = set(entities.ox.named_graphs())
     for files, status, named in cases:
-        response = await small_http.post("/models", headers=bearer(token), data={"name": "bad"}, files=files or None)
+        response = await small_http.post(
+            "/models", headers=bearer(token), data={"name": "bad"}, files=files or None
+        )
         assert response.status_code == status, (named, response.text)
         error = response.json()["error"]
         assert named in error["message"], error
@@ -75,9 +90,13 @@ async def test_bad_uploads_get_4xx_and_write_nothing(small_http: httpx.AsyncClie
 async def test_name_clash_is_409(http: httpx.AsyncClient, make_user):
     _, token = await make_user("owner")
     form = {"name": "twice"}
-    first = await http.post("/protocols", headers=bearer(token), data=form, files=[("files", ("p.txt", b"# x\n"))])
+    first = await http.post(
+        "/protocols", headers=bearer(token), data=form, files=[("files", ("p.txt", b"# x\n"))]
+    )
     assert first.status_code == 201
-    second = await http.post("/protocols", headers=bearer(token), data=form, files=[("files", ("p.txt", b"# y\n"))])
+    second = await http.post(
+        "/protocols", headers=bearer(token), data=form, files=[("files", ("p.txt", b"# y\n"))]
+    )
     assert second.status_code == 409 and "twice" in second.json()["error"]["message"]
 
 
@@ -88,8 +107,12 @@ async def test_anonymous_upload_is_401(http: httpx.AsyncClient):
 
 async def test_an_unknown_visibility_is_400(http: httpx.AsyncClient, make_user):
     _, token = await make_user("owner")
-    response = await http.post("/protocols", headers=bearer(token), data={"name": "v", "visibility": "secret"},
-                               files=[("files", ("p.txt", b"# x\n"))])
+    response = await http.post(
+        "/protocols",
+        headers=bearer(token),
+        data={"name": "v", "visibility": "secret"},
+        files=[("files", ("p.txt", b"# x\n"))],
+    )
     assert response.status_code == 400
     assert response.json()["error"]["field"] == "visibility"
 
@@ -98,9 +121,11 @@ async def test_an_oversized_chunked_upload_is_413(small_http: httpx.AsyncClient,
     """No Content-Length to check up front: the body is cut off as it streams in."""
     _, token = await make_user("owner")
     boundary = "weblabboundary"
-    head = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"name\"\r\n\r\nbig\r\n"
-            f"--{boundary}\r\nContent-Disposition: form-data; name=\"files\"; filename=\"big.txt\"\r\n"
-            f"Content-Type: text/plain\r\n\r\n").encode()
+    head = (
+        f'--{boundary}\r\nContent-Disposition: form-data; name="name"\r\n\r\nbig\r\n'
+        f'--{boundary}\r\nContent-Disposition: form-data; name="files"; filename="big.txt"\r\n'
+        f"Content-Type: text/plain\r\n\r\n"
+    ).encode()
     total = 10_000 + 50_000 + 1
     chunk = b"x" * 4096
 
@@ -112,6 +137,9 @@ async def test_an_oversized_chunked_upload_is_413(small_http: httpx.AsyncClient,
             sent += len(chunk)
         yield f"\r\n--{boundary}--\r\n".encode()
 
-    response = await small_http.post("/protocols", content=body(), headers={
-        **bearer(token), "Content-Type": f"multipart/form-data; boundary={boundary}"})
+    response = await small_http.post(
+        "/protocols",
+        content=body(),
+        headers={**bearer(token), "Content-Type": f"multipart/form-data; boundary={boundary}"},
+    )
     assert response.status_code == 413

@@ -23,7 +23,9 @@ def copy_models(source: Path, target: Path, names: list[str]) -> list[str]:
     return names
 
 
-async def test_import_then_reimport_is_unchanged(entities: Entities, make_user, cellml_dir: Path, tmp_path: Path):
+async def test_import_then_reimport_is_unchanged(
+    entities: Entities, make_user, cellml_dir: Path, tmp_path: Path
+):
     owner, _ = await make_user("importer")
     names = sorted(p.name for p in cellml_dir.glob("*.cellml"))[:4]
     folder = tmp_path / "models"
@@ -65,8 +67,9 @@ async def test_bad_files_are_reported_with_their_reason(entities: Entities, make
 async def test_protocols_bring_the_protocols_they_import(entities: Entities, make_user, shared_data: Path):
     owner, _ = await make_user("importer")
     real = shared_data / "fc" / "protocols" / "real"
-    summary = await import_paths(entities, owner, [real / "Alternans.txt"], progress=False,
-                                 visibility=Visibility.PRIVATE)
+    summary = await import_paths(
+        entities, owner, [real / "Alternans.txt"], progress=False, visibility=Visibility.PRIVATE
+    )
     assert summary.imported == 1, summary.failed
     entity = entities.find_entity(Kind.PROTOCOL, owner.name, "Alternans")
     files = {f.path for f in await entities.list_files(owner, entity.uri, "latest")}
@@ -80,17 +83,29 @@ async def test_protocols_bring_the_protocols_they_import(entities: Entities, mak
 
 
 def run_weblab(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "web.cli", *args], capture_output=True, text=True, timeout=240,
-                          cwd=Path(__file__).resolve().parents[2], env={**os.environ, **env})
+    return subprocess.run(
+        [sys.executable, "-m", "web.cli", *args],
+        capture_output=True,
+        text=True,
+        timeout=240,
+        cwd=Path(__file__).resolve().parents[2],
+        env={**os.environ, **env},
+    )
 
 
 def cli_env(settings, data_dir: Path) -> dict[str, str]:
     """The command runs against the session's database, with its own data directory (its own store)."""
-    return {"WEBLAB_DATA_DIR": str(data_dir), "WEBLAB_DATABASE_URL": settings.database_url,
-            "WEBLAB_REDIS_URL": settings.redis_url, "WEBLAB_BASE_URI": settings.base_uri}
+    return {
+        "WEBLAB_DATA_DIR": str(data_dir),
+        "WEBLAB_DATABASE_URL": settings.database_url,
+        "WEBLAB_REDIS_URL": settings.redis_url,
+        "WEBLAB_BASE_URI": settings.base_uri,
+    }
 
 
-async def test_weblab_import_reports_imported_then_unchanged(settings, make_user, cellml_dir: Path, tmp_path: Path):
+async def test_weblab_import_reports_imported_then_unchanged(
+    settings, make_user, cellml_dir: Path, tmp_path: Path
+):
     owner, _ = await make_user("cli")
     folder = tmp_path / "models"
     names = copy_models(cellml_dir, folder, sorted(p.name for p in cellml_dir.glob("*.cellml"))[-3:])
@@ -116,20 +131,27 @@ async def test_weblab_import_of_the_whole_corpus(settings, make_user, cellml_dir
 
 
 def test_the_import_command_is_part_of_weblab():
-    result = subprocess.run([sys.executable, "-m", "web.cli", "import", "--help"], capture_output=True, text=True,
-                            cwd=Path(__file__).resolve().parents[2])
+    result = subprocess.run(
+        [sys.executable, "-m", "web.cli", "import", "--help"],
+        capture_output=True,
+        text=True,
+        cwd=Path(__file__).resolve().parents[2],
+    )
     assert result.returncode == 0, result.stderr
     for option in ("--owner", "--kind", "--visibility"):
         assert option in result.stdout
 
 
-async def test_import_demo_reads_the_corpus_layout_as_the_weblab_user(services, entities: Entities, cellml_dir: Path,
-                                                                     shared_data: Path, tmp_path: Path):
+async def test_import_demo_reads_the_corpus_layout_as_the_weblab_user(
+    services, entities: Entities, cellml_dir: Path, shared_data: Path, tmp_path: Path
+):
     from resolvers.importer import DEMO_OWNER, import_demo
 
     corpus = tmp_path / "corpus"
     copy_models(cellml_dir, corpus / "cellml", ["noble_model_1962.cellml"])
-    copy_models(shared_data / "fc" / "protocols" / "real", corpus / "fc" / "protocols" / "real", ["GraphState.txt"])
+    copy_models(
+        shared_data / "fc" / "protocols" / "real", corpus / "fc" / "protocols" / "real", ["GraphState.txt"]
+    )
     first = await import_demo(services, corpus)
     assert (first.imported, first.failed) == (2, [])
     again = await import_demo(services, corpus)

@@ -18,8 +18,14 @@ def test_a_nested_protocol_is_bundled_transitively(shared_data: Path) -> None:
 
 def test_the_bundled_protocol_has_an_interface(shared_data: Path) -> None:
     uploads = gather(Kind.PROTOCOL, shared_data / "fc" / "protocols" / "real" / "SteadyStateRunner.txt")
-    description = describe_version("protocol", {u.name: u.data for u in uploads}, "SteadyStateRunner.txt",
-                                   "http://localhost:8000/protocols/p/versions/v")
+    description = describe_version(
+        "protocol",
+        {u.name: u.data for u in uploads},
+        "SteadyStateRunner.txt",
+        "http://localhost:8000/protocols/p/versions/v",
+    )
     assert description.warnings == []
-    required = {str(t.object.value) for t in description.triples if t.predicate.value.endswith("#requiresTerm")}
+    required = {
+        str(t.object.value) for t in description.triples if t.predicate.value.endswith("#requiresTerm")
+    }
     assert "https://chaste.comlab.ox.ac.uk/cellml/ns/oxford-metadata#membrane_voltage" in required

@@ -38,14 +38,24 @@ async def scene(entities: Entities, make_user) -> Scene:
     collaborator, collaborator_token = await make_user("collab")
     other, other_token = await make_user("other")
     admin, admin_token = await make_user("admin", roles={"admin"})
-    entity, public = await entities.publish(owner, Kind.PROTOCOL, "secret work", [Upload("p.txt", b"# public\n")])
-    private = await entities.add_version(owner, entity.uri, [Upload("p.txt", b"# private\n")],
-                                         visibility=Visibility.PRIVATE, message="not yet")
+    entity, public = await entities.publish(
+        owner, Kind.PROTOCOL, "secret work", [Upload("p.txt", b"# public\n")]
+    )
+    private = await entities.add_version(
+        owner, entity.uri, [Upload("p.txt", b"# private\n")], visibility=Visibility.PRIVATE, message="not yet"
+    )
     await entities.grant(owner, entity.uri, collaborator.name)
     return Scene(
-        entity, public, private,
+        entity,
+        public,
+        private,
         {"anonymous": None, "other": other, "owner": owner, "collaborator": collaborator, "admin": admin},
-        {"other": other_token, "owner": owner_token, "collaborator": collaborator_token, "admin": admin_token},
+        {
+            "other": other_token,
+            "owner": owner_token,
+            "collaborator": collaborator_token,
+            "admin": admin_token,
+        },
     )
 
 
@@ -88,8 +98,12 @@ async def test_archive_download_of_a_private_version(http: httpx.AsyncClient, sc
 
 
 @pytest.mark.parametrize("role", ROLES)
-async def test_latest_is_the_newest_version_the_caller_may_see(http: httpx.AsyncClient, scene: Scene, role: str):
-    response = await http.get(f"/protocols/{scene.entity.id}/versions/latest/files/p.txt", headers=headers(scene, role))
+async def test_latest_is_the_newest_version_the_caller_may_see(
+    http: httpx.AsyncClient, scene: Scene, role: str
+):
+    response = await http.get(
+        f"/protocols/{scene.entity.id}/versions/latest/files/p.txt", headers=headers(scene, role)
+    )
     assert response.status_code == 200
     assert response.content == (b"# private\n" if SEES_PRIVATE[role] else b"# public\n")
 
@@ -115,8 +129,13 @@ async def test_visible_graphs(services, scene: Scene, role: str):
 
 async def test_an_entity_with_only_private_versions_is_hidden(services, entities: Entities, scene: Scene):
     owner = scene.users["owner"]
-    hidden, version = await entities.publish(owner, Kind.MODEL, "hidden", [Upload(
-        "m.cellml", b'<model name="m" xmlns="http://www.cellml.org/cellml/1.0#"/>')], visibility="private")
+    hidden, version = await entities.publish(
+        owner,
+        Kind.MODEL,
+        "hidden",
+        [Upload("m.cellml", b'<model name="m" xmlns="http://www.cellml.org/cellml/1.0#"/>')],
+        visibility="private",
+    )
     for role in ROLES:
         graphs = {g.value for g in await visible_graphs(services, scene.users[role])}
         assert (hidden.uri in graphs) is (role in ("owner", "admin"))
@@ -131,8 +150,12 @@ async def test_dependent_graphs_follow_their_versions(services, scene: Scene):
 
     run = ox.NamedNode(scene.entity.uri.replace("/protocols/", "/runs/"))
     store = services.store.oxigraph
-    store.extend([ox.Quad(run, VISIBILITY_FROM, ox.NamedNode(scene.public.uri), run),
-                  ox.Quad(run, VISIBILITY_FROM, ox.NamedNode(scene.private.uri), run)])
+    store.extend(
+        [
+            ox.Quad(run, VISIBILITY_FROM, ox.NamedNode(scene.public.uri), run),
+            ox.Quad(run, VISIBILITY_FROM, ox.NamedNode(scene.private.uri), run),
+        ]
+    )
     try:
         for role in ROLES:
             graphs = {g.value for g in await visible_graphs(services, scene.users[role])}

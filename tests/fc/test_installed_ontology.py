@@ -27,8 +27,18 @@ MODEL = DATA / "cellml" / "beeler_reuter_model_1977.cellml"
 OXMETA = "https://chaste.comlab.ox.ac.uk/cellml/ns/oxford-metadata#"
 
 # What a source distribution would not need: left out of the copy the wheel is built from.
-_NOT_SOURCES = {".git", ".venv", "build", "weblab-data", "test-artifacts", "tests", "bench",
-                ".pytest_cache", ".ruff_cache", ".hypothesis"}
+_NOT_SOURCES = {
+    ".git",
+    ".venv",
+    "build",
+    "weblab-data",
+    "test-artifacts",
+    "tests",
+    "bench",
+    ".pytest_cache",
+    ".ruff_cache",
+    ".hypothesis",
+}
 
 PROTOCOL = f"""
 namespace oxmeta = "{OXMETA}"
@@ -75,20 +85,34 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Path:
         else:
             shutil.copy2(entry, source / entry.name)
     pip = [sys.executable, "-m", "pip", "--disable-pip-version-check"]
-    built = subprocess.run([*pip, "wheel", "--no-deps", "-q", "-w", str(tmp / "dist"), str(source)],
-                           capture_output=True, text=True, timeout=300)
+    built = subprocess.run(
+        [*pip, "wheel", "--no-deps", "-q", "-w", str(tmp / "dist"), str(source)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert built.returncode == 0, built.stderr
     [wheel] = (tmp / "dist").glob("weblab-*.whl")
-    installed = subprocess.run([*pip, "install", "--no-deps", "-q", "--target", str(tmp / "site"), str(wheel)],
-                               capture_output=True, text=True, timeout=300)
+    installed = subprocess.run(
+        [*pip, "install", "--no-deps", "-q", "--target", str(tmp / "site"), str(wheel)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert installed.returncode == 0, installed.stderr
     return tmp / "site"
 
 
 def test_an_installed_worker_expands_category_terms(site: Path, tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("WEBLAB_", "PYTHON"))}
-    run = subprocess.run([sys.executable, "-I", "-c", SCRIPT, str(site), str(MODEL), PROTOCOL, str(ROOT)],
-                         cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
+    run = subprocess.run(
+        [sys.executable, "-I", "-c", SCRIPT, str(site), str(MODEL), PROTOCOL, str(ROOT)],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert run.returncode == 0, run.stderr
     result = json.loads(run.stdout)
 
@@ -100,17 +124,28 @@ def test_an_installed_worker_expands_category_terms(site: Path, tmp_path: Path) 
     bindings = result["bindings"]
     # oxmeta:state_variable: every state of the model (8 in Beeler-Reuter 1977).
     assert bindings[OXMETA + "state_variable"] == [
-        "membrane.V", "sodium_current_m_gate.m", "sodium_current_h_gate.h", "sodium_current_j_gate.j",
-        "slow_inward_current.Cai", "slow_inward_current_d_gate.d", "slow_inward_current_f_gate.f",
+        "membrane.V",
+        "sodium_current_m_gate.m",
+        "sodium_current_h_gate.h",
+        "sodium_current_j_gate.j",
+        "slow_inward_current.Cai",
+        "slow_inward_current_d_gate.d",
+        "slow_inward_current_f_gate.f",
         "time_dependent_outward_current_x1_gate.x1",
     ]
     # Categories the model never names: they resolve only through the ontology's rdf:type links.
     # The file annotates the m, h, j, d and f gates (not x1) and these five currents.
     assert sorted(bindings[OXMETA + "hodgkin_huxley_gate"]) == [
-        "slow_inward_current_d_gate.d", "slow_inward_current_f_gate.f", "sodium_current_h_gate.h",
-        "sodium_current_j_gate.j", "sodium_current_m_gate.m",
+        "slow_inward_current_d_gate.d",
+        "slow_inward_current_f_gate.f",
+        "sodium_current_h_gate.h",
+        "sodium_current_j_gate.j",
+        "sodium_current_m_gate.m",
     ]
     assert sorted(bindings[OXMETA + "IonicCurrent"]) == [
-        "slow_inward_current.i_s", "sodium_current.i_Na", "stimulus_protocol.Istim",
-        "time_dependent_outward_current.i_x1", "time_independent_outward_current.i_K1",
+        "slow_inward_current.i_s",
+        "sodium_current.i_Na",
+        "stimulus_protocol.Istim",
+        "time_dependent_outward_current.i_x1",
+        "time_independent_outward_current.i_K1",
     ]

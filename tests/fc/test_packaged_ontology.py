@@ -11,12 +11,12 @@ CURRENTS = "https://chaste.comlab.ox.ac.uk/cellml/ns/oxford-metadata#IonicCurren
 
 
 def test_the_packaged_copy_is_the_platforms_ontology() -> None:
-    assert (ROOT / "worker" / "fc" / "oxmeta.ttl").read_bytes() == (ROOT / "ontology" / "oxmeta.ttl").read_bytes(), \
-        "worker/fc/oxmeta.ttl drifted from ontology/oxmeta.ttl: copy it again"
+    assert (ROOT / "worker" / "fc" / "oxmeta.ttl").read_bytes() == (
+        ROOT / "ontology" / "oxmeta.ttl"
+    ).read_bytes(), "worker/fc/oxmeta.ttl drifted from ontology/oxmeta.ttl: copy it again"
 
 
 def test_a_category_term_expands_from_the_packaged_ontology() -> None:
     members = ontology.category_members(CURRENTS)
     assert "https://chaste.comlab.ox.ac.uk/cellml/ns/oxford-metadata#membrane_fast_sodium_current" in members
     assert len(members) >= 30
-

@@ -34,7 +34,12 @@ CASES = [
     ("SteadyStateRunner", "luo_rudy_1991", {"max_paces": 1000}, ["detailed_voltage", "num_paces"]),
     # At 4 Hz Beeler-Reuter settles into a 2:1 rhythm (beats after 999 and 1001 paces miss the
     # reference by 93 mV): matching it pins how many paces the engine runs before the last one.
-    ("SteadyStateRunner4Hz", "beeler_reuter_model_1977", {"max_paces": 1000}, ["detailed_voltage", "num_paces"]),
+    (
+        "SteadyStateRunner4Hz",
+        "beeler_reuter_model_1977",
+        {"max_paces": 1000},
+        ["detailed_voltage", "num_paces"],
+    ),
     ("INa_block", "luo_rudy_1991", {"max_paces": 1000}, ["scaled_APD90", "detailed_voltage"]),
     ("INa_block", "beeler_reuter_model_1977", {"max_paces": 1000}, ["scaled_APD90"]),
 ]

@@ -158,7 +158,9 @@ def test_a_model_in_seconds_is_paced_as_myokit_paces_it_directly(tmp_path: Path)
     solver's step limit and the outputs all cross that conversion."""
     sim = ModelSimulation(prepared(PACING, "noble_model_1991"), tmp_path)
     # each pace runs from -10 to 990 ms; its last point is the next pace's first
-    ours = np.concatenate([sim.timecourse(np.arange(-10.0, 991.0))["membrane_voltage"][:-1] for _ in range(3)])
+    ours = np.concatenate(
+        [sim.timecourse(np.arange(-10.0, 991.0))["membrane_voltage"][:-1] for _ in range(3)]
+    )
     direct = _paced_directly(MODELS / "noble_model_1991.cellml", 3)
     assert ours.max() > 40 and ours[:10].max() < -80  # three action potentials from rest
     np.testing.assert_allclose(ours, direct, rtol=1e-4, atol=0.01)

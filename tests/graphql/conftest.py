@@ -49,10 +49,17 @@ async def gclient(gapp: Starlette) -> AsyncIterator[httpx.AsyncClient]:
 
 @pytest.fixture(scope="session")
 def gql(gclient: httpx.AsyncClient) -> Gql:
-    async def run(query: str, variables: dict[str, Any] | None = None, *, token: str | None = None,
-                  headers: dict[str, str] | None = None) -> dict[str, Any]:
+    async def run(
+        query: str,
+        variables: dict[str, Any] | None = None,
+        *,
+        token: str | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> dict[str, Any]:
         h = {**(bearer(token) if token else {}), **(headers or {})}
-        response = await gclient.post("/graphql", json={"query": query, "variables": variables or {}}, headers=h)
+        response = await gclient.post(
+            "/graphql", json={"query": query, "variables": variables or {}}, headers=h
+        )
         assert response.status_code == 200, response.text
         return response.json()
 

@@ -23,7 +23,9 @@ class World:
     owner: User
     tokens: dict[str, str | None]  # viewer → token (None: anonymous)
     public: dict[str, str] = field(default_factory=dict)  # label → URI of things everyone may see
-    private: dict[str, str] = field(default_factory=dict)  # label → URI of things only owner/collaborator may see
+    private: dict[str, str] = field(
+        default_factory=dict
+    )  # label → URI of things only owner/collaborator may see
     names: dict[str, str] = field(default_factory=dict)  # entity label → name
     tag: str = ""
 
@@ -34,14 +36,23 @@ async def world(services: Services, entities: Entities, make_user, cellml, proto
     _, stranger_token = await make_user("bob")
     friend, friend_token = await make_user("carol")
     tag = secrets.token_hex(3)
-    w = World(owner=owner, tokens={"anonymous": None, "stranger": stranger_token, "owner": owner_token,
-                                   "collaborator": friend_token}, tag=tag)
+    w = World(
+        owner=owner,
+        tokens={
+            "anonymous": None,
+            "stranger": stranger_token,
+            "owner": owner_token,
+            "collaborator": friend_token,
+        },
+        tag=tag,
+    )
     br, noble = cellml("beeler_reuter_model_1977.cellml"), cellml("noble_model_1962.cellml")
 
     async def publish(label: str, kind: Kind, upload: Any, visibility: str, **kw: Any) -> tuple[str, str]:
         name = f"{label} {tag}"
-        entity, version = await entities.publish(owner, kind, name, [upload], visibility=visibility,
-                                                 message=f"{label} message {tag}", **kw)
+        entity, version = await entities.publish(
+            owner, kind, name, [upload], visibility=visibility, message=f"{label} message {tag}", **kw
+        )
         w.names[label] = name
         return entity.uri, version.uri
 
@@ -89,11 +100,18 @@ def sees(viewer: str) -> bool:
 @pytest.mark.parametrize("viewer", VIEWERS)
 @pytest.mark.parametrize("field_name", ["entities", "models", "protocols", "datasets"])
 async def test_lists_and_counts(world: World, data: Gql, viewer: str, field_name: str) -> None:
-    result = (await data(f"""query($text: String!) {{ {field_name}(text: $text, first: 100) {{
-        totalCount edges {{ node {{ uri name }} }} }} }}""", {"text": world.tag},
-                         token=world.tokens[viewer]))[field_name]
+    result = (
+        await data(
+            f"""query($text: String!) {{ {field_name}(text: $text, first: 100) {{
+        totalCount edges {{ node {{ uri name }} }} }} }}""",
+            {"text": world.tag},
+            token=world.tokens[viewer],
+        )
+    )[field_name]
     uris = {e["node"]["uri"] for e in result["edges"]}
-    kind = {"entities": "", "models": "/models/", "protocols": "/protocols/", "datasets": "/datasets/"}[field_name]
+    kind = {"entities": "", "models": "/models/", "protocols": "/protocols/", "datasets": "/datasets/"}[
+        field_name
+    ]
     expected_public = {u for k, u in world.public.items() if k in world.names and kind in u}
     expected_private = {u for k, u in world.private.items() if k in world.names and kind in u}
     assert expected_public <= uris
@@ -105,8 +123,11 @@ async def test_lists_and_counts(world: World, data: Gql, viewer: str, field_name
 async def test_by_id_and_by_uri(world: World, data: Gql, viewer: str) -> None:
     base = "http://localhost:8000/"
     for label, uri in {**world.public, **world.private}.items():
-        found = await data("query($id: ID!, $u: String!) { node(id: $id) { uri } resource(uri: $u) { uri } }",
-                           {"id": uri.removeprefix(base), "u": uri}, token=world.tokens[viewer])
+        found = await data(
+            "query($id: ID!, $u: String!) { node(id: $id) { uri } resource(uri: $u) { uri } }",
+            {"id": uri.removeprefix(base), "u": uri},
+            token=world.tokens[viewer],
+        )
         visible = label in world.public or sees(viewer)
         expected = {"uri": uri} if visible else None
         assert found == {"node": expected, "resource": expected}, (label, viewer)
@@ -114,31 +135,53 @@ async def test_by_id_and_by_uri(world: World, data: Gql, viewer: str) -> None:
 
 @pytest.mark.parametrize("viewer", VIEWERS)
 async def test_nested_fields_hide_private_versions_and_partners(world: World, data: Gql, viewer: str) -> None:
-    mixed = (await data("""query($u: String!, $sha: String!) { resource(uri: $u) { ... on Model {
+    mixed = (
+        await data(
+            """query($u: String!, $sha: String!) { resource(uri: $u) { ... on Model {
         versions { totalCount nodes { uri } } latestVersion { uri } version(ref: $sha) { uri } } } }""",
-                        {"u": world.public["mixed model"], "sha": world.private["mixed model v2"].rsplit("/", 1)[1]},
-                        token=world.tokens[viewer]))["resource"]
+            {"u": world.public["mixed model"], "sha": world.private["mixed model v2"].rsplit("/", 1)[1]},
+            token=world.tokens[viewer],
+        )
+    )["resource"]
     if sees(viewer):
-        assert mixed["versions"]["totalCount"] == 2 and mixed["latestVersion"]["uri"] == world.private["mixed model v2"]
+        assert (
+            mixed["versions"]["totalCount"] == 2
+            and mixed["latestVersion"]["uri"] == world.private["mixed model v2"]
+        )
         assert mixed["version"] == {"uri": world.private["mixed model v2"]}
     else:
         assert mixed["versions"] == {"totalCount": 1, "nodes": [{"uri": world.public["mixed model v1"]}]}
         assert mixed["latestVersion"]["uri"] == world.public["mixed model v1"] and mixed["version"] is None
 
-    dataset = (await data("query($u: String!) { resource(uri: $u) { ... on Dataset { protocol { uri } } } }",
-                          {"u": world.public["open dataset"]}, token=world.tokens[viewer]))["resource"]
+    dataset = (
+        await data(
+            "query($u: String!) { resource(uri: $u) { ... on Dataset { protocol { uri } } } }",
+            {"u": world.public["open dataset"]},
+            token=world.tokens[viewer],
+        )
+    )["resource"]
     assert dataset["protocol"] == ({"uri": world.private["secret protocol"]} if sees(viewer) else None)
 
-    compat = (await data("""query($u: String!) { resource(uri: $u) { ... on Version {
-        compatibility { protocol { uri } } } } }""", {"u": world.public["open model v1"]},
-                         token=world.tokens[viewer]))["resource"]["compatibility"]
+    compat = (
+        await data(
+            """query($u: String!) { resource(uri: $u) { ... on Version {
+        compatibility { protocol { uri } } } } }""",
+            {"u": world.public["open model v1"]},
+            token=world.tokens[viewer],
+        )
+    )["resource"]["compatibility"]
     partners = {c["protocol"]["uri"] for c in compat}
     assert world.public["open protocol v1"] in partners
     assert (world.private["secret protocol v1"] in partners) == sees(viewer)
 
-    owner = (await data("""query($n: String!, $t: String!) { user(name: $n) { entities(text: $t, first: 50) {
-        totalCount nodes { uri } } } }""", {"n": world.owner.name, "t": world.tag},
-                        token=world.tokens[viewer]))["user"]["entities"]
+    owner = (
+        await data(
+            """query($n: String!, $t: String!) { user(name: $n) { entities(text: $t, first: 50) {
+        totalCount nodes { uri } } } }""",
+            {"n": world.owner.name, "t": world.tag},
+            token=world.tokens[viewer],
+        )
+    )["user"]["entities"]
     uris = {n["uri"] for n in owner["nodes"]}
     assert bool(uris & set(world.private.values())) == sees(viewer)
     assert owner["totalCount"] == len(uris)
@@ -147,12 +190,22 @@ async def test_nested_fields_hide_private_versions_and_partners(world: World, da
 @pytest.mark.parametrize("viewer", OUTSIDERS)
 async def test_filters_do_not_reveal_private_content(world: World, data: Gql, viewer: str) -> None:
     # the private second version's message is searchable only by those who may see it
-    found = (await data("query($t: String!) { models(text: $t) { totalCount } }", {"t": f"hidden change {world.tag}"},
-                        token=world.tokens[viewer]))["models"]
+    found = (
+        await data(
+            "query($t: String!) { models(text: $t) { totalCount } }",
+            {"t": f"hidden change {world.tag}"},
+            token=world.tokens[viewer],
+        )
+    )["models"]
     assert found["totalCount"] == 0
-    private_only = (await data("query($t: String!, $o: String!) { models(owner: $o, visibility: PRIVATE, text: $t) "
-                               "{ totalCount } }", {"t": world.tag, "o": world.owner.name},
-                               token=world.tokens[viewer]))["models"]
+    private_only = (
+        await data(
+            "query($t: String!, $o: String!) { models(owner: $o, visibility: PRIVATE, text: $t) "
+            "{ totalCount } }",
+            {"t": world.tag, "o": world.owner.name},
+            token=world.tokens[viewer],
+        )
+    )["models"]
     assert private_only["totalCount"] == 0
 
 
@@ -161,15 +214,22 @@ async def test_runs_and_experiments(world: World, data: Gql, viewer: str) -> Non
     base = "http://localhost:8000/"
     for label in ("open run", "secret run", "open experiment", "secret experiment"):
         uri = world.public.get(label) or world.private[label]
-        node = (await data("""query($id: ID!) { node(id: $id) { uri
+        node = (
+            await data(
+                """query($id: ID!) { node(id: $id) { uri
             ... on Run { status experiment { model { uri } protocol { uri } } }
-            ... on Experiment { latestRun { uri } runs { uri } } } }""", {"id": uri.removeprefix(base)},
-                           token=world.tokens[viewer]))["node"]
+            ... on Experiment { latestRun { uri } runs { uri } } } }""",
+                {"id": uri.removeprefix(base)},
+                token=world.tokens[viewer],
+            )
+        )["node"]
         visible = label in world.public or sees(viewer)
         assert (node is not None) == visible, (label, viewer)
 
 
-COUNTS = """query { counts { models protocols datasets runs } runs(first: 100) { totalCount nodes { uri } } }"""
+COUNTS = (
+    """query { counts { models protocols datasets runs } runs(first: 100) { totalCount nodes { uri } } }"""
+)
 
 
 @pytest.mark.parametrize("viewer", VIEWERS)
@@ -184,7 +244,9 @@ async def test_counts_and_run_list(world: World, data: Gql, viewer: str) -> None
     for kind in ("models", "protocols", "datasets"):
         assert seen["counts"][kind] == before["counts"][kind] + extra == after["counts"][kind] + extra, kind
     if sees(viewer):
-        assert seen["counts"]["runs"] >= before["counts"]["runs"] + 1  # the secret run, and any queued with it
+        assert (
+            seen["counts"]["runs"] >= before["counts"]["runs"] + 1
+        )  # the secret run, and any queued with it
     else:
         assert before["counts"]["runs"] <= seen["counts"]["runs"] <= after["counts"]["runs"]
     assert seen["runs"]["totalCount"] == seen["counts"]["runs"]
@@ -196,9 +258,14 @@ async def test_counts_and_run_list(world: World, data: Gql, viewer: str) -> None
 
 @pytest.mark.parametrize("viewer", VIEWERS)
 async def test_version_runs_and_experiments(world: World, data: Gql, viewer: str) -> None:
-    found = (await data("""query($u: String!) { resource(uri: $u) { ... on Version {
+    found = (
+        await data(
+            """query($u: String!) { resource(uri: $u) { ... on Version {
         runs { totalCount nodes { uri } } experiments { uri latestRun { uri } } } } }""",
-                        {"u": world.public["open model v1"]}, token=world.tokens[viewer]))["resource"]
+            {"u": world.public["open model v1"]},
+            token=world.tokens[viewer],
+        )
+    )["resource"]
     runs_seen = {n["uri"] for n in found["runs"]["nodes"]}
     experiments = {e["uri"] for e in found["experiments"]}
     assert world.public["open run"] in runs_seen and world.public["open experiment"] in experiments
@@ -206,16 +273,26 @@ async def test_version_runs_and_experiments(world: World, data: Gql, viewer: str
     assert (world.private["secret experiment"] in experiments) == sees(viewer)
     assert found["runs"]["totalCount"] == len(runs_seen)
     # the private protocol's version itself is not there for outsiders, so neither are its runs
-    hidden = (await data("query($u: String!) { resource(uri: $u) { ... on Version { runs { totalCount } } } }",
-                         {"u": world.private["secret protocol v1"]}, token=world.tokens[viewer]))["resource"]
+    hidden = (
+        await data(
+            "query($u: String!) { resource(uri: $u) { ... on Version { runs { totalCount } } } }",
+            {"u": world.private["secret protocol v1"]},
+            token=world.tokens[viewer],
+        )
+    )["resource"]
     assert (hidden is not None) == sees(viewer)
 
 
 @pytest.mark.parametrize("viewer", VIEWERS)
 async def test_matrix_by_owner_hides_private_rows_and_columns(world: World, data: Gql, viewer: str) -> None:
-    matrix = (await data("""query($o: String!) { experimentMatrix(owner: $o) { models { uri } protocols { uri }
-        cells { modelId protocolId status experiment { uri } } } }""", {"o": world.owner.name},
-                         token=world.tokens[viewer]))["experimentMatrix"]
+    matrix = (
+        await data(
+            """query($o: String!) { experimentMatrix(owner: $o) { models { uri } protocols { uri }
+        cells { modelId protocolId status experiment { uri } } } }""",
+            {"o": world.owner.name},
+            token=world.tokens[viewer],
+        )
+    )["experimentMatrix"]
     rows = {m["uri"] for m in matrix["models"]}
     columns = {p["uri"] for p in matrix["protocols"]}
     assert world.public["open model v1"] in rows and world.public["open protocol v1"] in columns

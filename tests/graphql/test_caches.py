@@ -20,7 +20,9 @@ async def test_anonymous_answers_follow_every_write(gql: Gql, entities: Entities
     before = await gql(FIND, {"t": tag})
     again = await gql(FIND, {"t": tag})
     assert again["data"] == before["data"] == {"models": {"totalCount": 0, "nodes": []}}
-    assert again["extensions"].get("responseCache") == "hit"  # nothing changed: the same answer, not recomputed
+    assert (
+        again["extensions"].get("responseCache") == "hit"
+    )  # nothing changed: the same answer, not recomputed
     assert await gql(FIND, {"t": tag}) == again  # later hits send the first hit's encoded answer
     await entities.publish(owner, Kind.MODEL, f"cached {tag}", [cellml("noble_model_1962.cellml")])
     after = await gql(FIND, {"t": tag})
@@ -28,18 +30,23 @@ async def test_anonymous_answers_follow_every_write(gql: Gql, entities: Entities
     assert "responseCache" not in after["extensions"]
 
 
-async def test_answers_that_read_the_database_are_not_shared(gql: Gql, services: Services, entities: Entities,
-                                                             make_user, cellml, protocol_file) -> None:
+async def test_answers_that_read_the_database_are_not_shared(
+    gql: Gql, services: Services, entities: Entities, make_user, cellml, protocol_file
+) -> None:
     owner, token = await make_user("cachedruns")
     tag = secrets.token_hex(4)
-    _, model = await entities.publish(owner, Kind.MODEL, f"m {tag}", [cellml("beeler_reuter_model_1977.cellml")])
+    _, model = await entities.publish(
+        owner, Kind.MODEL, f"m {tag}", [cellml("beeler_reuter_model_1977.cellml")]
+    )
     _, protocol = await entities.publish(owner, Kind.PROTOCOL, f"p {tag}", [protocol_file("SinglePace.txt")])
     queued = await runs.create_run(services, model.uri, protocol.uri)  # publishing may have queued it already
     await runs.mark_cancelled(services, queued.id, "make room for another run")
     query = "{ counts { runs } }"
     first = await gql(query)
     await gql(query)
-    again = await runs.create_run(services, model.uri, protocol.uri)  # a database row: the store does not change
+    again = await runs.create_run(
+        services, model.uri, protocol.uri
+    )  # a database row: the store does not change
     assert again.id != queued.id
     after = await gql(query)
     assert after["data"]["counts"]["runs"] == first["data"]["counts"]["runs"] + 1, (first, after)
@@ -55,7 +62,7 @@ async def test_signed_in_callers_are_answered_afresh(gql: Gql, make_user) -> Non
 
 
 async def test_mutations_are_never_answered_from_the_cache(gql: Gql) -> None:
-    query = 'mutation { logout { __typename } }'
+    query = "mutation { logout { __typename } }"
     first = await gql(query)
     second = await gql(query)
     assert "errors" not in first and "responseCache" not in second.get("extensions", {})

@@ -15,8 +15,9 @@ SCHEMA_FILE = Path(__file__).resolve().parents[2] / "schema" / "schema.graphql"
 
 
 def test_committed_schema_is_current() -> None:
-    assert SCHEMA_FILE.read_text() == sdl(), \
+    assert SCHEMA_FILE.read_text() == sdl(), (
         "schema/schema.graphql is stale: run `python -m schema.schema > schema/schema.graphql`"
+    )
 
 
 def test_every_type_and_field_is_described() -> None:
@@ -35,7 +36,7 @@ def test_every_type_and_field_is_described() -> None:
 
 
 async def test_get_and_post(gclient: httpx.AsyncClient) -> None:
-    query = "{ ontologyTerms(text: \"membrane_voltage\") { iri label } }"
+    query = '{ ontologyTerms(text: "membrane_voltage") { iri label } }'
     got = await gclient.get("/graphql", params={"query": query}, headers={"Accept": "application/json"})
     posted = await gclient.post("/graphql", json={"query": query})
     assert got.status_code == posted.status_code == 200
@@ -44,8 +45,9 @@ async def test_get_and_post(gclient: httpx.AsyncClient) -> None:
 
 
 async def test_no_mutation_over_get(gclient: httpx.AsyncClient) -> None:
-    response = await gclient.get("/graphql", params={"query": "mutation { logout { ok } }"},
-                                 headers={"Accept": "application/json"})
+    response = await gclient.get(
+        "/graphql", params={"query": "mutation { logout { ok } }"}, headers={"Accept": "application/json"}
+    )
     assert response.status_code == 405
 
 
@@ -53,7 +55,12 @@ async def test_graphiql_is_served_from_our_files(gclient: httpx.AsyncClient) -> 
     page = await gclient.get("/graphql", headers={"Accept": "text/html"})
     assert page.status_code == 200 and "text/html" in page.headers["content-type"]
     assert "cdn" not in page.text.lower() and "unpkg" not in page.text.lower()
-    for asset in ("graphiql.min.js", "graphiql.min.css", "react.production.min.js", "react-dom.production.min.js"):
+    for asset in (
+        "graphiql.min.js",
+        "graphiql.min.css",
+        "react.production.min.js",
+        "react-dom.production.min.js",
+    ):
         assert f"/static/vendor/graphiql/{asset}" in page.text
         served = await gclient.get(f"/static/vendor/graphiql/{asset}")
         assert served.status_code == 200 and len(served.content) > 1000, asset
@@ -87,7 +94,9 @@ async def test_cost_limit(gql: Gql) -> None:
         files { path } terms { iri } } } } } } } }""")
     message = body["errors"][0]["message"]
     assert f"over the limit of {Limits().cost}" in message and "smaller pages" in message
-    cheap = await gql("{ models(first: 10) { edges { node { versions(first: 10) { edges { node { sha } } } } } } }")
+    cheap = await gql(
+        "{ models(first: 10) { edges { node { versions(first: 10) { edges { node { sha } } } } } } }"
+    )
     assert "errors" not in cheap
     # page sizes given as variables count with their values
     nested = "query($n: Int!) { models(first: $n) { nodes { versions(first: $n) { nodes { sha files { path } } } } } }"
@@ -126,7 +135,9 @@ def test_internal_errors_are_masked_user_errors_are_not() -> None:
 async def test_graphql_response_media_type(gclient: httpx.AsyncClient) -> None:
     accept = {"Accept": "application/graphql-response+json"}
     ok = await gclient.post("/graphql", json={"query": "{ me { name } }"}, headers=accept)
-    assert ok.status_code == 200 and ok.headers["content-type"].startswith("application/graphql-response+json")
+    assert ok.status_code == 200 and ok.headers["content-type"].startswith(
+        "application/graphql-response+json"
+    )
     invalid = await gclient.post("/graphql", json={"query": "{ nope }"}, headers=accept)
     assert invalid.status_code == 400 and invalid.json()["errors"]
     legacy = await gclient.post("/graphql", json={"query": "{ nope }"})  # application/json: 200 with errors

@@ -32,7 +32,9 @@ async def fifty(entities: Entities, make_user, cellml, protocol_file) -> tuple[s
         await entities.publish(owner, Kind.PROTOCOL, f"{name} {secrets.token_hex(2)}", [protocol_file(name)])
     names = []
     for i in range(N):
-        entity, _ = await entities.publish(owner, Kind.MODEL, f"model {i:02d}", [model], message=f"number {i}")
+        entity, _ = await entities.publish(
+            owner, Kind.MODEL, f"model {i:02d}", [model], message=f"number {i}"
+        )
         names.append(entity.name)
     return owner.name, token, names[::-1]
 
@@ -57,13 +59,17 @@ async def test_compatibility_matches_the_ontology_code(data: Gql, fifty, service
 
     owner, token, _ = fifty
     edges = (await data(PAGE, {"o": owner, "n": 1}, token=token))["models"]["edges"]
-    version = await data("query($o: String!) { models(owner: $o, first: 1) { nodes { latestVersion { uri } } } }",
-                         {"o": owner}, token=token)
+    version = await data(
+        "query($o: String!) { models(owner: $o, first: 1) { nodes { latestVersion { uri } } } }",
+        {"o": owner},
+        token=token,
+    )
     model_uri = version["models"]["nodes"][0]["latestVersion"]["uri"]
     fitting = set()
     for cell in edges[0]["node"]["latestVersion"]["compatibility"]:
-        expected = compatibility.check_pair(services.store, services.settings.base_uri, model_uri,
-                                            cell["protocol"]["uri"])
+        expected = compatibility.check_pair(
+            services.store, services.settings.base_uri, model_uri, cell["protocol"]["uri"]
+        )
         assert cell["fits"] == expected.fits
         assert [t["iri"] for t in cell["missingTerms"]] == list(expected.missing)
         if expected.fits:
@@ -85,8 +91,9 @@ async def test_walk_forward_and_back_with_cursors(data: Gql, fifty) -> None:
     back = (await data(PAGE, {"o": owner, "last": 5, "before": None}, token=token))["models"]
     assert [e["node"]["name"] for e in back["edges"]] == names[-5:]
     assert back["pageInfo"]["hasPreviousPage"] and not back["pageInfo"]["hasNextPage"]
-    before = (await data(PAGE, {"o": owner, "last": 3, "before": back["pageInfo"]["startCursor"]},
-                         token=token))["models"]
+    before = (
+        await data(PAGE, {"o": owner, "last": 3, "before": back["pageInfo"]["startCursor"]}, token=token)
+    )["models"]
     assert [e["node"]["name"] for e in before["edges"]] == names[-8:-5]
 
 
@@ -98,8 +105,9 @@ async def test_cursor_survives_an_insert_before_it(data: Gql, entities: Entities
     first = (await data(PAGE, {"o": owner.name, "n": 2}, token=token))["models"]
     assert [e["node"]["name"] for e in first["edges"]] == ["k3", "k2"]
     await entities.publish(owner, Kind.MODEL, "k4", [model])  # newest: sorts before the cursor
-    rest = (await data(PAGE, {"o": owner.name, "n": 10, "after": first["pageInfo"]["endCursor"]},
-                       token=token))["models"]
+    rest = (
+        await data(PAGE, {"o": owner.name, "n": 10, "after": first["pageInfo"]["endCursor"]}, token=token)
+    )["models"]
     assert [e["node"]["name"] for e in rest["edges"]] == ["k1", "k0"]
 
 
@@ -113,8 +121,11 @@ async def test_bad_cursor_and_page_size_say_what_is_wrong(gql: Gql, fifty) -> No
 
 async def test_matrix_round_trips_do_not_grow_with_its_size(gql: Gql, fifty) -> None:
     owner, token, _ = fifty
-    ids = (await gql("query($o: String!) { models(owner: $o, first: 50) { nodes { id } } }", {"o": owner},
-                     token=token))["data"]["models"]["nodes"]
+    ids = (
+        await gql(
+            "query($o: String!) { models(owner: $o, first: 50) { nodes { id } } }", {"o": owner}, token=token
+        )
+    )["data"]["models"]["nodes"]
     query = """query($m: [ID!]) { experimentMatrix(models: $m) { models { id terms { iri } } protocols { id }
         cells { fits status latestRun { id } experiment { id } } } }"""
     counts = {}
@@ -128,8 +139,11 @@ async def test_matrix_round_trips_do_not_grow_with_its_size(gql: Gql, fifty) -> 
 
 async def test_nodes_by_id_round_trips_do_not_grow(gql: Gql, fifty) -> None:
     owner, token, _ = fifty
-    ids = (await gql("query($o: String!) { models(owner: $o, first: 50) { nodes { id } } }", {"o": owner},
-                     token=token))["data"]["models"]["nodes"]
+    ids = (
+        await gql(
+            "query($o: String!) { models(owner: $o, first: 50) { nodes { id } } }", {"o": owner}, token=token
+        )
+    )["data"]["models"]["nodes"]
     query = """query($ids: [ID!]!) { nodes(ids: $ids) { id ... on Model { name collaborators { name }
         latestVersion { terms { iri } previous { id } compatibleProtocols { id } } } } }"""
     counts = {}

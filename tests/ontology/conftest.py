@@ -12,7 +12,6 @@ from sparql.store import TripleStore
 
 
 @pytest.fixture
-
 def store() -> Iterator[TripleStore]:
     """A fresh in-memory store with the packaged ontologies loaded."""
     s = TripleStore(None)

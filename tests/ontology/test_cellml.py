@@ -21,7 +21,9 @@ _QUALIFIER = re.compile(r'<[\w.-]+:(?:is|isVersionOf)\b[^>]*?rdf:resource="([^"]
 
 
 def _by_pattern(text: str) -> set[tuple[str, str]]:
-    return {(m.group(1), term) for m in _DESCRIPTION.finditer(text) for term in _QUALIFIER.findall(m.group(2))}
+    return {
+        (m.group(1), term) for m in _DESCRIPTION.finditer(text) for term in _QUALIFIER.findall(m.group(2))
+    }
 
 
 @pytest.mark.parametrize("path", corpus_models(), ids=lambda p: f"{p.parent.name}/{p.stem}")
@@ -31,14 +33,20 @@ def test_every_corpus_model_yields_its_annotated_variables(path: Path) -> None:
     annotated = [var for var in ann.variables if var.annotations]
     assert annotated, "no annotated variables found"
     assert ann.warnings == []
-    found = {(var.cmeta_id, a.term) for var in annotated for a in var.annotations if not a.predicate.endswith("#type")}
+    found = {
+        (var.cmeta_id, a.term)
+        for var in annotated
+        for a in var.annotations
+        if not a.predicate.endswith("#type")
+    }
     assert found == _by_pattern(text)
     # The states are those myokit finds (an independent CellML reader), by component and name.
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         model = myokit.formats.importer("cellml").model(str(path))
     assert {(var.component, var.name) for var in ann.variables if var.is_state} == {
-        (s.parent().name(), s.name()) for s in model.states()}
+        (s.parent().name(), s.name()) for s in model.states()
+    }
     assert all(OX + "state_variable" in var.terms() for var in ann.variables if var.is_state)
 
 
@@ -72,7 +80,9 @@ def test_ohara_rudy_2011_epi_spot_checks() -> None:
     end = _var(ann, "membrane", "i_Stim_End")
     assert end.cmeta_id == "membrane_i_Stim_End"
     assert end.terms() == {OX + "membrane_stimulus_current_end"}
-    assert _var(ann, "intracellular_ions", "Bcai").terms() == {OX + "cytosolic_calcium_flux_scaling_from_intrinsic_buffers"}
+    assert _var(ann, "intracellular_ions", "Bcai").terms() == {
+        OX + "cytosolic_calcium_flux_scaling_from_intrinsic_buffers"
+    }
     assert len([x for x in ann.variables if x.annotations]) == 64  # 64 <bqbiol:is> in the file
     assert sum(x.is_state for x in ann.variables) == 41  # 41 <diff/> in the file
 
@@ -86,38 +96,58 @@ def test_annotations_nested_in_variables_are_read() -> None:
 
 
 CELLML = "http://www.cellml.org/cellml/1.0#"
-HEAD = (f'<model xmlns="{CELLML}" name="m" xmlns:cmeta="http://www.cellml.org/metadata/1.0#" '
-        'xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#" xmlns:bqbiol="http://biomodels.net/biology-qualifiers/">')
-MATH = ('<math xmlns="http://www.w3.org/1998/Math/MathML"><apply><eq/><apply><diff/><bvar><ci>t</ci></bvar>'
-        '<ci>x</ci></apply><cn cellml:units="per_ms" xmlns:cellml="' + CELLML + '">1</cn></apply></math>')
+HEAD = (
+    f'<model xmlns="{CELLML}" name="m" xmlns:cmeta="http://www.cellml.org/metadata/1.0#" '
+    'xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#" xmlns:bqbiol="http://biomodels.net/biology-qualifiers/">'
+)
+MATH = (
+    '<math xmlns="http://www.w3.org/1998/Math/MathML"><apply><eq/><apply><diff/><bvar><ci>t</ci></bvar>'
+    '<ci>x</ci></apply><cn cellml:units="per_ms" xmlns:cellml="' + CELLML + '">1</cn></apply></math>'
+)
 
 
 def _doc(rdf: str, variables: str = "") -> bytes:
-    return (HEAD + '<component name="c"><variable name="t" units="ms" cmeta:id="t"/>'
-            '<variable name="x" units="mV" initial_value="1.5" cmeta:id="x"/>'
-            '<variable name="y" units="mV" cmeta:id="y"/>' + variables + MATH + "</component>" + rdf + "</model>").encode()
+    return (
+        HEAD + '<component name="c"><variable name="t" units="ms" cmeta:id="t"/>'
+        '<variable name="x" units="mV" initial_value="1.5" cmeta:id="x"/>'
+        '<variable name="y" units="mV" cmeta:id="y"/>' + variables + MATH + "</component>" + rdf + "</model>"
+    ).encode()
 
 
 def test_all_annotation_forms_and_unknown_namespaces_are_kept() -> None:
-    rdf = ('<rdf:RDF><rdf:Description rdf:about="#t"><bqbiol:is rdf:resource="' + OX + 'time"/></rdf:Description>'
-           '<rdf:Description rdf:about="#x"><bqbiol:isVersionOf rdf:resource="' + OX + 'membrane_voltage"/>'
-           '<bqbiol:is rdf:resource="http://example.org/my-terms#voltage"/></rdf:Description>'
-           '<rdf:Description rdf:about="#y"><rdf:type rdf:resource="urn:lab:reversal_potential"/></rdf:Description>'
-           "</rdf:RDF>")
+    rdf = (
+        '<rdf:RDF><rdf:Description rdf:about="#t"><bqbiol:is rdf:resource="'
+        + OX
+        + 'time"/></rdf:Description>'
+        '<rdf:Description rdf:about="#x"><bqbiol:isVersionOf rdf:resource="' + OX + 'membrane_voltage"/>'
+        '<bqbiol:is rdf:resource="http://example.org/my-terms#voltage"/></rdf:Description>'
+        '<rdf:Description rdf:about="#y"><rdf:type rdf:resource="urn:lab:reversal_potential"/></rdf:Description>'
+        "</rdf:RDF>"
+    )
     ann = read_annotations(_doc(rdf))
     assert ann.warnings == []
     assert _var(ann, "c", "t").terms() == {OX + "time"}
     x = _var(ann, "c", "x")
     assert x.is_state
-    assert x.terms() == {OX + "membrane_voltage", "http://example.org/my-terms#voltage", OX + "state_variable"}
+    assert x.terms() == {
+        OX + "membrane_voltage",
+        "http://example.org/my-terms#voltage",
+        OX + "state_variable",
+    }
     assert _var(ann, "c", "y").terms() == {"urn:lab:reversal_potential"}
 
 
 def test_malformed_rdf_keeps_readable_blocks_and_warns() -> None:
-    good = '<rdf:RDF><rdf:Description rdf:about="#t"><bqbiol:is rdf:resource="' + OX + 'time"/></rdf:Description></rdf:RDF>'
+    good = (
+        '<rdf:RDF><rdf:Description rdf:about="#t"><bqbiol:is rdf:resource="'
+        + OX
+        + 'time"/></rdf:Description></rdf:RDF>'
+    )
     # a property element holding two node elements is not RDF/XML
-    broken = ('<rdf:RDF><rdf:Description rdf:about="#y"><bqbiol:is><rdf:Description/><rdf:Description/>'
-              "</bqbiol:is></rdf:Description></rdf:RDF>")
+    broken = (
+        '<rdf:RDF><rdf:Description rdf:about="#y"><bqbiol:is><rdf:Description/><rdf:Description/>'
+        "</bqbiol:is></rdf:Description></rdf:RDF>"
+    )
     ann = read_annotations(_doc(good + broken), source="broken.cellml")
     assert _var(ann, "c", "t").terms() == {OX + "time"}
     assert len(ann.warnings) == 1
@@ -125,24 +155,36 @@ def test_malformed_rdf_keeps_readable_blocks_and_warns() -> None:
 
 
 def test_broken_block_inside_a_variable_is_located() -> None:
-    nested = ('<variable name="z" units="mV" cmeta:id="z"><rdf:RDF><rdf:Description rdf:about="#z">'
-              "<bqbiol:is><rdf:Description/><rdf:Description/></bqbiol:is></rdf:Description></rdf:RDF></variable>")
+    nested = (
+        '<variable name="z" units="mV" cmeta:id="z"><rdf:RDF><rdf:Description rdf:about="#z">'
+        "<bqbiol:is><rdf:Description/><rdf:Description/></bqbiol:is></rdf:Description></rdf:RDF></variable>"
+    )
     ann = read_annotations(_doc("", nested))
     assert len(ann.warnings) == 1 and "inside variable c.z" in ann.warnings[0]
 
 
 def test_annotation_of_a_missing_cmeta_id_is_reported() -> None:
-    rdf = '<rdf:RDF><rdf:Description rdf:about="#nobody"><bqbiol:is rdf:resource="' + OX + 'time"/></rdf:Description></rdf:RDF>'
+    rdf = (
+        '<rdf:RDF><rdf:Description rdf:about="#nobody"><bqbiol:is rdf:resource="'
+        + OX
+        + 'time"/></rdf:Description></rdf:RDF>'
+    )
     ann = read_annotations(_doc(rdf))
     assert any("nobody" in w for w in ann.warnings)
     assert OX + "time" not in ann.terms()
 
 
-@pytest.mark.parametrize("data, expected", [
-    (b"<model><component", "not well-formed"),
-    (b'<?xml version="1.0"?><!DOCTYPE m [<!ENTITY a "aaaaaaaaaa"><!ENTITY b "&a;&a;&a;&a;">]><model>&b;</model>', "refused"),
-    (b'<sbml xmlns="http://www.sbml.org/sbml/level2"/>', "not a CellML"),
-])
+@pytest.mark.parametrize(
+    "data, expected",
+    [
+        (b"<model><component", "not well-formed"),
+        (
+            b'<?xml version="1.0"?><!DOCTYPE m [<!ENTITY a "aaaaaaaaaa"><!ENTITY b "&a;&a;&a;&a;">]><model>&b;</model>',
+            "refused",
+        ),
+        (b'<sbml xmlns="http://www.sbml.org/sbml/level2"/>', "not a CellML"),
+    ],
+)
 def test_unreadable_files_warn_instead_of_crashing(data: bytes, expected: str) -> None:
     ann = read_annotations(data, source="bad.cellml")
     assert ann.variables == []
@@ -150,11 +192,15 @@ def test_unreadable_files_warn_instead_of_crashing(data: bytes, expected: str) -
 
 
 def test_cellml_2_uses_plain_id_attributes() -> None:
-    doc = ('<model xmlns="http://www.cellml.org/cellml/2.0#" name="m" '
-           'xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#" xmlns:bqbiol="http://biomodels.net/biology-qualifiers/">'
-           '<component name="env"><variable name="time" units="ms" interface="public" id="time"/></component>'
-           '<rdf:RDF><rdf:Description rdf:about="#time"><bqbiol:is rdf:resource="' + OX + 'time"/></rdf:Description></rdf:RDF>'
-           "</model>").encode()
+    doc = (
+        '<model xmlns="http://www.cellml.org/cellml/2.0#" name="m" '
+        'xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#" xmlns:bqbiol="http://biomodels.net/biology-qualifiers/">'
+        '<component name="env"><variable name="time" units="ms" interface="public" id="time"/></component>'
+        '<rdf:RDF><rdf:Description rdf:about="#time"><bqbiol:is rdf:resource="'
+        + OX
+        + 'time"/></rdf:Description></rdf:RDF>'
+        "</model>"
+    ).encode()
     ann = read_annotations(doc)
     assert ann.cellml_version == "2.0"
     assert _var(ann, "env", "time").terms() == {OX + "time"}
@@ -179,14 +225,25 @@ def test_initial_value_naming_a_variable_is_kept_as_text_and_conforms() -> None:
 
     from ontology.shacl import violations
 
-    doc = ('<model xmlns="http://www.cellml.org/cellml/1.1#" name="m" xmlns:cmeta="http://www.cellml.org/metadata/1.0#" '
-           'xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#" xmlns:bqbiol="http://biomodels.net/biology-qualifiers/">'
-           '<component name="c"><variable name="x" units="mV" initial_value="x0" cmeta:id="x"/>'
-           '<variable name="y" units="mV" initial_value="nan" cmeta:id="y"/></component>'
-           '<rdf:RDF><rdf:Description rdf:about="#x"><bqbiol:is rdf:resource="' + OX + 'membrane_voltage"/></rdf:Description>'
-           '<rdf:Description rdf:about="#y"><bqbiol:is rdf:resource="' + OX + 'time"/></rdf:Description></rdf:RDF></model>').encode()
+    doc = (
+        '<model xmlns="http://www.cellml.org/cellml/1.1#" name="m" xmlns:cmeta="http://www.cellml.org/metadata/1.0#" '
+        'xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#" xmlns:bqbiol="http://biomodels.net/biology-qualifiers/">'
+        '<component name="c"><variable name="x" units="mV" initial_value="x0" cmeta:id="x"/>'
+        '<variable name="y" units="mV" initial_value="nan" cmeta:id="y"/></component>'
+        '<rdf:RDF><rdf:Description rdf:about="#x"><bqbiol:is rdf:resource="'
+        + OX
+        + 'membrane_voltage"/></rdf:Description>'
+        '<rdf:Description rdf:about="#y"><bqbiol:is rdf:resource="'
+        + OX
+        + 'time"/></rdf:Description></rdf:RDF></model>'
+    ).encode()
     ann = read_annotations(doc)
     assert ann.cellml_version == "1.1"
     assert _var(ann, "c", "x").initial_value == "x0"
     uri = "http://weblab.test/models/m/versions/" + "c" * 40
-    assert violations(version_metadata("model", "http://weblab.test/models/m", uri) + annotation_triples(ann, uri)) == []
+    assert (
+        violations(
+            version_metadata("model", "http://weblab.test/models/m", uri) + annotation_triples(ann, uri)
+        )
+        == []
+    )

@@ -18,8 +18,16 @@ from ontology.protocols import interface_triples, normalise_interface
 from sparql.store import TripleStore
 
 OX = v.OXMETA
-SSR = [OX + t for t in ("time", "membrane_voltage", "membrane_stimulus_current_amplitude",
-                        "membrane_stimulus_current_duration", "state_variable")]
+SSR = [
+    OX + t
+    for t in (
+        "time",
+        "membrane_voltage",
+        "membrane_stimulus_current_amplitude",
+        "membrane_stimulus_current_duration",
+        "state_variable",
+    )
+]
 # Required terms as WEBLAB-REFERENCE.md lists them for some of the real protocols, plus a category term.
 INTERFACES = {
     "GraphState": [OX + "time", OX + "membrane_voltage", OX + "state_variable"],
@@ -42,18 +50,24 @@ def protocol_uri(name: str, n: int = 1) -> str:
     return f"{BASE}protocols/{name}/versions/{sha(n)}"
 
 
-def add_model(store: TripleStore, name: str, version: str, triples: list[ox.Triple], parent: str | None = None) -> None:
+def add_model(
+    store: TripleStore, name: str, version: str, triples: list[ox.Triple], parent: str | None = None
+) -> None:
     entity = version.split("/versions/")[0]
     store.replace_graph(ox.NamedNode(entity), entity_graph("model", entity, name))
-    store.replace_graph(ox.NamedNode(version), version_metadata("model", entity, version, parent=parent) + triples)
+    store.replace_graph(
+        ox.NamedNode(version), version_metadata("model", entity, version, parent=parent) + triples
+    )
 
 
 def add_protocol(store: TripleStore, version: str, required: list[str], parent: str | None = None) -> None:
     entity = version.split("/versions/")[0]
     store.replace_graph(ox.NamedNode(entity), entity_graph("protocol", entity, entity.rsplit("/", 1)[1]))
     iface = normalise_interface({"required_terms": required})
-    store.replace_graph(ox.NamedNode(version),
-                        version_metadata("protocol", entity, version, parent=parent) + interface_triples(iface, version))
+    store.replace_graph(
+        ox.NamedNode(version),
+        version_metadata("protocol", entity, version, parent=parent) + interface_triples(iface, version),
+    )
 
 
 @pytest.fixture(scope="module")
@@ -111,25 +125,46 @@ def test_pair_model_and_protocol_queries_agree_with_the_matrix(corpus) -> None:
     for name in INTERFACES:
         by_protocol = compat.check_protocol(store, BASE, protocol_uri(name))
         assert {(c.model, c.protocol): c for c in by_protocol} == {
-            k: c for k, c in matrix.items() if k[1] == protocol_uri(name)}
+            k: c for k, c in matrix.items() if k[1] == protocol_uri(name)
+        }
 
 
 def test_hand_checked_pairs(corpus) -> None:
     """ORd 2011 annotates IKs and extracellular concentrations; Beeler-Reuter 1977 has neither (read in the files)."""
     store, _ = corpus
     real = DATA / "fc" / "models" / "real"
-    ord_epi, br = model_uri(real / "ohara_rudy_2011_epi.cellml"), model_uri(real / "beeler_reuter_model_1977.cellml")
+    ord_epi, br = (
+        model_uri(real / "ohara_rudy_2011_epi.cellml"),
+        model_uri(real / "beeler_reuter_model_1977.cellml"),
+    )
     for name in ("SteadyPacing", "IKs_IV_curve", "AnyExtracellular"):
         assert compat.check_pair(store, BASE, ord_epi, protocol_uri(name)).fits, name
     assert compat.check_pair(store, BASE, br, protocol_uri("IKs_IV_curve")).missing == (
-        OX + "membrane_slow_delayed_rectifier_potassium_current",)
-    assert compat.check_pair(store, BASE, br, protocol_uri("AnyExtracellular")).missing == (OX + "ExtracellularConcentration",)
+        OX + "membrane_slow_delayed_rectifier_potassium_current",
+    )
+    assert compat.check_pair(store, BASE, br, protocol_uri("AnyExtracellular")).missing == (
+        OX + "ExtracellularConcentration",
+    )
 
 
 def test_a_category_term_is_satisfied_through_rdf_type(store: TripleStore) -> None:
     m1, m2 = f"{BASE}models/a/versions/{sha(1)}", f"{BASE}models/b/versions/{sha(1)}"
-    add_model(store, "a", m1, [ox.Triple(ox.NamedNode(m1), v.ANNOTATED_WITH, ox.NamedNode(OX + "extracellular_sodium_concentration"))])
-    add_model(store, "b", m2, [ox.Triple(ox.NamedNode(m2), v.ANNOTATED_WITH, ox.NamedNode(OX + "cytosolic_sodium_concentration"))])
+    add_model(
+        store,
+        "a",
+        m1,
+        [
+            ox.Triple(
+                ox.NamedNode(m1), v.ANNOTATED_WITH, ox.NamedNode(OX + "extracellular_sodium_concentration")
+            )
+        ],
+    )
+    add_model(
+        store,
+        "b",
+        m2,
+        [ox.Triple(ox.NamedNode(m2), v.ANNOTATED_WITH, ox.NamedNode(OX + "cytosolic_sodium_concentration"))],
+    )
     p = protocol_uri("cat")
     add_protocol(store, p, [OX + "ExtracellularConcentration"])
     assert compat.check_pair(store, BASE, m1, p).fits
@@ -138,16 +173,26 @@ def test_a_category_term_is_satisfied_through_rdf_type(store: TripleStore) -> No
 
 def test_subclasses_in_the_loaded_ontologies_count_but_a_models_own_claims_do_not(store: TripleStore) -> None:
     voltage, potential = "urn:test:Voltage", "urn:test:Potential"
-    store.add(graph_uri(BASE, "oxmeta"), [
-        ox.Triple(ox.NamedNode(OX + "membrane_voltage"), v.RDFS_SUBCLASS_OF, ox.NamedNode(voltage)),
-        ox.Triple(ox.NamedNode(voltage), v.RDFS_SUBCLASS_OF, ox.NamedNode(potential)),
-    ])
+    store.add(
+        graph_uri(BASE, "oxmeta"),
+        [
+            ox.Triple(ox.NamedNode(OX + "membrane_voltage"), v.RDFS_SUBCLASS_OF, ox.NamedNode(voltage)),
+            ox.Triple(ox.NamedNode(voltage), v.RDFS_SUBCLASS_OF, ox.NamedNode(potential)),
+        ],
+    )
     m = f"{BASE}models/a/versions/{sha(1)}"
-    add_model(store, "a", m, [
-        ox.Triple(ox.NamedNode(m), v.ANNOTATED_WITH, ox.NamedNode(OX + "membrane_voltage")),
-        # a model graph cannot widen what a term means
-        ox.Triple(ox.NamedNode(OX + "membrane_voltage"), v.RDFS_SUBCLASS_OF, ox.NamedNode("urn:test:Anything")),
-    ])
+    add_model(
+        store,
+        "a",
+        m,
+        [
+            ox.Triple(ox.NamedNode(m), v.ANNOTATED_WITH, ox.NamedNode(OX + "membrane_voltage")),
+            # a model graph cannot widen what a term means
+            ox.Triple(
+                ox.NamedNode(OX + "membrane_voltage"), v.RDFS_SUBCLASS_OF, ox.NamedNode("urn:test:Anything")
+            ),
+        ],
+    )
     p1, p2 = protocol_uri("p1"), protocol_uri("p2")
     add_protocol(store, p1, [potential])
     add_protocol(store, p2, ["urn:test:Anything"])
@@ -158,7 +203,9 @@ def test_subclasses_in_the_loaded_ontologies_count_but_a_models_own_claims_do_no
 def test_only_latest_versions_by_default_and_scoped_by_visible_graphs(store: TripleStore) -> None:
     m1, m2 = f"{BASE}models/a/versions/{sha(1)}", f"{BASE}models/a/versions/{sha(2)}"
     add_model(store, "a", m1, [])
-    add_model(store, "a", m2, [ox.Triple(ox.NamedNode(m2), v.ANNOTATED_WITH, ox.NamedNode(OX + "time"))], parent=m1)
+    add_model(
+        store, "a", m2, [ox.Triple(ox.NamedNode(m2), v.ANNOTATED_WITH, ox.NamedNode(OX + "time"))], parent=m1
+    )
     p = protocol_uri("p")
     add_protocol(store, p, [OX + "time"])
     assert [(c.model, c.fits) for c in compat.matrix(store, BASE)] == [(m2, True)]
@@ -167,7 +214,9 @@ def test_only_latest_versions_by_default_and_scoped_by_visible_graphs(store: Tri
     assert every == {(m1, False), (m2, True)}
     # a caller who sees only the first version gets it as the latest it can see
     visible = [ox.NamedNode(m1), ox.NamedNode(p)]
-    assert [(c.model, c.missing) for c in compat.matrix(store, BASE, graphs=visible)] == [(m1, (OX + "time",))]
+    assert [(c.model, c.missing) for c in compat.matrix(store, BASE, graphs=visible)] == [
+        (m1, (OX + "time",))
+    ]
     with pytest.raises(compat.UnknownVersion):
         compat.check_pair(store, BASE, m2, p, graphs=visible)
 

@@ -18,8 +18,11 @@ def _warnings_in(triples) -> list[str]:
 def test_model_with_malformed_rdf_is_described_with_a_warning() -> None:
     data = (DATA / "fc" / "models" / "real" / "Shannon2004.cellml").read_bytes()
     # break the block nested in the variable 'time' (two node elements in one property element)
-    broken = data.replace(b'<bqbiol:is rdf:resource="https://chaste.comlab.ox.ac.uk/cellml/ns/oxford-metadata#time"/>',
-                          b"<bqbiol:is><rdf:Description/><rdf:Description/></bqbiol:is>", 1)
+    broken = data.replace(
+        b'<bqbiol:is rdf:resource="https://chaste.comlab.ox.ac.uk/cellml/ns/oxford-metadata#time"/>',
+        b"<bqbiol:is><rdf:Description/><rdf:Description/></bqbiol:is>",
+        1,
+    )
     assert broken != data
     desc = describe_version("model", {"s.cellml": broken}, "s.cellml", VERSION)
     assert len(desc.warnings) == 1 and "environment.time" in desc.warnings[0]
@@ -54,8 +57,11 @@ def test_real_protocol_interface_comes_from_the_engine() -> None:
     assert desc.warnings == []
     required = {t.object.value for t in desc.triples if t.predicate == v.REQUIRES_TERM}
     # ICaL.txt's model interface: outputs membrane_L_type_calcium_current and time, clamps extracellular Ca
-    assert {v.OXMETA + "membrane_L_type_calcium_current", v.OXMETA + "time",
-            v.OXMETA + "extracellular_calcium_concentration"} <= required
+    assert {
+        v.OXMETA + "membrane_L_type_calcium_current",
+        v.OXMETA + "time",
+        v.OXMETA + "extracellular_calcium_concentration",
+    } <= required
 
 
 def test_a_protocol_that_does_not_parse_is_refused_naming_its_own_file() -> None:
@@ -83,8 +89,11 @@ def test_redescribe_replaces_only_the_description(store) -> None:
     from resolvers.describe import redescribe_version
 
     good = (DATA / "fc" / "models" / "real" / "Shannon2004.cellml").read_bytes()
-    broken = good.replace(b'<bqbiol:is rdf:resource="https://chaste.comlab.ox.ac.uk/cellml/ns/oxford-metadata#time"/>',
-                          b"<bqbiol:is><rdf:Description/><rdf:Description/></bqbiol:is>", 1)
+    broken = good.replace(
+        b'<bqbiol:is rdf:resource="https://chaste.comlab.ox.ac.uk/cellml/ns/oxford-metadata#time"/>',
+        b"<bqbiol:is><rdf:Description/><rdf:Description/></bqbiol:is>",
+        1,
+    )
     meta = version_metadata("model", f"{BASE}models/m", VERSION)
     first = describe_version("model", {"s.cellml": broken}, "s.cellml", VERSION)
     store.replace_graph(ox.NamedNode(VERSION), meta + first.triples)

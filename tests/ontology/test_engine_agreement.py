@@ -27,8 +27,13 @@ from worker import fc
 MODELS = sorted((DATA / "fc" / "models" / "real").glob("*.cellml"))
 PROTOCOL_DIR = DATA / "fc" / "protocols" / "real"
 PROTOCOL_FILES = {p.name: p.read_bytes() for p in PROTOCOL_DIR.glob("*.txt")}
-SUBSET = ["ohara_rudy_2011_epi", "beeler_reuter_model_1977", "Shannon2004",
-          "hodgkin_huxley_squid_axon_model_1952_modified", "bondarenko_model_2004_apex"]
+SUBSET = [
+    "ohara_rudy_2011_epi",
+    "beeler_reuter_model_1977",
+    "Shannon2004",
+    "hodgkin_huxley_squid_axon_model_1952_modified",
+    "bondarenko_model_2004_apex",
+]
 
 
 def _uri(kind: str, stem: str) -> str:
@@ -42,7 +47,9 @@ def _check(models: list[Path]) -> tuple[list[str], list[str]]:
     for path in models:
         uri = _uri("model", path.stem)
         desc = describe_version("model", {path.name: path.read_bytes()}, path.name, uri)
-        store.replace_graph(ox.NamedNode(uri), version_metadata("model", uri.split("/versions/")[0], uri) + desc.triples)
+        store.replace_graph(
+            ox.NamedNode(uri), version_metadata("model", uri.split("/versions/")[0], uri) + desc.triples
+        )
     engines, unloadable = {}, []
     for name in sorted(PROTOCOL_FILES):
         try:
@@ -56,7 +63,9 @@ def _check(models: list[Path]) -> tuple[list[str], list[str]]:
         desc = describe_version("protocol", PROTOCOL_FILES, name, uri)
         # INa_late uses a local term (urn:temp-names#…): kept, and reported as unknown
         assert all("not defined by any loaded ontology" in w for w in desc.warnings), desc.warnings
-        store.replace_graph(ox.NamedNode(uri), version_metadata("protocol", uri.split("/versions/")[0], uri) + desc.triples)
+        store.replace_graph(
+            ox.NamedNode(uri), version_metadata("protocol", uri.split("/versions/")[0], uri) + desc.triples
+        )
     ours = {(c.model, c.protocol): c for c in compat.matrix(store, BASE)}
     disagreements = []
     for path in models:
@@ -68,11 +77,15 @@ def _check(models: list[Path]) -> tuple[list[str], list[str]]:
                 # error comes later, when applying the interface: the engine reports the run failed, not
                 # inapplicable. Those are the engine's to fix, so they are shown, not hidden.
                 engine_missing = []
-                warnings.warn(f"engine error on {path.stem} × {name}: {type(exc).__name__}: {exc}", stacklevel=1)
+                warnings.warn(
+                    f"engine error on {path.stem} × {name}: {type(exc).__name__}: {exc}", stacklevel=1
+                )
             mine = ours[(_uri("model", path.stem), _uri("protocol", Path(name).stem))]
             if mine.fits != (not engine_missing):
-                disagreements.append(f"{path.stem} × {name}: store says missing {list(mine.missing)}, "
-                                     f"engine says missing {engine_missing}")
+                disagreements.append(
+                    f"{path.stem} × {name}: store says missing {list(mine.missing)}, "
+                    f"engine says missing {engine_missing}"
+                )
     return disagreements, unloadable
 
 

@@ -31,15 +31,21 @@ def _latest(entities: Entities, base: str, kind: Kind, owner: str, name: str) ->
     return entity.uri, metadata.list_versions(entities.ox, base, entity.uri)[-1].uri
 
 
-async def test_imported_models_and_protocols_answer_compatibility_like_the_engine(services, make_user) -> None:
+async def test_imported_models_and_protocols_answer_compatibility_like_the_engine(
+    services, make_user
+) -> None:
     base = services.settings.base_uri
     load_ontologies(services.store, base)
     user, _ = await make_user("annotator")
     entities = Entities.from_services(services)
     models = ["ohara_rudy_2011_epi", "beeler_reuter_model_1977"]
     protocols = ["ICaL", "GraphState"]
-    summary = await import_paths(entities, user, [MODELS / f"{m}.cellml" for m in models]
-                                 + [PROTOCOLS / f"{p}.txt" for p in protocols], progress=False)
+    summary = await import_paths(
+        entities,
+        user,
+        [MODELS / f"{m}.cellml" for m in models] + [PROTOCOLS / f"{p}.txt" for p in protocols],
+        progress=False,
+    )
     assert summary.failed == []
 
     scope, model_versions, protocol_versions = [], {}, {}
@@ -72,13 +78,25 @@ async def test_imported_models_and_protocols_answer_compatibility_like_the_engin
 async def test_malformed_rdf_is_stored_with_a_warning(services, make_user) -> None:
     user, _ = await make_user("annotator")
     entities = Entities.from_services(services)
-    data = (MODELS / "Shannon2004.cellml").read_bytes().replace(
-        b'<bqbiol:is rdf:resource="https://chaste.comlab.ox.ac.uk/cellml/ns/oxford-metadata#time"/>',
-        b"<bqbiol:is><rdf:Description/><rdf:Description/></bqbiol:is>", 1)
-    _, version = await entities.publish(user, Kind.MODEL, "broken shannon", [Upload("shannon.cellml", data)],
-                                        main="shannon.cellml")
+    data = (
+        (MODELS / "Shannon2004.cellml")
+        .read_bytes()
+        .replace(
+            b'<bqbiol:is rdf:resource="https://chaste.comlab.ox.ac.uk/cellml/ns/oxford-metadata#time"/>',
+            b"<bqbiol:is><rdf:Description/><rdf:Description/></bqbiol:is>",
+            1,
+        )
+    )
+    _, version = await entities.publish(
+        user, Kind.MODEL, "broken shannon", [Upload("shannon.cellml", data)], main="shannon.cellml"
+    )
     graph = ox.NamedNode(version.uri)
-    warnings = [q.object.value for q in services.store.oxigraph.quads_for_pattern(graph, v.WARNING, None, graph)]
+    warnings = [
+        q.object.value for q in services.store.oxigraph.quads_for_pattern(graph, v.WARNING, None, graph)
+    ]
     assert len(warnings) == 1 and "environment.time" in warnings[0]
-    terms = {q.object.value for q in services.store.oxigraph.quads_for_pattern(graph, v.ANNOTATED_WITH, None, graph)}
+    terms = {
+        q.object.value
+        for q in services.store.oxigraph.quads_for_pattern(graph, v.ANNOTATED_WITH, None, graph)
+    }
     assert v.OXMETA + "membrane_voltage" in terms and v.OXMETA + "time" not in terms

@@ -15,13 +15,18 @@ from sparql.store import TripleStore
 OX = v.OXMETA
 
 
-def _model(store: TripleStore, stem: str, n: int = 1, description: str = "imported", parent: str | None = None) -> str:
+def _model(
+    store: TripleStore, stem: str, n: int = 1, description: str = "imported", parent: str | None = None
+) -> str:
     entity = f"{BASE}models/{stem}"
     version = f"{entity}/versions/{sha(n)}"
     ann = read_annotations((DATA / "cellml" / f"{stem}.cellml").read_bytes())
     store.replace_graph(ox.NamedNode(entity), entity_graph("model", entity, stem.replace("_", " ")))
-    store.replace_graph(ox.NamedNode(version), version_metadata("model", entity, version, description=description, parent=parent)
-                        + annotation_triples(ann, version))
+    store.replace_graph(
+        ox.NamedNode(version),
+        version_metadata("model", entity, version, description=description, parent=parent)
+        + annotation_triples(ann, version),
+    )
     return version
 
 
@@ -30,12 +35,17 @@ def _protocol(store: TripleStore, name: str, required: list[str], optional: list
     version = f"{entity}/versions/{sha(1)}"
     iface = normalise_interface({"required_terms": required, "optional_terms": list(optional)})
     store.replace_graph(ox.NamedNode(entity), entity_graph("protocol", entity, name))
-    store.replace_graph(ox.NamedNode(version), version_metadata("protocol", entity, version) + interface_triples(iface, version))
+    store.replace_graph(
+        ox.NamedNode(version),
+        version_metadata("protocol", entity, version) + interface_triples(iface, version),
+    )
     return version
 
 
 def test_models_by_name_description_and_term(store: TripleStore) -> None:
-    ord_epi = _model(store, "ohara_rudy_2011_epi", description="O'Hara-Rudy human ventricular epicardial cell")
+    ord_epi = _model(
+        store, "ohara_rudy_2011_epi", description="O'Hara-Rudy human ventricular epicardial cell"
+    )
     br = _model(store, "beeler_reuter_model_1977", description="Mammalian ventricular myocardium")
     assert [h.version for h in find_models(store, BASE, "OHARA rudy")] == [ord_epi]
     assert {h.version for h in find_models(store, BASE, "ventricular")} == {ord_epi, br}
@@ -74,10 +84,18 @@ def test_terms_by_label_or_iri(store: TripleStore) -> None:
 
 def test_protocols_by_the_terms_they_need(store: TripleStore) -> None:
     ical = _protocol(store, "ICaL", [OX + "membrane_L_type_calcium_current", OX + "time"])
-    ikr = _protocol(store, "IKr", [OX + "membrane_rapid_delayed_rectifier_potassium_current", OX + "time"],
-                    optional=[OX + "membrane_L_type_calcium_current"])
+    ikr = _protocol(
+        store,
+        "IKr",
+        [OX + "membrane_rapid_delayed_rectifier_potassium_current", OX + "time"],
+        optional=[OX + "membrane_L_type_calcium_current"],
+    )
     assert find_protocols(store, BASE, ["oxmeta:time"]) == sorted([ical, ikr])
     assert find_protocols(store, BASE, ["oxmeta:membrane_L_type_calcium_current"]) == [ical]
-    assert find_protocols(store, BASE, ["oxmeta:membrane_L_type_calcium_current"], include_optional=True) == sorted([ical, ikr])
-    assert find_protocols(store, BASE, [OX + "time", OX + "membrane_rapid_delayed_rectifier_potassium_current"]) == [ikr]
+    assert find_protocols(
+        store, BASE, ["oxmeta:membrane_L_type_calcium_current"], include_optional=True
+    ) == sorted([ical, ikr])
+    assert find_protocols(
+        store, BASE, [OX + "time", OX + "membrane_rapid_delayed_rectifier_potassium_current"]
+    ) == [ikr]
     assert find_protocols(store, BASE, []) == []

@@ -7,8 +7,15 @@ import importlib
 
 import pytest
 
-MODULES = ["ontology.cellml", "ontology.protocols", "ontology.compatibility", "ontology.search",
-           "ontology.graphs", "ontology.shacl", "ontology.vocab"]
+MODULES = [
+    "ontology.cellml",
+    "ontology.protocols",
+    "ontology.compatibility",
+    "ontology.search",
+    "ontology.graphs",
+    "ontology.shacl",
+    "ontology.vocab",
+]
 
 
 @pytest.mark.parametrize("name", MODULES)

@@ -18,11 +18,19 @@ def test_oxmeta_graph_holds_the_shared_ontology_and_its_version(store: TripleSto
     expected = rdflib.Graph().parse(DATA / "ontology" / "oxford-metadata.ttl", format="turtle")
     stored = [t for t in store.triples(graph) if t.subject != graph]
     assert len(stored) == len(expected)
-    annotations = list(store.query(
-        "SELECT (COUNT(?t) AS ?n) WHERE { GRAPH ?g { ?t a <" + v.OXMETA + "Annotation> } }",
-        substitutions=None, default_graph=None))
-    assert int(annotations[0]["n"].value) == len(set(expected.subjects(rdflib.RDF.type, rdflib.URIRef(v.OXMETA + "Annotation"))))
-    digests = [t.object.value for t in store.triples(graph) if t.subject == graph and t.predicate == v.SOURCE_DIGEST]
+    annotations = list(
+        store.query(
+            "SELECT (COUNT(?t) AS ?n) WHERE { GRAPH ?g { ?t a <" + v.OXMETA + "Annotation> } }",
+            substitutions=None,
+            default_graph=None,
+        )
+    )
+    assert int(annotations[0]["n"].value) == len(
+        set(expected.subjects(rdflib.RDF.type, rdflib.URIRef(v.OXMETA + "Annotation")))
+    )
+    digests = [
+        t.object.value for t in store.triples(graph) if t.subject == graph and t.predicate == v.SOURCE_DIGEST
+    ]
     assert digests == [next(s for s in SOURCES if s.name == "oxmeta").digest()]
 
 

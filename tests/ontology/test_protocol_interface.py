@@ -46,9 +46,15 @@ def _objects(triples, subject: str, predicate) -> set[str]:
 def test_engine_shaped_interface_becomes_rdf() -> None:
     iface = ProtocolInterface(
         required_terms=[OX + "time", OX + "membrane_voltage"],
-        optional_terms=[OX + "cytosolic_calcium_concentration", OX + "time"],  # a required term is not also optional
+        optional_terms=[
+            OX + "cytosolic_calcium_concentration",
+            OX + "time",
+        ],  # a required term is not also optional
         inputs=[InputSpec("pacing_period", 1000, "ms"), InputSpec("block_levels", [0, 0.5, 1.0], None)],
-        outputs=[OutputSpec("APD90", "ms", "Action potential duration"), OutputSpec("trace", "mV", None, True)],
+        outputs=[
+            OutputSpec("APD90", "ms", "Action potential duration"),
+            OutputSpec("trace", "mV", None, True),
+        ],
     )
     triples = interface_triples(normalise_interface(iface), URI)
     assert _objects(triples, URI, v.REQUIRES_TERM) == {OX + "time", OX + "membrane_voltage"}
@@ -70,7 +76,9 @@ def test_dict_interface_is_accepted() -> None:
 
 
 def test_unknown_terms_are_kept_and_listed() -> None:
-    iface = normalise_interface({"required_terms": [OX + "time", "urn:temp-names#membrane_total_sodium_current"]})
+    iface = normalise_interface(
+        {"required_terms": [OX + "time", "urn:temp-names#membrane_total_sodium_current"]}
+    )
     known = set(known_terms())
     assert unknown_terms(iface, known) == ["urn:temp-names#membrane_total_sodium_current"]
     triples = interface_triples(iface, URI, known)
@@ -78,11 +86,14 @@ def test_unknown_terms_are_kept_and_listed() -> None:
     assert _objects(triples, URI, v.UNKNOWN_TERM) == {"urn:temp-names#membrane_total_sodium_current"}
 
 
-@pytest.mark.parametrize("bad, where", [
-    ({"required_terms": ["not an iri"]}, "required_terms"),
-    ({"inputs": [{"default": 1}]}, "inputs[0]"),
-    ({"outputs": [{"name": ""}]}, "outputs[0]"),
-])
+@pytest.mark.parametrize(
+    "bad, where",
+    [
+        ({"required_terms": ["not an iri"]}, "required_terms"),
+        ({"inputs": [{"default": 1}]}, "inputs[0]"),
+        ({"outputs": [{"name": ""}]}, "outputs[0]"),
+    ],
+)
 def test_malformed_interface_says_where(bad: dict, where: str) -> None:
     with pytest.raises(InterfaceError, match=f"interface {where.replace('[', '.').replace(']', '.')}"):
         normalise_interface(bad)

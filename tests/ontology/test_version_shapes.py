@@ -27,24 +27,57 @@ def test_a_described_corpus_model_conforms() -> None:
 def test_a_described_protocol_interface_conforms() -> None:
     from resolvers.describe import describe_protocol
 
-    iface = {"required_terms": [v.OXMETA + "time"], "inputs": [{"name": "n", "default": 3, "units": "ms"}],
-             "outputs": [{"name": "out", "units": "mV", "description": "a trace"}]}
+    iface = {
+        "required_terms": [v.OXMETA + "time"],
+        "inputs": [{"name": "n", "default": 3, "units": "ms"}],
+        "outputs": [{"name": "out", "units": "mV", "description": "a trace"}],
+    }
     uri = f"{BASE}protocols/p/versions/{sha(2)}"
     desc = describe_protocol({"p.txt": b""}, "p.txt", uri, interface=iface)
-    assert validate_version_graph(version_metadata("protocol", BASE + "protocols/p", uri) + desc.triples) == []
+    assert (
+        validate_version_graph(version_metadata("protocol", BASE + "protocols/p", uri) + desc.triples) == []
+    )
 
 
-@pytest.mark.parametrize("change, expected", [
-    (lambda ts: _without(ts, v.weblab("visibility")), "exactly one visibility"),
-    (lambda ts: _without(ts, v.weblab("visibility")) + [ox.Triple(ox.NamedNode(VERSION), v.weblab("visibility"), v.weblab("secret"))],
-     "exactly one visibility"),
-    (lambda ts: _without(ts, ox.NamedNode(v.DCTERMS + "created")) + [
-        ox.Triple(ox.NamedNode(VERSION), ox.NamedNode(v.DCTERMS + "created"), ox.Literal("yesterday"))], "creation time"),
-    (lambda ts: _without(ts, v.weblab("commit")) + [ox.Triple(ox.NamedNode(VERSION), v.weblab("commit"), ox.Literal("HEAD"))],
-     "git commit"),
-    (lambda ts: ts + [ox.Triple(ox.NamedNode(VERSION + "#c.x"), v.RDF_TYPE, v.MODEL_VARIABLE)], "component name"),
-    (lambda ts: ts + [ox.Triple(ox.NamedNode(VERSION), v.REQUIRES_TERM, ox.Literal("time"))], "requiresTerm names an ontology term"),
-])
+@pytest.mark.parametrize(
+    "change, expected",
+    [
+        (lambda ts: _without(ts, v.weblab("visibility")), "exactly one visibility"),
+        (
+            lambda ts: (
+                _without(ts, v.weblab("visibility"))
+                + [ox.Triple(ox.NamedNode(VERSION), v.weblab("visibility"), v.weblab("secret"))]
+            ),
+            "exactly one visibility",
+        ),
+        (
+            lambda ts: (
+                _without(ts, ox.NamedNode(v.DCTERMS + "created"))
+                + [
+                    ox.Triple(
+                        ox.NamedNode(VERSION), ox.NamedNode(v.DCTERMS + "created"), ox.Literal("yesterday")
+                    )
+                ]
+            ),
+            "creation time",
+        ),
+        (
+            lambda ts: (
+                _without(ts, v.weblab("commit"))
+                + [ox.Triple(ox.NamedNode(VERSION), v.weblab("commit"), ox.Literal("HEAD"))]
+            ),
+            "git commit",
+        ),
+        (
+            lambda ts: ts + [ox.Triple(ox.NamedNode(VERSION + "#c.x"), v.RDF_TYPE, v.MODEL_VARIABLE)],
+            "component name",
+        ),
+        (
+            lambda ts: ts + [ox.Triple(ox.NamedNode(VERSION), v.REQUIRES_TERM, ox.Literal("time"))],
+            "requiresTerm names an ontology term",
+        ),
+    ],
+)
 def test_broken_metadata_is_refused_with_the_shapes_message(change, expected: str) -> None:
     problems = validate_version_graph(change(version_metadata("model", MODEL, VERSION)))
     assert problems, "the broken graph conformed"

@@ -38,14 +38,15 @@ from tests.runs.standin_engine import protocol_text
 ENGINE = "tests.runs.standin_engine"
 
 
-
 @pytest_asyncio.fixture(scope="package", autouse=True)
 async def _no_runs_left_by_other_tests(services: Services) -> None:
     """Other test packages queue runs they never run (GraphQL mutations, for example) on the same queue,
     some on entities they delete afterwards; the pipeline tests' workers and recovery must not inherit them."""
     async with services.db.connection() as conn:
-        await conn.execute("UPDATE runs SET status = 'CANCELLED', finished_at = now(),"
-                           " error = 'cleared before the pipeline tests' WHERE status IN ('QUEUED', 'RUNNING')")
+        await conn.execute(
+            "UPDATE runs SET status = 'CANCELLED', finished_at = now(),"
+            " error = 'cleared before the pipeline tests' WHERE status IN ('QUEUED', 'RUNNING')"
+        )
     await services.redis.delete(services.settings.queue_name)
 
 
@@ -55,7 +56,9 @@ async def server_url(settings: Settings, services: Services) -> AsyncIterator[st
     app = build_app(settings, services)
     app.state.run_engine = ENGINE
     port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off"))
+    server = uvicorn.Server(
+        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off")
+    )
     task = asyncio.create_task(server.serve())
     while not server.started:
         if task.done():
@@ -73,17 +76,28 @@ class Workers:
     """Worker processes started by one test; every one is stopped (killed if need be) afterwards."""
 
     def __init__(self, settings: Settings, server_url: str, tmp: Path) -> None:
-        self.env = {**os.environ, "WEBLAB_REDIS_URL": str(settings.redis_url), "WEBLAB_QUEUE_NAME": settings.queue_name,
-                    "WEBLAB_SECRET_KEY": settings.signing_key, "WEBLAB_SERVER_URL": server_url,
-                    "WEBLAB_DATA_DIR": str(tmp), "WEBLAB_LOG_LEVEL": "WARNING"}
+        self.env = {
+            **os.environ,
+            "WEBLAB_REDIS_URL": str(settings.redis_url),
+            "WEBLAB_QUEUE_NAME": settings.queue_name,
+            "WEBLAB_SECRET_KEY": settings.signing_key,
+            "WEBLAB_SERVER_URL": server_url,
+            "WEBLAB_DATA_DIR": str(tmp),
+            "WEBLAB_LOG_LEVEL": "WARNING",
+        }
         self.tmp = tmp
         self.procs: list[subprocess.Popen[bytes]] = []
 
     def start(self, redis_url: str | None = None) -> subprocess.Popen[bytes]:
         env = {**self.env, "WEBLAB_REDIS_URL": redis_url} if redis_url else self.env
         with (self.tmp / f"worker-{len(self.procs)}.log").open("wb") as log:  # the child writes its own copy
-            proc = subprocess.Popen([sys.executable, "-m", "web.cli", "worker"], cwd=ROOT, env=env,
-                                    stdout=log, stderr=subprocess.STDOUT)
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "web.cli", "worker"],
+                cwd=ROOT,
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
         self.procs.append(proc)
         return proc
 
@@ -113,13 +127,18 @@ def workers(settings: Settings, server_url: str, tmp_path: Path) -> Iterator[Wor
 def entities(services: Services) -> Entities:
     from ontology.graphs import load_ontologies
 
-    load_ontologies(services.store, services.settings.base_uri)  # idempotent; compatibility reads terms through it
+    load_ontologies(
+        services.store, services.settings.base_uri
+    )  # idempotent; compatibility reads terms through it
     return Entities.from_services(services)
 
 
 @pytest.fixture(scope="session")
 def model_files(shared_data: Path) -> list[Path]:
-    return [shared_data / "cellml" / name for name in ("beeler_reuter_model_1977.cellml", "noble_model_1962.cellml")]
+    return [
+        shared_data / "cellml" / name
+        for name in ("beeler_reuter_model_1977.cellml", "noble_model_1962.cellml")
+    ]
 
 
 Publish = Callable[..., Awaitable[str]]
@@ -135,8 +154,14 @@ def publish(entities: Entities) -> Publish:
         if model is not None:
             upload, kind, name = Upload(model.name, model.read_bytes()), Kind.MODEL, f"{model.stem} {n}"
         else:
-            upload, kind, name = Upload("protocol.txt", protocol_text(**spec).encode()), Kind.PROTOCOL, f"stand-in {n}"
-        _, version = await entities.publish(user, kind, name, [upload], visibility=visibility, main=upload.name)
+            upload, kind, name = (
+                Upload("protocol.txt", protocol_text(**spec).encode()),
+                Kind.PROTOCOL,
+                f"stand-in {n}",
+            )
+        _, version = await entities.publish(
+            user, kind, name, [upload], visibility=visibility, main=upload.name
+        )
         return version.uri
 
     return make
@@ -147,8 +172,9 @@ async def owner(make_user: MakeUser) -> tuple[Any, str]:
     return await make_user("runner")
 
 
-async def wait_for(services: Services, run_id: str, predicate: Callable[[runs.Run], bool],
-                   timeout: float = 90.0) -> runs.Run:
+async def wait_for(
+    services: Services, run_id: str, predicate: Callable[[runs.Run], bool], timeout: float = 90.0
+) -> runs.Run:
     """Poll the run's row until ``predicate`` holds; fail with the run's state when it never does."""
     deadline = time.monotonic() + timeout
     run = await runs.get_run(services.db, run_id)

@@ -36,7 +36,7 @@ def load_protocol(path: Path, inputs: dict[str, Any] | None = None) -> Any:
         from worker import fc
 
         return fc.load_protocol(path, inputs)
-    return StandIn(json.loads(text[len(MARKER):].removeprefix("# ")), Path(path))
+    return StandIn(json.loads(text[len(MARKER) :].removeprefix("# ")), Path(path))
 
 
 class StandIn:
@@ -67,7 +67,9 @@ class StandIn:
         n = len(re.findall(r"<variable\b", Path(model_path).read_text()))
         _write_outputs(output_dir, n)
         status = spec.get("status", "SUCCESS")
-        messages = [m.replace("{protocol}", str(self.path)) for m in spec.get("messages", [])]  # as located errors
+        messages = [
+            m.replace("{protocol}", str(self.path)) for m in spec.get("messages", [])
+        ]  # as located errors
         return SimpleNamespace(status=status, messages=messages, missing_terms=spec.get("missing", []))
 
 
@@ -78,8 +80,10 @@ def _write_outputs(output_dir: Path, n_variables: int) -> None:
     from worker.fc.outputs import write_outputs
     from worker.fc.protocol import OutputSpec, RunResult
 
-    specs = [OutputSpec("n_variables", "dimensionless", "Number of variables"),
-             OutputSpec("series", "ms", "A short series")]
+    specs = [
+        OutputSpec("n_variables", "dimensionless", "Number of variables"),
+        OutputSpec("series", "ms", "A short series"),
+    ]
     outputs = {"n_variables": np.array(float(n_variables)), "series": np.arange(4) * 0.5}
     protocol = SimpleNamespace(interface_outputs=lambda: specs, plots=[])
     write_outputs(protocol, RunResult("success", outputs=outputs), output_dir)  # type: ignore[arg-type]

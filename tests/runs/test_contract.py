@@ -28,13 +28,19 @@ class Worker:
     def __init__(self, client: httpx.AsyncClient, settings: Settings, claim: str | None = None) -> None:
         self.client, self.key, self.claim = client, settings.signing_key, claim or uuid.uuid4().hex
 
-    async def call(self, path: str, body: bytes, content_type: str = "application/json",
-                   key: str | None = None) -> httpx.Response:
-        headers = {"Content-Type": content_type, SIGNATURE_HEADER: sign_request(key or self.key, "POST", path, body)}
+    async def call(
+        self, path: str, body: bytes, content_type: str = "application/json", key: str | None = None
+    ) -> httpx.Response:
+        headers = {
+            "Content-Type": content_type,
+            SIGNATURE_HEADER: sign_request(key or self.key, "POST", path, body),
+        }
         return await self.client.post(path, content=body, headers=headers)
 
     async def claim_run(self, run_id: str) -> dict[str, Any]:
-        r = await self.call(f"/runner/runs/{run_id}/claim", json.dumps({"claim": self.claim, "worker": "w1"}).encode())
+        r = await self.call(
+            f"/runner/runs/{run_id}/claim", json.dumps({"claim": self.claim, "worker": "w1"}).encode()
+        )
         assert r.status_code == 200, r.text
         return r.json()
 
@@ -45,14 +51,20 @@ class Worker:
         return r.json()
 
     async def result(self, run_id: str, status: str, archive: bytes) -> httpx.Response:
-        return await self.call(f"/runner/runs/{run_id}/result?claim={self.claim}&status={status}&engine=test",
-                               archive, "application/zip")
+        return await self.call(
+            f"/runner/runs/{run_id}/result?claim={self.claim}&status={status}&engine=test",
+            archive,
+            "application/zip",
+        )
 
 
 def archive(**files: str) -> bytes:
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w") as zf:
-        zf.writestr("manifest.xml", "<omexManifest xmlns='http://identifiers.org/combine.specifications/omex-manifest'/>")
+        zf.writestr(
+            "manifest.xml",
+            "<omexManifest xmlns='http://identifiers.org/combine.specifications/omex-manifest'/>",
+        )
         for name, text in files.items():
             zf.writestr(name.replace("__", "-").replace("_dot_", "."), text)
     return buffer.getvalue()
@@ -66,7 +78,8 @@ async def _pair(publish: Publish, owner: Any, model_files: list, **spec: Any) ->
 
 
 async def test_creating_a_run_writes_a_queued_row_and_a_job_with_the_same_id(
-        client: httpx.AsyncClient, services: Services, publish: Publish, owner: Any, model_files: list) -> None:
+    client: httpx.AsyncClient, services: Services, publish: Publish, owner: Any, model_files: list
+) -> None:
     model, protocol = await _pair(publish, owner, model_files)
     r = await client.post("/runs", json={"model": model, "protocol": protocol}, headers=bearer(owner[1]))
     assert r.status_code == 201, r.text
@@ -80,12 +93,14 @@ async def test_creating_a_run_writes_a_queued_row_and_a_job_with_the_same_id(
     await runs.mark_cancelled(services, run["id"], "test over")
 
 
-async def test_interactive_runs_are_taken_before_bulk_runs(services: Services, publish: Publish, owner: Any,
-                                                           model_files: list) -> None:
+async def test_interactive_runs_are_taken_before_bulk_runs(
+    services: Services, publish: Publish, owner: Any, model_files: list
+) -> None:
     model = await publish(owner[0], model=model_files[0])
     bulk = [await runs.create_run(services, model, await publish(owner[0]), queue="bulk") for _ in range(2)]
-    interactive = [await runs.create_run(services, model, await publish(owner[0]), queue="interactive")
-                   for _ in range(2)]
+    interactive = [
+        await runs.create_run(services, model, await publish(owner[0]), queue="interactive") for _ in range(2)
+    ]
     order = [j.decode() for j in await services.redis.zrange(services.settings.queue_name, 0, -1)]
     mine = [i for i in order if i in {r.id for r in bulk + interactive}]
     assert mine == [r.id for r in interactive + bulk], "interactive first, each band first-in first-out"
@@ -94,8 +109,13 @@ async def test_interactive_runs_are_taken_before_bulk_runs(services: Services, p
 
 
 async def test_claim_progress_result_and_forward_only_status(
-        client: httpx.AsyncClient, services: Services, settings: Settings, publish: Publish, owner: Any,
-        model_files: list) -> None:
+    client: httpx.AsyncClient,
+    services: Services,
+    settings: Settings,
+    publish: Publish,
+    owner: Any,
+    model_files: list,
+) -> None:
     model, protocol = await _pair(publish, owner, model_files)
     run = await runs.create_run(services, model, protocol, caller=owner[0])
     worker, rival = Worker(client, settings), Worker(client, settings)
@@ -126,8 +146,13 @@ async def test_claim_progress_result_and_forward_only_status(
 
 
 async def test_callbacks_must_be_signed_with_the_shared_secret(
-        client: httpx.AsyncClient, services: Services, settings: Settings, publish: Publish, owner: Any,
-        model_files: list) -> None:
+    client: httpx.AsyncClient,
+    services: Services,
+    settings: Settings,
+    publish: Publish,
+    owner: Any,
+    model_files: list,
+) -> None:
     model, protocol = await _pair(publish, owner, model_files)
     run = await runs.create_run(services, model, protocol)
     body = json.dumps({"claim": "x", "worker": "w"}).encode()
@@ -140,8 +165,14 @@ async def test_callbacks_must_be_signed_with_the_shared_secret(
 
 
 async def test_cancelling_a_queued_run_removes_its_job_so_it_never_runs(
-        client: httpx.AsyncClient, services: Services, settings: Settings, publish: Publish, owner: Any,
-        model_files: list, make_user: Any) -> None:
+    client: httpx.AsyncClient,
+    services: Services,
+    settings: Settings,
+    publish: Publish,
+    owner: Any,
+    model_files: list,
+    make_user: Any,
+) -> None:
     model, protocol = await _pair(publish, owner, model_files)
     run = await runs.create_run(services, model, protocol, caller=owner[0])
     _, stranger = await make_user("stranger")
@@ -156,8 +187,13 @@ async def test_cancelling_a_queued_run_removes_its_job_so_it_never_runs(
 
 
 async def test_a_lost_worker_is_retried_then_failed_with_the_reason(
-        client: httpx.AsyncClient, services: Services, settings: Settings, publish: Publish, owner: Any,
-        model_files: list) -> None:
+    client: httpx.AsyncClient,
+    services: Services,
+    settings: Settings,
+    publish: Publish,
+    owner: Any,
+    model_files: list,
+) -> None:
     model, protocol = await _pair(publish, owner, model_files)
     run = await runs.create_run(services, model, protocol)
     lost = Worker(client, settings)
@@ -178,19 +214,26 @@ async def test_a_lost_worker_is_retried_then_failed_with_the_reason(
     assert failed.status == "FAILED" and failed.attempts == 2
     assert "stopped responding" in (failed.error or "") and "giving up" in (failed.error or "")
     graph = f"{settings.base_uri.rstrip('/')}/runs/{run.id}"
-    status = [r["s"].value for r in services.store.query(
-        f"SELECT ?s WHERE {{ GRAPH <{graph}> {{ <{graph}> <https://w3id.org/weblab/ns#status> ?s }} }}")]
+    status = [
+        r["s"].value
+        for r in services.store.query(
+            f"SELECT ?s WHERE {{ GRAPH <{graph}> {{ <{graph}> <https://w3id.org/weblab/ns#status> ?s }} }}"
+        )
+    ]
     assert status == ["FAILED"], "a run given up is in the store too, with its status"
 
 
 async def test_jobs_without_rows_and_rows_without_jobs_are_reconciled(
-        services: Services, settings: Settings, publish: Publish, owner: Any, model_files: list) -> None:
+    services: Services, settings: Settings, publish: Publish, owner: Any, model_files: list
+) -> None:
     model, protocol = await _pair(publish, owner, model_files)
     run = await runs.create_run(services, model, protocol, queue="bulk")
     await services.redis.zrem(settings.queue_name, run.id)  # as if Redis lost it
     await services.redis.delete("arq:job:" + run.id)
     orphan = str(uuid.uuid4())
-    await services.redis.enqueue_job("run_experiment", orphan, _job_id=orphan, _queue_name=settings.queue_name)
+    await services.redis.enqueue_job(
+        "run_experiment", orphan, _job_id=orphan, _queue_name=settings.queue_name
+    )
 
     report = await runs.recover(services)
     assert run.id in report.requeued and orphan in report.orphans_removed
@@ -200,8 +243,13 @@ async def test_jobs_without_rows_and_rows_without_jobs_are_reconciled(
 
 
 async def test_a_run_is_seen_only_by_those_who_see_both_versions(
-        client: httpx.AsyncClient, services: Services, publish: Publish, owner: Any, model_files: list,
-        make_user: Any) -> None:
+    client: httpx.AsyncClient,
+    services: Services,
+    publish: Publish,
+    owner: Any,
+    model_files: list,
+    make_user: Any,
+) -> None:
     model = await publish(owner[0], model=model_files[0], visibility="private")
     protocol = await publish(owner[0])
     run = await runs.create_run(services, model, protocol, caller=owner[0])
@@ -215,7 +263,8 @@ async def test_a_run_is_seen_only_by_those_who_see_both_versions(
 
 
 async def test_two_users_running_one_experiment_at_once_get_the_same_run(
-        services: Services, publish: Publish, owner: Any, model_files: list) -> None:
+    services: Services, publish: Publish, owner: Any, model_files: list
+) -> None:
     import asyncio
 
     model, protocol = await _pair(publish, owner, model_files)
@@ -252,8 +301,14 @@ def count_recoveries(monkeypatch: pytest.MonkeyPatch) -> Callable[[int], Awaitab
 
 
 async def test_the_supervisor_gives_workers_time_to_report_before_reaping(
-        client: httpx.AsyncClient, services: Services, settings: Settings, publish: Publish, owner: Any,
-        model_files: list, monkeypatch: pytest.MonkeyPatch) -> None:
+    client: httpx.AsyncClient,
+    services: Services,
+    settings: Settings,
+    publish: Publish,
+    owner: Any,
+    model_files: list,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     """After the server was down, a running run's heartbeat is old but its worker may be fine: not reaped at once."""
     import asyncio
 
@@ -261,7 +316,9 @@ async def test_the_supervisor_gives_workers_time_to_report_before_reaping(
     run = await runs.create_run(services, model, protocol)
     await Worker(client, settings).claim_run(run.id)
     async with services.db.connection() as conn:  # its last heartbeat was long before this server started
-        await conn.execute("UPDATE runs SET heartbeat_at = now() - interval '1 hour' WHERE id = %s", (run.id,))
+        await conn.execute(
+            "UPDATE runs SET heartbeat_at = now() - interval '1 hour' WHERE id = %s", (run.id,)
+        )
     rounds = count_recoveries(monkeypatch)
     loop = asyncio.get_running_loop()
     started = loop.time()

@@ -35,9 +35,23 @@ class PrivateRedis:
         return f"redis://127.0.0.1:{self.port}/0"
 
     def start(self) -> None:
-        self.proc = subprocess.Popen(["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
-                                      "--appendonly", "no", "--dir", str(self.tmp)],
-                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self.proc = subprocess.Popen(
+            [
+                "redis-server",
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--dir",
+                str(self.tmp),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
 
     def kill(self) -> None:
         if self.proc is not None and self.proc.poll() is None:
@@ -67,8 +81,13 @@ async def _connect(url: str) -> Any:
 
 
 async def test_queued_runs_survive_a_redis_restart(
-        services: Services, private_redis: PrivateRedis, workers: Workers, publish: Publish, owner: Any,
-        model_files: list) -> None:
+    services: Services,
+    private_redis: PrivateRedis,
+    workers: Workers,
+    publish: Publish,
+    owner: Any,
+    model_files: list,
+) -> None:
     user, _ = owner
     model = await publish(user, model=model_files[0])
     before = dataclasses.replace(services, redis=await _connect(private_redis.url))
@@ -80,7 +99,9 @@ async def test_queued_runs_survive_a_redis_restart(
     after = dataclasses.replace(services, redis=await _connect(private_redis.url))
     try:
         queue = services.settings.queue_name
-        assert all([await Job(r.id, after.redis, _queue_name=queue).status() == JobStatus.not_found for r in queued])
+        assert all(
+            [await Job(r.id, after.redis, _queue_name=queue).status() == JobStatus.not_found for r in queued]
+        )
         report = await runs.recover(after)
         assert set(report.requeued) >= {r.id for r in queued}
         workers.start(redis_url=private_redis.url)

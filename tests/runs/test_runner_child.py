@@ -18,7 +18,9 @@ import pytest
 
 from worker.child import Child, ChildDied, ChildTimedOut, how_it_ended
 
-ROOT = Path(__file__).resolve().parents[2]  # not tests.conftest's: children import this module, and it is light
+ROOT = (
+    Path(__file__).resolve().parents[2]
+)  # not tests.conftest's: children import this module, and it is light
 
 
 def _double(x: int) -> int:

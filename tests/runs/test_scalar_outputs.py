@@ -19,10 +19,10 @@ from resolvers import provenance
 from worker.fc.outputs import format_array, parse_output
 
 ARRAYS = {
-    "num_paces": np.array(1000.0),                         # 0-d: a number
-    "APD90": np.array([289.04, 288.9, 287.5]),             # 1-d
-    "trace": np.arange(6.0).reshape(2, 3),                  # 2-d (the file holds its transpose)
-    "cube": np.arange(24.0).reshape(2, 3, 4),               # 3-d
+    "num_paces": np.array(1000.0),  # 0-d: a number
+    "APD90": np.array([289.04, 288.9, 287.5]),  # 1-d
+    "trace": np.arange(6.0).reshape(2, 3),  # 2-d (the file holds its transpose)
+    "cube": np.arange(24.0).reshape(2, 3, 4),  # 3-d
 }
 
 
@@ -50,8 +50,9 @@ def test_a_scalar_output_is_one_value_in_the_run_graph() -> None:
     assert [float(v.value) for v in values] == [1000.0]
     assert shapes == [], "a number has no extents"
     cube = ox.NamedNode("http://weblab.test/runs/r1/outputs/cube")
-    assert [t.object.value for t in triples if t.subject == cube and t.predicate.value.endswith("#shape")] \
-        == ["2,3,4"]
+    assert [
+        t.object.value for t in triples if t.subject == cube and t.predicate.value.endswith("#shape")
+    ] == ["2,3,4"]
     listed = [t.object.value for t in triples if t.subject == cube and t.predicate.value.endswith("#values")]
     elements = [t for t in triples if t.subject == cube and t.predicate.value.endswith("#element")]
     assert [len(v.split()) for v in listed] == [len(elements)] == [2 * 3 * 4], "the header is no value"
@@ -66,8 +67,16 @@ def test_the_reader_reads_back_what_the_writer_wrote() -> None:
 def _run() -> SimpleNamespace:
     """The run-record fields ``run_triples`` reads (a finished run)."""
     return SimpleNamespace(
-        id="r1", status="SUCCESS", attempts=1, worker="host:1", archive_path=None, started_at=None,
-        finished_at=None, error=None, missing_terms=(),
+        id="r1",
+        status="SUCCESS",
+        attempts=1,
+        worker="host:1",
+        archive_path=None,
+        started_at=None,
+        finished_at=None,
+        error=None,
+        missing_terms=(),
         experiment_uri="http://weblab.test/experiments/e1",
         model_version_uri="http://weblab.test/models/m/versions/1",
-        protocol_version_uri="http://weblab.test/protocols/p/versions/1")
+        protocol_version_uri="http://weblab.test/protocols/p/versions/1",
+    )

@@ -35,10 +35,12 @@ def test_an_altered_token_is_refused() -> None:
 def test_a_request_signature_covers_method_path_and_body_and_ages() -> None:
     header = sign_request(KEY, "POST", "/runner/runs/1/result?status=SUCCESS", b"archive")
     verify_request(KEY, header, "POST", "/runner/runs/1/result?status=SUCCESS", b"archive")
-    for method, path, body in [("POST", "/runner/runs/1/result?status=FAILED", b"archive"),
-                               ("POST", "/runner/runs/2/result?status=SUCCESS", b"archive"),
-                               ("POST", "/runner/runs/1/result?status=SUCCESS", b"other archive"),
-                               ("GET", "/runner/runs/1/result?status=SUCCESS", b"archive")]:
+    for method, path, body in [
+        ("POST", "/runner/runs/1/result?status=FAILED", b"archive"),
+        ("POST", "/runner/runs/2/result?status=SUCCESS", b"archive"),
+        ("POST", "/runner/runs/1/result?status=SUCCESS", b"other archive"),
+        ("GET", "/runner/runs/1/result?status=SUCCESS", b"archive"),
+    ]:
         with pytest.raises(BadSignature, match="does not match"):
             verify_request(KEY, header, method, path, body)
     old = sign_request(KEY, "POST", "/p", b"", now=time.time() - MAX_SKEW - 5)

@@ -19,8 +19,10 @@ from resolvers.settings import Settings
 from tests.conftest import bearer
 from tests.runs.conftest import Publish, Workers, alive, http, wait_for, wait_gone, wait_pid
 
-PREFIXES = "PREFIX weblab: <https://w3id.org/weblab/ns#>\nPREFIX prov: <http://www.w3.org/ns/prov#>\n" \
-           "PREFIX rdf: <http://www.w3.org/1999/02/22-rdf-syntax-ns#>\n"
+PREFIXES = (
+    "PREFIX weblab: <https://w3id.org/weblab/ns#>\nPREFIX prov: <http://www.w3.org/ns/prov#>\n"
+    "PREFIX rdf: <http://www.w3.org/1999/02/22-rdf-syntax-ns#>\n"
+)
 
 
 def count_variables(cellml: Path) -> int:
@@ -29,8 +31,14 @@ def count_variables(cellml: Path) -> int:
 
 
 async def test_runs_flow_end_to_end_and_their_values_are_one_sparql_query_away(
-        workers: Workers, services: Services, server_url: str, publish: Publish, owner: Any, model_files: list,
-        make_user: Any) -> None:
+    workers: Workers,
+    services: Services,
+    server_url: str,
+    publish: Publish,
+    owner: Any,
+    model_files: list,
+    make_user: Any,
+) -> None:
     user, token = owner
     protocol = await publish(user, seconds=0.3, steps=3, print="hello from the engine")
     models = {await publish(user, model=path): path for path in model_files}
@@ -49,34 +57,50 @@ async def test_runs_flow_end_to_end_and_their_values_are_one_sparql_query_away(
         r = await client.get(f"/runs/{created[0]}/archive", headers=bearer(token))
         assert r.status_code == 200
         names = zipfile.ZipFile(io.BytesIO(r.content)).namelist()
-        assert {"manifest.xml", "outputs-contents.csv", "outputs-default-plots.csv", "stdout.txt",
-                "outputs_n_variables.csv"} <= set(names) and "errors.txt" not in names
+        assert {
+            "manifest.xml",
+            "outputs-contents.csv",
+            "outputs-default-plots.csv",
+            "stdout.txt",
+            "outputs_n_variables.csv",
+        } <= set(names) and "errors.txt" not in names
         assert b"hello from the engine" in zipfile.ZipFile(io.BytesIO(r.content)).read("stdout.txt")
 
         _, stranger = await make_user("stranger")
         assert (await client.get(f"/runs/{created[-1]}/archive", headers=bearer(stranger))).status_code == 404
         assert (await client.get(f"/runs/{created[-1]}/archive", headers=bearer(token))).status_code == 200
 
-    query = PREFIXES + """
+    query = (
+        PREFIXES
+        + """
     SELECT ?model ?n ?units ?protocol WHERE {
       GRAPH ?e { ?e weblab:latestRun ?run ; weblab:model ?model ; weblab:protocol ?protocol }
       GRAPH ?run { ?run a prov:Activity ; prov:used ?model ; prov:generated ?o .
                    ?o weblab:name "n_variables" ; rdf:value ?n ; weblab:units ?units }
     }"""
+    )
     rows = services.store.query(query, substitutions={ox.Variable("protocol"): ox.NamedNode(protocol)})
     found = {r["model"].value: (float(r["n"].value), r["units"].value) for r in rows}
     expected = {m: (float(count_variables(p)), "dimensionless") for m, p in models.items()}
     assert {m: v for m, v in found.items() if m in models} == expected
     assert private in found, "the store holds every run; visibility is applied by the readers"
-    series = services.store.query(PREFIXES + "SELECT ?v ?m WHERE { GRAPH ?run { ?run weblab:model ?m ; prov:generated ?o ."
-                                  " ?o weblab:name 'series' ; weblab:values ?v } }",
-                                  substitutions={ox.Variable("m"): ox.NamedNode(next(iter(models)))})
+    series = services.store.query(
+        PREFIXES + "SELECT ?v ?m WHERE { GRAPH ?run { ?run weblab:model ?m ; prov:generated ?o ."
+        " ?o weblab:name 'series' ; weblab:values ?v } }",
+        substitutions={ox.Variable("m"): ox.NamedNode(next(iter(models)))},
+    )
     assert [s["v"].value for s in series] == ["0.0 0.5 1.0 1.5"]
 
 
 async def test_cancelling_a_running_run_kills_its_engine_process(
-        workers: Workers, services: Services, server_url: str, publish: Publish, owner: Any, model_files: list,
-        tmp_path: Path) -> None:
+    workers: Workers,
+    services: Services,
+    server_url: str,
+    publish: Publish,
+    owner: Any,
+    model_files: list,
+    tmp_path: Path,
+) -> None:
     user, token = owner
     pids = tmp_path / "pids"
     pids.mkdir()
@@ -94,8 +118,14 @@ async def test_cancelling_a_running_run_kills_its_engine_process(
 
 
 async def test_the_time_limit_kills_the_engine_and_fails_the_run(
-        workers: Workers, services: Services, settings: Settings, publish: Publish, owner: Any, model_files: list,
-        tmp_path: Path) -> None:
+    workers: Workers,
+    services: Services,
+    settings: Settings,
+    publish: Publish,
+    owner: Any,
+    model_files: list,
+    tmp_path: Path,
+) -> None:
     user, _ = owner
     pids = tmp_path / "pids"
     pids.mkdir()
@@ -114,7 +144,8 @@ async def test_the_time_limit_kills_the_engine_and_fails_the_run(
 
 
 async def test_a_worker_killed_mid_run_leaves_a_run_that_another_worker_finishes(
-        workers: Workers, services: Services, publish: Publish, owner: Any, model_files: list, tmp_path: Path) -> None:
+    workers: Workers, services: Services, publish: Publish, owner: Any, model_files: list, tmp_path: Path
+) -> None:
     user, _ = owner
     pids = tmp_path / "pids"
     pids.mkdir()
@@ -137,7 +168,8 @@ async def test_a_worker_killed_mid_run_leaves_a_run_that_another_worker_finishes
 
 
 async def test_an_unstarted_cancelled_run_never_runs(
-        workers: Workers, services: Services, publish: Publish, owner: Any, model_files: list, tmp_path: Path) -> None:
+    workers: Workers, services: Services, publish: Publish, owner: Any, model_files: list, tmp_path: Path
+) -> None:
     user, _ = owner
     pids = tmp_path / "pids"
     pids.mkdir()
@@ -153,15 +185,21 @@ async def test_an_unstarted_cancelled_run_never_runs(
 
 
 async def test_an_engine_that_falls_short_gives_its_status_with_errors_in_the_archive(
-        workers: Workers, services: Services, server_url: str, publish: Publish, owner: Any,
-        model_files: list) -> None:
+    workers: Workers, services: Services, server_url: str, publish: Publish, owner: Any, model_files: list
+) -> None:
     user, token = owner
     oxmeta = "https://chaste.comlab.ox.ac.uk/cellml/ns/oxford-metadata#"
     model = await publish(user, model=model_files[0])
-    partial = await runs.create_run(services, model, await publish(
-        user, status="PARTIAL", messages=["{protocol}:3:7: output 'x' could not be computed"]))
-    inapplicable = await runs.create_run(services, model, await publish(
-        user, status="INAPPLICABLE", missing=[oxmeta + "cytosolic_calcium_concentration"]))
+    partial = await runs.create_run(
+        services,
+        model,
+        await publish(user, status="PARTIAL", messages=["{protocol}:3:7: output 'x' could not be computed"]),
+    )
+    inapplicable = await runs.create_run(
+        services,
+        model,
+        await publish(user, status="INAPPLICABLE", missing=[oxmeta + "cytosolic_calcium_concentration"]),
+    )
     workers.start()
     done = await wait_for(services, partial.id, lambda r: r.finished)
     # located as the author knows the file, not in the worker's temporary folder
@@ -172,13 +210,15 @@ async def test_an_engine_that_falls_short_gives_its_status_with_errors_in_the_ar
     errors = zipfile.ZipFile(io.BytesIO(r.content)).read("errors.txt").decode()
     assert errors.startswith("protocol.txt:3:7: output 'x' could not be computed"), errors
     unfit = await wait_for(services, inapplicable.id, lambda r: r.finished)
-    assert unfit.status == "INAPPLICABLE" and unfit.missing_terms == (oxmeta + "cytosolic_calcium_concentration",)
+    assert unfit.status == "INAPPLICABLE" and unfit.missing_terms == (
+        oxmeta + "cytosolic_calcium_concentration",
+    )
     assert "cytosolic_calcium_concentration" in (unfit.error or "")
 
 
 async def test_the_callback_is_retried_until_the_server_answers(
-        services: Services, settings: Settings, server_url: str, publish: Publish, owner: Any,
-        model_files: list) -> None:
+    services: Services, settings: Settings, server_url: str, publish: Publish, owner: Any, model_files: list
+) -> None:
     from worker.callback import RunnerClient
 
     user, _ = owner
@@ -201,18 +241,25 @@ async def test_the_callback_is_retried_until_the_server_answers(
 
 
 async def test_a_real_protocol_runs_through_the_pipeline_with_the_real_engine(
-        workers: Workers, services: Services, server_url: str, entities: Any, owner: Any, shared_data: Path) -> None:
+    workers: Workers, services: Services, server_url: str, entities: Any, owner: Any, shared_data: Path
+) -> None:
     """A post-processing-only protocol from the engine's own tests: real engine, real worker, real archive."""
     from resolvers.metadata import Kind
     from resolvers.uploads import Upload
 
     user, token = owner
     source = shared_data / "fc" / "protocols" / "test_core_postproc.txt"
-    _, protocol = await entities.publish(user, Kind.PROTOCOL, "core post-processing",
-                                         [Upload(source.name, source.read_bytes())], main=source.name)
+    _, protocol = await entities.publish(
+        user,
+        Kind.PROTOCOL,
+        "core post-processing",
+        [Upload(source.name, source.read_bytes())],
+        main=source.name,
+    )
     model_file = shared_data / "cellml" / "beeler_reuter_model_1977.cellml"
-    _, model = await entities.publish(user, Kind.MODEL, "BR for the real engine",
-                                      [Upload(model_file.name, model_file.read_bytes())])
+    _, model = await entities.publish(
+        user, Kind.MODEL, "BR for the real engine", [Upload(model_file.name, model_file.read_bytes())]
+    )
     workers.start()
     run = await runs.create_run(services, model.uri, protocol.uri, caller=user)
     done = await wait_for(services, run.id, lambda r: r.finished, timeout=180)
@@ -222,13 +269,16 @@ async def test_a_real_protocol_runs_through_the_pipeline_with_the_real_engine(
     names = set(zipfile.ZipFile(io.BytesIO(r.content)).namelist())
     assert {"manifest.xml", "outputs-contents.csv", "outputs-default-plots.csv", "stdout.txt"} <= names
     engine = services.store.query(
-        PREFIXES + "SELECT ?v ?run WHERE { GRAPH ?run { ?run prov:wasAssociatedWith ?a . ?a weblab:engineVersion ?v } }",
-        substitutions={ox.Variable("run"): ox.NamedNode(runs.run_uri(services.settings.base_uri, run.id))})
+        PREFIXES
+        + "SELECT ?v ?run WHERE { GRAPH ?run { ?run prov:wasAssociatedWith ?a . ?a weblab:engineVersion ?v } }",
+        substitutions={ox.Variable("run"): ox.NamedNode(runs.run_uri(services.settings.base_uri, run.id))},
+    )
     assert [s["v"].value for s in engine][0].startswith("worker.fc")
 
 
 async def test_a_worker_shutting_down_hands_its_run_back_to_the_queue(
-        workers: Workers, services: Services, publish: Publish, owner: Any, model_files: list, tmp_path: Path) -> None:
+    workers: Workers, services: Services, publish: Publish, owner: Any, model_files: list, tmp_path: Path
+) -> None:
     user, _ = owner
     pids = tmp_path / "pids"
     pids.mkdir()

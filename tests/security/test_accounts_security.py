@@ -40,8 +40,9 @@ async def login(http: httpx.AsyncClient, name: str, password: str, headers: dict
     return await http.post("/auth/login", json={"name": name, "password": password}, headers=headers)
 
 
-async def test_sixty_wrong_passwords_then_the_right_one_is_refused(http: httpx.AsyncClient,
-                                                                    server_user: MakeUser) -> None:
+async def test_sixty_wrong_passwords_then_the_right_one_is_refused(
+    http: httpx.AsyncClient, server_user: MakeUser
+) -> None:
     user, _ = await server_user("locked")
     client = address()
     statuses = [(await login(http, user.name, f"wrong {i}", client)).status_code for i in range(60)]
@@ -60,16 +61,23 @@ async def test_sixty_wrong_passwords_then_the_right_one_is_refused(http: httpx.A
     # the lock-out is the account's: another address gets no further
     assert (await login(http, user.name, PASSWORD, address())).status_code == 429
 
-    gql = await http.post("/graphql", json={"query": """mutation($n: String!, $p: String!) {
+    gql = await http.post(
+        "/graphql",
+        json={
+            "query": """mutation($n: String!, $p: String!) {
         login(name: $n, password: $p) {
             __typename ... on Error { code } ... on Throttled { retryAfter } } }""",
-                                            "variables": {"n": user.name, "p": PASSWORD}}, headers=address())
+            "variables": {"n": user.name, "p": PASSWORD},
+        },
+        headers=address(),
+    )
     result = gql.json()["data"]["login"]
     assert result["__typename"] == "Throttled" and result["code"] == "throttled" and result["retryAfter"] > 0
 
 
-async def test_a_successful_login_resets_the_account_failures(http: httpx.AsyncClient,
-                                                              server_user: MakeUser) -> None:
+async def test_a_successful_login_resets_the_account_failures(
+    http: httpx.AsyncClient, server_user: MakeUser
+) -> None:
     user, _ = await server_user("forgetful")
     below = default("login_failures_per_account") - 1
     for _ in range(2):
@@ -79,8 +87,9 @@ async def test_a_successful_login_resets_the_account_failures(http: httpx.AsyncC
         http.cookies.clear()  # signed in: further logins would need the session's CSRF token
 
 
-async def test_one_address_is_throttled_across_account_names(http: httpx.AsyncClient,
-                                                             server_user: MakeUser) -> None:
+async def test_one_address_is_throttled_across_account_names(
+    http: httpx.AsyncClient, server_user: MakeUser
+) -> None:
     user, _ = await server_user("bystander")
     client = address()
     statuses = []
@@ -134,8 +143,9 @@ async def test_a_form_login_needs_the_csrf_token(http: httpx.AsyncClient, server
     assert bare.status_code == 403 and bare.json()["error"]["code"] == "csrf"
     assert "weblab_session" not in bare.cookies
     # text/plain is a type cross-site forms may send too; the body being JSON does not make it JSON
-    plain = await http.post("/auth/login", content=json.dumps(form),
-                            headers={"content-type": "text/plain", **address()})
+    plain = await http.post(
+        "/auth/login", content=json.dumps(form), headers={"content-type": "text/plain", **address()}
+    )
     assert plain.status_code == 403
     # the login page hands out the token (cookie + hidden field); a wrong one is refused
     page = await http.get("/login")
@@ -150,8 +160,13 @@ async def test_a_form_login_needs_the_csrf_token(http: httpx.AsyncClient, server
     # GraphQL: a multipart body is what a cross-site form can post; it needs the X-CSRF-Token header
     anonymous = httpx.AsyncClient(base_url=str(http.base_url), timeout=30)
     async with anonymous:
-        mutation = json.dumps({"query": "mutation($n: String!, $p: String!) { login(name: $n, password: $p) "
-                                        "{ __typename } }", "variables": {"n": user.name, "p": PASSWORD}})
+        mutation = json.dumps(
+            {
+                "query": "mutation($n: String!, $p: String!) { login(name: $n, password: $p) "
+                "{ __typename } }",
+                "variables": {"n": user.name, "p": PASSWORD},
+            }
+        )
         parts = {"operations": (None, mutation), "map": (None, "{}")}
         multipart = await anonymous.post("/graphql", files=parts, headers=address())
         assert "weblab_session" not in multipart.cookies
@@ -170,9 +185,14 @@ async def test_weak_passwords_are_refused_at_registration(http: httpx.AsyncClien
         name = f"weak{secrets.token_hex(3)}"
         return {"name": name, "email": f"{name}@example.org", "password": password.format(name=name)}
 
-    for password, rule in [("password", "10 characters"), ("qwertyuiop", "common"), ("1234567890", "common"),
-                           ("Password12345", "common"), ("{name}-secret", "user name"),
-                           ("{name}@example.org", "user name")]:
+    for password, rule in [
+        ("password", "10 characters"),
+        ("qwertyuiop", "common"),
+        ("1234567890", "common"),
+        ("Password12345", "common"),
+        ("{name}-secret", "user name"),
+        ("{name}@example.org", "user name"),
+    ]:
         r = await http.post("/auth/register", json=account(password), headers=address())
         assert r.status_code == 400, (password, r.text)
         error = r.json()["error"]
@@ -186,8 +206,9 @@ async def test_weak_passwords_are_refused_at_registration(http: httpx.AsyncClien
     assert good.status_code == 201, good.text
 
 
-async def test_unknown_user_and_wrong_password_answer_alike(http: httpx.AsyncClient,
-                                                            server_user: MakeUser) -> None:
+async def test_unknown_user_and_wrong_password_answer_alike(
+    http: httpx.AsyncClient, server_user: MakeUser
+) -> None:
     user, _ = await server_user("twin")
 
     async def timed(name: str) -> tuple[httpx.Response, float]:
@@ -211,22 +232,27 @@ async def test_unknown_user_and_wrong_password_answer_alike(http: httpx.AsyncCli
     assert answers[0] == answers[1] and answers[0]["data"]["login"]["__typename"] == "Unauthenticated"
 
 
-async def test_registration_conflicts_are_throttled_per_address(http: httpx.AsyncClient,
-                                                                server_user: MakeUser) -> None:
+async def test_registration_conflicts_are_throttled_per_address(
+    http: httpx.AsyncClient, server_user: MakeUser
+) -> None:
     """A taken name must be reported (the user picks another), so probing names is slowed down instead."""
     user, _ = await server_user("taken")
     client = address()
     statuses = []
     for i in range(default("login_failures_per_address") + 2):
-        account = {"name": user.name, "email": f"probe{i}{secrets.token_hex(3)}@example.org",
-                   "password": "violet staircase at noon"}
+        account = {
+            "name": user.name,
+            "email": f"probe{i}{secrets.token_hex(3)}@example.org",
+            "password": "violet staircase at noon",
+        }
         r = await http.post("/auth/register", json=account, headers=client)
         statuses.append(r.status_code)
     assert statuses[0] == 409 and statuses[-1] == 429, statuses
 
 
-async def test_user_query_hides_accounts_without_public_content(http: httpx.AsyncClient,
-                                                                server_user: MakeUser) -> None:
+async def test_user_query_hides_accounts_without_public_content(
+    http: httpx.AsyncClient, server_user: MakeUser
+) -> None:
     quiet, quiet_token = await server_user("quiet")
     base = str(http.base_url).rstrip("/")
     # Every way of asking for an account must give one answer: by name, by global id and by URI.
@@ -245,10 +271,16 @@ async def test_user_query_hides_accounts_without_public_content(http: httpx.Asyn
 
     assert await user(f"nobody{secrets.token_hex(4)}") is None
     assert await user(quiet.name) is None, "an account with nothing public must look like no account"
-    assert (await user(quiet.name, bearer(quiet_token)) or {}).get("name") == quiet.name, "you may see yourself"
+    assert (await user(quiet.name, bearer(quiet_token)) or {}).get("name") == quiet.name, (
+        "you may see yourself"
+    )
 
     model = b'<model name="m" xmlns="http://www.cellml.org/cellml/1.0#"/>'
-    published = await http.post("/models", headers=bearer(quiet_token),
-                                files=[("files", ("m.cellml", model))], data={"name": "public one", "message": "v1"})
+    published = await http.post(
+        "/models",
+        headers=bearer(quiet_token),
+        files=[("files", ("m.cellml", model))],
+        data={"name": "public one", "message": "v1"},
+    )
     assert published.status_code == 201, published.text
     assert await user(quiet.name) == {"name": quiet.name}

@@ -38,7 +38,7 @@ def _chunked(body: bytes, size: int = 64 * 1024) -> AsyncIterator[bytes]:
 
     async def chunks() -> AsyncIterator[bytes]:
         for start in range(0, len(body), size):
-            yield body[start:start + size]
+            yield body[start : start + size]
 
     return chunks()
 
@@ -54,7 +54,11 @@ def _bodies() -> list[tuple[str, str, bytes]]:
     """(path, content type, body over the limit) for each kind of small request the platform takes."""
     query = "SELECT * WHERE { ?s ?p ?o } # " + "x" * OVER
     return [
-        ("/graphql", "application/json", json.dumps({"query": "{ __typename }", "variables": {"x": "y" * OVER}}).encode()),
+        (
+            "/graphql",
+            "application/json",
+            json.dumps({"query": "{ __typename }", "variables": {"x": "y" * OVER}}).encode(),
+        ),
         ("/sparql", "application/x-www-form-urlencoded", ("query=" + "x" * OVER).encode()),
         ("/sparql", "application/sparql-query", query.encode()),
         ("/auth/login", "application/json", json.dumps({"name": "n" * OVER, "password": "p"}).encode()),
@@ -62,11 +66,15 @@ def _bodies() -> list[tuple[str, str, bytes]]:
     ]
 
 
-@pytest.mark.parametrize(("path", "content_type", "body"), _bodies(),
-                         ids=["graphql", "sparql-form", "sparql-query", "login-json", "login-form"])
+@pytest.mark.parametrize(
+    ("path", "content_type", "body"),
+    _bodies(),
+    ids=["graphql", "sparql-form", "sparql-query", "login-json", "login-form"],
+)
 @pytest.mark.parametrize("chunked", [False, True], ids=["content-length", "chunked"])
-async def test_a_body_over_the_limit_is_413_json(http: httpx.AsyncClient, path: str, content_type: str,
-                                                 body: bytes, chunked: bool) -> None:
+async def test_a_body_over_the_limit_is_413_json(
+    http: httpx.AsyncClient, path: str, content_type: str, body: bytes, chunked: bool
+) -> None:
     content = _chunked(body) if chunked else body
     response = await http.post(path, content=content, headers={"Content-Type": content_type})
     _too_large(response)
@@ -77,28 +85,42 @@ async def test_a_body_within_the_limit_is_answered(http: httpx.AsyncClient) -> N
     padding = LIMIT - 200
     body = json.dumps({"query": "{ __typename }", "extensions": {"pad": "p" * padding}}).encode()
     assert len(body) <= LIMIT
-    response = await http.post("/graphql", content=_chunked(body), headers={"Content-Type": "application/json"})
+    response = await http.post(
+        "/graphql", content=_chunked(body), headers={"Content-Type": "application/json"}
+    )
     assert response.status_code == 200, response.text[:500]
     assert response.json()["data"] == {"__typename": "Query"}
 
 
-async def test_uploads_and_result_archives_keep_their_larger_bounds(http: httpx.AsyncClient, server_user) -> None:  # noqa: ANN001
+async def test_uploads_and_result_archives_keep_their_larger_bounds(
+    http: httpx.AsyncClient, server_user
+) -> None:  # noqa: ANN001
     """Multipart uploads (REST and GraphQL) and runner result archives are bounded by the upload limits,
     not by the 1 MiB of ordinary requests."""
     _, token = await server_user("uploader")
     big = b"t,v\n" + b"0.5,1.25\n" * (LIMIT // 4)  # a 2 MiB data set
-    rest = await http.post("/datasets", headers=bearer(token), data={"name": "big-dataset"},
-                           files=[("files", ("big.csv", big))])
+    rest = await http.post(
+        "/datasets", headers=bearer(token), data={"name": "big-dataset"}, files=[("files", ("big.csv", big))]
+    )
     assert rest.status_code != 413, rest.text[:500]
-    operations = {"query": "mutation($f: [Upload!]!) { createEntity(kind: DATASET, name: \"big-gql\", files: $f) "
-                           "{ __typename } }", "variables": {"f": [None]}}
-    gql = await http.post("/graphql", headers=bearer(token), data={
-        "operations": json.dumps(operations), "map": json.dumps({"0": ["variables.f.0"]})},
-        files=[("0", ("big.csv", big))])
+    operations = {
+        "query": 'mutation($f: [Upload!]!) { createEntity(kind: DATASET, name: "big-gql", files: $f) '
+        "{ __typename } }",
+        "variables": {"f": [None]},
+    }
+    gql = await http.post(
+        "/graphql",
+        headers=bearer(token),
+        data={"operations": json.dumps(operations), "map": json.dumps({"0": ["variables.f.0"]})},
+        files=[("0", ("big.csv", big))],
+    )
     assert gql.status_code != 413, gql.text[:500]
     # unsigned, so refused — but for the signature (401), not the size of the archive
-    result = await http.post("/runner/runs/1/result?claim=x&status=succeeded", content=big,
-                             headers={"Content-Type": "application/zip"})
+    result = await http.post(
+        "/runner/runs/1/result?claim=x&status=succeeded",
+        content=big,
+        headers={"Content-Type": "application/zip"},
+    )
     assert result.status_code == 401, result.text[:500]
 
 
@@ -124,8 +146,15 @@ async def test_an_over_long_subscription_argument_is_an_error_message(server: st
         await ws.send(json.dumps({"type": "connection_init"}))
         assert json.loads(await ws.recv())["type"] == "connection_ack"
         long = "x" * 20_000
-        await ws.send(json.dumps({"id": "1", "type": "subscribe", "payload": {
-            "query": f'subscription {{ newVersions(entity: "{long}") {{ id }} }}'}}))
+        await ws.send(
+            json.dumps(
+                {
+                    "id": "1",
+                    "type": "subscribe",
+                    "payload": {"query": f'subscription {{ newVersions(entity: "{long}") {{ id }} }}'},
+                }
+            )
+        )
         answer = json.loads(await asyncio.wait_for(ws.recv(), 30))
         assert answer["type"] == "error" and answer["id"] == "1", answer
         assert "entity" in answer["payload"][0]["message"] and "10000" in answer["payload"][0]["message"]
@@ -142,16 +171,23 @@ async def test_a_5_mb_text_search_is_refused(http: httpx.AsyncClient) -> None:
 
 
 def _multipart(filename: str, boundary: str = "weblabboundary") -> bytes:
-    return (f"--{boundary}\r\nContent-Disposition: form-data; name=\"name\"\r\n\r\nlong-name\r\n"
-            f"--{boundary}\r\nContent-Disposition: form-data; name=\"files\"; filename=\"{filename}\"\r\n"
-            f"Content-Type: text/plain\r\n\r\nx\r\n--{boundary}--\r\n").encode()
+    return (
+        f'--{boundary}\r\nContent-Disposition: form-data; name="name"\r\n\r\nlong-name\r\n'
+        f'--{boundary}\r\nContent-Disposition: form-data; name="files"; filename="{filename}"\r\n'
+        f"Content-Type: text/plain\r\n\r\nx\r\n--{boundary}--\r\n"
+    ).encode()
 
 
 @pytest.mark.parametrize("path", ["/models", "/protocols", "/datasets", "/graphql"])
-async def test_a_5000_character_file_name_is_400_json(http: httpx.AsyncClient, server_user, path: str) -> None:  # noqa: ANN001
+async def test_a_5000_character_file_name_is_400_json(
+    http: httpx.AsyncClient, server_user, path: str
+) -> None:  # noqa: ANN001
     _, token = await server_user("longname")
-    response = await http.post(path, content=_multipart("a" * 5000 + ".txt"), headers={
-        **bearer(token), "Content-Type": "multipart/form-data; boundary=weblabboundary"})
+    response = await http.post(
+        path,
+        content=_multipart("a" * 5000 + ".txt"),
+        headers={**bearer(token), "Content-Type": "multipart/form-data; boundary=weblabboundary"},
+    )
     assert response.status_code == 400, response.text[:500]
     error = response.json()["error"]
     assert error["code"] == "invalid"
@@ -161,11 +197,16 @@ async def test_a_5000_character_file_name_is_400_json(http: httpx.AsyncClient, s
 async def test_malformed_multipart_is_400_json(http: httpx.AsyncClient, server_user) -> None:  # noqa: ANN001
     _, token = await server_user("malformed")
     for path in ("/models", "/graphql"):
-        response = await http.post(path, content=b"--weblabboundary\r\nnot a header line\r\n\r\n", headers={
-            **bearer(token), "Content-Type": "multipart/form-data; boundary=weblabboundary"})
+        response = await http.post(
+            path,
+            content=b"--weblabboundary\r\nnot a header line\r\n\r\n",
+            headers={**bearer(token), "Content-Type": "multipart/form-data; boundary=weblabboundary"},
+        )
         assert response.status_code == 400, response.text[:500]
         assert response.json()["error"]["code"] == "invalid"
-        missing = await http.post(path, content=b"x", headers={**bearer(token), "Content-Type": "multipart/form-data"})
+        missing = await http.post(
+            path, content=b"x", headers={**bearer(token), "Content-Type": "multipart/form-data"}
+        )
         assert missing.status_code == 400, missing.text[:500]
         assert "boundary" in missing.json()["error"]["message"]
 
@@ -188,17 +229,30 @@ async def test_text_searches_leave_healthz_answering(tmp_path: Path) -> None:
             _, token = await user_maker(pool)("searcher")
         finally:
             await pool.close()
-        with servers.serve(url, tmp_path / "data", timeout=180, import_demo="true", max_body_bytes=str(16 << 20),
-                           graphql_limits=json.dumps({"string_length": 8 << 20})) as base:
+        with servers.serve(
+            url,
+            tmp_path / "data",
+            timeout=180,
+            import_demo="true",
+            max_body_bytes=str(16 << 20),
+            graphql_limits=json.dumps({"string_length": 8 << 20}),
+        ) as base:
             async with httpx.AsyncClient(base_url=base.rstrip("/"), timeout=120) as http:
-                created = await http.post("/models", headers=bearer(token), data={"name": "searched"},
-                                          files=[("files", (MODEL.name, MODEL.read_bytes()))])
+                created = await http.post(
+                    "/models",
+                    headers=bearer(token),
+                    data={"name": "searched"},
+                    files=[("files", (MODEL.name, MODEL.read_bytes()))],
+                )
                 assert created.status_code == 201, created.text
 
                 async def search(k: int) -> float:
-                    response = await http.post("/graphql", json={"query": SEARCH,
-                                                                 "variables": {"text": f"{k}" + "q" * (4 << 20)}})
-                    assert response.status_code == 200 and "errors" not in response.json(), response.text[:500]
+                    response = await http.post(
+                        "/graphql", json={"query": SEARCH, "variables": {"text": f"{k}" + "q" * (4 << 20)}}
+                    )
+                    assert response.status_code == 200 and "errors" not in response.json(), response.text[
+                        :500
+                    ]
                     return asyncio.get_running_loop().time()
 
                 searches = [asyncio.create_task(search(k)) for k in range(4)]

@@ -16,13 +16,20 @@ REVISES = "http://www.w3.org/ns/prov#wasRevisionOf"
 
 
 async def _two_versions(http: httpx.AsyncClient, token: str, first: str, second: str) -> tuple[str, str, str]:
-    created = await http.post("/models", headers=bearer(token), data={"name": f"revised-{first}", "visibility": first},
-                              files=[("files", (MODEL.name, MODEL.read_bytes()))])
+    created = await http.post(
+        "/models",
+        headers=bearer(token),
+        data={"name": f"revised-{first}", "visibility": first},
+        files=[("files", (MODEL.name, MODEL.read_bytes()))],
+    )
     assert created.status_code == 201, created.text
     entity_id, v1 = created.json()["entity"]["id"], created.json()["version"]["uri"]
-    added = await http.post(f"/models/{entity_id}/versions", headers=bearer(token),
-                            data={"visibility": second, "inherit": "true"},
-                            files=[("files", ("README.md", b"# notes\n"))])
+    added = await http.post(
+        f"/models/{entity_id}/versions",
+        headers=bearer(token),
+        data={"visibility": second, "inherit": "true"},
+        files=[("files", ("README.md", b"# notes\n"))],
+    )
     assert added.status_code == 201, added.text
     return entity_id, v1, added.json()["version"]["uri"]
 
@@ -30,17 +37,33 @@ async def _two_versions(http: httpx.AsyncClient, token: str, first: str, second:
 async def _links(http: httpx.AsyncClient, version: str, token: str | None = None) -> dict[str, object]:
     """What each reader says about the version's predecessor."""
     headers = bearer(token) if token else {}
-    sparql = await http.get("/sparql", headers=headers, params={
-        "query": f"SELECT ?p WHERE {{ GRAPH ?g {{ <{version}> <{REVISES}> ?p }} }}", "format": "json"})
-    page = await http.get(version.removeprefix(str(http.base_url).rstrip("/")), headers={**headers,
-                                                                                         "Accept": "application/n-triples"})
-    graphql = await http.post("/graphql", headers=headers, json={
-        "query": "query($u: String!) { resource(uri: $u) { ... on Version { previous { uri } } } }",
-        "variables": {"u": version}})
+    sparql = await http.get(
+        "/sparql",
+        headers=headers,
+        params={
+            "query": f"SELECT ?p WHERE {{ GRAPH ?g {{ <{version}> <{REVISES}> ?p }} }}",
+            "format": "json",
+        },
+    )
+    page = await http.get(
+        version.removeprefix(str(http.base_url).rstrip("/")),
+        headers={**headers, "Accept": "application/n-triples"},
+    )
+    graphql = await http.post(
+        "/graphql",
+        headers=headers,
+        json={
+            "query": "query($u: String!) { resource(uri: $u) { ... on Version { previous { uri } } } }",
+            "variables": {"u": version},
+        },
+    )
     assert sparql.status_code == 200 and page.status_code == 200 and graphql.status_code == 200
     previous = (graphql.json()["data"]["resource"] or {}).get("previous")
-    return {"sparql": [b["p"]["value"] for b in sparql.json()["results"]["bindings"]],
-            "linked data": REVISES in page.text, "graphql": previous["uri"] if previous else None}
+    return {
+        "sparql": [b["p"]["value"] for b in sparql.json()["results"]["bindings"]],
+        "linked data": REVISES in page.text,
+        "graphql": previous["uri"] if previous else None,
+    }
 
 
 async def test_a_public_version_does_not_name_its_private_predecessor(http, server_user: MakeUser) -> None:  # noqa: ANN001

@@ -40,7 +40,10 @@ PROTOCOL = b"# a protocol of comments only: it parses, and fits every model\n"
 def omex(**files: str) -> bytes:
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w") as zf:
-        zf.writestr("manifest.xml", "<omexManifest xmlns='http://identifiers.org/combine.specifications/omex-manifest'/>")
+        zf.writestr(
+            "manifest.xml",
+            "<omexManifest xmlns='http://identifiers.org/combine.specifications/omex-manifest'/>",
+        )
         for name, text in files.items():
             zf.writestr(name, text)
     return buffer.getvalue()
@@ -57,7 +60,9 @@ class Worker:
         return await self.client.post(path, content=body, headers=headers)
 
     async def claim_run(self, run_id: str) -> dict[str, Any]:
-        r = await self.call(f"/runner/runs/{run_id}/claim", json.dumps({"claim": self.claim, "worker": "w"}).encode())
+        r = await self.call(
+            f"/runner/runs/{run_id}/claim", json.dumps({"claim": self.claim, "worker": "w"}).encode()
+        )
         assert r.status_code == 200, r.text
         return r.json()
 
@@ -67,8 +72,11 @@ class Worker:
         assert r.status_code == 200, r.text
 
     async def result(self, run_id: str, status: str) -> None:
-        r = await self.call(f"/runner/runs/{run_id}/result?claim={self.claim}&status={status}&engine=test",
-                            omex(**{"outputs-contents.csv": "x\n"}), "application/zip")
+        r = await self.call(
+            f"/runner/runs/{run_id}/result?claim={self.claim}&status={status}&engine=test",
+            omex(**{"outputs-contents.csv": "x\n"}),
+            "application/zip",
+        )
         assert r.status_code == 200, r.text
 
 
@@ -77,7 +85,9 @@ async def _run(services: Services, make_user: MakeUser) -> tuple[runs.Run, str]:
     owner, token = await make_user("tokens")
     entities = Entities.from_services(services, auto_run=False)
     tag = uuid.uuid4().hex[:6]
-    _, model = await entities.publish(owner, Kind.MODEL, f"model {tag}", [Upload(MODEL.name, MODEL.read_bytes())])
+    _, model = await entities.publish(
+        owner, Kind.MODEL, f"model {tag}", [Upload(MODEL.name, MODEL.read_bytes())]
+    )
     _, protocol = await entities.publish(owner, Kind.PROTOCOL, f"protocol {tag}", [Upload("p.txt", PROTOCOL)])
     return await runs.create_run(services, model.uri, protocol.uri, caller=owner), token
 
@@ -89,7 +99,8 @@ def refused(response: httpx.Response, *words: str) -> None:
 
 
 async def test_a_link_works_while_its_run_runs_and_not_after_it_succeeded(
-        client: httpx.AsyncClient, services: Services, settings: Settings, make_user: MakeUser) -> None:
+    client: httpx.AsyncClient, services: Services, settings: Settings, make_user: MakeUser
+) -> None:
     run, _ = await _run(services, make_user)
     worker = Worker(client, settings)
     granted = await worker.claim_run(run.id)
@@ -103,7 +114,8 @@ async def test_a_link_works_while_its_run_runs_and_not_after_it_succeeded(
 
 
 async def test_a_link_of_a_cancelled_run_is_refused(
-        client: httpx.AsyncClient, services: Services, settings: Settings, make_user: MakeUser) -> None:
+    client: httpx.AsyncClient, services: Services, settings: Settings, make_user: MakeUser
+) -> None:
     run, token = await _run(services, make_user)
     granted = await Worker(client, settings).claim_run(run.id)
     cancelled = await client.post(f"/runs/{run.id}/cancel", headers=bearer(token))
@@ -112,7 +124,8 @@ async def test_a_link_of_a_cancelled_run_is_refused(
 
 
 async def test_a_link_is_bound_to_the_claim_it_was_issued_to(
-        client: httpx.AsyncClient, services: Services, settings: Settings, make_user: MakeUser) -> None:
+    client: httpx.AsyncClient, services: Services, settings: Settings, make_user: MakeUser
+) -> None:
     run, _ = await _run(services, make_user)
     first = Worker(client, settings)
     old = await first.claim_run(run.id)
@@ -123,9 +136,16 @@ async def test_a_link_is_bound_to_the_claim_it_was_issued_to(
     refused(await client.get(old["model_url"]), "claimed again")
     assert (await client.get(new["model_url"])).status_code == 200
     # a token for a version the run does not use is refused as well, even while it runs
-    other = make_token(settings.signing_key, "run-archive",
-                       {"v": run.model_version_uri.rsplit("/", 1)[0] + "/versions/" + "0" * 40, "r": run.id,
-                        "c": json.loads(_payload(new["model_url"]))["d"]["c"]}, 60)
+    other = make_token(
+        settings.signing_key,
+        "run-archive",
+        {
+            "v": run.model_version_uri.rsplit("/", 1)[0] + "/versions/" + "0" * 40,
+            "r": run.id,
+            "c": json.loads(_payload(new["model_url"]))["d"]["c"],
+        },
+        60,
+    )
     assert (await client.get(f"/runner/archives/{other}")).status_code == 403
     await runs.mark_cancelled(services, run.id, "test over")
 
@@ -147,8 +167,13 @@ def logging_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[s
     with fresh_database("runner_tokens") as url:
         env = servers.server_env(url, data_dir, base, log_level="INFO", port=str(port))
         with log.open("ab") as out:
-            process = subprocess.Popen([sys.executable, "-m", "web.cli", "serve", "--no-demo"], cwd=ROOT, env=env,
-                                       stdout=out, stderr=subprocess.STDOUT)
+            process = subprocess.Popen(
+                [sys.executable, "-m", "web.cli", "serve", "--no-demo"],
+                cwd=ROOT,
+                env=env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+            )
         try:
             servers.wait_until_up(base, process, log, 60)
             yield base, log
@@ -158,8 +183,12 @@ def logging_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[s
 
 async def test_archive_tokens_are_redacted_in_the_request_log(logging_server: tuple[str, Path]) -> None:
     base, log = logging_server
-    token = make_token("server-test-secret", "run-archive",
-                       {"v": base + "models/m/versions/" + "0" * 40, "r": str(uuid.uuid4()), "c": "x"}, 600)
+    token = make_token(
+        "server-test-secret",
+        "run-archive",
+        {"v": base + "models/m/versions/" + "0" * 40, "r": str(uuid.uuid4()), "c": "x"},
+        600,
+    )
     async with httpx.AsyncClient(base_url=base.rstrip("/"), timeout=30) as http:
         r = await http.get(f"/runner/archives/{token}", headers={"X-Request-ID": "token-log-test"})
     assert r.status_code in (403, 404), r.text
@@ -177,7 +206,9 @@ async def test_the_worker_does_not_log_archive_tokens(caplog: pytest.LogCaptureF
     token = make_token("k", "run-archive", {"v": "v", "r": "r", "c": "c"}, 600)
     transport = httpx.MockTransport(lambda request: httpx.Response(503, text="down"))
     caplog.set_level(logging.WARNING, logger="worker.callback")
-    async with RunnerClient("http://server.invalid", "k", retries=1, backoff=0.0, transport=transport) as client:
+    async with RunnerClient(
+        "http://server.invalid", "k", retries=1, backoff=0.0, transport=transport
+    ) as client:
         with pytest.raises(ServerUnreachable) as failed:
             await client.download(f"/runner/archives/{token}")
     assert caplog.records, "the retry was not logged"

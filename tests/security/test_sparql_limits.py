@@ -35,8 +35,10 @@ def chained_concat(rows: int, doublings: int, *, select: str = "?v") -> str:
     """A short query whose rows each carry a string of 11 × 2^doublings characters, built by CONCAT."""
     values = " ".join(str(i) for i in range(rows))
     binds = " ".join(f"BIND(CONCAT(?s{i}, ?s{i}) AS ?s{i + 1})" for i in range(doublings))
-    where = (f"{{ VALUES ?i {{ {values} }} BIND(CONCAT(\"0123456789\", STR(?i)) AS ?s0) {binds} "
-             f"BIND(?s{doublings} AS ?v) BIND(IRI(CONCAT(\"http://example.org/row/\", STR(?i))) AS ?row) }}")
+    where = (
+        f'{{ VALUES ?i {{ {values} }} BIND(CONCAT("0123456789", STR(?i)) AS ?s0) {binds} '
+        f'BIND(?s{doublings} AS ?v) BIND(IRI(CONCAT("http://example.org/row/", STR(?i))) AS ?row) }}'
+    )
     if select == "CONSTRUCT":
         return f"CONSTRUCT {{ ?row <http://example.org/p> ?v }} WHERE {where}"
     return f"SELECT {select} WHERE {where}"
@@ -45,8 +47,11 @@ def chained_concat(rows: int, doublings: int, *, select: str = "?v") -> str:
 def runaway(k: int) -> str:
     """A query that counts 10^10 rows: it runs until its deadline (k makes each text different)."""
     values = " ".join(str(i) for i in range(100))
-    return ("SELECT (COUNT(*) AS ?n) WHERE { " + " ".join(f"VALUES ?{v} {{ {values} }}" for v in "abcde")
-            + f" FILTER(?a + ?b + ?c + ?d + ?e != -{k}) }}")
+    return (
+        "SELECT (COUNT(*) AS ?n) WHERE { "
+        + " ".join(f"VALUES ?{v} {{ {values} }}" for v in "abcde")
+        + f" FILTER(?a + ?b + ?c + ?d + ?e != -{k}) }}"
+    )
 
 
 def _children() -> dict[int, list[int]]:
@@ -69,7 +74,9 @@ def tree_rss(pid: int) -> int:
             status = Path(f"/proc/{p}/status").read_text()
         except OSError:
             continue
-        total += next((int(line.split()[1]) * 1024 for line in status.splitlines() if line.startswith("VmRSS:")), 0)
+        total += next(
+            (int(line.split()[1]) * 1024 for line in status.splitlines() if line.startswith("VmRSS:")), 0
+        )
         todo += children.get(p, [])
     return total
 
@@ -102,8 +109,9 @@ def own_server(security_database: str, tmp_path: Path):  # noqa: ANN201 - a fact
 
     @contextlib.contextmanager
     def start(**overrides: str) -> Iterator[tuple[str, object]]:
-        process, url, log = servers.start(security_database, tmp_path / f"server-{len(list(tmp_path.iterdir()))}",
-                                          **overrides)
+        process, url, log = servers.start(
+            security_database, tmp_path / f"server-{len(list(tmp_path.iterdir()))}", **overrides
+        )
         try:
             servers.wait_until_up(url, process, log, 60)
             yield url, process
@@ -138,8 +146,9 @@ async def test_byte_cap_truncates_a_chained_concat_in_every_format(own_server) -
             await http.get("/sparql", params={"query": "ASK {}"})  # the workers are up and warm
             before = tree_rss(process.pid)
             with PeakRss(process.pid) as rss:
-                r = await http.post("/sparql", data={"query": query},
-                                    headers={"Accept": "application/sparql-results+json"})
+                r = await http.post(
+                    "/sparql", data={"query": query}, headers={"Accept": "application/sparql-results+json"}
+                )
             assert r.status_code == 200, r.text[:300]
             assert r.headers["weblab-results-truncated"] == "true"
             assert len(r.content) <= CAP
@@ -155,9 +164,14 @@ async def test_byte_cap_truncates_a_chained_concat_in_every_format(own_server) -
                 assert _rows(media, r.content) >= 5, media
 
             construct = chained_concat(1000, 13, select="CONSTRUCT")
-            for media, fmt in [("text/turtle", ox.RdfFormat.TURTLE), ("application/n-triples", ox.RdfFormat.N_TRIPLES),
-                               ("application/rdf+xml", ox.RdfFormat.RDF_XML), ("application/ld+json", ox.RdfFormat.JSON_LD),
-                               ("application/n-quads", ox.RdfFormat.N_QUADS), ("application/trig", ox.RdfFormat.TRIG)]:
+            for media, fmt in [
+                ("text/turtle", ox.RdfFormat.TURTLE),
+                ("application/n-triples", ox.RdfFormat.N_TRIPLES),
+                ("application/rdf+xml", ox.RdfFormat.RDF_XML),
+                ("application/ld+json", ox.RdfFormat.JSON_LD),
+                ("application/n-quads", ox.RdfFormat.N_QUADS),
+                ("application/trig", ox.RdfFormat.TRIG),
+            ]:
                 r = await http.post("/sparql", data={"query": construct}, headers={"Accept": media})
                 assert r.status_code == 200 and r.headers["content-type"].startswith(media), r.text[:300]
                 assert r.headers["weblab-results-truncated"] == "true", media
@@ -166,8 +180,11 @@ async def test_byte_cap_truncates_a_chained_concat_in_every_format(own_server) -
                 assert len(triples) >= 5, media
 
             # Under the cap nothing is cut, and the answer does not say it was.
-            r = await http.post("/sparql", data={"query": chained_concat(3, 4)},
-                                headers={"Accept": "application/sparql-results+json"})
+            r = await http.post(
+                "/sparql",
+                data={"query": chained_concat(3, 4)},
+                headers={"Accept": "application/sparql-results+json"},
+            )
             assert r.status_code == 200 and "weblab-results-truncated" not in r.headers
             assert _rows("application/sparql-results+json", r.content) == 3
 
@@ -184,17 +201,28 @@ async def test_queries_too_large_for_the_worker_are_refused(own_server) -> None:
             assert error["code"] == "too_much_memory" and "256 MB" in error["message"]
             # Nested too deeply for the worker's stack (Oxigraph evaluates groups recursively): the same.
             nested = "SELECT * WHERE { " + "{" * 60000 + "}" * 60000 + " }"
-            r = await http.post("/sparql", content=nested, headers={"Content-Type": "application/sparql-query"})
+            r = await http.post(
+                "/sparql", content=nested, headers={"Content-Type": "application/sparql-query"}
+            )
             assert r.status_code == 422 and r.json()["error"]["code"] == "too_much_memory", r.text[:300]
             # A long flat expression, which Oxigraph also evaluates recursively, still runs.
             flat = "SELECT (" + " + ".join(["1"] * 9000) + " AS ?n) {}"  # past what an 8 MiB stack takes
-            r = await http.post("/sparql", content=flat, headers={"Content-Type": "application/sparql-query",
-                                                                  "Accept": "application/sparql-results+json"})
+            r = await http.post(
+                "/sparql",
+                content=flat,
+                headers={
+                    "Content-Type": "application/sparql-query",
+                    "Accept": "application/sparql-results+json",
+                },
+            )
             assert r.status_code == 200 and r.json()["results"]["bindings"][0]["n"]["value"] == "9000"
             # The worker was replaced: the endpoint still answers, on both workers.
             for _ in range(4):
-                r = await http.get("/sparql", params={"query": "ASK {}"},
-                                   headers={"Accept": "application/sparql-results+json"})
+                r = await http.get(
+                    "/sparql",
+                    params={"query": "ASK {}"},
+                    headers={"Accept": "application/sparql-results+json"},
+                )
                 assert r.status_code == 200 and r.json()["boolean"] is True
             # Every worker of the pool is below its limit.
             children = _children().get(process.pid, [])
@@ -210,21 +238,30 @@ async def test_runaway_queries_of_one_client_leave_workers_for_others(own_server
         async with httpx.AsyncClient(base_url=base, timeout=60) as anonymous:
             await anonymous.get("/sparql", params={"query": "ASK {}"})
             # Four runaway queries from one client (anonymous, this address): the pool has four workers.
-            runaways = [asyncio.create_task(anonymous.get("/sparql", params={"query": runaway(k)})) for k in range(4)]
+            runaways = [
+                asyncio.create_task(anonymous.get("/sparql", params={"query": runaway(k)})) for k in range(4)
+            ]
             await asyncio.sleep(1.5)  # all four have reached the server
             assert not any(t.done() for t in runaways)
 
             # Other clients are answered while the runaway queries still run: a user with a token, an
             # anonymous client at another address, and the health check.
-            async with httpx.AsyncClient(base_url=base, timeout=60,
-                                         headers={"Authorization": f"Bearer {token}"}) as user:
-                r = await user.get("/sparql", params={"query": "ASK { ?s ?p ?o }"},
-                                   headers={"Accept": "application/sparql-results+json"})
+            async with httpx.AsyncClient(
+                base_url=base, timeout=60, headers={"Authorization": f"Bearer {token}"}
+            ) as user:
+                r = await user.get(
+                    "/sparql",
+                    params={"query": "ASK { ?s ?p ?o }"},
+                    headers={"Accept": "application/sparql-results+json"},
+                )
                 assert r.status_code == 200, r.text[:300]
             transport = httpx.AsyncHTTPTransport(local_address="127.0.0.2")
             async with httpx.AsyncClient(base_url=base, timeout=60, transport=transport) as other:
-                r = await other.get("/sparql", params={"query": "ASK { }"},
-                                    headers={"Accept": "application/sparql-results+json"})
+                r = await other.get(
+                    "/sparql",
+                    params={"query": "ASK { }"},
+                    headers={"Accept": "application/sparql-results+json"},
+                )
                 assert r.status_code == 200 and r.json()["boolean"] is True
                 r = await other.get("/healthz")
                 assert r.status_code == 200

@@ -38,24 +38,37 @@ async def private_model(http: httpx.AsyncClient, token: str) -> str:
 
 
 async def add_version(http: httpx.AsyncClient, token: str, entity: str, message: str) -> None:
-    r = await http.post(f"/{entity}/versions", headers=bearer(token), files=[cellml(secrets.token_hex(3))],
-                        data={"message": message, "visibility": "private"})
+    r = await http.post(
+        f"/{entity}/versions",
+        headers=bearer(token),
+        files=[cellml(secrets.token_hex(3))],
+        data={"message": message, "visibility": "private"},
+    )
     assert r.status_code == 201, r.text
 
 
 @contextlib.asynccontextmanager
 async def socket(server: str, headers: dict[str, str]) -> AsyncIterator[ClientConnection]:
     url = "ws" + server.removeprefix("http").rstrip("/") + "/graphql"
-    async with connect(url, subprotocols=["graphql-transport-ws"], additional_headers=headers, proxy=None,
-                       open_timeout=10, close_timeout=2) as ws:
+    async with connect(
+        url,
+        subprotocols=["graphql-transport-ws"],
+        additional_headers=headers,
+        proxy=None,
+        open_timeout=10,
+        close_timeout=2,
+    ) as ws:
         await ws.send(json.dumps({"type": "connection_init", "payload": {}}))
         assert json.loads(await asyncio.wait_for(ws.recv(), 10))["type"] == "connection_ack"
         yield ws
 
 
 async def subscribe(ws: ClientConnection, entity: str) -> None:
-    await ws.send(json.dumps({"id": "1", "type": "subscribe",
-                              "payload": {"query": NEW_VERSIONS, "variables": {"e": entity}}}))
+    await ws.send(
+        json.dumps(
+            {"id": "1", "type": "subscribe", "payload": {"query": NEW_VERSIONS, "variables": {"e": entity}}}
+        )
+    )
     await asyncio.sleep(1.0)  # the subscription reads the versions that exist now
 
 
@@ -84,8 +97,9 @@ async def closed_with(ws: ClientConnection, timeout: float = 5) -> int | None:
 
 
 @pytest.mark.parametrize("how", ["http", "graphql"])
-async def test_a_revoked_token_stops_the_subscription(http: httpx.AsyncClient, server: str,
-                                                      server_user: MakeUser, how: str) -> None:
+async def test_a_revoked_token_stops_the_subscription(
+    http: httpx.AsyncClient, server: str, server_user: MakeUser, how: str
+) -> None:
     _, main = await server_user("watcher")
     entity = await private_model(http, main)
     created = (await http.post("/auth/tokens", json={"name": "socket"}, headers=bearer(main))).json()
@@ -99,9 +113,14 @@ async def test_a_revoked_token_stops_the_subscription(http: httpx.AsyncClient, s
             revoked = await http.delete(f"/auth/tokens/{created['id']}", headers=bearer(main))
             assert revoked.status_code == 204
         else:
-            revoked = await http.post("/graphql", headers=bearer(main), json={
-                "query": "mutation($id: Int!) { revokeToken(id: $id) { __typename } }",
-                "variables": {"id": created["id"]}})
+            revoked = await http.post(
+                "/graphql",
+                headers=bearer(main),
+                json={
+                    "query": "mutation($id: Int!) { revokeToken(id: $id) { __typename } }",
+                    "variables": {"id": created["id"]},
+                },
+            )
             assert revoked.json()["data"]["revokeToken"] == {"__typename": "TokenRevoked"}
         await add_version(http, main, entity, "after revocation")
         late = await next_event(ws, 4)
@@ -109,8 +128,9 @@ async def test_a_revoked_token_stops_the_subscription(http: httpx.AsyncClient, s
         assert await closed_with(ws) in (4401, 4403)
 
 
-async def test_logging_out_stops_the_subscription(http: httpx.AsyncClient, server: str,
-                                                  server_user: MakeUser) -> None:
+async def test_logging_out_stops_the_subscription(
+    http: httpx.AsyncClient, server: str, server_user: MakeUser
+) -> None:
     user, main = await server_user("sessioned")
     entity = await private_model(http, main)
     login = await http.post("/auth/login", json={"name": user.name, "password": "correct horse"})
@@ -130,8 +150,9 @@ async def test_logging_out_stops_the_subscription(http: httpx.AsyncClient, serve
         assert await closed_with(ws) in (4401, 4403)
 
 
-async def test_a_revoked_or_unknown_token_is_refused_at_the_handshake(http: httpx.AsyncClient, server: str,
-                                                                      server_user: MakeUser) -> None:
+async def test_a_revoked_or_unknown_token_is_refused_at_the_handshake(
+    http: httpx.AsyncClient, server: str, server_user: MakeUser
+) -> None:
     _, main = await server_user("late")
     created = (await http.post("/auth/tokens", json={"name": "gone"}, headers=bearer(main))).json()
     assert (await http.delete(f"/auth/tokens/{created['id']}", headers=bearer(main))).status_code == 204

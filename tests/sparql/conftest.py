@@ -30,18 +30,27 @@ async def sparql_client(settings: Settings, services: Services) -> AsyncIterator
         yield c
 
 
-def entity_graphs(services: Services, kind: str, entity_id: str, owner: str, visibility: str,
-                  extra: list[tuple[str, str, ox.NamedNode | ox.Literal]] = ()) -> tuple[str, str]:
+def entity_graphs(
+    services: Services,
+    kind: str,
+    entity_id: str,
+    owner: str,
+    visibility: str,
+    extra: list[tuple[str, str, ox.NamedNode | ox.Literal]] = (),
+) -> tuple[str, str]:
     """Write one entity and one version (``visibility``) the way the platform does; returns their URIs."""
     entity = f"{BASE}{kind}s/{entity_id}"
     version = f"{entity}/versions/{'a' * 40}"
     e, v = ox.NamedNode(entity), ox.NamedNode(version)
     cls = kind.capitalize()
-    services.store.replace_graph(e, [
-        ox.Triple(e, RDF_TYPE, ox.NamedNode(WEBLAB + cls)),
-        ox.Triple(e, TITLE, ox.Literal(f"{entity_id} entity")),
-        ox.Triple(e, OWNER, ox.NamedNode(f"{BASE}users/{owner}")),
-    ])
+    services.store.replace_graph(
+        e,
+        [
+            ox.Triple(e, RDF_TYPE, ox.NamedNode(WEBLAB + cls)),
+            ox.Triple(e, TITLE, ox.Literal(f"{entity_id} entity")),
+            ox.Triple(e, OWNER, ox.NamedNode(f"{BASE}users/{owner}")),
+        ],
+    )
     triples = [
         ox.Triple(v, RDF_TYPE, ox.NamedNode(WEBLAB + cls + "Version")),
         ox.Triple(v, IS_VERSION_OF, e),
@@ -59,15 +68,38 @@ def server(tmp_path_factory: pytest.TempPathFactory, database_url: str, services
     """A running Weblab server (uvicorn, its own fresh data directory) on a free port; yields its base URI."""
     port = free_port()
     base = f"http://127.0.0.1:{port}/"
-    env = dict(os.environ, WEBLAB_DATA_DIR=str(tmp_path_factory.mktemp("sparql-server")), WEBLAB_BASE_URI=base,
-               WEBLAB_DATABASE_URL=database_url, WEBLAB_REDIS_URL=REDIS_URL, WEBLAB_IMPORT_DEMO="false",
-               WEBLAB_QUEUE_NAME=f"weblab-sparql-test:{port}", WEBLAB_SECRET_KEY="sparql-tests",
-               PYTHONPATH=str(ROOT))
+    env = dict(
+        os.environ,
+        WEBLAB_DATA_DIR=str(tmp_path_factory.mktemp("sparql-server")),
+        WEBLAB_BASE_URI=base,
+        WEBLAB_DATABASE_URL=database_url,
+        WEBLAB_REDIS_URL=REDIS_URL,
+        WEBLAB_IMPORT_DEMO="false",
+        WEBLAB_QUEUE_NAME=f"weblab-sparql-test:{port}",
+        WEBLAB_SECRET_KEY="sparql-tests",
+        PYTHONPATH=str(ROOT),
+    )
     log = tmp_path_factory.mktemp("sparql-server-log") / "server.log"
     with open(log, "wb") as out:
         process = subprocess.Popen(
-            [sys.executable, "-m", "uvicorn", "--factory", "tests.sparql.w3c_server:app", "--host", "127.0.0.1",
-             "--port", str(port), "--log-level", "warning"], cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
+            [
+                sys.executable,
+                "-m",
+                "uvicorn",
+                "--factory",
+                "tests.sparql.w3c_server:app",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+                "--log-level",
+                "warning",
+            ],
+            cwd=ROOT,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
     try:
         deadline = time.monotonic() + 60
         while True:

@@ -26,8 +26,15 @@ def oxigraph_binary() -> str:
 def oxigraph_server(location: Path, *, read_only: bool = False, extra: tuple[str, ...] = ()) -> Iterator[str]:
     """Runs ``oxigraph serve`` (or ``serve-read-only``) on ``location``; yields its base URL."""
     port = free_port()
-    command = [oxigraph_binary(), "serve-read-only" if read_only else "serve", "--location", str(location),
-               "--bind", f"127.0.0.1:{port}", *extra]
+    command = [
+        oxigraph_binary(),
+        "serve-read-only" if read_only else "serve",
+        "--location",
+        str(location),
+        "--bind",
+        f"127.0.0.1:{port}",
+        *extra,
+    ]
     url = f"http://127.0.0.1:{port}"
     # ``with``: the stderr pipe is closed (and the process reaped) however the server ends
     with subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE) as process:
@@ -40,7 +47,9 @@ def oxigraph_server(location: Path, *, read_only: bool = False, extra: tuple[str
                 except httpx.TransportError:
                     if process.poll() is not None or time.monotonic() > deadline:
                         assert process.stderr is not None
-                        raise RuntimeError(f"oxigraph did not start: {process.stderr.read().decode()[-2000:]}") from None
+                        raise RuntimeError(
+                            f"oxigraph did not start: {process.stderr.read().decode()[-2000:]}"
+                        ) from None
                     time.sleep(0.1)
             yield url
         finally:

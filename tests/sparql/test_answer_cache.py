@@ -30,7 +30,9 @@ QUERY = "SELECT ?o WHERE { GRAPH <http://example.org/kept> { ?s <http://example.
 @pytest_asyncio.fixture(scope="module")
 async def one_worker(settings, services) -> AsyncIterator[tuple[httpx.AsyncClient, SparqlService]]:  # noqa: ANN001
     """An endpoint with one worker and a 2 s deadline, over a graph with one colour in it."""
-    services.store.replace_graph(GRAPH, [ox.Triple(ox.NamedNode("http://example.org/s"), PREDICATE, ox.Literal("red"))])
+    services.store.replace_graph(
+        GRAPH, [ox.Triple(ox.NamedNode("http://example.org/s"), PREDICATE, ox.Literal("red"))]
+    )
     registry.register(services.store, [GRAPH.value])  # an admin's graph: public
 
     async def scope(user):  # noqa: ANN001, ANN202
@@ -62,15 +64,22 @@ async def test_a_repeated_query_is_answered_while_the_only_worker_is_busy(one_wo
 async def test_a_write_shows_in_the_next_answer(one_worker, services) -> None:  # noqa: ANN001
     client, _ = one_worker
     assert await _values(client, QUERY) == ["red"]
-    services.store.replace_graph(GRAPH, [ox.Triple(ox.NamedNode("http://example.org/s"), PREDICATE, ox.Literal("blue"))])
+    services.store.replace_graph(
+        GRAPH, [ox.Triple(ox.NamedNode("http://example.org/s"), PREDICATE, ox.Literal("blue"))]
+    )
     assert await _values(client, QUERY) == ["blue"]
-    services.store.replace_graph(GRAPH, [ox.Triple(ox.NamedNode("http://example.org/s"), PREDICATE, ox.Literal("red"))])
+    services.store.replace_graph(
+        GRAPH, [ox.Triple(ox.NamedNode("http://example.org/s"), PREDICATE, ox.Literal("red"))]
+    )
     assert await _values(client, QUERY) == ["red"]
 
 
 async def test_fresh_values_are_fresh_every_time(one_worker) -> None:  # noqa: ANN001
     client, _ = one_worker
-    for query in ("SELECT (STRUUID() AS ?u) {}", "SELECT (RAND() AS ?r) {}",
-                  "SELECT ?b WHERE { BIND(BNODE() AS ?b) } # a comment that mentions no function"):
+    for query in (
+        "SELECT (STRUUID() AS ?u) {}",
+        "SELECT (RAND() AS ?r) {}",
+        "SELECT ?b WHERE { BIND(BNODE() AS ?b) } # a comment that mentions no function",
+    ):
         first, second = await _values(client, query), await _values(client, query)
         assert first != second, query

@@ -24,15 +24,25 @@ SLOW = "SELECT (COUNT(*) AS ?n) WHERE { ?a ?b ?c . ?d ?e ?f . ?g ?h ?i . ?j ?k ?
 async def strict(settings, services) -> AsyncIterator[tuple[httpx.AsyncClient, SparqlService]]:  # noqa: ANN001
     """An app whose endpoint has a 1 s deadline, a 3-row cap and a single worker."""
     noise = ox.NamedNode("http://example.org/noise")
-    services.store.replace_graph(noise, [
-        ox.Triple(ox.NamedNode(f"http://example.org/n{i}"), ox.NamedNode("http://example.org/p"), ox.Literal(str(i)))
-        for i in range(300)])
+    services.store.replace_graph(
+        noise,
+        [
+            ox.Triple(
+                ox.NamedNode(f"http://example.org/n{i}"),
+                ox.NamedNode("http://example.org/p"),
+                ox.Literal(str(i)),
+            )
+            for i in range(300)
+        ],
+    )
     registry.register(services.store, [noise.value])  # an admin's graph: public
 
     async def scope(user):  # noqa: ANN001, ANN202
         return await permissions.visible_graphs(services, user)
 
-    service = SparqlService(services.store, base_uri=BASE, graph_scope=scope, timeout=1.0, max_rows=3, pool_size=1)
+    service = SparqlService(
+        services.store, base_uri=BASE, graph_scope=scope, timeout=1.0, max_rows=3, pool_size=1
+    )
     async with app_client(settings, services, sparql=service) as client:
         yield client, service
     services.store.drop_graph(noise)
@@ -47,7 +57,9 @@ def _alive(pid: int) -> bool:
         return False
 
 
-async def workers_until(service: SparqlService, ready: Callable[[Workers], bool], timeout: float = 20.0) -> Workers:
+async def workers_until(
+    service: SparqlService, ready: Callable[[Workers], bool], timeout: float = 20.0
+) -> Workers:
     """Poll the service's workers until ``ready`` holds: a replacement worker is started in the background."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
@@ -59,7 +71,9 @@ async def workers_until(service: SparqlService, ready: Callable[[Workers], bool]
 
 def _replaced(before: Workers) -> Callable[[Workers], bool]:
     """A full pool again, none of whose processes was there ``before``."""
-    return lambda now: len(now.pids) == len(before.pids) and not now.pids & before.pids and now.idle == len(now.pids)
+    return lambda now: (
+        len(now.pids) == len(before.pids) and not now.pids & before.pids and now.idle == len(now.pids)
+    )
 
 
 async def _answers_a_fresh_query(client: httpx.AsyncClient, tag: str) -> None:
@@ -83,8 +97,13 @@ async def test_a_query_past_its_deadline_is_stopped_with_503(strict) -> None:  #
 
 async def test_results_stop_at_the_row_cap_and_say_so(strict) -> None:  # noqa: ANN001
     client, _ = strict
-    r = await client.get("/sparql", params={
-        "query": "SELECT ?s WHERE { GRAPH <http://example.org/noise> { ?s ?p ?o } }", "format": "json"})
+    r = await client.get(
+        "/sparql",
+        params={
+            "query": "SELECT ?s WHERE { GRAPH <http://example.org/noise> { ?s ?p ?o } }",
+            "format": "json",
+        },
+    )
     assert r.status_code == 200
     assert len(r.json()["results"]["bindings"]) == 3
     assert r.headers["weblab-results-truncated"] == "true"
@@ -95,10 +114,15 @@ async def test_results_stop_at_the_row_cap_and_say_so(strict) -> None:  # noqa: 
 async def test_a_slow_update_is_refused_before_it_writes(strict, make_user, services) -> None:  # noqa: ANN001
     client, _ = strict
     _, token = await make_user("admin", roles={"admin"})
-    update = ("INSERT { GRAPH <http://example.org/out> { ?a <http://example.org/q> ?d } } "
-              "WHERE { GRAPH <http://example.org/noise> { ?a ?b ?c . ?d ?e ?f . ?g ?h ?i . ?j ?k ?l } }")
-    r = await client.post("/sparql", content=update, headers={
-        "Content-Type": "application/sparql-update", "Authorization": f"Bearer {token}"})
+    update = (
+        "INSERT { GRAPH <http://example.org/out> { ?a <http://example.org/q> ?d } } "
+        "WHERE { GRAPH <http://example.org/noise> { ?a ?b ?c . ?d ?e ?f . ?g ?h ?i . ?j ?k ?l } }"
+    )
+    r = await client.post(
+        "/sparql",
+        content=update,
+        headers={"Content-Type": "application/sparql-update", "Authorization": f"Bearer {token}"},
+    )
     assert r.status_code == 503
     assert "stopped" in r.json()["error"]["message"]
     assert not services.store.has_graph(ox.NamedNode("http://example.org/out"))

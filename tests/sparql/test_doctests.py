@@ -8,8 +8,9 @@ import importlib
 import pytest
 
 
-@pytest.mark.parametrize("module", ["sparql.lexer", "sparql.formats", "sparql.update_analysis", "sparql.registry",
-                                    "sparql.limits"])
+@pytest.mark.parametrize(
+    "module", ["sparql.lexer", "sparql.formats", "sparql.update_analysis", "sparql.registry", "sparql.limits"]
+)
 def test_docstring_examples(module: str) -> None:
     result = doctest.testmod(importlib.import_module(module))
     assert result.attempted > 0 and result.failed == 0

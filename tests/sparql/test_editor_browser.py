@@ -7,8 +7,15 @@ from pathlib import Path
 import pytest
 
 CHROMIUM = Path("/usr/bin/chromium")
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync", "--no-first-run"]
+ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
 
 
 async def test_the_editor_runs_a_query(server: str) -> None:
@@ -29,8 +36,11 @@ async def test_the_editor_runs_a_query(server: str) -> None:
                 tab.setQuery('SELECT ?answer WHERE { BIND(6 * 7 AS ?answer) }');
                 tab.query();
             }""")
-            await page.wait_for_function("() => document.querySelector('.yasr') && "
-                                         "document.querySelector('.yasr').innerText.includes('42')", timeout=20000)
+            await page.wait_for_function(
+                "() => document.querySelector('.yasr') && "
+                "document.querySelector('.yasr').innerText.includes('42')",
+                timeout=20000,
+            )
         finally:
             await browser.close()
     assert requested, "the page made no requests"

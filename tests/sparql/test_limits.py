@@ -18,10 +18,16 @@ from sparql.limits import ClientLimiter, TooManyQueries
 from sparql.query_worker import serialize_result
 
 STORE = ox.Store()
-SELECT = ('SELECT ?i ?v WHERE { VALUES ?i { ' + " ".join(map(str, range(200)))
-          + ' } BIND(CONCAT(STR(?i), "-é\\"<&>,\\t", STR(?i)) AS ?v) }')
-CONSTRUCT = ('CONSTRUCT { ?s <http://example.org/p> ?v } WHERE { VALUES ?i { ' + " ".join(map(str, range(200)))
-             + ' } BIND(IRI(CONCAT("http://example.org/s", STR(?i))) AS ?s) BIND(CONCAT("v<&>\\"", STR(?i)) AS ?v) }')
+SELECT = (
+    "SELECT ?i ?v WHERE { VALUES ?i { "
+    + " ".join(map(str, range(200)))
+    + ' } BIND(CONCAT(STR(?i), "-é\\"<&>,\\t", STR(?i)) AS ?v) }'
+)
+CONSTRUCT = (
+    "CONSTRUCT { ?s <http://example.org/p> ?v } WHERE { VALUES ?i { "
+    + " ".join(map(str, range(200)))
+    + ' } BIND(IRI(CONCAT("http://example.org/s", STR(?i))) AS ?s) BIND(CONCAT("v<&>\\"", STR(?i)) AS ?v) }'
+)
 
 
 def _count(fmt: formats.Format, body: bytes) -> int:
@@ -49,7 +55,7 @@ def test_solutions_stop_at_the_byte_cap_and_stay_well_formed(fmt: formats.Format
         rows = _count(fmt, body)
         assert rows < 200 and (cap == 1 or rows > 0)
         tail = formats.SolutionWriter(["i", "v"], fmt).tail
-        assert body.endswith(tail) and whole.startswith(body[:len(body) - len(tail)])  # whole rows, in order
+        assert body.endswith(tail) and whole.startswith(body[: len(body) - len(tail)])  # whole rows, in order
     header, body = serialize_result(STORE.query(SELECT), fmt, 10_000, max_bytes=len(whole))
     assert header["truncated"] is False and body == whole  # exactly the cap: nothing left out
 

@@ -26,7 +26,9 @@ def _path(uri: str) -> str:
     return uri.removeprefix(BASE.rstrip("/"))
 
 
-async def test_machines_get_rdf_in_the_format_they_ask_for(sparql_client: httpx.AsyncClient, resources) -> None:  # noqa: ANN001
+async def test_machines_get_rdf_in_the_format_they_ask_for(
+    sparql_client: httpx.AsyncClient, resources
+) -> None:  # noqa: ANN001
     version = resources["public"][1]
     expected = {
         "text/turtle": ox.RdfFormat.TURTLE,
@@ -48,8 +50,9 @@ async def test_machines_get_rdf_in_the_format_they_ask_for(sparql_client: httpx.
 
 async def test_browsers_get_an_html_page(sparql_client: httpx.AsyncClient, resources) -> None:  # noqa: ANN001
     entity = resources["public"][0]
-    r = await sparql_client.get(_path(entity), headers={
-        "Accept": "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"})
+    r = await sparql_client.get(
+        _path(entity), headers={"Accept": "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"}
+    )
     assert r.status_code == 200
     assert r.headers["content-type"].startswith("text/html")
     assert "ldpublic entity" in r.text and "<table" in r.text
@@ -64,14 +67,20 @@ async def test_signposting_links(sparql_client: httpx.AsyncClient, resources) ->
     assert '<https://w3id.org/weblab/ns#ProtocolVersion>; rel="type"' in links
 
 
-async def test_invisible_is_404_like_unknown_and_owner_sees_it(sparql_client: httpx.AsyncClient, resources) -> None:  # noqa: ANN001
+async def test_invisible_is_404_like_unknown_and_owner_sees_it(
+    sparql_client: httpx.AsyncClient, resources
+) -> None:  # noqa: ANN001
     entity, version = resources["private"]
     for uri in (entity, version):
         hidden = await sparql_client.get(_path(uri), headers={"Accept": "text/turtle"})
-        unknown = await sparql_client.get(_path(uri.replace("ldprivate", "ldnothing")), headers={"Accept": "text/turtle"})
+        unknown = await sparql_client.get(
+            _path(uri.replace("ldprivate", "ldnothing")), headers={"Accept": "text/turtle"}
+        )
         assert hidden.status_code == unknown.status_code == 404
         assert hidden.content == unknown.content and "link" not in hidden.headers
-    mine = await sparql_client.get(_path(version), headers={"Accept": "text/turtle", **bearer(resources["token"])})
+    mine = await sparql_client.get(
+        _path(version), headers={"Accept": "text/turtle", **bearer(resources["token"])}
+    )
     assert mine.status_code == 200
 
 
@@ -88,8 +97,10 @@ async def test_void_describes_the_public_dataset(sparql_client: httpx.AsyncClien
     assert len(rows) == 1
     assert rows[0]["endpoint"].value == BASE + "sparql"
     # the count is the number of triples an anonymous caller can reach in named graphs
-    count = await sparql_client.get("/sparql", params={
-        "query": "SELECT (COUNT(*) AS ?n) WHERE { GRAPH ?g { ?s ?p ?o } }", "format": "json"})
+    count = await sparql_client.get(
+        "/sparql",
+        params={"query": "SELECT (COUNT(*) AS ?n) WHERE { GRAPH ?g { ?s ?p ?o } }", "format": "json"},
+    )
     assert rows[0]["triples"].value == count.json()["results"]["bindings"][0]["n"]["value"]
     assert "ldprivate" not in r.text
 
@@ -120,14 +131,19 @@ async def test_browsers_get_the_editor_from_our_own_files(sparql_client: httpx.A
     assert json.dumps(BASE + "sparql") in r.text
 
 
-async def test_the_description_includes_blank_nodes(sparql_client: httpx.AsyncClient, resources, services) -> None:  # noqa: ANN001
+async def test_the_description_includes_blank_nodes(
+    sparql_client: httpx.AsyncClient, resources, services
+) -> None:  # noqa: ANN001
     version = resources["public"][1]
     node, inner = ox.BlankNode(), ox.BlankNode()
-    services.store.add(ox.NamedNode(version), [
-        ox.Triple(ox.NamedNode(version), ox.NamedNode("http://example.org/hasPart"), node),
-        ox.Triple(node, ox.NamedNode("http://example.org/hasPart"), inner),
-        ox.Triple(inner, ox.NamedNode("http://example.org/label"), ox.Literal("deep blank node")),
-    ])
+    services.store.add(
+        ox.NamedNode(version),
+        [
+            ox.Triple(ox.NamedNode(version), ox.NamedNode("http://example.org/hasPart"), node),
+            ox.Triple(node, ox.NamedNode("http://example.org/hasPart"), inner),
+            ox.Triple(inner, ox.NamedNode("http://example.org/label"), ox.Literal("deep blank node")),
+        ],
+    )
     r = await sparql_client.get(_path(version), headers={"Accept": "application/n-triples"})
     assert r.status_code == 200
     assert '"deep blank node"' in r.text

@@ -31,8 +31,10 @@ def _job(query: str) -> dict[str, object]:
 def store_dir(tmp_path: Path) -> Path:
     path = tmp_path / "store"
     store = ox.Store(str(path))
-    store.extend(ox.Quad(ox.NamedNode(f"{EX}s{i}"), ox.NamedNode(f"{EX}p"), ox.Literal(i), ox.DefaultGraph())
-                 for i in range(1000))
+    store.extend(
+        ox.Quad(ox.NamedNode(f"{EX}s{i}"), ox.NamedNode(f"{EX}p"), ox.Literal(i), ox.DefaultGraph())
+        for i in range(1000)
+    )
     store.flush()
     del store
     return path
@@ -69,7 +71,9 @@ async def test_a_job_is_answered_and_the_workers_are_listed(pool: QueryPool) -> 
     assert len(pool.live_pids) == 2 and pool.idle_count == 2
 
 
-async def test_a_query_past_its_deadline_kills_its_worker_and_a_new_one_takes_its_place(pool: QueryPool) -> None:
+async def test_a_query_past_its_deadline_kills_its_worker_and_a_new_one_takes_its_place(
+    pool: QueryPool,
+) -> None:
     before = pool.live_pids
     with pytest.raises(QueryTimeout, match="within the 0.5 s limit"):
         await pool.run(_job(SLOW), timeout=0.5)
@@ -101,8 +105,13 @@ asyncio.run(main())
 def test_a_worker_busy_with_a_query_dies_with_its_parent(store_dir: Path) -> None:
     """A SIGKILLed parent closes the worker's stdin, but a worker deep in a query does not read it until the
     query ends; the kernel kills it instead (PR_SET_PDEATHSIG)."""
-    parent = subprocess.Popen([sys.executable, "-c", PARENT, str(store_dir), SLOW], cwd=ROOT,
-                              stdout=subprocess.PIPE, text=True, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    parent = subprocess.Popen(
+        [sys.executable, "-c", PARENT, str(store_dir), SLOW],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
     pid = 0
     try:
         assert parent.stdout is not None

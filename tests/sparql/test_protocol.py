@@ -10,16 +10,23 @@ Q = "SELECT (1 AS ?one) WHERE {}"
 
 
 async def test_get_query_answers_sparql_json(sparql_client: httpx.AsyncClient) -> None:
-    r = await sparql_client.get("/sparql", params={"query": Q}, headers={"Accept": "application/sparql-results+json"})
+    r = await sparql_client.get(
+        "/sparql", params={"query": Q}, headers={"Accept": "application/sparql-results+json"}
+    )
     assert r.status_code == 200, r.text
     assert r.headers["content-type"].startswith("application/sparql-results+json")
     assert json.loads(r.text)["results"]["bindings"][0]["one"]["value"] == "1"
 
 
 async def test_accept_q_values_choose_the_format(sparql_client: httpx.AsyncClient) -> None:
-    r = await sparql_client.post("/sparql", content=Q, headers={
-        "Content-Type": "application/sparql-query",
-        "Accept": "application/sparql-results+json;q=0.2, text/csv;q=0.9, text/tab-separated-values;q=0.5"})
+    r = await sparql_client.post(
+        "/sparql",
+        content=Q,
+        headers={
+            "Content-Type": "application/sparql-query",
+            "Accept": "application/sparql-results+json;q=0.2, text/csv;q=0.9, text/tab-separated-values;q=0.5",
+        },
+    )
     assert r.status_code == 200
     assert r.headers["content-type"].startswith("text/csv")
     assert r.text.splitlines() == ["one", "1"]
@@ -42,8 +49,9 @@ async def test_wrong_media_type_is_415(sparql_client: httpx.AsyncClient) -> None
 
 
 async def test_service_is_refused_by_default(sparql_client: httpx.AsyncClient) -> None:
-    r = await sparql_client.get("/sparql", params={
-        "query": "SELECT * WHERE { SERVICE <http://127.0.0.1:9/sparql> { ?s ?p ?o } }"})
+    r = await sparql_client.get(
+        "/sparql", params={"query": "SELECT * WHERE { SERVICE <http://127.0.0.1:9/sparql> { ?s ?p ?o } }"}
+    )
     assert r.status_code == 400
     assert "SERVICE" in r.json()["error"]["message"]
 

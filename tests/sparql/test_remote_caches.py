@@ -35,9 +35,18 @@ TITLES = "SELECT ?t WHERE { GRAPH ?g { ?e <http://purl.org/dc/terms/title> ?t } 
 @pytest.fixture
 def remote_settings(tmp_path: Path) -> Iterator[Settings]:
     with oxigraph_server(tmp_path / "oxigraph") as url, fresh_database("coherent") as database:
-        yield Settings(data_dir=tmp_path / "data", base_uri=BASE, sparql_url=url, database_url=database,
-                       redis_url=REDIS_URL, queue_name=f"coherent-{tmp_path.name}", import_demo=False,
-                       auto_run=False, secret_key="coherent-test-secret", debug=True)
+        yield Settings(
+            data_dir=tmp_path / "data",
+            base_uri=BASE,
+            sparql_url=url,
+            database_url=database,
+            redis_url=REDIS_URL,
+            queue_name=f"coherent-{tmp_path.name}",
+            import_demo=False,
+            auto_run=False,
+            secret_key="coherent-test-secret",
+            debug=True,
+        )
 
 
 @dataclass
@@ -54,8 +63,9 @@ class Server:
         return names, (body.get("extensions") or {}).get("responseCache") == "hit"
 
     async def titles(self) -> set[str]:
-        answer = await self.client.get("/sparql", params={"query": TITLES},
-                                       headers={"Accept": "application/sparql-results+json"})
+        answer = await self.client.get(
+            "/sparql", params={"query": TITLES}, headers={"Accept": "application/sparql-results+json"}
+        )
         assert answer.status_code == 200, answer.text
         return {b["t"]["value"] for b in answer.json()["results"]["bindings"]}
 
@@ -73,15 +83,19 @@ async def servers(remote_settings: Settings) -> AsyncIterator[tuple[Server, Serv
 
 
 async def _publish(services: Services, shared_data: Path) -> Any:
-    owner = await accounts.create_user(services.db, "coherent-owner", "coherent@example.org", "correct horse",
-                                       frozenset())
+    owner = await accounts.create_user(
+        services.db, "coherent-owner", "coherent@example.org", "correct horse", frozenset()
+    )
     cellml = shared_data / "cellml" / "noble_model_1962.cellml"
     entity, version = await Entities.from_services(services).publish(
-        owner, Kind.MODEL, "coherent noble", [Upload(cellml.name, cellml.read_bytes())], visibility="public")
+        owner, Kind.MODEL, "coherent noble", [Upload(cellml.name, cellml.read_bytes())], visibility="public"
+    )
     return owner, entity, version
 
 
-async def test_caches_stay_on_and_agree_across_servers(servers: tuple[Server, Server], shared_data: Path) -> None:
+async def test_caches_stay_on_and_agree_across_servers(
+    servers: tuple[Server, Server], shared_data: Path
+) -> None:
     a, b = servers
     assert isinstance(a.services.store, RemoteTripleStore) and a.services.store.shared is not None
     owner, entity, version = await _publish(a.services, shared_data)
@@ -106,16 +120,29 @@ async def test_a_write_behind_the_platforms_back_needs_an_invalidation(
     assert "coherent noble" in names and (await b.models())[1]
 
     outside = RemoteTripleStore(str(remote_settings.sparql_url))  # a client that is not the platform
-    outside.update(f"DELETE {{ GRAPH ?g {{ <{entity.uri}> <http://purl.org/dc/terms/title> ?t }} }}"
-                   f" INSERT {{ GRAPH ?g {{ <{entity.uri}> <http://purl.org/dc/terms/title> \"renamed outside\" }} }}"
-                   f" WHERE {{ GRAPH ?g {{ <{entity.uri}> <http://purl.org/dc/terms/title> ?t }} }}")
+    outside.update(
+        f"DELETE {{ GRAPH ?g {{ <{entity.uri}> <http://purl.org/dc/terms/title> ?t }} }}"
+        f' INSERT {{ GRAPH ?g {{ <{entity.uri}> <http://purl.org/dc/terms/title> "renamed outside" }} }}'
+        f" WHERE {{ GRAPH ?g {{ <{entity.uri}> <http://purl.org/dc/terms/title> ?t }} }}"
+    )
     outside.close()
     assert (await b.models())[0] == names  # as documented: the platform cannot know
 
-    env = {**os.environ, "WEBLAB_SPARQL_URL": str(remote_settings.sparql_url), "WEBLAB_REDIS_URL": REDIS_URL,
-           "WEBLAB_QUEUE_NAME": remote_settings.queue_name, "WEBLAB_DATA_DIR": str(remote_settings.data_dir)}
-    done = subprocess.run([sys.executable, "-m", "web.cli", "cache", "invalidate"], env=env, cwd=ROOT,
-                          capture_output=True, text=True, timeout=60)
+    env = {
+        **os.environ,
+        "WEBLAB_SPARQL_URL": str(remote_settings.sparql_url),
+        "WEBLAB_REDIS_URL": REDIS_URL,
+        "WEBLAB_QUEUE_NAME": remote_settings.queue_name,
+        "WEBLAB_DATA_DIR": str(remote_settings.data_dir),
+    }
+    done = subprocess.run(
+        [sys.executable, "-m", "web.cli", "cache", "invalidate"],
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert done.returncode == 0 and "every web server reads the store afresh" in done.stdout, done.stderr
     names, hit = await b.models()
     assert "renamed outside" in names and "coherent noble" not in names and not hit

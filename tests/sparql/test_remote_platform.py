@@ -22,15 +22,23 @@ from tests.conftest import BASE, REDIS_URL, bearer, fresh_database
 from tests.sparql.oxigraph_server import oxigraph_server
 from web.services import start_services
 
-MODELS = 'query { models(first: 50) { nodes { name latestVersion { visibility } } } }'
+MODELS = "query { models(first: 50) { nodes { name latestVersion { visibility } } } }"
 
 
 @pytest.fixture
 def remote_settings(tmp_path: Path) -> Iterator[Settings]:
     with oxigraph_server(tmp_path / "oxigraph") as url, fresh_database("remote") as database:
-        yield Settings(data_dir=tmp_path / "data", base_uri=BASE, sparql_url=url, database_url=database,
-                       redis_url=REDIS_URL, queue_name=f"remote-platform-{tmp_path.name}", import_demo=False,
-                       auto_run=False, secret_key="remote-test-secret")
+        yield Settings(
+            data_dir=tmp_path / "data",
+            base_uri=BASE,
+            sparql_url=url,
+            database_url=database,
+            redis_url=REDIS_URL,
+            queue_name=f"remote-platform-{tmp_path.name}",
+            import_demo=False,
+            auto_run=False,
+            secret_key="remote-test-secret",
+        )
 
 
 async def _names(client: httpx.AsyncClient, token: str | None = None) -> set[str]:
@@ -39,18 +47,26 @@ async def _names(client: httpx.AsyncClient, token: str | None = None) -> set[str
     return {m["name"] for m in answer.json()["data"]["models"]["nodes"]}
 
 
-async def test_entities_graphql_and_sparql_on_a_remote_store(remote_settings: Settings, shared_data: Path) -> None:
+async def test_entities_graphql_and_sparql_on_a_remote_store(
+    remote_settings: Settings, shared_data: Path
+) -> None:
     services = await start_services(remote_settings)
     try:
         assert isinstance(services.store, RemoteTripleStore)
-        owner = await accounts.create_user(services.db, "remote-owner", "remote@example.org", "correct horse",
-                                           frozenset())
+        owner = await accounts.create_user(
+            services.db, "remote-owner", "remote@example.org", "correct horse", frozenset()
+        )
         token = (await accounts.create_token(services.db, owner, "test")).secret
         assert token is not None
         cellml = shared_data / "cellml" / "noble_model_1962.cellml"
         entities = Entities.from_services(services)
-        entity, version = await entities.publish(owner, Kind.MODEL, "remote noble",
-                                                 [Upload(cellml.name, cellml.read_bytes())], visibility="private")
+        entity, version = await entities.publish(
+            owner,
+            Kind.MODEL,
+            "remote noble",
+            [Upload(cellml.name, cellml.read_bytes())],
+            visibility="private",
+        )
         async with app_client(remote_settings, services) as client:
             assert "remote noble" not in await _names(client)
             assert "remote noble" in await _names(client, token)
@@ -58,13 +74,20 @@ async def test_entities_graphql_and_sparql_on_a_remote_store(remote_settings: Se
             await entities.set_visibility(owner, entity.uri, version.sha, "public")
             assert "remote noble" in await _names(client)
             ask = f"ASK {{ GRAPH <{version.uri}> {{ ?v ?p ?o }} }}"
-            answer = await client.get("/sparql", params={"query": ask}, headers={"Accept": "application/sparql-results+json"})
+            answer = await client.get(
+                "/sparql", params={"query": ask}, headers={"Accept": "application/sparql-results+json"}
+            )
             assert answer.status_code == 200 and answer.json()["boolean"] is True
 
         # the version's graph is on the remote server itself, with its visibility swapped (not both, not neither)
         remote = RemoteTripleStore(str(remote_settings.sparql_url))
         visibility = "https://w3id.org/weblab/ns#visibility"
-        found = [s["o"] for s in remote.query(f"SELECT ?o WHERE {{ GRAPH <{version.uri}> {{ <{version.uri}> <{visibility}> ?o }} }}")]
+        found = [
+            s["o"]
+            for s in remote.query(
+                f"SELECT ?o WHERE {{ GRAPH <{version.uri}> {{ <{version.uri}> <{visibility}> ?o }} }}"
+            )
+        ]
         assert found == [ox.NamedNode("https://w3id.org/weblab/ns#public")]
 
         await entities.delete_version(owner, entity.uri, version.sha)

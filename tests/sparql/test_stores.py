@@ -56,13 +56,15 @@ def test_graph_round_trip(store) -> None:  # noqa: ANN001
 
 def test_queries_with_substitutions_and_datasets(store) -> None:  # noqa: ANN001
     store.replace_graph(G, [ox.Triple(S, P, ox.Literal("a")), ox.Triple(P, P, ox.Literal("b"))])
-    rows = list(store.query("SELECT ?s ?o WHERE { GRAPH ?g { ?s ?p ?o } }", substitutions={ox.Variable("s"): S}))
+    rows = list(
+        store.query("SELECT ?s ?o WHERE { GRAPH ?g { ?s ?p ?o } }", substitutions={ox.Variable("s"): S})
+    )
     assert [r["o"].value for r in rows] == ["a"]
     union = list(store.query("SELECT ?o WHERE { ?s ?p ?o }", use_default_graph_as_union=True))
     assert sorted(r["o"].value for r in union) == ["a", "b"]
     scoped = list(store.query("SELECT ?o WHERE { ?s ?p ?o }", default_graph=[G]))
     assert len(scoped) == 2
-    assert bool(store.query("ASK { GRAPH ?g { ?s ?p \"b\" } }"))
+    assert bool(store.query('ASK { GRAPH ?g { ?s ?p "b" } }'))
     triples = list(store.query("CONSTRUCT { ?s ?p ?o } WHERE { GRAPH ?g { ?s ?p ?o } }"))
     assert len(triples) == 2
     with pytest.raises(SyntaxError):
@@ -72,10 +74,15 @@ def test_queries_with_substitutions_and_datasets(store) -> None:  # noqa: ANN001
 def test_a_default_graph_alone_keeps_every_named_graph(store) -> None:  # noqa: ANN001
     """The platform's compatibility queries name the ontologies as default graph and read every version's graph
     with GRAPH ?g: on the remote store too (where the SPARQL protocol alone would leave no named graph)."""
-    ontology, version = ox.NamedNode("http://example.org/ontology"), ox.NamedNode("http://example.org/version")
+    ontology, version = (
+        ox.NamedNode("http://example.org/ontology"),
+        ox.NamedNode("http://example.org/version"),
+    )
     store.replace_graph(ontology, [ox.Triple(S, P, ox.Literal("term"))])
     store.replace_graph(version, [ox.Triple(version, P, S)])
-    rows = list(store.query("SELECT ?g ?label WHERE { GRAPH ?g { ?g ?p ?s } ?s ?q ?label }", default_graph=[ontology]))
+    rows = list(
+        store.query("SELECT ?g ?label WHERE { GRAPH ?g { ?g ?p ?s } ?s ?q ?label }", default_graph=[ontology])
+    )
     assert [(r["g"], r["label"].value) for r in rows] == [(version, "term")]
 
 
@@ -114,8 +121,9 @@ async def test_the_row_cap_holds_over_a_remote_store(remote_url: str) -> None:
     store = RemoteTripleStore(remote_url)
     store.update("DROP SILENT ALL")
     graph = ox.NamedNode("http://example.org/many")
-    store.replace_graph(graph, [ox.Triple(ox.NamedNode(f"http://example.org/s{i}"), P, ox.Literal(str(i)))
-                                for i in range(10)])
+    store.replace_graph(
+        graph, [ox.Triple(ox.NamedNode(f"http://example.org/s{i}"), P, ox.Literal(str(i))) for i in range(10)]
+    )
     registry.register(store, [graph.value])  # an admin's graph: public
 
     async def scope(user):  # noqa: ANN001, ANN202
@@ -145,16 +153,23 @@ async def test_service_works_only_for_allowed_endpoints(remote_url: str, tmp_pat
     async def scope(user):  # noqa: ANN001, ANN202
         return []
 
-    query = f'SELECT ?o WHERE {{ SERVICE <{remote_url}/query> {{ ?s ?p ?o }} }}'
-    allowed = SparqlService(local, base_uri="http://localhost:8000/", graph_scope=scope,
-                            service_allow=[f"{remote_url}/query"], pool_size=1)
+    query = f"SELECT ?o WHERE {{ SERVICE <{remote_url}/query> {{ ?s ?p ?o }} }}"
+    allowed = SparqlService(
+        local,
+        base_uri="http://localhost:8000/",
+        graph_scope=scope,
+        service_allow=[f"{remote_url}/query"],
+        pool_size=1,
+    )
     answer = await allowed.query(query, None, format="csv")
     assert answer.body.decode().splitlines() == ["o", "from afar"]
     other = query.replace(f"{remote_url}/query", "http://127.0.0.1:9/sparql")
     with pytest.raises(Exception, match="allow-list"):
         await allowed.query(other, None, format="csv")
     with pytest.raises(Exception, match="allow-list"):
-        await allowed.query("SELECT * WHERE { BIND(<http://x> AS ?e) SERVICE ?e { ?s ?p ?o } }", None, format="csv")
+        await allowed.query(
+            "SELECT * WHERE { BIND(<http://x> AS ?e) SERVICE ?e { ?s ?p ?o } }", None, format="csv"
+        )
     await allowed.close()
     await remote.aclose()
     local.close()

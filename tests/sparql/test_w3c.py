@@ -28,8 +28,9 @@ SD_TESTS = ["has-endpoint-triple", "returns-rdf", "conforms-to-schema"]
 @pytest_asyncio.fixture(scope="module")
 async def http(server: str, make_user) -> AsyncIterator[httpx.AsyncClient]:  # noqa: ANN001
     _, token = await make_user("w3cadmin", roles={"admin"})
-    async with httpx.AsyncClient(base_url=server.rstrip("/"), headers={"Authorization": f"Bearer {token}"},
-                                 timeout=30) as client:
+    async with httpx.AsyncClient(
+        base_url=server.rstrip("/"), headers={"Authorization": f"Bearer {token}"}, timeout=30
+    ) as client:
         yield client
 
 
@@ -42,8 +43,12 @@ def _path(manifest_path: str) -> str:
 @pytest.mark.parametrize("test", PROTOCOL, ids=[t.id for t in PROTOCOL])
 async def test_protocol(test: h.ProtocolTest, http: httpx.AsyncClient) -> None:
     for data_file, graph in test.graph_data:
-        r = await http.put("/sparql/graphs", params={"graph": graph}, content=(W3C / "protocol" / data_file.name).read_bytes(),
-                           headers={"Content-Type": "application/n-triples"})
+        r = await http.put(
+            "/sparql/graphs",
+            params={"graph": graph},
+            content=(W3C / "protocol" / data_file.name).read_bytes(),
+            headers={"Content-Type": "application/n-triples"},
+        )
         assert r.status_code in (201, 204), r.text
     for step in test.steps:
         r = await http.request(step.method, _path(step.path), content=step.body, headers=step.headers)
@@ -73,8 +78,11 @@ async def _run_gsp(server: str, http: httpx.AsyncClient) -> dict[str, str | None
         target = fill(test.target)
         url = target if target.startswith("http") else base + target
         path, _, query = url.removeprefix(base).partition("?")
-        graph = query.removeprefix("graph=") if query.startswith("graph=") else (
-            "DEFAULT" if query == "default" else base + path)
+        graph = (
+            query.removeprefix("graph=")
+            if query.startswith("graph=")
+            else ("DEFAULT" if query == "default" else base + path)
+        )
         headers = dict(test.headers)
         body_text = fill(test.body)
         bodies: str | list[str] = body_text

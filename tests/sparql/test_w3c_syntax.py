@@ -22,16 +22,24 @@ SUITE = json.loads((Path(__file__).with_name("w3c_syntax_negative.json")).read_t
 # ``CREATE DEAFULT`` and ``INSERT DATA { GRAPH ?g … }`` as writes to a graph chosen at run time. Not a 500,
 # but not the 400 a syntax error should get either; strict, so that the fix shows up here.
 WRITE_CHECK_FIRST = {"syntax-update-1/test_42", "syntax-update-1/test_44"}
-TESTS = [pytest.param(t, id=t["id"], marks=pytest.mark.xfail(
-    reason="403 from the write analysis before the syntax check", strict=True)) if t["id"] in WRITE_CHECK_FIRST
-    else pytest.param(t, id=t["id"]) for t in SUITE["tests"]]
+TESTS = [
+    pytest.param(
+        t,
+        id=t["id"],
+        marks=pytest.mark.xfail(reason="403 from the write analysis before the syntax check", strict=True),
+    )
+    if t["id"] in WRITE_CHECK_FIRST
+    else pytest.param(t, id=t["id"])
+    for t in SUITE["tests"]
+]
 
 
 @pytest_asyncio.fixture(scope="module")
 async def admin(server: str, make_user) -> AsyncIterator[httpx.AsyncClient]:  # noqa: ANN001
     _, token = await make_user("w3csyntax", roles={"admin"})
-    async with httpx.AsyncClient(base_url=server.rstrip("/"), headers={"Authorization": f"Bearer {token}"},
-                                 timeout=30) as client:
+    async with httpx.AsyncClient(
+        base_url=server.rstrip("/"), headers={"Authorization": f"Bearer {token}"}, timeout=30
+    ) as client:
         yield client
 
 

@@ -35,8 +35,12 @@ SD = rdflib.Namespace("http://www.w3.org/ns/sparql-service-description#")
 
 RESULT_TYPES = {
     "boolean": ("application/sparql-results+json", "application/sparql-results+xml"),
-    "tabular": ("application/sparql-results+json", "application/sparql-results+xml", "text/csv",
-                "text/tab-separated-values"),
+    "tabular": (
+        "application/sparql-results+json",
+        "application/sparql-results+xml",
+        "text/csv",
+        "text/tab-separated-values",
+    ),
     "RDF": ("application/rdf+xml", "text/turtle", "application/n-triples", "application/ld+json"),
 }
 
@@ -72,7 +76,9 @@ def protocol_tests(manifest: Path) -> list[ProtocolTest]:
     for test in _list(g, g.value(root, MF.entries)):
         data = []
         for gd in g.objects(test, UT.graphData):
-            data.append((Path(str(g.value(gd, UT.graph)).removeprefix("file://")), str(g.value(gd, RDFS.label))))
+            data.append(
+                (Path(str(g.value(gd, UT.graph)).removeprefix("file://")), str(g.value(gd, RDFS.label)))
+            )
         action = g.value(test, MF.action)
         steps = []
         for request in _list(g, g.value(action, HT.requests)):
@@ -87,12 +93,22 @@ def protocol_tests(manifest: Path) -> list[ProtocolTest]:
                 encoding = str(g.value(body_node, CNT.characterEncoding) or "UTF-8")
                 body = str(g.value(body_node, CNT.chars)).encode(encoding.lower().replace("utf-16", "utf-16"))
             response = g.value(request, HT.resp)
-            statuses = {int(str(s).rsplit("StatusCode", 1)[1][0]) for s in g.objects(response, MF.expectedStatus)}
+            statuses = {
+                int(str(s).rsplit("StatusCode", 1)[1][0]) for s in g.objects(response, MF.expectedStatus)
+            }
             boolean = g.value(response, MF.expectedBoolean)
             fmt = g.value(response, MF.expectedFormat)
-            steps.append(Step(str(g.value(request, HT.methodName)), str(g.value(request, HT.absolutePath)), headers,
-                              body, statuses, None if boolean is None else bool(boolean.toPython()),
-                              None if fmt is None else str(fmt)))
+            steps.append(
+                Step(
+                    str(g.value(request, HT.methodName)),
+                    str(g.value(request, HT.absolutePath)),
+                    headers,
+                    body,
+                    statuses,
+                    None if boolean is None else bool(boolean.toPython()),
+                    None if fmt is None else str(fmt),
+                )
+            )
         tests.append(ProtocolTest(str(test).rsplit("#", 1)[1], str(g.value(test, MF.name)), data, steps))
     return tests
 
@@ -109,8 +125,12 @@ def check_step(step: Step, response: httpx.Response) -> str | None:
         if value is not step.expect_boolean:
             return f"boolean {value}, expected {step.expect_boolean}"
     if step.expect_format == "RDF":
-        fmt = {"text/turtle": "turtle", "application/n-triples": "nt", "application/rdf+xml": "xml",
-               "application/ld+json": "json-ld"}[media]
+        fmt = {
+            "text/turtle": "turtle",
+            "application/n-triples": "nt",
+            "application/rdf+xml": "xml",
+            "application/ld+json": "json-ld",
+        }[media]
         rdflib.Graph().parse(data=response.text, format=fmt)
     if step.expect_format == "tabular" and media.endswith("json"):
         assert "results" in response.json()
@@ -127,6 +147,7 @@ def _boolean(media: str, text: str) -> bool | None:
 
 
 # --- graph store ---------------------------------------------------------------------------------
+
 
 @dataclass
 class GspTest:
@@ -171,7 +192,9 @@ def _gsp_test(test_id: str, name: str, request: str, response: str) -> GspTest:
     method, target, _ = first.split(" ", 2)
     status_line, response_headers, _ = _message(response)
     headers.pop("Host", None)
-    return GspTest(test_id, name, method, target, headers, body, int(status_line.split()[0]), response_headers)
+    return GspTest(
+        test_id, name, method, target, headers, body, int(status_line.split()[0]), response_headers
+    )
 
 
 class GspOracle:

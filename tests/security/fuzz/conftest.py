@@ -15,8 +15,9 @@ from tests.security.fuzz.harness import MODEL_FILE, PROTOCOL, Api, Caller, Corpu
 
 @pytest.fixture(scope="session")
 def server_log(server: str, tmp_path_factory: pytest.TempPathFactory) -> ServerLog:
-    logs = sorted(tmp_path_factory.getbasetemp().glob("security-server*/server.log"),
-                  key=lambda p: p.stat().st_mtime)
+    logs = sorted(
+        tmp_path_factory.getbasetemp().glob("security-server*/server.log"), key=lambda p: p.stat().st_mtime
+    )
     return ServerLog(logs[-1] if logs else None)
 
 
@@ -65,21 +66,34 @@ def corpus(api: Api, callers: dict[str, Caller]) -> Corpus:
 
     def upload(path: str, files: list[tuple[str, bytes]], **fields: str) -> dict[str, Any]:
         form = [(k, (None, v)) for k, v in fields.items()]
-        response = api.http.post(path, headers=user.headers(),
-                                 files=form + [("files", (name, data)) for name, data in files])
+        response = api.http.post(
+            path, headers=user.headers(), files=form + [("files", (name, data)) for name, data in files]
+        )
         assert response.status_code == 201, response.text
         return response.json()
 
     model = upload("/models", [(MODEL_FILE.name, MODEL_FILE.read_bytes())], name="fuzz model", tag="v1")
-    upload(f"/models/{model['entity']['id']}/versions", [("extra.txt", b"more\n")], inherit="true",
-           visibility="private", message="private second version")
+    upload(
+        f"/models/{model['entity']['id']}/versions",
+        [("extra.txt", b"more\n")],
+        inherit="true",
+        visibility="private",
+        message="private second version",
+    )
     protocol = upload("/protocols", [("fuzz.txt", PROTOCOL)], name="fuzz protocol", tag="v1")
-    run = api.http.post("/runs", headers=user.headers(),
-                        json={"model": model["version"]["uri"], "protocol": protocol["version"]["uri"]})
+    run = api.http.post(
+        "/runs",
+        headers=user.headers(),
+        json={"model": model["version"]["uri"], "protocol": protocol["version"]["uri"]},
+    )
     return Corpus(
-        model_id=model["entity"]["id"], model_sha=model["version"]["sha"], model_version=model["version"]["uri"],
+        model_id=model["entity"]["id"],
+        model_sha=model["version"]["sha"],
+        model_version=model["version"]["uri"],
         model_main=model["version"]["main"] or MODEL_FILE.name,
-        protocol_id=protocol["entity"]["id"], protocol_sha=protocol["version"]["sha"],
+        protocol_id=protocol["entity"]["id"],
+        protocol_sha=protocol["version"]["sha"],
         protocol_version=protocol["version"]["uri"],
-        run_id=run.json().get("id") if run.status_code == 201 else None, user_name=user.name,
+        run_id=run.json().get("id") if run.status_code == 201 else None,
+        user_name=user.name,
     )

@@ -28,14 +28,22 @@ SECRET = "server-test-secret"  # tests.servers.server_env's WEBLAB_SECRET_KEY: s
 SDL = ROOT / "schema" / "schema.graphql"
 PASSWORD = "correct horse"  # tests.conftest.user_maker's
 MODEL_FILE = SHARED_DATA / "cellml" / "beeler_reuter_model_1977.cellml"
-PROTOCOL = (b'namespace oxmeta = "https://chaste.comlab.ox.ac.uk/cellml/ns/oxford-metadata#"\n\n'
-            b"model interface {\n    output oxmeta:weblab_fuzz_term_no_model_has\n}\n")
+PROTOCOL = (
+    b'namespace oxmeta = "https://chaste.comlab.ox.ac.uk/cellml/ns/oxford-metadata#"\n\n'
+    b"model interface {\n    output oxmeta:weblab_fuzz_term_no_model_has\n}\n"
+)
 CELLML = b'<model name="m" xmlns="http://www.cellml.org/cellml/1.0#"/>\n'
 MASKED = "internal error (it is logged)"
 KINDS = ("models", "protocols", "datasets")
 
-FUZZ = settings(max_examples=EXAMPLES, deadline=None, database=None, print_blob=True, derandomize=not SEED,
-                suppress_health_check=list(HealthCheck))
+FUZZ = settings(
+    max_examples=EXAMPLES,
+    deadline=None,
+    database=None,
+    print_blob=True,
+    derandomize=not SEED,
+    suppress_health_check=list(HealthCheck),
+)
 
 
 def seeded(test: Any) -> Any:
@@ -43,6 +51,7 @@ def seeded(test: Any) -> Any:
 
 
 # --- the server, its log, and how the fuzzer talks to it ----------------------------------------------
+
 
 class ServerLog:
     """The running server's log file (``tests.servers`` writes it into the server's data directory)."""
@@ -106,7 +115,9 @@ class Api:
         self.auth_calls = 0
 
     def _client(self, address: str) -> httpx.Client:
-        return httpx.Client(base_url=self.base, timeout=60, transport=httpx.HTTPTransport(local_address=address))
+        return httpx.Client(
+            base_url=self.base, timeout=60, transport=httpx.HTTPTransport(local_address=address)
+        )
 
     def auth_client(self) -> httpx.Client:
         """A client for login/register: a fresh address every 12 calls, under the per-address limit (20)."""
@@ -115,8 +126,9 @@ class Api:
         self.auth_calls += 1
         return self.auth_clients[-1]
 
-    def send(self, method: str, path: str, *, client: httpx.Client | None = None, api: bool = True,
-             **kwargs: Any) -> httpx.Response:
+    def send(
+        self, method: str, path: str, *, client: httpx.Client | None = None, api: bool = True, **kwargs: Any
+    ) -> httpx.Response:
         client = client or self.http
         client.cookies.clear()
         mark = self.log.mark()
@@ -127,10 +139,20 @@ class Api:
             response = client.send(request)
         except httpx.RemoteProtocolError as exc:  # the server dropped the connection: a crash of sorts
             self.log.wait_for_errors(mark)
-            raise AssertionError(f"the server dropped the connection ({exc})\n{describe_request(request)}\n"
-                                 f"server log:\n{self.log.since(mark)[-6000:]}") from exc
-        judge(response.status_code, response.headers, response.content, method=method, api=api,
-              request=describe_request(request), log=self.log, mark=mark)
+            raise AssertionError(
+                f"the server dropped the connection ({exc})\n{describe_request(request)}\n"
+                f"server log:\n{self.log.since(mark)[-6000:]}"
+            ) from exc
+        judge(
+            response.status_code,
+            response.headers,
+            response.content,
+            method=method,
+            api=api,
+            request=describe_request(request),
+            log=self.log,
+            mark=mark,
+        )
         return response
 
 
@@ -140,11 +162,16 @@ def clean_headers(headers: dict[str, str] | None) -> dict[str, bytes]:
 
 
 def describe_request(request: httpx.Request) -> str:
-    headers = {k: ("Bearer …" if k.lower() == "authorization" else v) for k, v in request.headers.items()
-               if k.lower() not in ("host", "accept-encoding", "connection", "user-agent", "content-length")}
+    headers = {
+        k: ("Bearer …" if k.lower() == "authorization" else v)
+        for k, v in request.headers.items()
+        if k.lower() not in ("host", "accept-encoding", "connection", "user-agent", "content-length")
+    }
     body = request.content if request.content is not None else b""
-    return (f"request: {request.method} {request.url.raw_path.decode('latin-1')}\nheaders: {headers}\n"
-            f"body ({len(body)} bytes): {body[:1500]!r}")
+    return (
+        f"request: {request.method} {request.url.raw_path.decode('latin-1')}\nheaders: {headers}\n"
+        f"body ({len(body)} bytes): {body[:1500]!r}"
+    )
 
 
 def error_shape_problem(content: bytes) -> str | None:
@@ -170,8 +197,17 @@ def says_unavailable(content: bytes) -> bool:
     return "unavailable" in text or '"down"' in text
 
 
-def judge(status: int, headers: Any, content: bytes, *, method: str, api: bool, request: str, log: ServerLog,
-          mark: int) -> None:
+def judge(
+    status: int,
+    headers: Any,
+    content: bytes,
+    *,
+    method: str,
+    api: bool,
+    request: str,
+    log: ServerLog,
+    mark: int,
+) -> None:
     problem = None
     if status >= 500 and not (status == 503 and says_unavailable(content)):
         problem = f"answered {status}"
@@ -181,8 +217,9 @@ def judge(status: int, headers: Any, content: bytes, *, method: str, api: bool, 
             problem = f"answered {status}, but {shape} (content-type {headers.get('content-type')!r})"
     if problem:
         log.wait_for_errors(mark)
-        raise AssertionError(f"{problem}\n{request}\nresponse: {content[:1500]!r}\n"
-                             f"server log:\n{log.since(mark)[-6000:]}")
+        raise AssertionError(
+            f"{problem}\n{request}\nresponse: {content[:1500]!r}\nserver log:\n{log.since(mark)[-6000:]}"
+        )
 
 
 @dataclass
@@ -204,8 +241,9 @@ class Caller:
         client = self.api._client(fresh_address())
         login = client.post("/auth/login", json={"name": self.name, "password": PASSWORD})
         assert login.status_code == 200, login.text
-        made = client.post("/auth/tokens", json={"name": "fuzz"},
-                           headers={"X-CSRF-Token": login.json()["csrf_token"]})
+        made = client.post(
+            "/auth/tokens", json={"name": "fuzz"}, headers={"X-CSRF-Token": login.json()["csrf_token"]}
+        )
         assert made.status_code == 201, made.text
         self.token = made.json()["token"]
         self.remints += 1
@@ -234,27 +272,47 @@ REST = settings(FUZZ, max_examples=EXAMPLES * 5)
 LEAKS = (b"root:x:0:0", b"[core]\n", b"repositoryformatversion", b"BEGIN PRIVATE KEY", SECRET.encode())
 
 
-def raw_send(api: Api, method: str, target: str, headers: dict[str, str] | None = None, body: bytes | None = None,
-             *, page: bool = False) -> tuple[int, bytes]:
+def raw_send(
+    api: Api,
+    method: str,
+    target: str,
+    headers: dict[str, str] | None = None,
+    body: bytes | None = None,
+    *,
+    page: bool = False,
+) -> tuple[int, bytes]:
     """One request whose target is sent exactly as given (httpx would resolve ``..`` segments first)."""
     split = urlsplit(api.base)
-    conn = http.client.HTTPConnection(split.hostname or "127.0.0.1", split.port, timeout=60,
-                                      source_address=(api.address, 0))
+    conn = http.client.HTTPConnection(
+        split.hostname or "127.0.0.1", split.port, timeout=60, source_address=(api.address, 0)
+    )
     mark = api.log.mark()
-    described = (f"request: {method} {target}\nheaders: "
-                 f"{ {k: ('Bearer …' if k.lower() == 'authorization' else v) for k, v in (headers or {}).items()} }")
+    described = (
+        f"request: {method} {target}\nheaders: "
+        f"{ {k: ('Bearer …' if k.lower() == 'authorization' else v) for k, v in (headers or {}).items()} }"
+    )
     try:
         conn.request(method, target, body=body, headers=clean_headers(headers))
         response = conn.getresponse()
         content = response.read()
     except (http.client.HTTPException, ConnectionError) as exc:
         api.log.wait_for_errors(mark)
-        raise AssertionError(f"the server dropped the connection ({exc!r})\n{described}\n"
-                             f"server log:\n{api.log.since(mark)[-6000:]}") from exc
+        raise AssertionError(
+            f"the server dropped the connection ({exc!r})\n{described}\n"
+            f"server log:\n{api.log.since(mark)[-6000:]}"
+        ) from exc
     finally:
         conn.close()
-    judge(response.status, response.headers, content, method=method, api=not page, request=described, log=api.log,
-          mark=mark)
+    judge(
+        response.status,
+        response.headers,
+        content,
+        method=method,
+        api=not page,
+        request=described,
+        log=api.log,
+        mark=mark,
+    )
     if response.status == 200:
         leaked = [leak for leak in LEAKS if leak in content]
         assert not leaked, f"the answer holds {leaked} (a file outside the repository?)\n{described}"

@@ -27,10 +27,12 @@ from tests.security.fuzz.strategies import texts
 
 # --- GraphQL (schemathesis) -------------------------------------------------------------------------
 
-schemathesis.graphql.scalar("Upload", st.one_of(st.just(nodes.Null), texts.map(nodes.String),
-                                                 st.integers().map(nodes.Int)))
-schemathesis.graphql.scalar("DateTime", st.one_of(st.datetimes().map(lambda d: nodes.String(d.isoformat())),
-                                                   texts.map(nodes.String)))
+schemathesis.graphql.scalar(
+    "Upload", st.one_of(st.just(nodes.Null), texts.map(nodes.String), st.integers().map(nodes.Int))
+)
+schemathesis.graphql.scalar(
+    "DateTime", st.one_of(st.datetimes().map(lambda d: nodes.String(d.isoformat())), texts.map(nodes.String))
+)
 
 
 class SourceAddress(requests.adapters.HTTPAdapter):
@@ -57,13 +59,15 @@ def graphql_session() -> Iterator[requests.Session]:
     session.close()
 
 
-def graphql_call(case: Any, server: str, session: requests.Session, log: ServerLog,
-                 headers: dict[str, str]) -> Any:
+def graphql_call(
+    case: Any, server: str, session: requests.Session, log: ServerLog, headers: dict[str, str]
+) -> Any:
     session.cookies.clear()
     mark = log.mark()
     response = case.call(base_url=server + "graphql", session=session, headers=headers, timeout=60)
-    request = (f"request: POST /graphql\nbody: {json.dumps(case.as_transport_kwargs().get('json'))[:3000]}"
-               + ("\n(with the Bearer token of a signed-in user)" if headers else "\n(anonymous)"))
+    request = f"request: POST /graphql\nbody: {json.dumps(case.as_transport_kwargs().get('json'))[:3000]}" + (
+        "\n(with the Bearer token of a signed-in user)" if headers else "\n(anonymous)"
+    )
     content = response.content
     problem = None
     if response.status_code >= 500:
@@ -78,8 +82,9 @@ def graphql_call(case: Any, server: str, session: requests.Session, log: ServerL
             problem = graphql_shape_problem(response.status_code, body)
     if problem:
         log.wait_for_errors(mark)
-        raise AssertionError(f"{problem}\n{request}\nresponse: {content[:2000]!r}\n"
-                             f"server log:\n{log.since(mark)[-6000:]}")
+        raise AssertionError(
+            f"{problem}\n{request}\nresponse: {content[:2000]!r}\nserver log:\n{log.since(mark)[-6000:]}"
+        )
     return response
 
 
@@ -91,8 +96,9 @@ def graphql_shape_problem(status: int, body: Any) -> str | None:
     if not set(body) <= {"data", "errors", "extensions"} or not ({"data", "errors"} & set(body)):
         return f"the body is not in GraphQL's shape (keys {sorted(body)})"
     errors = body.get("errors", [])
-    if not isinstance(errors, list) or not all(isinstance(e, dict) and isinstance(e.get("message"), str)
-                                               for e in errors):
+    if not isinstance(errors, list) or not all(
+        isinstance(e, dict) and isinstance(e.get("message"), str) for e in errors
+    ):
         return "'errors' is not a list of objects with a 'message'"
     masked = [e for e in errors if MASKED in e["message"]]
     if masked:
@@ -102,15 +108,21 @@ def graphql_shape_problem(status: int, body: Any) -> str | None:
 
 @graphql.parametrize()
 @FUZZ
-def test_graphql_anonymous(case: Any, server: str, graphql_session: requests.Session,
-                           server_log: ServerLog) -> None:
+def test_graphql_anonymous(
+    case: Any, server: str, graphql_session: requests.Session, server_log: ServerLog
+) -> None:
     graphql_call(case, server, graphql_session, server_log, {})
 
 
 @graphql.parametrize()
 @FUZZ
-def test_graphql_signed_in(case: Any, server: str, graphql_session: requests.Session, server_log: ServerLog,
-                           callers: dict[str, Caller]) -> None:
+def test_graphql_signed_in(
+    case: Any,
+    server: str,
+    graphql_session: requests.Session,
+    server_log: ServerLog,
+    callers: dict[str, Caller],
+) -> None:
     caller = callers["gql"]
     graphql_call(case, server, graphql_session, server_log, caller.headers())
     if case.operation.label.endswith("revokeToken") or case.operation.label.endswith("logout"):
