@@ -164,6 +164,34 @@ async def test_callbacks_must_be_signed_with_the_shared_secret(
     await runs.mark_cancelled(services, run.id, "test over")
 
 
+async def test_a_signed_callback_with_text_the_database_cannot_hold_is_refused(
+    client: httpx.AsyncClient,
+    services: Services,
+    settings: Settings,
+    publish: Publish,
+    owner: Any,
+    model_files: list,
+) -> None:
+    """A NUL in a worker name (found by the fuzzer) reached PostgreSQL, which refuses it: 500 instead of 400."""
+    model, protocol = await _pair(publish, owner, model_files)
+    run = await runs.create_run(services, model, protocol)
+    worker = Worker(client, settings)
+    nul = await worker.call(
+        f"/runner/runs/{run.id}/claim", json.dumps({"claim": "c", "worker": "w\x00"}).encode()
+    )
+    assert nul.status_code == 400 and nul.json()["error"]["field"] == "worker", nul.text
+    long = await worker.call(
+        f"/runner/runs/{run.id}/claim", json.dumps({"claim": "c" * 5000, "worker": "w"}).encode()
+    )
+    assert long.status_code == 400 and long.json()["error"]["field"] == "claim", long.text
+    result = await worker.call(
+        f"/runner/runs/{run.id}/result?claim=c&status=SUCCESS&engine=%00", RESULT, "application/zip"
+    )
+    assert result.status_code == 400 and result.json()["error"]["field"] == "engine", result.text
+    assert (await runs.get_run(services.db, run.id)).status == "QUEUED"
+    await runs.mark_cancelled(services, run.id, "test over")
+
+
 async def test_cancelling_a_queued_run_removes_its_job_so_it_never_runs(
     client: httpx.AsyncClient,
     services: Services,

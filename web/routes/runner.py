@@ -125,11 +125,23 @@ def _json_fields(body: bytes) -> dict[str, Any]:
     return data
 
 
+MAX_TEXT = 2000  # characters of a claim, worker name, reason, engine version or missing term list
+
+
+def _text(value: str, name: str) -> str:
+    """A string the database can hold: PostgreSQL's text refuses NUL, and nothing a worker sends is long."""
+    if "\x00" in value:
+        raise ValidationError(name, "may not contain a NUL character")
+    if len(value) > MAX_TEXT:
+        raise ValidationError(name, f"is longer than {MAX_TEXT} characters")
+    return value
+
+
 def _str(data: dict[str, Any], name: str) -> str:
     value = data.get(name)
     if not isinstance(value, str) or not value:
         raise ValidationError(name, "is required (a string)")
-    return value
+    return _text(value, name)
 
 
 def _int(data: dict[str, Any], name: str) -> int:
@@ -201,7 +213,7 @@ async def result(request: Request) -> JSONResponse:
     if len(archive) > limit:
         raise UploadTooLarge("archive", f"a result archive may hold at most {limit} bytes")
     q = request.query_params
-    claim_token, status = q.get("claim", ""), q.get("status", "")
+    claim_token, status = _text(q.get("claim", ""), "claim"), _text(q.get("status", ""), "status")
     if not claim_token:
         raise ValidationError("claim", "is required")
     finished = await runs.finish_run(
@@ -210,8 +222,8 @@ async def result(request: Request) -> JSONResponse:
         claim_token,
         status,
         archive,
-        engine_version=q.get("engine", ""),
-        missing=q.get("missing", "").split(),
+        engine_version=_text(q.get("engine", ""), "engine"),
+        missing=_text(q.get("missing", ""), "missing").split(),
     )
     return JSONResponse({"status": finished.run.status, "changed": finished.changed})
 
