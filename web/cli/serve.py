@@ -133,5 +133,12 @@ def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
 
     if not settings.redis_url:
         return fail("weblab worker needs WEBLAB_REDIS_URL (the embedded default runs its worker in-process)")
+    if not settings.secret_key and not (settings.data_dir / "secret_key").exists():
+        # a key made up here would sign callbacks the server refuses, every one of them
+        return fail(
+            "weblab worker needs the web server's secret key: set WEBLAB_SECRET_KEY to it (the server keeps it "
+            "in its DATA_DIR/secret_key unless WEBLAB_SECRET_KEY is set there too), or run the worker with "
+            "the server's WEBLAB_DATA_DIR"
+        )
     run_worker(settings.redis_url, settings.queue_name, settings)
     return 0
