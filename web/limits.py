@@ -26,6 +26,8 @@ import json
 import re
 from typing import Any
 
+# the size python-multipart allows one header line of a part (its default; Starlette does not change it)
+from python_multipart.multipart import DEFAULT_MAX_HEADER_SIZE as _MAX_HEADER_LINE
 from starlette.exceptions import HTTPException
 from starlette.formparsers import MultiPartException
 from starlette.requests import Request
@@ -38,11 +40,6 @@ from resolvers.metadata import Kind
 _SEGMENTS = "|".join(re.escape(k.segment) for k in Kind)
 _ENTITY_UPLOAD = re.compile(rf"^/(?:{_SEGMENTS})(?:/[^/]+/versions)?/?$")
 _RUN_RESULT = re.compile(r"^/runner/runs/[^/]+/result/?$")
-
-try:  # the size python-multipart allows one header line of a part (its default; Starlette does not change it)
-    from python_multipart.multipart import DEFAULT_MAX_HEADER_SIZE as _MAX_HEADER_LINE
-except ImportError:  # pragma: no cover - older python-multipart
-    _MAX_HEADER_LINE = None
 
 
 class RequestTooLarge(UploadTooLarge):
@@ -148,7 +145,7 @@ def multipart_problem(exc: BaseException) -> str | None:
         return problem.message
     reason = str(problem.__cause__)
     if "header size" in reason.lower():
-        size = f" of {_MAX_HEADER_LINE} bytes" if _MAX_HEADER_LINE else ""
+        size = f" of {_MAX_HEADER_LINE} bytes"
         reason += (
             f": a header line of a part is over the limit{size}; "
             "a file name or field name that long is not accepted"
