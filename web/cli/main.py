@@ -6,12 +6,12 @@ import argparse
 import signal
 
 from resolvers.settings import Settings
-from web.cli import cache, content, db, serve, users
+from web.cli import backup, cache, content, db, serve, users
 from web.cli.command import fail
 from web.logs import configure_logging, embedded_log_path
 from worker.fc import cli as fc_cli
 
-GROUPS = (serve, db, users, content, cache)
+GROUPS = (serve, db, users, content, cache, backup)
 # Their log lines are what they show; any other command's output is its own summary (web/logs.py).
 # They handle the stop signals themselves (web/cli/serve.py; arq's worker).
 LONG_RUNNING = frozenset({"serve", "worker"})
