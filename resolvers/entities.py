@@ -415,7 +415,7 @@ class Entities:
             except BaseException:
                 metadata.drop_graph(self.ox, graph)
                 metadata.write_revision(self.ox, record.uri, None)
-                repo.rewind(head)
+                repo.rewind(head, from_sha=sha)
                 raise
             self.flush()
         if self.on_version is not None:
@@ -527,7 +527,7 @@ class Entities:
                 for s in successors:
                     metadata.write_revision(self.ox, s.uri, version.parent)
                 if head == version.sha:
-                    repo.rewind(remaining[-1].sha if remaining else None)
+                    repo.rewind(remaining[-1].sha if remaining else None, from_sha=version.sha)
                 for t in version.tags:
                     repo.delete_tag(t)
             except BaseException:

@@ -10,6 +10,8 @@ without moving any ref (invisible, and garbage if abandoned), then
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import shutil
 import uuid
 from collections.abc import Iterator
@@ -98,19 +100,36 @@ class EntityRepository:
     def tree_id(self, sha: str) -> str:
         return str(self._commit(sha).tree_id)
 
-    def advance(self, sha: str, expected: str | None) -> None:
-        """Move ``main`` to ``sha``, refusing if someone else moved it since ``expected`` was read."""
-        if self.head() != expected:
-            raise Conflict("another version was added at the same time; try again")
-        self.repo.references.create(MAIN, pygit2.Oid(hex=sha), force=True)
+    @contextlib.contextmanager
+    def _refs_locked(self) -> Iterator[None]:
+        """Held while ``main`` is compared and moved: web servers sharing the repositories (``WEBLAB_FILES_DIR``)
+        are separate processes, and pygit2 has no compare-and-swap of a reference. POSIX record locks (lockf)
+        work over NFS too."""
+        with open(Path(self.repo.path) / "weblab-refs.lock", "a") as lock:
+            fcntl.lockf(lock, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.lockf(lock, fcntl.LOCK_UN)
 
-    def rewind(self, previous: str | None) -> None:
-        """Put ``main`` back where it was (None: delete it, the repository had no versions)."""
-        if previous is None:
-            if MAIN in self.repo.references:
-                self.repo.references.delete(MAIN)
-        else:
-            self.repo.references.create(MAIN, pygit2.Oid(hex=previous), force=True)
+    def advance(self, sha: str, expected: str | None) -> None:
+        """Move ``main`` to ``sha``, refusing if anyone (in any process) moved it since ``expected`` was read."""
+        with self._refs_locked():
+            if self.head() != expected:
+                raise Conflict("another version was added at the same time; try again")
+            self.repo.references.create(MAIN, pygit2.Oid(hex=sha), force=True)
+
+    def rewind(self, previous: str | None, *, from_sha: str) -> None:
+        """Put ``main`` back to ``previous`` (None: delete it, the repository had no versions), if it is still at
+        ``from_sha``: a version another process added meanwhile stays."""
+        with self._refs_locked():
+            if self.head() != from_sha:
+                return
+            if previous is None:
+                if MAIN in self.repo.references:
+                    self.repo.references.delete(MAIN)
+            else:
+                self.repo.references.create(MAIN, pygit2.Oid(hex=previous), force=True)
 
     def set_tag(self, name: str, sha: str) -> None:
         ref = f"refs/tags/{name}"

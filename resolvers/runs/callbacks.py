@@ -160,7 +160,7 @@ async def finish_run(
                     **asdict(run),
                     "status": status,
                     "finished_at": ended,
-                    "archive_path": str(path.relative_to(settings.data_dir)),
+                    "archive_path": str(path.relative_to(settings.files)),
                     "missing_terms": tuple(lacking),
                     "error": error,
                 }

@@ -112,8 +112,8 @@ async def backup(services: Services, file: Path) -> str:
     files = [
         path
         for folder in FOLDERS
-        if (settings.data_dir / folder).is_dir()
-        for path in sorted((settings.data_dir / folder).rglob("*"))
+        if (settings.files / folder).is_dir()
+        for path in sorted((settings.files / folder).rglob("*"))
         if path.is_file()
     ]
     manifest = {
@@ -133,7 +133,7 @@ async def backup(services: Services, file: Path) -> str:
             _add(tar, f"db/{table}.csv", data)
         _add(tar, "store.nq", store)
         for path in files:
-            tar.add(path, arcname=path.relative_to(settings.data_dir).as_posix(), recursive=False)
+            tar.add(path, arcname=path.relative_to(settings.files).as_posix(), recursive=False)
     partial.replace(file)  # a backup interrupted half-way leaves no archive that looks whole
     rows = ", ".join(f"{n} {t}" for t, n in manifest["rows"].items())
     return f"backed up to {file}: {rows}; {manifest['quads']} quads; {len(files)} files"
@@ -154,7 +154,7 @@ async def _check_empty(services: Services) -> None:
             if row is not None and row[0]:
                 raise BackupError(f"the database already holds {table}: restore needs an empty deployment")
     for folder in FOLDERS:
-        path = services.settings.data_dir / folder
+        path = services.settings.files / folder
         if path.is_dir() and any(path.iterdir()):
             raise BackupError(f"{path} is not empty: restore needs an empty data directory")
 
@@ -209,7 +209,7 @@ async def restore(services: Services, file: Path) -> str:
             await asyncio.to_thread(services.store.flush)
         for member in members:
             if _safe_member(member):
-                tar.extract(member, settings.data_dir, filter="data")
+                tar.extract(member, settings.files, filter="data")
     rows = ", ".join(f"{n} {t}" for t, n in manifest["rows"].items())
     return (
         f"restored {file} (made {manifest['created']}): {rows}; {len(quads)} quads; {manifest['files']} files"

@@ -288,7 +288,7 @@ async def run_archive(request: Request) -> Response:
     run = await runs.visible_run(services, request.state.user, request.path_params["run_id"])
     if run.archive_path is None:
         raise NotFound(f"run {run.id} has no result archive ({run.status})")
-    path = services.settings.data_dir / run.archive_path
+    path = services.settings.files / run.archive_path
     if not path.is_file():
         raise NotFound(f"the result archive of run {run.id} is missing from the data directory")
     return FileResponse(path, media_type="application/zip", filename=f"run-{run.id}.omex")
