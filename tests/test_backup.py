@@ -116,9 +116,13 @@ async def test_a_backup_restores_into_an_empty_deployment(
     services = await start_services(second)
     try:
         after = await _snapshot(services)
-        assert {k: v for k, v in after.items() if k != "quads"} == {k: v for k, v in before.items() if k != "quads"}
-        assert after["quads"] == before["quads"], (sorted(map(str, after["quads"] - before["quads"]))[:5],
-                                                   sorted(map(str, before["quads"] - after["quads"]))[:5])
+        assert {k: v for k, v in after.items() if k != "quads"} == {
+            k: v for k, v in before.items() if k != "quads"
+        }
+        assert after["quads"] == before["quads"], (
+            sorted(map(str, after["quads"] - before["quads"]))[:5],
+            sorted(map(str, before["quads"] - after["quads"]))[:5],
+        )
         assert (await accounts.user_for_token(services.db, str(token.secret))).name == "keeper"
         _, data = await Entities.from_services(services).read_file(
             owner, entity.uri, version.sha, cellml.name
