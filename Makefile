@@ -7,12 +7,12 @@ BIN := $(VENV)/bin
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 APT := DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get
 
-.PHONY: run test lint install system-deps browser
+.PHONY: run test lint install system-deps browser nginx
 
 run: install system-deps
 	$(BIN)/weblab serve
 
-test: install system-deps browser lint
+test: install system-deps browser nginx lint
 	$(BIN)/pytest
 
 # Style, the import layers of ARCHITECTURE.md (pyproject's [tool.importlinter]) and the types.
@@ -35,6 +35,13 @@ system-deps:
 	@if [ ! -f /usr/include/cvodes/cvodes.h ]; then \
 		echo "installing libsundials-dev (needed by myokit)"; \
 		$(APT) update -qq && $(APT) install -y -qq libsundials-dev; \
+	fi
+
+# The several-hosts test puts nginx in front of two web servers.
+nginx:
+	@if [ ! -x /usr/sbin/nginx ]; then \
+		echo "installing nginx-light (the several-hosts test)"; \
+		$(APT) update -qq && $(APT) install -y -qq nginx-light; \
 	fi
 
 # Browser tests drive Debian's Chromium.
