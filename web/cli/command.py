@@ -8,18 +8,13 @@ the services itself. Either way the same operation runs and the command prints t
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import sys
 from collections.abc import Callable
-from typing import Any, Protocol
+from typing import Any
 
 from resolvers.errors import WeblabError
 from resolvers.settings import Settings
-
-
-class Command(Protocol):
-    def __call__(self, args: argparse.Namespace, settings: Settings) -> int: ...
 
 
 def fail(message: str, code: int = 1) -> int:
