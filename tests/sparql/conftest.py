@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 
 import httpx
 import pyoxigraph as ox
@@ -19,9 +20,30 @@ from resolvers.metadata import DCTERMS, IS_VERSION_OF, OWNER, RDF_TYPE, TITLE, V
 from resolvers.services import Services
 from resolvers.settings import Settings
 from tests.apps import app_client
-from tests.conftest import REDIS_URL, ROOT, free_port
+from tests.conftest import REDIS_URL, ROOT, free_port, fresh_database
+from tests.sparql.oxigraph_server import oxigraph_server
 
 BASE = "http://localhost:8000/"
+
+
+@pytest.fixture
+def remote_settings(tmp_path: Path) -> Iterator[Settings]:
+    """A deployment on a remote store: a real Oxigraph server, a database of its own, the shared Redis.
+
+    ``debug`` is on, so that GraphQL answers say whether the response cache gave them."""
+    with oxigraph_server(tmp_path / "oxigraph") as url, fresh_database("remote") as database:
+        yield Settings(
+            data_dir=tmp_path / "data",
+            base_uri=BASE,
+            sparql_url=url,
+            database_url=database,
+            redis_url=REDIS_URL,
+            queue_name=f"remote-{tmp_path.name}",
+            import_demo=False,
+            auto_run=False,
+            secret_key="remote-test-secret",
+            debug=True,
+        )
 
 
 @pytest_asyncio.fixture(scope="session")

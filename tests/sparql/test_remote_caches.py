@@ -7,13 +7,12 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import httpx
-import pytest
 import pytest_asyncio
 
 from resolvers import accounts
@@ -24,29 +23,11 @@ from resolvers.settings import Settings
 from resolvers.uploads import Upload
 from sparql.remote import RemoteTripleStore
 from tests.apps import app_client
-from tests.conftest import BASE, REDIS_URL, ROOT, fresh_database
-from tests.sparql.oxigraph_server import oxigraph_server
+from tests.conftest import REDIS_URL, ROOT
 from web.services import start_services
 
 MODELS = "query { models(first: 50) { nodes { name } } }"
 TITLES = "SELECT ?t WHERE { GRAPH ?g { ?e <http://purl.org/dc/terms/title> ?t } }"
-
-
-@pytest.fixture
-def remote_settings(tmp_path: Path) -> Iterator[Settings]:
-    with oxigraph_server(tmp_path / "oxigraph") as url, fresh_database("coherent") as database:
-        yield Settings(
-            data_dir=tmp_path / "data",
-            base_uri=BASE,
-            sparql_url=url,
-            database_url=database,
-            redis_url=REDIS_URL,
-            queue_name=f"coherent-{tmp_path.name}",
-            import_demo=False,
-            auto_run=False,
-            secret_key="coherent-test-secret",
-            debug=True,
-        )
 
 
 @dataclass

@@ -4,12 +4,10 @@ reuses them."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pyoxigraph as ox
-import pytest
 
 from resolvers import accounts
 from resolvers.entities import Entities
@@ -18,27 +16,10 @@ from resolvers.settings import Settings
 from resolvers.uploads import Upload
 from sparql.remote import RemoteTripleStore
 from tests.apps import app_client
-from tests.conftest import BASE, REDIS_URL, bearer, fresh_database
-from tests.sparql.oxigraph_server import oxigraph_server
+from tests.conftest import bearer
 from web.services import start_services
 
 MODELS = "query { models(first: 50) { nodes { name latestVersion { visibility } } } }"
-
-
-@pytest.fixture
-def remote_settings(tmp_path: Path) -> Iterator[Settings]:
-    with oxigraph_server(tmp_path / "oxigraph") as url, fresh_database("remote") as database:
-        yield Settings(
-            data_dir=tmp_path / "data",
-            base_uri=BASE,
-            sparql_url=url,
-            database_url=database,
-            redis_url=REDIS_URL,
-            queue_name=f"remote-platform-{tmp_path.name}",
-            import_demo=False,
-            auto_run=False,
-            secret_key="remote-test-secret",
-        )
 
 
 async def _names(client: httpx.AsyncClient, token: str | None = None) -> set[str]:
