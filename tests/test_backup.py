@@ -99,8 +99,14 @@ async def test_a_backup_restores_into_an_empty_deployment(
         async with services.db.connection() as conn:
             await conn.execute(
                 "INSERT INTO runs (id, experiment_uri, model_version_uri, protocol_version_uri, status, archive_path,"
-                " queue_name) VALUES (%s, 'urn:test:e', %s, 'urn:test:p', 'SUCCESS', %s, %s)",
-                (run_id, version.uri, str(archive.relative_to(first.data_dir)), first.queue_name),
+                " queue_name, error) VALUES (%s, 'urn:test:e', %s, 'urn:test:p', 'SUCCESS', %s, %s, %s)",
+                (
+                    run_id,
+                    version.uri,
+                    str(archive.relative_to(first.data_dir)),
+                    first.queue_name,
+                    "a message\nof two lines",
+                ),
             )
         before = await _snapshot(services)
     finally:
@@ -110,6 +116,7 @@ async def test_a_backup_restores_into_an_empty_deployment(
     made = weblab(first, "backup", str(backup))
     assert made.returncode == 0, made.stderr
     assert made.stdout.startswith(f"backed up to {backup}: 1 users, 1 api_tokens") and backup.is_file()
+    assert "1 runs;" in made.stdout  # the run whose error holds a line break counts once
 
     restored = weblab(second, "restore", str(backup))
     assert restored.returncode == 0, restored.stderr
